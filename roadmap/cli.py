@@ -1,0 +1,165 @@
+"""The ``roadmap`` command: quickstart, tiny models, SFT warm-start and evaluation.
+
+Heavy libraries are imported inside the sub-commands, so ``roadmap --help`` starts fast.
+Results print as tables; ``--out`` writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from roadmap.core.io import format_table, write_json
+
+__all__ = ["main", "parse_task_args"]
+
+
+def parse_task_args(pairs: Sequence[str]) -> dict[str, Any]:
+    """Turn ["min_operands=3", "source=data.jsonl"] into keyword arguments (numbers parsed)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"--task-arg {pair!r} is not KEY=VALUE; write e.g. --task-arg min_operands=3")
+        key, value = pair.split("=", 1)
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from roadmap.core.policy import HFPolicy
+    from roadmap.core.tasks import get_task
+    from roadmap.evaluate import evaluate
+
+    task = get_task(args.task, **parse_task_args(args.task_arg))
+    policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
+    problems = task.problems(args.split, n=args.n, seed=args.seed)
+    report = evaluate(
+        policy,
+        task,
+        problems,
+        method=args.method,
+        samples=args.samples,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+    )
+    row = report.to_dict(with_records=False)
+    print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "generated_tokens", "wall_seconds"]))
+    if args.out:
+        write_json(args.out, report.to_dict())
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_tiny(args: argparse.Namespace) -> int:
+    from policy_init.tiny import TinyConfig, create_tiny
+    from roadmap.core.tasks import get_task
+
+    task = get_task(args.task, **parse_task_args(args.task_arg))
+    out = create_tiny(task, args.out, TinyConfig(tokenizer=args.tokenizer, seed=args.seed))
+    print(f"wrote a tiny {task.name} policy to {out}")
+    return 0
+
+
+def _cmd_sft(args: argparse.Namespace) -> int:
+    from policy_init.sft import SFTWarmStartConfig, warm_start
+    from roadmap.core.tasks import get_task
+
+    task = get_task(args.task, **parse_task_args(args.task_arg))
+    config = SFTWarmStartConfig(
+        output_dir=args.out,
+        num_problems=args.problems,
+        max_minutes=args.minutes,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        lora=args.lora,
+        seed=args.seed,
+    )
+    result = warm_start(args.policy, task, config)
+    print(format_table([result.to_dict()], ["output_dir", "steps", "train_tokens", "wall_seconds",
+                                            "tokens_per_second", "first_loss", "final_loss"]))
+    return 0
+
+
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    from roadmap.quickstart import QuickstartConfig, run_quickstart
+
+    run_quickstart(QuickstartConfig(out=args.out, minutes=args.minutes, retrain=args.retrain, n_eval=args.n_eval))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="roadmap", description="o1-roadmap: search and learning for reasoning.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def task_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--task", default="arith", help="arith | gsm_symbolic | gsm8k | math500")
+        p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="task option, repeatable (e.g. source=data/gsm8k.jsonl, max_operands=5)")
+
+    p = sub.add_parser("eval", help="evaluate a policy on held-out problems")
+    p.add_argument("--policy", required=True, help="checkpoint folder (save_pretrained layout)")
+    task_options(p)
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--n", type=int, default=500, help="problems to evaluate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="greedy", choices=["greedy", "majority"])
+    p.add_argument("--samples", type=int, default=8, help="solutions per problem for --method majority")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for majority")
+    p.add_argument("--max-new-tokens", type=int, default=192)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: where the model loads)")
+    p.add_argument("--out", default=None, help="write the report (with per-problem records) as JSON")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("tiny", help="build a tiny from-scratch policy and its tokenizer")
+    task_options(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("--tokenizer", default="auto", choices=["auto", "char", "bpe"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_tiny)
+
+    p = sub.add_parser("sft", help="SFT warm-start on a task's reference solutions")
+    p.add_argument("--policy", required=True, help="starting checkpoint folder")
+    task_options(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("--problems", type=int, default=60_000)
+    p.add_argument("--minutes", type=float, default=None, help="wall-time budget")
+    p.add_argument("--max-steps", type=int, default=-1)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lora", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sft)
+
+    p = sub.add_parser("quickstart", help="tiny model -> SFT warm-start on arith -> evaluation, on a CPU")
+    p.add_argument("--out", default="quickstart", help="folder for the report, plots and JSON")
+    p.add_argument("--minutes", type=float, default=None, help="SFT wall-time budget (default: the recipe's)")
+    p.add_argument("--n-eval", type=int, default=500, help="held-out problems to evaluate")
+    p.add_argument("--retrain", action="store_true", help="ignore the cached warm-started policy")
+    p.set_defaults(func=_cmd_quickstart)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command != "quickstart":
+        logging.getLogger("roadmap").setLevel(logging.INFO)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""``arith``: procedural chains of + and - over k operands of d digits, offline and seedable.
+
+A problem is "37+48-91+12"; its solution is one step per line, left to right, then the
+final answer line::
+
+    37+48=85
+    85-91=-6
+    -6+12=6
+    Answer: 6
+
+Intermediate and final results may be negative. Because every step can be checked exactly,
+``step_labels`` gives ground-truth process labels, against which automatically trained
+process reward models are measured (Math-Shepherd, arXiv 2312.08935).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from roadmap.core.tasks.base import Task, check_split, hash_split, stable_hash
+from roadmap.core.types import Problem
+
+__all__ = ["ArithConfig", "ArithTask", "parse_step", "check_step"]
+
+_STEP = re.compile(r"^\s*(-?\d+)\s*([+-])\s*(\d+)\s*=\s*(-?\d+)\s*$")
+_TERM = re.compile(r"([+-])(\d+)")
+_ANSWER = re.compile(r"Answer:\s*(-?\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class ArithConfig:
+    """Difficulty knobs of the arith task.
+
+    Attributes:
+        min_operands: fewest operands in a chain (at least 2).
+        max_operands: most operands in a chain.
+        digits: digits per operand (1 means 0..9, d > 1 means 10^(d-1)..10^d - 1).
+        test_fraction: share of all possible questions that belong to the test split.
+    """
+
+    min_operands: int = 3
+    max_operands: int = 4
+    digits: int = 2
+    test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.min_operands < 2:
+            raise ValueError(f"min_operands={self.min_operands} must be at least 2 (a chain needs one operation)")
+        if self.max_operands < self.min_operands:
+            raise ValueError(
+                f"max_operands={self.max_operands} is below min_operands={self.min_operands}; raise max_operands"
+            )
+        if not 1 <= self.digits <= 9:
+            raise ValueError(f"digits={self.digits} must be between 1 and 9")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"test_fraction={self.test_fraction} must lie strictly between 0 and 1")
+
+
+def parse_step(line: str) -> tuple[int, str, int, int] | None:
+    """Parse "a+b=c" or "a-b=c" into (a, op, b, c); None when the line is not such a step."""
+    m = _STEP.match(line)
+    if m is None:
+        return None
+    return int(m.group(1)), m.group(2), int(m.group(3)), int(m.group(4))
+
+
+def _operands(question: str) -> tuple[int, list[tuple[str, int]]]:
+    m = re.match(r"^\s*(-?\d+)", question)
+    if m is None:
+        raise ValueError(f"question {question!r} is not an arith chain like '37+48-91'")
+    first = int(m.group(1))
+    terms = [(op, int(b)) for op, b in _TERM.findall(question[m.end() :])]
+    return first, terms
+
+
+def check_step(line: str, previous_line: str | None = None, question: str | None = None, index: int = 0) -> bool:
+    """Whether one step line is arithmetically right and consistent with what came before.
+
+    Args:
+        line: the step, e.g. "85-91=-6".
+        previous_line: the step before it; its result must be this step's left operand. For the
+            first step pass None, and the left operand must be the question's first operand.
+        question: the chain (e.g. "37+48-91+12"); when given, the step's operation and right
+            operand must be the question's term number ``index``.
+        index: position of the step among the steps (0 for the first).
+    """
+    step = parse_step(line)
+    if step is None:
+        return False
+    a, op, b, c = step
+    if c != (a + b if op == "+" else a - b):
+        return False
+    if previous_line is not None:
+        prev = parse_step(previous_line)
+        if prev is None or prev[3] != a:
+            return False
+    if question is not None:
+        first, terms = _operands(question)
+        if index >= len(terms) or terms[index] != (op, b):
+            return False
+        if previous_line is None and (index != 0 or a != first):
+            return False
+    return True
+
+
+class ArithTask(Task):
+    """Procedural +/- chains; see the module docstring for the format."""
+
+    name = "arith"
+    step_delimiter = "\n"
+
+    def __init__(self, config: ArithConfig | None = None, **kwargs) -> None:
+        self.config = config if config is not None else ArithConfig(**kwargs)
+
+    def prompt(self, problem: Problem) -> str:
+        return f"{problem.question}\n"
+
+    def make_problem(self, question: str) -> Problem:
+        """The problem (with reference steps and answer) for a chain like "37+48-91"."""
+        first, terms = _operands(question)
+        steps, acc = [], first
+        for op, b in terms:
+            new = acc + b if op == "+" else acc - b
+            steps.append(f"{acc}{op}{b}={new}")
+            acc = new
+        pid = f"arith-{stable_hash(question):016x}"[:22]
+        return Problem(
+            id=pid, question=question, answer=str(acc), steps=tuple(steps), meta={"operands": len(terms) + 1}
+        )
+
+    def _sample_question(self, rng: random.Random) -> str:
+        cfg = self.config
+        k = rng.randint(cfg.min_operands, cfg.max_operands)
+        lo, hi = (0, 9) if cfg.digits == 1 else (10 ** (cfg.digits - 1), 10**cfg.digits - 1)
+        parts = [str(rng.randint(lo, hi))]
+        for _ in range(k - 1):
+            parts.append(rng.choice("+-") + str(rng.randint(lo, hi)))
+        return "".join(parts)
+
+    def problems(self, split: str = "train", n: int | None = 1000, seed: int = 0) -> list[Problem]:
+        check_split(split)
+        n = 1000 if n is None else n
+        rng = random.Random(f"arith-{seed}-{split}")
+        seen: set[str] = set()
+        out: list[Problem] = []
+        attempts = 0
+        while len(out) < n:
+            attempts += 1
+            if attempts > 100 * n + 10_000:
+                raise ValueError(
+                    f"arith could only find {len(out)} distinct {split} problems of the {n} asked for with "
+                    f"{self.config}; ask for fewer or widen the task (more digits or operands)"
+                )
+            q = self._sample_question(rng)
+            if q in seen or hash_split(q, self.config.test_fraction) != split:
+                continue
+            seen.add(q)
+            out.append(self.make_problem(q))
+        return out
+
+    def extract_answer(self, text: str) -> str | None:
+        for line in reversed(text.strip().split("\n")):
+            m = _ANSWER.search(line)
+            if m:
+                return str(int(m.group(1)))
+        return None
+
+    def answers_match(self, predicted: str, reference: str) -> bool:
+        try:
+            return int(predicted.strip()) == int(reference.strip())
+        except ValueError:
+            return False
+
+    def step_labels(self, problem: Problem, text: str) -> list[bool]:
+        """Ground-truth process labels: one per step of ``text`` (split on the delimiter).
+
+        Step i is True when it and every step before it is right and consistent with the
+        question; after the first wrong step every label is False (a wrong prefix cannot be
+        repaired). The final "Answer: x" step is True when x equals the last step's result
+        and all the question's terms have been used, i.e. when the answer is right.
+        """
+        steps = self.split_steps(text)
+        labels: list[bool] = []
+        ok, prev = True, None
+        for i, line in enumerate(steps):
+            if ok:
+                if _ANSWER.search(line):
+                    ok = self.answers_match(self.extract_answer(line) or "", problem.answer)
+                else:
+                    ok = check_step(line, prev, problem.question, index=i)
+                    prev = line
+            labels.append(ok)
+        return labels

@@ -1,0 +1,133 @@
+"""Evaluation of a policy on a task's held-out problems: greedy decoding or majority vote.
+
+Accuracy comes with a 95% Wilson score interval, and with the compute spent (generated
+tokens, wall seconds), so that methods can be compared at equal cost.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from roadmap.core.types import Problem, Usage
+
+__all__ = ["EvalReport", "evaluate", "wilson_interval", "METHODS"]
+
+METHODS = ("greedy", "majority")
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (95% for z=1.96)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class EvalReport:
+    """Result of one evaluation; ``to_dict`` is what ``roadmap eval --out`` writes."""
+
+    task: str
+    method: str
+    samples: int
+    n: int
+    correct: int
+    accuracy: float
+    ci95: tuple[float, float]
+    generated_tokens: int
+    wall_seconds: float
+    usage: dict[str, int] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self, with_records: bool = True) -> dict[str, Any]:
+        d = asdict(self)
+        d["ci95"] = list(self.ci95)
+        if not with_records:
+            d.pop("records")
+        return d
+
+
+def evaluate(
+    policy,
+    task,
+    problems: Sequence[Problem],
+    *,
+    method: str = "greedy",
+    samples: int = 1,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 192,
+    seed: int = 0,
+    progress: bool = True,
+) -> EvalReport:
+    """Solve ``problems`` with ``policy`` and check the answers with ``task``.
+
+    Args:
+        method: "greedy" (one greedy solution) or "majority" (``samples`` solutions sampled at
+            ``temperature``; the most frequent final answer wins, i.e. self-consistency).
+        samples: solutions per problem for "majority".
+    """
+    from tqdm.auto import tqdm
+
+    from search.best_of_n import majority_vote
+
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not an evaluation method; use one of {METHODS}")
+    if method == "greedy":
+        samples, temperature = 1, 0.0
+    if samples < 1:
+        raise ValueError(f"samples={samples} must be at least 1")
+    per_call = max(1, policy.batch_size // samples) if hasattr(policy, "batch_size") else 16
+    before, t0 = policy.usage.copy(), time.perf_counter()
+    records: list[dict[str, Any]] = []
+    bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}", disable=not progress, unit="problem")
+    for start in range(0, len(problems), per_call):
+        chunk = problems[start : start + per_call]
+        outs = policy.sample(
+            [task.prompt(p) for p in chunk],
+            samples,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed + start,
+        )
+        for problem, comps in zip(chunk, outs):
+            answers = [task.extract_answer(c.text) for c in comps]
+            answer = majority_vote(answers)
+            ok = answer is not None and task.answers_match(answer, problem.answer)
+            records.append(
+                {
+                    "id": problem.id,
+                    "answer": answer,
+                    "reference": problem.answer,
+                    "correct": ok,
+                    "solution": comps[0].text,
+                }
+            )
+        bar.update(len(chunk))
+        done = sum(r["correct"] for r in records)
+        bar.set_postfix(acc=f"{done / len(records):.3f}")
+    bar.close()
+    spent: Usage = policy.usage - before
+    correct = sum(r["correct"] for r in records)
+    n = len(records)
+    return EvalReport(
+        task=task.name,
+        method=method,
+        samples=samples,
+        n=n,
+        correct=correct,
+        accuracy=correct / n if n else 0.0,
+        ci95=wilson_interval(correct, n),
+        generated_tokens=spent.generated_tokens,
+        wall_seconds=time.perf_counter() - t0,
+        usage=spent.to_dict(),
+        records=records,
+    )

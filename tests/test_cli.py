@@ -1,0 +1,49 @@
+"""The roadmap command: argument parsing, eval end to end on a tiny model, fast start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from roadmap.cli import main, parse_task_args
+from roadmap.core.io import format_table
+
+
+def test_parse_task_args_casts_numbers():
+    assert parse_task_args(["digits=3", "test_fraction=0.2", "source=a.jsonl"]) == {
+        "digits": 3, "test_fraction": 0.2, "source": "a.jsonl"}
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        parse_task_args(["digits"])
+
+
+def test_format_table_aligns_columns():
+    text = format_table([{"a": 1, "b": 0.12345}, {"a": 100, "b": (0.1, 0.2)}], ["a", "b"])
+    lines = text.splitlines()
+    assert lines[0].startswith("a  ") and "0.123" in lines[2] and "[0.100, 0.200]" in lines[3]
+    assert format_table([{"a": 1}], ["a"], markdown=True).startswith("| a |")
+
+
+def test_eval_command_writes_json(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    code = main(["eval", "--policy", str(tiny_dir), "--task", "arith", "--n", "6", "--seed", "1",
+                 "--method", "majority", "--samples", "2", "--max-new-tokens", "16", "--out", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    for key in ("accuracy", "ci95", "n", "generated_tokens", "wall_seconds"):
+        assert key in report
+    assert report["n"] == 6 and report["samples"] == 2 and len(report["records"]) == 6
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_cli_help_starts_fast():
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "roadmap.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "quickstart" in proc.stdout
+    assert time.perf_counter() - t0 < 10
+    proc = subprocess.run([sys.executable, "-c", "import roadmap.cli, sys; print('torch' in sys.modules)"],
+                          capture_output=True, text=True)
+    assert proc.stdout.strip() == "False"

@@ -1,0 +1,36 @@
+"""roadmap.evaluate: accuracy, intervals and compute of greedy and majority evaluation."""
+
+from __future__ import annotations
+
+import pytest
+
+from roadmap.evaluate import evaluate, wilson_interval
+
+
+def test_wilson_interval_brackets_the_proportion():
+    lo, hi = wilson_interval(50, 100)
+    assert lo < 0.5 < hi and hi - lo == pytest.approx(0.19, abs=0.01)
+    assert wilson_interval(0, 10)[0] == 0.0
+    assert wilson_interval(10, 10)[1] == 1.0
+
+
+def test_greedy_and_majority_accuracy(arith_task, scripted_policy):
+    problems = arith_task.problems("test", n=4)
+    answers = {}
+    for i, p in enumerate(problems):
+        right = arith_task.reference_solution(p)
+        wrong = arith_task.format_solution([], str(int(p.answer) + 1))
+        # problem 0: always right; 1: first sample wrong, majority right; 2: majority wrong; 3: garbage
+        answers[arith_task.prompt(p)] = [[right], [wrong, right, right], [wrong, wrong, right], ["%%garbage"]][i]
+    policy = scripted_policy(answers)
+    greedy = evaluate(policy, arith_task, problems, method="greedy", progress=False)
+    assert greedy.correct == 1 and greedy.accuracy == 0.25 and greedy.n == 4
+    majority = evaluate(policy, arith_task, problems, method="majority", samples=3, progress=False)
+    assert [r["correct"] for r in majority.records] == [True, True, False, False]
+    assert majority.generated_tokens == policy.usage.generated_tokens - greedy.generated_tokens
+    assert majority.to_dict()["ci95"][0] < 0.5 < majority.to_dict()["ci95"][1]
+
+
+def test_unknown_method_is_named(arith_task, scripted_policy):
+    with pytest.raises(ValueError, match="beam"):
+        evaluate(scripted_policy({}), arith_task, [], method="beam")
