@@ -40,6 +40,9 @@ class SFTWarmStartConfig:
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     batch_size: int = field(default=64, metadata={"help": "Sequences per optimizer step."})
     max_length: int = field(default=256, metadata={"help": "Longest prompt+completion, in tokens."})
+    group_by_length: bool = field(
+        default=True, metadata={"help": "Batch rows of similar length together (less padding, faster on CPU)."}
+    )
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter instead of all weights."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
@@ -211,6 +214,7 @@ def warm_start(
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         disable_tqdm=False,
         dataset_num_proc=None,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
     )
     trainer_cls = _budget_trainer_class()
     trainer = trainer_cls(
