@@ -116,10 +116,9 @@ def run_quickstart(config: QuickstartConfig | None = None, say: Callable[[str], 
     table = format_table(rows, ["method", "samples", "n", "accuracy", "ci95", "generated_tokens", "wall_seconds"])
     say("")
     say(table)
-    say(
-        f"\nSFT: {sft_result['steps']} steps, {sft_result['tokens_per_second']:.0f} training tokens/s, "
-        f"loss {sft_result['first_loss']:.3f} -> {sft_result['final_loss']:.3f}"
-    )
+    losses = sft_result["losses"]
+    trend = f", loss {losses[0]:.3f} -> {losses[-1]:.3f}" if losses else ""
+    say(f"\nSFT: {sft_result['steps']} steps, {sft_result['tokens_per_second']:.0f} training tokens/s{trend}")
     say(f"\nWhat to look at next:\n"
         f"  {out / 'sft_loss.png'}        the warm-start's loss curve\n"
         f"  {out / 'eval_greedy.json'}    every held-out problem with the policy's solution\n"
