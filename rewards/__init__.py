@@ -1,6 +1,54 @@
-"""Rewards: verifiers, outcome and process reward models, reward shaping (roadmap component 2).
+"""Rewards (roadmap component 2): verifiers, outcome and process reward models, reward shaping.
 
-Thin for now: the Rewards issue fills it (verifier, automatic step labels, PRM/ORM, shaping).
+Rewards are made without human labels: the task's checker gives outcome rewards, the policy's
+own rollouts give step labels (Math-Shepherd MC, OmegaPRM binary search), and PRMs/ORMs learn
+from them. Submodules import torch/transformers only when their functions run.
 """
 
-__all__: list[str] = []
+from rewards.labels import LabelConfig, label_solutions, load_labels, rollout_summary, sample_solutions, save_labels
+from rewards.orm import orm_dataset, orm_dataset_from_labels, train_orm
+from rewards.prm import (
+    AGGREGATIONS,
+    PRMScorer,
+    ProcessRewardModel,
+    RewardModelConfig,
+    aggregate,
+    train_prm,
+    train_reward_model,
+)
+from rewards.shaping import (
+    get_format_reward,
+    get_scorer_reward,
+    get_soft_overlong_reward,
+    implicit_step_rewards,
+    potential_shaping,
+    scorer_potentials,
+)
+from rewards.verifier import VerifierScorer, get_verifier_reward
+
+__all__ = [
+    "VerifierScorer",
+    "get_verifier_reward",
+    "LabelConfig",
+    "sample_solutions",
+    "label_solutions",
+    "save_labels",
+    "load_labels",
+    "rollout_summary",
+    "RewardModelConfig",
+    "ProcessRewardModel",
+    "PRMScorer",
+    "AGGREGATIONS",
+    "aggregate",
+    "train_prm",
+    "train_reward_model",
+    "orm_dataset",
+    "orm_dataset_from_labels",
+    "train_orm",
+    "potential_shaping",
+    "scorer_potentials",
+    "implicit_step_rewards",
+    "get_format_reward",
+    "get_soft_overlong_reward",
+    "get_scorer_reward",
+]

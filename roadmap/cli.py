@@ -1,4 +1,4 @@
-"""The ``roadmap`` command: quickstart, tiny models, SFT warm-start and evaluation.
+"""The ``roadmap`` command: quickstart, tiny models, SFT warm-start, evaluation, step labels, PRM/ORM.
 
 Heavy libraries are imported inside the sub-commands, so ``roadmap --help`` starts fast.
 Results print as tables; ``--out`` writes JSON.
@@ -76,19 +76,66 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
+    given = {"num_problems": args.problems, "learning_rate": args.lr, "batch_size": args.batch_size}
     config = SFTWarmStartConfig(
         output_dir=args.out,
-        num_problems=args.problems,
         max_minutes=args.minutes,
         max_steps=args.max_steps,
-        learning_rate=args.lr,
-        batch_size=args.batch_size,
         lora=args.lora,
         seed=args.seed,
+        **{k: v for k, v in given.items() if v is not None},
     )
     result = warm_start(args.policy, task, config)
     print(format_table([result.to_dict()], ["output_dir", "steps", "train_tokens", "wall_seconds",
                                             "tokens_per_second", "first_loss", "final_loss"]))
+    return 0
+
+
+def _cmd_label(args: argparse.Namespace) -> int:
+    from rewards import LabelConfig, label_solutions, rollout_summary, sample_solutions, save_labels
+    from roadmap.core.policy import HFPolicy
+    from roadmap.core.tasks import get_task
+
+    task = get_task(args.task, **parse_task_args(args.task_arg))
+    policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
+    problems = task.problems("train", n=args.n, seed=args.seed)
+    solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed)
+    config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
+    dataset = label_solutions(policy, task, problems, solutions, config)
+    save_labels(dataset, args.out)
+    summary = {"out": args.out, "method": args.method, **rollout_summary(dataset),
+               "correct_fraction": sum(dataset["correct"]) / max(1, len(dataset))}
+    print(format_table([summary], list(summary)))
+    return 0
+
+
+def _reward_model_config(args: argparse.Namespace, kind: str):
+    from rewards import RewardModelConfig
+
+    return RewardModelConfig(output_dir=args.out, labels=args.label_type, epochs=args.epochs,
+                             max_minutes=args.minutes, learning_rate=args.lr, batch_size=args.batch_size,
+                             seed=args.seed)
+
+
+def _cmd_train_prm(args: argparse.Namespace) -> int:
+    from rewards import load_labels, train_prm
+    from roadmap.core.tasks import get_task
+
+    task = get_task(args.task, **parse_task_args(args.task_arg))
+    result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args, "prm"),
+                       step_delimiter=task.step_delimiter)
+    print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
+    return 0
+
+
+def _cmd_train_orm(args: argparse.Namespace) -> int:
+    from rewards import load_labels, orm_dataset_from_labels, train_orm
+    from roadmap.core.tasks import get_task
+
+    task = get_task(args.task, **parse_task_args(args.task_arg))
+    rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
+    result = train_orm(rows, args.init, _reward_model_config(args, "orm"), step_delimiter=task.step_delimiter)
+    print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
     return 0
 
 
@@ -135,14 +182,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True, help="starting checkpoint folder")
     task_options(p)
     p.add_argument("--out", required=True)
-    p.add_argument("--problems", type=int, default=60_000)
+    p.add_argument("--problems", type=int, default=None, help="training problems (default: the config's)")
     p.add_argument("--minutes", type=float, default=None, help="wall-time budget")
     p.add_argument("--max-steps", type=int, default=-1)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the config's)")
+    p.add_argument("--batch-size", type=int, default=None, help="sequences per step (default: the config's)")
     p.add_argument("--lora", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_sft)
+
+    p = sub.add_parser("label", help="sample solutions and label their steps automatically (MC or binary search)")
+    p.add_argument("--policy", required=True, help="policy folder that samples and rolls out")
+    task_options(p)
+    p.add_argument("--out", required=True, help="folder for the label dataset (datasets.save_to_disk)")
+    p.add_argument("--n", type=int, default=500, help="train problems")
+    p.add_argument("--samples", type=int, default=4, help="solutions sampled per problem")
+    p.add_argument("--method", default="mc", choices=["mc", "binary"])
+    p.add_argument("--rollouts", type=int, default=8, help="rollouts per probed step prefix")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_label)
+
+    for name, kind, helptext in (("train-prm", "prm", "train a process reward model on step labels"),
+                                 ("train-orm", "orm", "train an outcome reward model on the labelled solutions")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--labels", required=True, help="label dataset folder from `roadmap label`")
+        p.add_argument("--init", required=True, help="policy folder whose weights start the reward model")
+        task_options(p)
+        p.add_argument("--out", required=True)
+        p.add_argument("--label-type", default="soft" if kind == "prm" else "hard", choices=["soft", "hard"])
+        p.add_argument("--epochs", type=float, default=2.0)
+        p.add_argument("--minutes", type=float, default=None, help="wall-time budget")
+        p.add_argument("--lr", type=float, default=1e-3)
+        p.add_argument("--batch-size", type=int, default=32)
+        p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(func=_cmd_train_prm if kind == "prm" else _cmd_train_orm)
 
     p = sub.add_parser("quickstart", help="tiny model -> SFT warm-start on arith -> evaluation, on a CPU")
     p.add_argument("--out", default="quickstart", help="folder for the report, plots and JSON")

@@ -6,28 +6,17 @@ tokens, wall seconds), so that methods can be compared at equal cost.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
 
 __all__ = ["EvalReport", "evaluate", "wilson_interval", "METHODS"]
 
 METHODS = ("greedy", "majority")
-
-
-def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a binomial proportion (95% for z=1.96)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = correct / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 @dataclass

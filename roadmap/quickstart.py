@@ -19,7 +19,7 @@ from pathlib import Path
 __all__ = ["QuickstartConfig", "run_quickstart", "cache_dir"]
 
 #: SFT wall-time budget of the quickstart's warm start, in minutes
-DEFAULT_SFT_MINUTES = 10.0
+DEFAULT_SFT_MINUTES = 12.0
 
 
 def cache_dir() -> Path:
@@ -42,7 +42,7 @@ class QuickstartConfig:
     majority_samples: int = 8
     n_majority: int = 200
     seed: int = 0
-    sft_problems: int = 80_000
+    sft_problems: int = 150_000
     extra: dict = field(default_factory=dict)
 
 

@@ -1,5 +1,28 @@
-"""Search: best-of-N, voting, step beam search, DVTS and MCTS over a Policy (roadmap component 3)."""
+"""Search (roadmap component 3): best-of-N, voting, step beam search, DVTS and MCTS over a Policy.
 
-from search.best_of_n import majority_vote
+Every algorithm takes (policy, task, problems, scorer, config) and returns one ``SearchResult``
+per problem, with its tree and compute; none imports torch or a reward package: the scorer is
+any ``roadmap.core.StepScorer``.
+"""
 
-__all__ = ["majority_vote"]
+from search.beam import BeamConfig, beam_search, dvts
+from search.best_of_n import BestOfNConfig, best_of_n, majority_vote, sample_candidates, weighted_vote
+from search.expand import ExpandConfig, expand, new_tree, score_many
+from search.mcts import MCTSConfig, mcts
+
+__all__ = [
+    "ExpandConfig",
+    "expand",
+    "new_tree",
+    "score_many",
+    "BestOfNConfig",
+    "best_of_n",
+    "sample_candidates",
+    "majority_vote",
+    "weighted_vote",
+    "BeamConfig",
+    "beam_search",
+    "dvts",
+    "MCTSConfig",
+    "mcts",
+]

@@ -118,3 +118,42 @@ def test_top_p_keeps_only_the_nucleus(tiny_policy):
 def test_not_a_model_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         HFPolicy.from_pretrained(tmp_path)
+
+
+def test_prefix_cache_reuses_step_states_without_changing_results(tiny_dir, arith_task):
+    import string
+
+    from roadmap.core.policy import HFPolicy
+
+    plain = HFPolicy.from_pretrained(tiny_dir, prefix_cache_tokens=0)
+    cached = HFPolicy.from_pretrained(tiny_dir, prefix_cache_tokens=10_000)
+    problems = arith_task.problems("test", n=6)
+    runs = []
+    for policy in (plain, cached):
+        prefixes = [arith_task.prompt(p) for p in problems]
+        for _ in range(3):  # three steps, each continuing the previous call's text
+            # a random model: stop at almost any character, so that most samples end on a stop string
+            outs = policy.sample(prefixes, 1, stop=list(string.ascii_letters + string.digits + "+-=\n "),
+                                 temperature=0, max_new_tokens=6)
+            prefixes = [p + o[0].text for p, o in zip(prefixes, outs)]
+        runs.append(prefixes)
+    assert runs[0] == runs[1]
+    assert cached.usage.generated_tokens == plain.usage.generated_tokens
+    assert cached.usage.prefill_tokens < plain.usage.prefill_tokens
+    assert cached.usage.prefill_tokens + cached.usage.cached_prefill_tokens == plain.usage.prefill_tokens
+    assert cached.prefix_cache.hits > 0
+
+
+def test_prefix_cache_evicts_to_its_bound():
+    from roadmap.core.prefix_cache import PrefixCache
+
+    cache = PrefixCache(max_tokens=10)
+    cache.put([1, 2, 3], "a")
+    cache.put([1, 2, 3, 4, 5], "b")
+    assert cache.lookup([1, 2, 3, 4, 5, 6]) == (5, "b")
+    assert cache.lookup([1, 2, 3, 9]) == (3, "a")
+    assert cache.lookup([1, 2, 3]) == (0, None)  # a prefix must leave a token to compute
+    cache.put([7, 8, 9, 10], "c")  # 12 tokens > 10: the least recently used entry ("b") goes
+    assert cache.tokens <= 10 and cache.lookup([1, 2, 3, 4, 5, 6]) == (3, "a")
+    with pytest.raises(ValueError, match="max_tokens"):
+        PrefixCache(0)

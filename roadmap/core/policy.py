@@ -10,7 +10,9 @@
 * every completion carries its log-probability under the untempered policy, which search
   uses as a prior and learning as log pi.
 
-The cross-call prefix cache that tree search needs belongs to ``search``'s expansion layer.
+* across calls, a bounded LRU ``PrefixCache`` keeps the KV state of every sample that stopped
+  at a step boundary, so expanding a tree node prefills only the tokens its parent's state
+  lacks (usually one); this is the KV reuse that tree search relies on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from roadmap.core.prefix_cache import PrefixCache
 from roadmap.core.types import Completion, Usage
 
 logger = logging.getLogger(__name__)
@@ -73,9 +76,13 @@ class HFPolicy:
             continuations without, exactly as SFT encodes prompt and completion.
         batch_size: most sequences decoded together; larger requests are split into chunks.
         device: where to run; defaults to the model's device.
+        prefix_cache_tokens: token positions kept in the cross-call KV prefix cache (LRU);
+            0 turns it off. Memory per token is layers * 2 * hidden * bytes per value.
     """
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 64, device=None) -> None:
+    def __init__(
+        self, model, tokenizer, *, batch_size: int = 64, device=None, prefix_cache_tokens: int = 200_000
+    ) -> None:
         import torch
 
         if batch_size < 1:
@@ -95,9 +102,12 @@ class HFPolicy:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.eos_ids or [0])[0]
         self.max_length = getattr(model.config, "max_position_embeddings", None)
         self._token_text: list[str] | None = None
+        self.prefix_cache = PrefixCache(prefix_cache_tokens) if prefix_cache_tokens > 0 else None
 
     @classmethod
-    def from_pretrained(cls, path, *, device=None, dtype=None, batch_size: int = 64) -> HFPolicy:
+    def from_pretrained(
+        cls, path, *, device=None, dtype=None, batch_size: int = 64, prefix_cache_tokens: int = 200_000
+    ) -> HFPolicy:
         """Load a checkpoint folder (or Hub id) written by ``save_pretrained``."""
         from pathlib import Path
 
@@ -113,7 +123,7 @@ class HFPolicy:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "auto")
         if device is not None:
             model.to(device)
-        return cls(model, tokenizer, batch_size=batch_size, device=device)
+        return cls(model, tokenizer, batch_size=batch_size, device=device, prefix_cache_tokens=prefix_cache_tokens)
 
     # ------------------------------------------------------------------ encoding
     def encode_prefix(self, text: str) -> list[int]:
@@ -202,15 +212,21 @@ class HFPolicy:
             )
         if self.max_length:
             max_new_tokens = min(max_new_tokens, self.max_length - longest)
-        self.usage.prefill_tokens += sum(len(s) for s in seqs)
-        self.usage.cached_prefill_tokens += sum(len(r) for r in row_ids) - sum(len(s) for s in seqs)
         self.usage.sampled_sequences += len(row_ids)
 
         with torch.inference_mode():
-            ids, mask, pos = self._left_pad(seqs)
             from transformers import DynamicCache
 
             cache = DynamicCache(config=self.model.config)
+            hits = [self.prefix_cache.lookup(q) for q in seqs] if self.prefix_cache is not None else []
+            if any(length for length, _ in hits):
+                ids, mask, pos = self._prefill_from_cache(seqs, hits, cache)
+                computed = sum(len(q) - length for q, (length, _) in zip(seqs, hits))
+            else:
+                ids, mask, pos = self._left_pad(seqs)
+                computed = sum(len(q) for q in seqs)
+            self.usage.prefill_tokens += computed
+            self.usage.cached_prefill_tokens += sum(len(r) for r in row_ids) - computed
             out = self.model(
                 input_ids=ids,
                 attention_mask=mask,
@@ -259,6 +275,8 @@ class HFPolicy:
                                 stopped[row] = True
                                 slots_done.append(slot)
                 lengths[active.cpu()] += 1
+                if self.prefix_cache is not None and slots_done:
+                    self._remember(cache, mask, active, slots_done, stopped, row_ids, tokens, t)
                 if t == max_new_tokens - 1:
                     break
                 if slots_done:
@@ -302,6 +320,57 @@ class HFPolicy:
                 Completion(text=text, num_tokens=lengths_l[r], logprob=lps[r], finished=finished[r], stopped=stopped[r])
             )
         return out_c
+
+    def _prefill_from_cache(self, seqs, hits, cache):
+        """Load cached KV into ``cache`` (left-padded to a common width); return the suffix batch.
+
+        Row r's layout is [pad | cached_r | pad | suffix_r]; the mask hides both pads and the
+        suffix's position ids continue from the cached length.
+        """
+        import torch
+
+        width_c = max(length for length, _ in hits)
+        suffixes = [q[length:] for q, (length, _) in zip(seqs, hits)]
+        width_s = max(len(x) for x in suffixes)
+        rows = len(seqs)
+        template = next(kv for length, kv in hits if length)
+        for layer, (k0, v0) in enumerate(template):
+            keys = k0.new_zeros((rows, k0.shape[0], width_c, k0.shape[-1]))
+            values = v0.new_zeros((rows, v0.shape[0], width_c, v0.shape[-1]))
+            for r, (length, kv) in enumerate(hits):
+                if length:
+                    keys[r, :, width_c - length :] = kv[layer][0]
+                    values[r, :, width_c - length :] = kv[layer][1]
+            cache.update(keys, values, layer)
+        ids = torch.full((rows, width_s), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((rows, width_c + width_s), dtype=torch.long)
+        pos = torch.zeros((rows, width_s), dtype=torch.long)
+        for r, ((length, _), suffix) in enumerate(zip(hits, suffixes)):
+            mask[r, width_c - length : width_c] = 1
+            mask[r, width_c + width_s - len(suffix) :] = 1
+            ids[r, width_s - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
+            pos[r, width_s - len(suffix) :] = torch.arange(length, length + len(suffix))
+        return ids.to(self.device), mask.to(self.device), pos.to(self.device)
+
+    def _remember(self, cache, mask, active, slots, stopped, row_ids, tokens, t) -> None:
+        """Store the KV state of rows that just stopped at a step boundary, keyed by their tokens.
+
+        The state covers the prefix and generated tokens 0..t-1; token t (the one that ended
+        the step) is not fed yet, so the next expansion of this node prefills just that token.
+        """
+        rows = active.tolist()
+        for slot in slots:
+            row = rows[slot]
+            if not stopped[row]:
+                continue
+            cols = mask[slot].bool()
+            kv = [(layer.keys[slot][:, cols], layer.values[slot][:, cols]) for layer in cache.layers]
+            self.prefix_cache.put(list(row_ids[row]) + tokens[row, :t].tolist(), kv)
+
+    def clear_cache(self) -> None:
+        """Drop every cached prefix (e.g. after the model's weights changed)."""
+        if self.prefix_cache is not None:
+            self.prefix_cache.clear()
 
     @staticmethod
     def _pick(logits, logp, temperature: float, top_p: float, generator):

@@ -1,0 +1,138 @@
+"""PRM quality and best-of-N selection on arith, with automatic labels only.
+
+1. Sample solutions of train problems with the warm-started policy.
+2. Label their steps automatically: Monte Carlo (soft and hard labels from the same rollouts)
+   and first-error binary search. No ground truth is used.
+3. Train one PRM per label kind, and an ORM on the same solutions' verified outcomes.
+4. On held-out problems, sample 16 solutions each; measure each PRM's step ROC-AUC against the
+   arith step checker, and best-of-16 accuracy by PRM (min, last), ORM and majority vote.
+
+    python benchmarks/rewards_quality.py --policy ~/.cache/o1-roadmap/quickstart-<key>/policy
+
+Writes ``--out``/rewards_quality.json and .md; BENCHMARKS.md quotes the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--policy", required=True, help="warm-started policy folder")
+    ap.add_argument("--out", default="benchmarks/results/rewards")
+    ap.add_argument("--n-train", type=int, default=600, help="train problems whose samples get labelled")
+    ap.add_argument("--train-samples", type=int, default=4)
+    ap.add_argument("--rollouts", type=int, default=8)
+    ap.add_argument("--n-test", type=int, default=500)
+    ap.add_argument("--n-best", type=int, default=16)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--minutes", type=float, default=2.0, help="training budget per reward model")
+    ap.add_argument("--epochs", type=float, default=4.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    from rewards import (
+        LabelConfig,
+        ProcessRewardModel,
+        RewardModelConfig,
+        aggregate,
+        label_solutions,
+        orm_dataset_from_labels,
+        rollout_summary,
+        sample_solutions,
+        save_labels,
+        train_orm,
+        train_prm,
+    )
+    from roadmap.core.io import atomic_write_text, format_table, write_json
+    from roadmap.core.policy import HFPolicy
+    from roadmap.core.stats import roc_auc, wilson_interval
+    from roadmap.core.tasks import ArithTask
+    from search.best_of_n import majority_vote
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    task = ArithTask()
+    policy = HFPolicy.from_pretrained(args.policy, batch_size=256)
+    t0 = time.perf_counter()
+
+    train = task.problems("train", n=args.n_train, seed=args.seed + 101)
+    sols = sample_solutions(policy, task, train, args.train_samples, temperature=args.temperature, seed=args.seed)
+    labels, label_cost = {}, {}
+    for method in ("mc", "binary"):
+        t = time.perf_counter()
+        cfg = LabelConfig(method=method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
+        ds = label_solutions(policy, task, train, sols, cfg)
+        save_labels(ds, out / f"labels_{method}")
+        labels[method] = ds
+        label_cost[method] = {**rollout_summary(ds), "seconds": time.perf_counter() - t}
+
+    models = {}
+    specs = [("mc_soft", "mc", "soft"), ("mc_hard", "mc", "hard"), ("binary", "binary", "hard")]
+    for name, method, kind in specs:
+        cfg = RewardModelConfig(output_dir=str(out / f"prm_{name}"), labels=kind, max_minutes=args.minutes,
+                                epochs=args.epochs, seed=args.seed)
+        models[name] = train_prm(labels[method], args.policy, cfg, step_delimiter=task.step_delimiter)
+    cfg = RewardModelConfig(output_dir=str(out / "orm"), labels="hard", max_minutes=args.minutes, epochs=args.epochs,
+                            seed=args.seed)
+    models["orm"] = train_orm(orm_dataset_from_labels(labels["mc"]), args.policy, cfg)
+
+    test = task.problems("test", n=args.n_test, seed=args.seed)
+    cands = sample_solutions(policy, task, test, args.n_best, temperature=args.temperature, seed=args.seed + 1)
+    correct = [[task.is_correct(p, s) for s in row] for p, row in zip(test, cands)]
+    truth = [[task.step_labels(p, s) for s in row] for p, row in zip(test, cands)]
+    flat_prompts = [task.prompt(p) for p, row in zip(test, cands) for _ in row]
+    flat_sols = [s for row in cands for s in row]
+
+    def accuracy_row(name: str, picks: list[int | None], answers: list[str | None] | None = None) -> dict:
+        if answers is not None:
+            ok = sum(a is not None and task.answers_match(a, p.answer) for a, p in zip(answers, test))
+        else:
+            ok = sum(c[i] for c, i in zip(correct, picks) if i is not None)
+        lo, hi = wilson_interval(ok, len(test))
+        return {"selector": name, "n": len(test), "accuracy": ok / len(test), "ci95": [lo, hi]}
+
+    rows = [
+        accuracy_row(f"majority@{args.n_best}", [], [majority_vote([task.extract_answer(s) for s in r]) for r in cands]),
+        accuracy_row(f"oracle pass@{args.n_best}", [r.index(True) if any(r) else None for r in correct]),
+        accuracy_row("first sample (no selection)", [0] * len(test)),
+    ]
+    auc_rows = []
+    for name in models:
+        rm = ProcessRewardModel.from_pretrained(out / ("orm" if name == "orm" else f"prm_{name}"), batch_size=256)
+        flat = rm.step_scores(flat_prompts, flat_sols)
+        scores, k = [], 0
+        for row in cands:
+            scores.append(flat[k : k + len(row)])
+            k += len(row)
+        if name != "orm":
+            s = [x for prob in scores for sol in prob for x in sol]
+            y = [x for prob in truth for sol in prob for x in sol]
+            auc_rows.append({"prm": name, "steps_scored": len(s), "positives": sum(y), "auc": roc_auc(s, y),
+                             "rollouts": label_cost["binary" if name == "binary" else "mc"]["rollouts"],
+                             "train_seconds": models[name]["wall_seconds"]})
+        for how in (("min", "last") if name != "orm" else ("last",)):
+            agg = [[aggregate(sol, how) for sol in prob] for prob in scores]
+            picks = [max(range(len(a)), key=a.__getitem__) for a in agg]
+            rows.append(accuracy_row(f"{name} {how}" if name != "orm" else "orm", picks))
+        del rm
+    result = {"args": vars(args), "label_cost": label_cost, "auc": auc_rows, "best_of_n": rows,
+              "models": {k: {kk: vv for kk, vv in v.items() if kk != "losses"} for k, v in models.items()},
+              "wall_seconds": time.perf_counter() - t0}
+    write_json(out / "rewards_quality.json", result)
+    md = "### Step ROC-AUC against the arith step checker\n\n"
+    md += format_table(auc_rows, ["prm", "steps_scored", "positives", "auc", "rollouts", "train_seconds"],
+                       markdown=True)
+    md += f"\n\n### Best-of-{args.n_best} on {len(test)} held-out problems\n\n"
+    md += format_table(rows, ["selector", "n", "accuracy", "ci95"], markdown=True)
+    atomic_write_text(out / "rewards_quality.md", md + "\n")
+    print(md)
+    print(json.dumps(label_cost, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Outcome reward models: one score in [0, 1] for a complete solution, trained without humans.
+
+Training data is the policy's own samples labelled by the task's checker: (solution, right?).
+The objective is classification (binary cross-entropy on the solution's last token), not TRL's
+pairwise ``RewardTrainer``: a StepScorer must return calibrated probabilities in [0, 1] that
+compare across problems, which a Bradley-Terry score does not give, and many problems have
+only right or only wrong samples, which pairs would drop. The ORM shares the PRM's model and
+trainer (``rewards.prm``), with the whole solution as its single step (cf. Cobbe et al.,
+arXiv 2110.14168, who train verifiers the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rewards.prm import RewardModelConfig, train_reward_model
+from roadmap.core.types import Problem
+
+__all__ = ["orm_dataset", "orm_dataset_from_labels", "train_orm"]
+
+
+def orm_dataset(task, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]):
+    """Rows for ORM training: each solution as one step, labelled by ``task``'s checker."""
+    from datasets import Dataset
+
+    if len(solutions) != len(problems):
+        raise ValueError(f"got solutions for {len(solutions)} problems but {len(problems)} problems; pass one list each")
+    rows: dict[str, list] = {k: [] for k in ("problem_id", "prompt", "steps", "soft_labels", "hard_labels", "correct")}
+    for problem, texts in zip(problems, solutions):
+        for text in texts:
+            body = (text or "").strip()
+            ok = float(task.is_correct(problem, text or ""))
+            rows["problem_id"].append(problem.id)
+            rows["prompt"].append(task.prompt(problem))
+            rows["steps"].append([body] if body else [])
+            rows["soft_labels"].append([ok] if body else [])
+            rows["hard_labels"].append([ok] if body else [])
+            rows["correct"].append(bool(ok))
+    return Dataset.from_dict(rows)
+
+
+def train_orm(dataset, init, config: RewardModelConfig | None = None, *, step_delimiter: str = "\n", **kw):
+    """Train an outcome reward model on ``orm_dataset`` rows; see ``rewards.prm.train_reward_model``."""
+    config = config or RewardModelConfig(output_dir="orm", labels="hard")
+    return train_reward_model(dataset, init, config, kind="orm", step_delimiter=step_delimiter, **kw)
+
+
+def orm_dataset_from_labels(labels, step_delimiter: str = "\n"):
+    """ORM rows from a step-label dataset (``rewards.labels``): each solution whole, labelled by ``correct``."""
+    from datasets import Dataset
+
+    rows: dict[str, list] = {k: [] for k in ("problem_id", "prompt", "steps", "soft_labels", "hard_labels", "correct")}
+    for ex in labels:
+        body = step_delimiter.join(ex["steps"]).strip()
+        ok = float(bool(ex["correct"]))
+        rows["problem_id"].append(ex["problem_id"])
+        rows["prompt"].append(ex["prompt"])
+        rows["steps"].append([body] if body else [])
+        rows["soft_labels"].append([ok] if body else [])
+        rows["hard_labels"].append([ok] if body else [])
+        rows["correct"].append(bool(ok))
+    return Dataset.from_dict(rows)

@@ -1,0 +1,398 @@
+"""Process reward models: a score in [0, 1] for every step of a partial solution.
+
+The PRM is a causal transformer with a one-logit token-classification head (transformers'
+``AutoModelForTokenClassification``), read at the last token of each step, i.e. its delimiter.
+Because attention is causal, one forward pass over prompt + steps scores every step, and the
+score of step t depends only on the steps up to t. It is trained with binary cross-entropy on
+soft (Math-Shepherd MC fractions) or hard labels from ``rewards.labels`` (arXiv 2312.08935,
+2406.06592), in a ``transformers.Trainer`` loop with progress, checkpoints and an eval ROC-AUC.
+
+TRL has no PRM trainer for causal models with soft labels, so this module is that trainer.
+The ORM (``rewards.orm``) is the same model with one label at the end of the solution.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roadmap.core.tasks.base import hash_split
+from roadmap.core.types import Problem
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AGGREGATIONS",
+    "RewardModelConfig",
+    "ProcessRewardModel",
+    "PRMScorer",
+    "aggregate",
+    "encode_steps",
+    "train_reward_model",
+    "train_prm",
+]
+
+AGGREGATIONS = ("min", "prod", "last", "mean")
+MARKER = "reward_model.json"
+
+
+def aggregate(step_scores: Sequence[float], how: str = "min") -> float:
+    """One score for a solution from its step scores.
+
+    ``min`` (the weakest step), ``prod`` (all steps right), ``last`` (the PRM's belief at the
+    end) or ``mean``. A solution with no steps scores 0.0. NaN step scores count as 0.0 (the
+    worst), so a broken model can never make a solution look good; a warning is logged.
+    """
+    if how not in AGGREGATIONS:
+        raise ValueError(f"aggregation={how!r} is unknown; use one of {AGGREGATIONS}")
+    if not step_scores:
+        return 0.0
+    scores = [0.0 if math.isnan(s) else min(1.0, max(0.0, float(s))) for s in step_scores]
+    if len(scores) != sum(not math.isnan(s) for s in step_scores):
+        logger.warning("NaN step score(s) in %s; counted as 0.0", list(step_scores))
+    if how == "min":
+        return min(scores)
+    if how == "last":
+        return scores[-1]
+    if how == "mean":
+        return sum(scores) / len(scores)
+    return math.prod(scores)
+
+
+def encode_steps(tokenizer, prompt: str, steps: Sequence[str], delimiter: str) -> tuple[list[int], list[int]]:
+    """Token ids of ``prompt + step_1 + delim + ... + step_T + delim`` and the T step-end positions.
+
+    The position of step t is the token holding the last character of its delimiter, found
+    through the tokenizer's offsets, so it is right for char-level and BPE tokenizers alike.
+    """
+    text, ends = prompt, []
+    for step in steps:
+        text += step + delimiter
+        ends.append(len(text) - 1)
+    enc = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    positions, k = [], 0
+    for char in ends:
+        while k < len(offsets) and not (offsets[k][0] <= char < offsets[k][1]):
+            k += 1
+        if k == len(offsets):
+            raise ValueError(f"could not find the token that ends a step in {text!r}; is the tokenizer lossy?")
+        positions.append(k)
+    return ids, positions
+
+
+@dataclass
+class RewardModelConfig:
+    """Training knobs of a PRM or ORM. Defaults suit the embedded tiny policy on arith."""
+
+    output_dir: str = field(default="prm", metadata={"help": "Where the trained reward model is written."})
+    labels: str = field(default="soft", metadata={"help": "Train on 'soft' (MC fraction) or 'hard' labels."})
+    epochs: float = field(default=2.0, metadata={"help": "Passes over the training solutions."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: no limit)."})
+    max_minutes: float | None = field(default=None, metadata={"help": "Stop after this much wall time."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
+    batch_size: int = field(default=32, metadata={"help": "Solutions per optimizer step."})
+    eval_fraction: float = field(default=0.1, metadata={"help": "Share of problems held out for the eval AUC."})
+    logging_steps: int = field(default=50, metadata={"help": "Log loss every this many steps."})
+    save_steps: int = field(default=500, metadata={"help": "Checkpoint every this many steps."})
+    seed: int = field(default=0, metadata={"help": "Seed of the head's initialisation and data order."})
+
+    def __post_init__(self) -> None:
+        if self.labels not in ("soft", "hard"):
+            raise ValueError(f"labels={self.labels!r} must be 'soft' or 'hard'")
+        if not 0 <= self.eval_fraction < 1:
+            raise ValueError(f"eval_fraction={self.eval_fraction} must lie in [0, 1)")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+
+
+class ProcessRewardModel:
+    """A trained PRM (or ORM): scores every step of a batch of partial solutions.
+
+    Args:
+        model: a ``*ForTokenClassification`` model with one label.
+        tokenizer: its tokenizer.
+        step_delimiter: the text that ends a step ("\\n" for arith).
+        kind: "prm" (a score per step) or "orm" (one score for the whole solution).
+        batch_size: sequences per forward pass when scoring.
+    """
+
+    def __init__(self, model, tokenizer, step_delimiter: str = "\n", kind: str = "prm", batch_size: int = 64):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.step_delimiter = step_delimiter
+        self.kind = kind
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_pretrained(cls, path, *, batch_size: int = 64, device=None) -> ProcessRewardModel:
+        """Load a folder written by ``train_prm``/``train_orm``; a clear error for anything else."""
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        p = Path(path)
+        if not (p / MARKER).exists():
+            what = "a policy, not a reward model" if (p / "config.json").exists() else "not a model folder"
+            raise FileNotFoundError(
+                f"{path} is {what} (no {MARKER}); pass a folder written by `roadmap train-prm` / `roadmap train-orm` "
+                "or rewards.train_prm"
+            )
+        meta = json.loads((p / MARKER).read_text())
+        model = AutoModelForTokenClassification.from_pretrained(p)
+        if device is not None:
+            model.to(device)
+        return cls(model, AutoTokenizer.from_pretrained(p), meta["step_delimiter"], meta["kind"], batch_size)
+
+    def units(self, text: str) -> list[str]:
+        """What gets a score: the steps of a PRM, the whole solution (one unit) for an ORM."""
+        if self.kind == "orm":
+            return [text.strip()] if text.strip() else []
+        return [s for s in text.split(self.step_delimiter) if s.strip()]
+
+    def step_scores(self, prompts: Sequence[str], solutions: Sequence[str]) -> list[list[float]]:
+        """Sigmoid scores of each step (one per unit for an ORM) of each ``prompts[i] + solutions[i]``."""
+        import torch
+
+        encoded = [encode_steps(self.tokenizer, p, self.units(s), self.step_delimiter) for p, s in zip(prompts, solutions)]
+        out: list[list[float]] = [[] for _ in encoded]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # less padding
+        device = next(self.model.parameters()).device
+        pad = self.tokenizer.pad_token_id or 0
+        for start in range(0, len(order), self.batch_size):
+            idx = [i for i in order[start : start + self.batch_size] if encoded[i][1]]
+            if not idx:
+                continue
+            width = max(len(encoded[i][0]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, i in enumerate(idx):
+                seq = encoded[i][0]
+                ids[r, : len(seq)] = torch.tensor(seq)
+                mask[r, : len(seq)] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[..., 0]
+            probs = torch.sigmoid(logits.float()).cpu()
+            for r, i in enumerate(idx):
+                out[i] = probs[r, encoded[i][1]].tolist()
+        return out
+
+    def save_pretrained(self, path) -> None:
+        p = Path(path)
+        self.model.save_pretrained(p)
+        self.tokenizer.save_pretrained(p)
+        (p / MARKER).write_text(json.dumps({"kind": self.kind, "step_delimiter": self.step_delimiter}, indent=2))
+
+
+class PRMScorer:
+    """``StepScorer`` over a reward model: aggregated step scores of each partial solution."""
+
+    def __init__(self, prm: ProcessRewardModel, task, aggregation: str = "min") -> None:
+        aggregate([], aggregation)  # validates the name
+        self.prm = prm
+        self.task = task
+        self.aggregation = aggregation
+
+    def score(self, problem: Problem, partial_solutions: Sequence[str]) -> list[float]:
+        prompt = self.task.prompt(problem)
+        steps = self.prm.step_scores([prompt] * len(partial_solutions), list(partial_solutions))
+        return [aggregate(s, self.aggregation) for s in steps]
+
+    def score_batch(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        """``score`` for many problems in one batched pass (search calls this across problems)."""
+        prompts = [self.task.prompt(p) for p, sols in zip(problems, solutions) for _ in sols]
+        flat = self.prm.step_scores(prompts, [s for sols in solutions for s in sols])
+        out, k = [], 0
+        for sols in solutions:
+            out.append([aggregate(x, self.aggregation) for x in flat[k : k + len(sols)]])
+            k += len(sols)
+        return out
+
+    def __repr__(self) -> str:
+        return f"PRMScorer(kind={self.prm.kind!r}, aggregation={self.aggregation!r})"
+
+
+# ---------------------------------------------------------------------- training
+def _rows(dataset, tokenizer, delimiter: str, label_column: str):
+    rows = []
+    for ex in dataset:
+        steps, labels = list(ex["steps"]), list(ex[label_column])
+        if not steps:
+            continue
+        if len(steps) != len(labels):
+            raise ValueError(f"row of problem {ex.get('problem_id')!r} has {len(steps)} steps but {len(labels)} labels")
+        ids, pos = encode_steps(tokenizer, ex["prompt"], steps, delimiter)
+        target = [-100.0] * len(ids)
+        for k, y in zip(pos, labels):
+            if y is None or math.isnan(y):
+                raise ValueError(f"row of problem {ex.get('problem_id')!r} has a NaN label; relabel it")
+            target[k] = float(y)
+        rows.append({"input_ids": ids, "step_labels": target, "problem_id": ex.get("problem_id", "")})
+    return rows
+
+
+def _collate(pad_id: int):
+    def collate(batch):
+        import torch
+
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100.0)
+        for r, b in enumerate(batch):
+            n = len(b["input_ids"])
+            ids[r, :n] = torch.tensor(b["input_ids"])
+            mask[r, :n] = 1
+            labels[r, :n] = torch.tensor(b["step_labels"])
+        return {"input_ids": ids, "attention_mask": mask, "step_labels": labels}
+
+    return collate
+
+
+def _auc_metrics(pred) -> dict[str, float]:
+    import numpy as np
+
+    from roadmap.core.stats import roc_auc
+
+    logits = np.asarray(pred.predictions).reshape(-1)
+    labels = np.asarray(pred.label_ids).reshape(-1)
+    keep = labels >= 0
+    y, s = labels[keep] >= 0.5, logits[keep]
+    try:
+        return {"auc": roc_auc(s.tolist(), y.tolist())}
+    except ValueError:
+        return {"auc": float("nan")}
+
+
+def _trainer_class():
+    import torch
+    from transformers import Trainer
+
+    from roadmap.core.training import BudgetMixin
+
+    class StepBCETrainer(BudgetMixin, Trainer):
+        """BCE on the step-end logits; every other position is ignored (label -100)."""
+
+        def __init__(self, *args, max_seconds=None, **kw):
+            super().__init__(*args, **kw)
+            self.init_budget(max_seconds)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("step_labels")
+            out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+            logits = out.logits[..., 0].float()
+            keep = labels >= 0
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], labels[keep])
+            return (loss, out) if return_outputs else loss
+
+    return StepBCETrainer
+
+
+def _load_for_classification(init, tokenizer=None):
+    """A one-logit token classifier from a policy folder (its weights) or a model config."""
+    from transformers import AutoConfig, AutoModelForTokenClassification, PretrainedConfig
+
+    if isinstance(init, PretrainedConfig):
+        cfg = init
+        cfg.num_labels, cfg.classifier_dropout = 1, 0.0
+        return AutoModelForTokenClassification.from_config(cfg)
+    p = Path(init)
+    if not (p / "config.json").exists():
+        raise FileNotFoundError(f"init={str(init)!r} has no config.json; pass a policy folder or a model config")
+    cfg = AutoConfig.from_pretrained(p)
+    cfg.num_labels, cfg.classifier_dropout = 1, 0.0
+    return AutoModelForTokenClassification.from_pretrained(p, config=cfg)
+
+
+def train_reward_model(
+    dataset, init, config: RewardModelConfig | None = None, *, kind: str = "prm", step_delimiter: str = "\n",
+    tokenizer=None,
+) -> dict[str, Any]:
+    """Train a PRM or ORM on a label dataset (columns ``prompt``, ``steps``, ``soft_labels``/``hard_labels``).
+
+    Args:
+        dataset: rows from ``rewards.labels.label_solutions`` (or ``rewards.orm.orm_dataset``).
+        init: a policy folder whose weights start the reward model, or a ``PretrainedConfig``
+            (with ``tokenizer``) for a reward model trained from scratch.
+        config: training knobs.
+        kind: "prm" or "orm" (stored with the model; decides how ``ProcessRewardModel`` splits).
+        step_delimiter: the task's step delimiter.
+
+    Returns:
+        A summary dict (steps, wall seconds, losses, eval AUC), also written as ``train_result.json``.
+        The model folder appears at ``config.output_dir`` only when training finished.
+    """
+    import time
+
+    import torch
+    from transformers import AutoTokenizer, TrainingArguments
+
+    config = config or RewardModelConfig()
+    torch.manual_seed(config.seed)
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(init)
+    model = _load_for_classification(init, tokenizer)
+    rows = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels")
+    if not rows:
+        raise ValueError("the label dataset has no solution with steps; label some solutions first")
+    # split by problem, so that no eval problem's solutions are trained on
+    train, evals = [], []
+    for r in rows:
+        held_out = config.eval_fraction and hash_split(r["problem_id"], config.eval_fraction) == "test"
+        (evals if held_out else train).append(r)
+    out = Path(config.output_dir)
+    tmp = out.with_name(out.name + ".tmp")
+    args = TrainingArguments(
+        output_dir=str(tmp / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        weight_decay=0.01,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        eval_strategy="no",
+        report_to="none",
+        seed=config.seed,
+        remove_unused_columns=False,
+        label_names=["step_labels"],
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    trainer = _trainer_class()(
+        model=model, args=args, train_dataset=train, eval_dataset=evals or None,
+        data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=_auc_metrics,
+        max_seconds=config.max_minutes * 60 if config.max_minutes else None,
+    )
+    t0 = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - t0
+    metrics = trainer.evaluate() if evals else {}
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    rm = ProcessRewardModel(trainer.model, tokenizer, step_delimiter, kind)
+    rm.save_pretrained(tmp)
+    shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
+    result = {
+        "kind": kind, "labels": config.labels, "steps": trainer.state.global_step, "wall_seconds": wall,
+        "train_tokens": trainer.train_tokens, "train_solutions": len(train), "eval_solutions": len(evals),
+        "eval_auc": metrics.get("eval_auc"), "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None, "losses": losses, "config": asdict(config),
+    }
+    (tmp / "train_result.json").write_text(json.dumps(result, indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    logger.info("%s trained: %d steps in %.0fs, eval AUC %s", kind.upper(), result["steps"], wall, result["eval_auc"])
+    return result
+
+
+def train_prm(dataset, init, config: RewardModelConfig | None = None, *, step_delimiter: str = "\n", **kw):
+    """Train a process reward model; see ``train_reward_model``."""
+    return train_reward_model(dataset, init, config, kind="prm", step_delimiter=step_delimiter, **kw)

@@ -1,0 +1,120 @@
+"""Step-level beam search and DVTS, guided by a ``StepScorer`` (usually a PRM).
+
+Definitions follow huggingface/search-and-learn (and Snell et al., arXiv 2408.03314):
+
+- Beam search with N beams and beam width M: sample N first steps; at every depth score the
+  candidates, keep the top N/M, and expand each with M next steps, so N candidates stay in play.
+- DVTS (diverse verifier tree search, Beeching et al. 2024): N/M independent subtrees, each
+  keeping only its best candidate and expanding it M ways; diversity comes from the split.
+
+Both are one function over "groups": a group keeps its top ``keep`` partial solutions and
+expands each ``width`` ways. Candidates of every group of every problem are expanded in one
+batched policy call per depth and scored in one batched scorer call. A candidate that ends
+(final answer or EOS) leaves the beam and joins the completed solutions; the search ends when
+no beam is left or ``max_depth`` is reached. The answer is the completed solution with the
+best score, or the weighted vote over completed solutions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from roadmap.core.types import Problem, SearchResult, Usage
+from search.best_of_n import weighted_vote
+from search.expand import ExpandConfig, expand, new_tree, score_many
+
+__all__ = ["BeamConfig", "beam_search", "dvts"]
+
+
+@dataclass
+class BeamConfig:
+    """Knobs of beam search and DVTS."""
+
+    n: int = field(default=16, metadata={"help": "Total beams N (candidates in play per depth)."})
+    width: int = field(default=4, metadata={"help": "Beam width M: next steps sampled per kept beam."})
+    selection: str = field(default="best", metadata={"help": "Final answer: 'best' completed or 'weighted' vote."})
+    expand: ExpandConfig = field(default_factory=ExpandConfig, metadata={"help": "Step sampling."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.n < self.width or self.n % self.width:
+            raise ValueError(f"n={self.n} must be a positive multiple of width={self.width}; e.g. n=16, width=4")
+        if self.selection not in ("best", "weighted"):
+            raise ValueError(f"selection={self.selection!r} must be 'best' or 'weighted'")
+
+
+def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, keep: int) -> list[SearchResult]:
+    trees = [new_tree(task, p) for p in problems]
+    usage = [Usage() for _ in problems]
+    # beams[i][g]: node ids of problem i, group g, kept for expansion at this depth
+    beams = [[[0] for _ in range(groups)] for _ in problems]
+    completed: list[list[int]] = [[] for _ in problems]
+    scores: list[dict[int, float]] = [{} for _ in problems]
+    for depth in range(config.expand.max_depth):
+        frontier, owners = [], []
+        for i, per_group in enumerate(beams):
+            for g, nodes in enumerate(per_group):
+                for node in nodes:
+                    frontier.append((trees[i], node))
+                    owners.append((i, g))
+        if not frontier:
+            break
+        # at the root every group draws its N/groups first steps from the prompt; afterwards
+        # every kept beam is expanded `width` ways
+        k = config.width if depth else config.n // groups
+        kids, spent = expand(policy, task, frontier, k, config.expand, seed=config.seed + 1_000_003 * depth)
+        candidates: dict[tuple[int, int], list[int]] = {}
+        for (i, g), new in zip(owners, kids):
+            candidates.setdefault((i, g), []).extend(new)
+        per_problem: list[list[int]] = [[] for _ in problems]
+        for (i, _), new in candidates.items():
+            per_problem[i].extend(new)
+        texts = [[trees[i].text(c) for c in per_problem[i]] for i in range(len(problems))]
+        scored = score_many(scorer, problems, texts)
+        for i, (ids, s) in enumerate(zip(per_problem, scored)):
+            for c, x in zip(ids, s):
+                scores[i][c] = x
+                trees[i].nodes[c].reward = x
+        _share(usage, spent, [len(x) for x in per_problem])
+        for i in range(len(problems)):
+            for g in range(groups):
+                cands = candidates.get((i, g), [])
+                done = [c for c in cands if trees[i].nodes[c].terminal]
+                completed[i].extend(done)
+                alive = sorted((c for c in cands if not trees[i].nodes[c].terminal), key=lambda c: -scores[i][c])
+                beams[i][g] = alive[:keep]
+    results = []
+    for i, p in enumerate(problems):
+        tree = trees[i]
+        done = sorted(completed[i], key=lambda c: -scores[i][c])
+        answers = [tree.nodes[c].answer for c in done]
+        if config.selection == "best":
+            answer = next((a for a in answers if a is not None), None)
+        else:
+            answer = weighted_vote(answers, [scores[i][c] for c in done])
+        results.append(SearchResult(
+            problem_id=p.id, answer=answer, candidates=[tree.text(c) for c in done],
+            tree=tree, usage=usage[i], scores=[scores[i][c] for c in done],
+        ))
+    return results
+
+
+def _share(usage: list[Usage], spent: Usage, weights: Sequence[int]) -> None:
+    total = sum(weights) or 1
+    for u, w in zip(usage, weights):
+        for name in ("prefill_tokens", "cached_prefill_tokens", "generated_tokens", "forward_passes",
+                     "sampled_sequences"):
+            setattr(u, name, getattr(u, name) + round(getattr(spent, name) * w / total))
+
+
+def beam_search(policy, task, problems: Sequence[Problem], scorer, config: BeamConfig | None = None):
+    """Step-level beam search: keep the top N/M candidates per depth, expand each M ways."""
+    config = config or BeamConfig()
+    return _search(policy, task, problems, scorer, config, groups=1, keep=config.n // config.width)
+
+
+def dvts(policy, task, problems: Sequence[Problem], scorer, config: BeamConfig | None = None):
+    """DVTS: N/M independent subtrees, each keeping its best candidate and expanding it M ways."""
+    config = config or BeamConfig()
+    return _search(policy, task, problems, scorer, config, groups=config.n // config.width, keep=1)

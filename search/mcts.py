@@ -1,0 +1,205 @@
+"""Monte Carlo tree search over solution steps with PUCT: select, expand, evaluate, backpropagate.
+
+The AlphaZero loop (Silver et al. 2017), with steps as actions, as in ReST-MCTS* (arXiv
+2406.03816) and rStar-Math (arXiv 2501.04519):
+
+1. Select: from the root, follow argmax of Q(c) + c_puct * P(c) * sqrt(N(parent)) / (1 + N(c)),
+   where P is the policy's prior of the step (``search.expand``), until an unexpanded or
+   terminal node. Children are evaluated when they are created, so every child has a Q.
+2. Expand a non-terminal leaf into k sampled next steps (duplicates merged).
+3. Evaluate each new child: the ``StepScorer``'s value of the partial solution (test time),
+   the verifier's verdict on a policy rollout to a final answer (train time), or a mix. A
+   terminal leaf that is selected again is judged directly (verifier when given, else scorer).
+4. Backpropagate: each evaluated child counts one visit of itself and of every node on the
+   path to it (so a node's visits are the evaluations in its subtree).
+
+Every simulation round advances all problems together: one batched rollout call, one batched
+expansion call and one batched scorer call per round. The final answer follows the most
+visited path (or the best-valued terminal node), and the whole tree is returned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from roadmap.core.types import Problem, SearchResult, Tree, Usage
+from search.beam import _share
+from search.expand import ExpandConfig, expand, new_tree, score_many
+
+__all__ = ["MCTSConfig", "mcts", "EVALUATIONS"]
+
+EVALUATIONS = ("scorer", "rollout", "both")
+
+
+@dataclass
+class MCTSConfig:
+    """Knobs of MCTS."""
+
+    simulations: int = field(default=16, metadata={"help": "Simulations (select-expand-evaluate-backup) per problem."})
+    k: int = field(default=4, metadata={"help": "Next steps sampled when a node is expanded."})
+    c_puct: float = field(default=0.5, metadata={"help": "Exploration weight of the prior term."})
+    evaluation: str = field(default="scorer", metadata={"help": "'scorer', 'rollout' (verifier) or 'both'."})
+    rollout_weight: float = field(default=0.5, metadata={"help": "Weight of the rollout value under 'both'."})
+    final: str = field(default="visits", metadata={"help": "Answer by most 'visits' path or best 'value' leaf."})
+    rollout_max_tokens: int = field(default=192, metadata={"help": "Longest rollout, in tokens."})
+    expand: ExpandConfig = field(default_factory=ExpandConfig, metadata={"help": "Step sampling."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+
+    def __post_init__(self) -> None:
+        if self.simulations < 1:
+            raise ValueError(f"simulations={self.simulations} must be at least 1")
+        if self.k < 1:
+            raise ValueError(f"k={self.k} must be at least 1")
+        if self.evaluation not in EVALUATIONS:
+            raise ValueError(f"evaluation={self.evaluation!r} is unknown; use one of {EVALUATIONS}")
+        if self.final not in ("visits", "value"):
+            raise ValueError(f"final={self.final!r} must be 'visits' or 'value'")
+        if not 0.0 <= self.rollout_weight <= 1.0:
+            raise ValueError(f"rollout_weight={self.rollout_weight} must lie in [0, 1]")
+
+
+def _select(tree: Tree, children: dict[int, list[int]], c_puct: float) -> list[int]:
+    path = [0]
+    node = tree.nodes[0]
+    while node.id in children and not node.terminal:
+        kids = [tree.nodes[c] for c in children[node.id]]
+        fpu = node.value
+        sqrt_n = math.sqrt(max(1, node.visits))
+
+        def puct(c, fpu=fpu, sqrt_n=sqrt_n):
+            q = c.value if c.visits else fpu
+            return q + c_puct * c.prior * sqrt_n / (1 + c.visits)
+
+        node = max(kids, key=puct)
+        path.append(node.id)
+    return path
+
+
+def _final(tree: Tree, children: dict[int, list[int]], how: str) -> int | None:
+    terminals = [n for n in tree.nodes if n.terminal]
+    if how == "visits":
+        node = tree.nodes[0]
+        while node.id in children and not node.terminal:
+            node = max((tree.nodes[c] for c in children[node.id]), key=lambda c: (c.visits, c.value))
+        if node.terminal:
+            return node.id
+    if not terminals:
+        return None
+    return max(terminals, key=lambda n: (n.value if n.visits else (n.reward or 0.0), n.visits)).id
+
+
+def mcts(
+    policy, task, problems: Sequence[Problem], scorer=None, config: MCTSConfig | None = None, *, verifier=None,
+) -> list[SearchResult]:
+    """Run ``config.simulations`` PUCT simulations per problem; return answers, candidates and trees.
+
+    Args:
+        policy: samples next steps (and rollouts).
+        task: prompts, step delimiter, answer extraction.
+        problems: the problems, searched together.
+        scorer: ``StepScorer`` for leaf values (needed unless ``evaluation="rollout"``).
+        verifier: ``StepScorer`` that judges finished solutions (e.g. ``rewards.VerifierScorer``);
+            needed for rollouts, and used on terminal leaves when given (train time).
+    """
+    config = config or MCTSConfig()
+    if config.evaluation != "rollout" and scorer is None:
+        raise ValueError(f"evaluation={config.evaluation!r} needs a scorer; pass scorer=... or use 'rollout'")
+    if config.evaluation != "scorer" and verifier is None:
+        raise ValueError(f"evaluation={config.evaluation!r} needs a verifier to judge rollouts; pass verifier=...")
+    judge = verifier if verifier is not None else scorer
+    trees = [new_tree(task, p) for p in problems]
+    children: list[dict[int, list[int]]] = [{} for _ in problems]
+    usage = [Usage() for _ in problems]
+    for sim in range(config.simulations):
+        paths = [_select(t, ch, config.c_puct) for t, ch in zip(trees, children)]
+        leaves = [trees[i].nodes[path[-1]] for i, path in enumerate(paths)]
+        # backups[i]: values to back up along path i (one per evaluated node)
+        backups: list[list[float]] = [[] for _ in problems]
+
+        # a terminal leaf is judged again (verifier at train time, else the scorer)
+        term = [i for i, leaf in enumerate(leaves) if leaf.terminal]
+        if term:
+            judged = score_many(judge, [problems[i] for i in term], [[trees[i].text(leaves[i].id)] for i in term])
+            for i, s in zip(term, judged):
+                leaves[i].reward = s[0]
+                backups[i].append(s[0])
+
+        open_ = [i for i, leaf in enumerate(leaves) if not leaf.terminal]
+        kids, spent = expand(policy, task, [(trees[i], leaves[i].id) for i in open_], config.k, config.expand,
+                             seed=config.seed + 1_000_003 * (sim + 1))
+        width = dict(zip(open_, (len(x) for x in kids)))
+        _share(usage, spent, [width.get(i, 0) for i in range(len(problems))])
+        new_nodes = [(i, c) for i, new in zip(open_, kids) for c in new]
+        values = _evaluate(policy, task, problems, trees, new_nodes, scorer, verifier, config, sim, usage)
+        for (i, c), v in zip(new_nodes, values):
+            node = trees[i].nodes[c]
+            node.visits, node.value_sum = 1, v
+            backups[i].append(v)
+        for i, new in zip(open_, kids):
+            children[i][leaves[i].id] = new
+
+        for i, path in enumerate(paths):
+            for node_id in path:
+                node = trees[i].nodes[node_id]
+                node.visits += len(backups[i])
+                node.value_sum += sum(backups[i])
+
+    results = []
+    for i, p in enumerate(problems):
+        tree = trees[i]
+        pick = _final(tree, children[i], config.final)
+        terminals = sorted((n for n in tree.nodes if n.terminal), key=lambda n: (-n.visits, -n.value))
+        if pick is not None:
+            terminals.sort(key=lambda n: n.id != pick)
+        results.append(SearchResult(
+            problem_id=p.id, answer=tree.nodes[pick].answer if pick is not None else None,
+            candidates=[tree.text(n.id) for n in terminals], tree=tree, usage=usage[i],
+            scores=[n.value if n.visits else (n.reward or 0.0) for n in terminals],
+        ))
+    return results
+
+
+def _evaluate(policy, task, problems, trees, nodes, scorer, verifier, config: MCTSConfig, sim: int, usage):
+    """Values of freshly expanded nodes: scorer value, verified rollout, or their mix.
+
+    Scores are also stored as each node's ``reward``. Terminal nodes need no rollout: the
+    verifier judges them as they are.
+    """
+    if not nodes:
+        return []
+    by_problem: dict[int, list[int]] = {}
+    for k, (i, _) in enumerate(nodes):
+        by_problem.setdefault(i, []).append(k)
+    order = sorted(by_problem)
+    values = [0.0] * len(nodes)
+    if scorer is not None:
+        scored = score_many(scorer, [problems[i] for i in order],
+                            [[trees[i].text(nodes[k][1]) for k in by_problem[i]] for i in order])
+        for i, s in zip(order, scored):
+            for k, x in zip(by_problem[i], s):
+                trees[i].nodes[nodes[k][1]].reward = x
+                values[k] = x
+    if config.evaluation == "scorer":
+        return values
+    texts = [trees[i].text(c) for i, c in nodes]
+    open_k = [k for k, (i, c) in enumerate(nodes) if not trees[i].nodes[c].terminal]
+    if open_k:
+        before = policy.usage.copy()
+        outs = policy.sample(
+            [trees[nodes[k][0]].prompt + texts[k] for k in open_k], n=1, max_new_tokens=config.rollout_max_tokens,
+            temperature=config.expand.temperature, seed=config.seed + 7_777 * (sim + 1),
+        )
+        for k, o in zip(open_k, outs):
+            texts[k] += o[0].text
+        counts = [0] * len(problems)
+        for k in open_k:
+            counts[nodes[k][0]] += 1
+        _share(usage, policy.usage - before, counts)
+    judged = score_many(verifier, [problems[i] for i in order], [[texts[k] for k in by_problem[i]] for i in order])
+    w = 1.0 if config.evaluation == "rollout" else config.rollout_weight
+    for i, s in zip(order, judged):
+        for k, x in zip(by_problem[i], s):
+            values[k] = w * x + (1 - w) * values[k]
+    return values

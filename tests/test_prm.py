@@ -1,0 +1,120 @@
+import json
+import math
+
+import pytest
+
+from rewards import AGGREGATIONS, PRMScorer, ProcessRewardModel, RewardModelConfig, aggregate, train_prm
+from rewards.prm import encode_steps
+
+
+def test_aggregations():
+    s = [0.9, 0.5, 0.8]
+    assert aggregate(s, "min") == 0.5
+    assert aggregate(s, "last") == 0.8
+    assert math.isclose(aggregate(s, "prod"), 0.36)
+    assert math.isclose(aggregate(s, "mean"), 2.2 / 3)
+    assert all(aggregate([], how) == 0.0 for how in AGGREGATIONS)
+    with pytest.raises(ValueError, match="aggregation"):
+        aggregate(s, "max")
+
+
+def test_nan_scores_count_as_worst(caplog):
+    assert aggregate([0.9, float("nan"), 0.8], "min") == 0.0
+    assert aggregate([0.9, float("nan")], "mean") == 0.45
+    assert "NaN" in caplog.text
+
+
+def test_step_end_positions_land_on_delimiters(tiny_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_dir)
+    ids, pos = encode_steps(tok, "1+2+3\n", ["1+2=3", "3+3=6", "Answer: 6"], "\n")
+    assert len(pos) == 3
+    assert all(tok.decode([ids[k]]) == "\n" for k in pos)
+    assert tok.decode(ids[: pos[0] + 1], skip_special_tokens=True) == "1+2+3\n1+2=3\n"
+
+
+def toy_dataset(n=160):
+    """Steps 'ok' are good and 'no' are bad; the label of a step is whether no 'no' came so far."""
+    import random
+
+    from datasets import Dataset
+
+    rng = random.Random(0)
+    rows = {"problem_id": [], "prompt": [], "steps": [], "soft_labels": [], "hard_labels": []}
+    for i in range(n):
+        steps = [rng.choice(["1+1=2", "1+1=3"]) for _ in range(rng.randint(1, 4))]
+        labels, ok = [], 1.0
+        for s in steps:
+            ok = ok if s.endswith("2") else 0.0
+            labels.append(ok)
+        rows["problem_id"].append(f"p{i}")
+        rows["prompt"].append("1+1\n")
+        rows["steps"].append(steps)
+        rows["soft_labels"].append(labels)
+        rows["hard_labels"].append(labels)
+    return Dataset.from_dict(rows)
+
+
+def test_prm_learns_step_labels_and_scores_partials(tiny_dir, tmp_path, arith_task):
+    from roadmap.core.stats import roc_auc
+
+    out = tmp_path / "prm"
+    result = train_prm(toy_dataset(), tiny_dir, RewardModelConfig(output_dir=str(out), epochs=6, batch_size=16,
+                                                                  learning_rate=3e-3, logging_steps=5))
+    assert result["final_loss"] < 0.6 * result["first_loss"]
+    assert result["eval_auc"] is not None and result["eval_auc"] > 0.9
+    assert json.loads((out / "reward_model.json").read_text())["kind"] == "prm"
+    assert not (out / "checkpoints").exists() and not (tmp_path / "prm.tmp").exists()
+
+    prm = ProcessRewardModel.from_pretrained(out)
+    scores = prm.step_scores(["1+1\n"] * 3, ["1+1=2\n1+1=3\n", "1+1=2\n1+1=2", ""])
+    assert len(scores[0]) == 2 and len(scores[1]) == 2 and scores[2] == []
+    assert scores[0][0] > 0.5 > scores[0][1]
+    truth, flat = [], []
+    for row in toy_dataset(60):
+        s = prm.step_scores([row["prompt"]], ["\n".join(row["steps"])])[0]
+        flat += s
+        truth += row["hard_labels"]
+    assert roc_auc(flat, truth) > 0.9
+
+    problem = arith_task.make_problem("1+1")
+    scorer = PRMScorer(prm, arith_task, aggregation="min")
+    good, bad, empty = scorer.score(problem, ["1+1=2\nAnswer: 2", "1+1=3\nAnswer: 3", ""])
+    assert good > bad and empty == 0.0
+
+
+def test_batched_scores_match_unbatched(tiny_dir, tmp_path):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    model = AutoModelForTokenClassification.from_pretrained(tiny_dir, num_labels=1)
+    prm = ProcessRewardModel(model, AutoTokenizer.from_pretrained(tiny_dir), batch_size=4)
+    texts = ["1+2=3\n3+4=7", "1+2=3", "9-9=0\n0+1=1\nAnswer: 1", "5+5=10\n"]
+    batched = prm.step_scores(["q\n"] * 4, texts)
+    for t, b in zip(texts, batched):
+        single = prm.step_scores(["q\n"], [t])[0]
+        assert all(math.isclose(x, y, abs_tol=1e-5) for x, y in zip(single, b))
+
+
+def test_not_a_reward_model_folder(tiny_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="a policy, not a reward model"):
+        ProcessRewardModel.from_pretrained(tiny_dir)
+    with pytest.raises(FileNotFoundError, match="not a model folder"):
+        ProcessRewardModel.from_pretrained(tmp_path)
+
+
+def test_bad_training_input(tiny_dir, tmp_path):
+    from datasets import Dataset
+
+    with pytest.raises(ValueError, match="labels="):
+        RewardModelConfig(labels="fuzzy")
+    empty = Dataset.from_dict({"problem_id": ["a"], "prompt": ["q"], "steps": [[]], "soft_labels": [[]],
+                               "hard_labels": [[]]})
+    with pytest.raises(ValueError, match="no solution with steps"):
+        train_prm(empty, tiny_dir, RewardModelConfig(output_dir=str(tmp_path / "x")))
+    nan = Dataset.from_dict({"problem_id": ["a"], "prompt": ["q"], "steps": [["1"]], "soft_labels": [[float("nan")]],
+                             "hard_labels": [[0.0]]})
+    with pytest.raises(ValueError, match="NaN label"):
+        train_prm(nan, tiny_dir, RewardModelConfig(output_dir=str(tmp_path / "x")))
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        train_prm(toy_dataset(4), tmp_path, RewardModelConfig(output_dir=str(tmp_path / "x")), tokenizer=object())
