@@ -35,24 +35,39 @@ def parse_task_args(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _scorer(args: argparse.Namespace, task):
+    if not args.prm:
+        return None
+    from rewards import PRMScorer, ProcessRewardModel
+
+    return PRMScorer(ProcessRewardModel.from_pretrained(args.prm, device=args.device), task, args.aggregation)
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from roadmap.core.policy import HFPolicy
     from roadmap.core.tasks import get_task
-    from roadmap.evaluate import evaluate
+    from roadmap.evaluate import METHODS, evaluate, evaluate_search
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
+    scorer = _scorer(args, task)
     policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
     problems = task.problems(args.split, n=args.n, seed=args.seed)
-    report = evaluate(
-        policy,
-        task,
-        problems,
-        method=args.method,
-        samples=args.samples,
-        temperature=args.temperature,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-    )
+    if args.method in METHODS:
+        report = evaluate(
+            policy,
+            task,
+            problems,
+            method=args.method,
+            samples=args.samples,
+            temperature=args.temperature,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+        )
+    else:
+        if scorer is None:
+            raise SystemExit(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
+        report = evaluate_search(policy, task, problems, method=args.method, budget=args.budget, scorer=scorer,
+                                 seed=args.seed)
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "generated_tokens", "wall_seconds"]))
     if args.out:
@@ -162,8 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--n", type=int, default=500, help="problems to evaluate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", default="greedy", choices=["greedy", "majority"])
+    p.add_argument("--method", default="greedy",
+                   choices=["greedy", "majority", "bon", "weighted", "beam", "dvts", "mcts"])
     p.add_argument("--samples", type=int, default=8, help="solutions per problem for --method majority")
+    p.add_argument("--budget", type=int, default=16, help="sampled sequences per problem for search methods")
+    p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
+    p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"],
+                   help="how the PRM's step scores make one score")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for majority")
     p.add_argument("--max-new-tokens", type=int, default=192)
     p.add_argument("--batch-size", type=int, default=64)

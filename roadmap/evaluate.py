@@ -14,9 +14,10 @@ from typing import Any
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
 
-__all__ = ["EvalReport", "evaluate", "wilson_interval", "METHODS"]
+__all__ = ["EvalReport", "evaluate", "evaluate_search", "run_search", "wilson_interval", "METHODS", "SEARCH_METHODS"]
 
 METHODS = ("greedy", "majority")
+SEARCH_METHODS = ("bon", "weighted", "beam", "dvts", "mcts")
 
 
 @dataclass
@@ -119,4 +120,58 @@ def evaluate(
         wall_seconds=time.perf_counter() - t0,
         usage=spent.to_dict(),
         records=records,
+    )
+
+
+def run_search(policy, task, problems: Sequence[Problem], method: str, budget: int, scorer=None, *, seed: int = 0,
+               width: int = 4, verifier=None, mcts_evaluation: str = "scorer"):
+    """Run one search method at a budget of ``budget`` sampled sequences per problem.
+
+    bon/weighted sample ``budget`` solutions; beam/dvts keep ``budget`` beams of width
+    ``min(width, budget)``; MCTS runs ``budget // width`` simulations that each expand ``width``
+    children, so every method samples about ``budget`` sequences (steps or solutions).
+    """
+    from search import BeamConfig, BestOfNConfig, MCTSConfig, beam_search, best_of_n, dvts, mcts
+
+    if method not in SEARCH_METHODS:
+        raise ValueError(f"method={method!r} is not a search method; use one of {SEARCH_METHODS}")
+    if budget < 1:
+        raise ValueError(f"budget={budget} must be at least 1")
+    if method in ("bon", "weighted"):
+        selection = "best" if method == "bon" else "weighted"
+        return best_of_n(policy, task, problems, scorer, BestOfNConfig(n=budget, selection=selection, seed=seed))
+    m = min(width, budget)
+    if method in ("beam", "dvts"):
+        run = beam_search if method == "beam" else dvts
+        return run(policy, task, problems, scorer, BeamConfig(n=budget - budget % m, width=m, seed=seed))
+    config = MCTSConfig(simulations=max(1, budget // m), k=m, seed=seed, evaluation=mcts_evaluation)
+    return mcts(policy, task, problems, scorer, config, verifier=verifier)
+
+
+def evaluate_search(
+    policy, task, problems: Sequence[Problem], *, method: str, budget: int, scorer=None, seed: int = 0,
+    chunk: int = 32, progress: bool = True,
+) -> EvalReport:
+    """Test-time search on ``problems`` (``run_search``), in chunks of problems, checked by ``task``."""
+    from tqdm.auto import tqdm
+
+    before, t0 = policy.usage.copy(), time.perf_counter()
+    records: list[dict[str, Any]] = []
+    bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}@{budget}", disable=not progress, unit="problem")
+    for start in range(0, len(problems), chunk):
+        part = list(problems[start : start + chunk])
+        for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start)):
+            ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
+            records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
+                            "solution": res.candidates[0] if res.candidates else "",
+                            "usage": res.usage.to_dict()})
+        bar.update(len(part))
+        bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
+    bar.close()
+    spent: Usage = policy.usage - before
+    correct, n = sum(r["correct"] for r in records), len(records)
+    return EvalReport(
+        task=task.name, method=method, samples=budget, n=n, correct=correct, accuracy=correct / n if n else 0.0,
+        ci95=wilson_interval(correct, n), generated_tokens=spent.generated_tokens,
+        wall_seconds=time.perf_counter() - t0, usage=spent.to_dict(), records=records,
     )

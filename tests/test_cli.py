@@ -47,3 +47,24 @@ def test_cli_help_starts_fast():
     proc = subprocess.run([sys.executable, "-c", "import roadmap.cli, sys; print('torch' in sys.modules)"],
                           capture_output=True, text=True)
     assert proc.stdout.strip() == "False"
+
+
+def test_label_train_prm_and_search_eval_commands(tiny_dir, tmp_path, capsys):
+    labels, prm = tmp_path / "labels", tmp_path / "prm"
+    assert main(["label", "--policy", str(tiny_dir), "--n", "4", "--samples", "2", "--rollouts", "2",
+                 "--method", "binary", "--out", str(labels)]) == 0
+    assert (labels / "state.json").exists()
+    assert main(["train-prm", "--labels", str(labels), "--init", str(tiny_dir), "--out", str(prm),
+                 "--epochs", "1"]) == 0
+    assert (prm / "reward_model.json").exists()
+    assert main(["train-orm", "--labels", str(labels), "--init", str(tiny_dir), "--out", str(tmp_path / "orm"),
+                 "--epochs", "1"]) == 0
+    out = tmp_path / "beam.json"
+    assert main(["eval", "--policy", str(tiny_dir), "--n", "3", "--method", "beam", "--budget", "4",
+                 "--prm", str(prm), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["method"] == "beam" and report["n"] == 3 and report["generated_tokens"] > 0
+    with pytest.raises(SystemExit, match="--prm"):
+        main(["eval", "--policy", str(tiny_dir), "--n", "2", "--method", "mcts"])
+    with pytest.raises(FileNotFoundError, match="not a reward model"):
+        main(["eval", "--policy", str(tiny_dir), "--n", "2", "--method", "beam", "--prm", str(tiny_dir)])
