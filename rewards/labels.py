@@ -79,11 +79,8 @@ class _Item:
         if self.final_known:
             self.soft[-1] = 1.0 if self.correct else 0.0
 
-    def prefix(self, i: int) -> str:
-        """Prompt plus steps 0..i, ready for the next step."""
-        return self.prompt + self.delim.join(self.steps[: i + 1]) + self.delim
-
     def solution_prefix(self, i: int) -> str:
+        """Steps 0..i, ready for the next step (no prompt)."""
         return self.delim.join(self.steps[: i + 1]) + self.delim
 
 
@@ -93,7 +90,7 @@ def _probe(policy, task, items_steps: list[tuple[_Item, int]], config: LabelConf
     for start in range(0, len(items_steps), config.chunk_prefixes):
         chunk = items_steps[start : start + config.chunk_prefixes]
         outs = policy.sample(
-            [item.prefix(i) for item, i in chunk],
+            [item.prompt + item.solution_prefix(i) for item, i in chunk],
             n=config.rollouts,
             max_new_tokens=config.max_new_tokens,
             temperature=config.temperature,

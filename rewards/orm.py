@@ -25,18 +25,23 @@ def orm_dataset(task, problems: Sequence[Problem], solutions: Sequence[Sequence[
 
     if len(solutions) != len(problems):
         raise ValueError(f"got solutions for {len(solutions)} problems but {len(problems)} problems; pass one list each")
+    items = [(p.id, task.prompt(p), text or "", task.is_correct(p, text or "")) for p, texts in zip(problems, solutions)
+             for text in texts]
+    return Dataset.from_dict(_rows(items))
+
+
+def _rows(items) -> dict[str, list]:
+    """Columns of ORM rows from (problem_id, prompt, solution text, correct) tuples."""
     rows: dict[str, list] = {k: [] for k in ("problem_id", "prompt", "steps", "soft_labels", "hard_labels", "correct")}
-    for problem, texts in zip(problems, solutions):
-        for text in texts:
-            body = (text or "").strip()
-            ok = float(task.is_correct(problem, text or ""))
-            rows["problem_id"].append(problem.id)
-            rows["prompt"].append(task.prompt(problem))
-            rows["steps"].append([body] if body else [])
-            rows["soft_labels"].append([ok] if body else [])
-            rows["hard_labels"].append([ok] if body else [])
-            rows["correct"].append(bool(ok))
-    return Dataset.from_dict(rows)
+    for problem_id, prompt, text, correct in items:
+        body, ok = text.strip(), float(bool(correct))
+        rows["problem_id"].append(problem_id)
+        rows["prompt"].append(prompt)
+        rows["steps"].append([body] if body else [])
+        rows["soft_labels"].append([ok] if body else [])
+        rows["hard_labels"].append([ok] if body else [])
+        rows["correct"].append(bool(ok))
+    return rows
 
 
 def train_orm(dataset, init, config: RewardModelConfig | None = None, *, step_delimiter: str = "\n", **kw):
@@ -49,14 +54,5 @@ def orm_dataset_from_labels(labels, step_delimiter: str = "\n"):
     """ORM rows from a step-label dataset (``rewards.labels``): each solution whole, labelled by ``correct``."""
     from datasets import Dataset
 
-    rows: dict[str, list] = {k: [] for k in ("problem_id", "prompt", "steps", "soft_labels", "hard_labels", "correct")}
-    for ex in labels:
-        body = step_delimiter.join(ex["steps"]).strip()
-        ok = float(bool(ex["correct"]))
-        rows["problem_id"].append(ex["problem_id"])
-        rows["prompt"].append(ex["prompt"])
-        rows["steps"].append([body] if body else [])
-        rows["soft_labels"].append([ok] if body else [])
-        rows["hard_labels"].append([ok] if body else [])
-        rows["correct"].append(bool(ok))
-    return Dataset.from_dict(rows)
+    items = [(ex["problem_id"], ex["prompt"], step_delimiter.join(ex["steps"]), ex["correct"]) for ex in labels]
+    return Dataset.from_dict(_rows(items))

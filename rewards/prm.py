@@ -198,9 +198,7 @@ class PRMScorer:
         self.aggregation = aggregation
 
     def score(self, problem: Problem, partial_solutions: Sequence[str]) -> list[float]:
-        prompt = self.task.prompt(problem)
-        steps = self.prm.step_scores([prompt] * len(partial_solutions), list(partial_solutions))
-        return [aggregate(s, self.aggregation) for s in steps]
+        return self.score_batch([problem], [partial_solutions])[0]
 
     def score_batch(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         """``score`` for many problems in one batched pass (search calls this across problems)."""
@@ -292,7 +290,7 @@ def _trainer_class():
     return StepBCETrainer
 
 
-def _load_for_classification(init, tokenizer=None):
+def _load_for_classification(init):
     """A one-logit token classifier from a policy folder (its weights) or a model config."""
     from transformers import AutoConfig, AutoModelForTokenClassification, PretrainedConfig
 
@@ -335,7 +333,7 @@ def train_reward_model(
     torch.manual_seed(config.seed)
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(init)
-    model = _load_for_classification(init, tokenizer)
+    model = _load_for_classification(init)
     rows = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels")
     if not rows:
         raise ValueError("the label dataset has no solution with steps; label some solutions first")

@@ -124,7 +124,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reward_model_config(args: argparse.Namespace, kind: str):
+def _reward_model_config(args: argparse.Namespace):
     from rewards import RewardModelConfig
 
     return RewardModelConfig(output_dir=args.out, labels=args.label_type, epochs=args.epochs,
@@ -137,7 +137,7 @@ def _cmd_train_prm(args: argparse.Namespace) -> int:
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
-    result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args, "prm"),
+    result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args),
                        step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
     return 0
@@ -149,7 +149,7 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
-    result = train_orm(rows, args.init, _reward_model_config(args, "orm"), step_delimiter=task.step_delimiter)
+    result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
     return 0
 

@@ -105,9 +105,11 @@ def evaluate(
         done = sum(r["correct"] for r in records)
         bar.set_postfix(acc=f"{done / len(records):.3f}")
     bar.close()
-    spent: Usage = policy.usage - before
-    correct = sum(r["correct"] for r in records)
-    n = len(records)
+    return _report(task, method, samples, records, policy.usage - before, t0)
+
+
+def _report(task, method: str, samples: int, records: list[dict[str, Any]], spent: Usage, t0: float) -> EvalReport:
+    correct, n = sum(r["correct"] for r in records), len(records)
     return EvalReport(
         task=task.name,
         method=method,
@@ -168,10 +170,4 @@ def evaluate_search(
         bar.update(len(part))
         bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     bar.close()
-    spent: Usage = policy.usage - before
-    correct, n = sum(r["correct"] for r in records), len(records)
-    return EvalReport(
-        task=task.name, method=method, samples=budget, n=n, correct=correct, accuracy=correct / n if n else 0.0,
-        ci95=wilson_interval(correct, n), generated_tokens=spent.generated_tokens,
-        wall_seconds=time.perf_counter() - t0, usage=spent.to_dict(), records=records,
-    )
+    return _report(task, method, budget, records, policy.usage - before, t0)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from roadmap.core.types import Problem, SearchResult, Usage
 from search.best_of_n import weighted_vote
-from search.expand import ExpandConfig, expand, new_tree, score_many
+from search.expand import ExpandConfig, expand, new_tree, score_many, share_usage
 
 __all__ = ["BeamConfig", "beam_search", "dvts"]
 
@@ -50,7 +50,6 @@ def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, kee
     # beams[i][g]: node ids of problem i, group g, kept for expansion at this depth
     beams = [[[0] for _ in range(groups)] for _ in problems]
     completed: list[list[int]] = [[] for _ in problems]
-    scores: list[dict[int, float]] = [{} for _ in problems]
     for depth in range(config.expand.max_depth):
         frontier, owners = [], []
         for i, per_group in enumerate(beams):
@@ -74,38 +73,31 @@ def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, kee
         scored = score_many(scorer, problems, texts)
         for i, (ids, s) in enumerate(zip(per_problem, scored)):
             for c, x in zip(ids, s):
-                scores[i][c] = x
                 trees[i].nodes[c].reward = x
-        _share(usage, spent, [len(x) for x in per_problem])
+        share_usage(usage, spent, [len(x) for x in per_problem])
         for i in range(len(problems)):
+            nodes = trees[i].nodes
             for g in range(groups):
                 cands = candidates.get((i, g), [])
-                done = [c for c in cands if trees[i].nodes[c].terminal]
-                completed[i].extend(done)
-                alive = sorted((c for c in cands if not trees[i].nodes[c].terminal), key=lambda c: -scores[i][c])
+                completed[i].extend(c for c in cands if nodes[c].terminal)
+                alive = sorted((c for c in cands if not nodes[c].terminal), key=lambda c: -nodes[c].reward)
                 beams[i][g] = alive[:keep]
     results = []
     for i, p in enumerate(problems):
         tree = trees[i]
-        done = sorted(completed[i], key=lambda c: -scores[i][c])
+        done = sorted(completed[i], key=lambda c: -tree.nodes[c].reward)
         answers = [tree.nodes[c].answer for c in done]
+        scores = [tree.nodes[c].reward for c in done]
         if config.selection == "best":
             answer = next((a for a in answers if a is not None), None)
         else:
-            answer = weighted_vote(answers, [scores[i][c] for c in done])
+            answer = weighted_vote(answers, scores)
         results.append(SearchResult(
             problem_id=p.id, answer=answer, candidates=[tree.text(c) for c in done],
-            tree=tree, usage=usage[i], scores=[scores[i][c] for c in done],
+            tree=tree, usage=usage[i], scores=scores,
         ))
     return results
 
-
-def _share(usage: list[Usage], spent: Usage, weights: Sequence[int]) -> None:
-    total = sum(weights) or 1
-    for u, w in zip(usage, weights):
-        for name in ("prefill_tokens", "cached_prefill_tokens", "generated_tokens", "forward_passes",
-                     "sampled_sequences"):
-            setattr(u, name, getattr(u, name) + round(getattr(spent, name) * w / total))
 
 
 def beam_search(policy, task, problems: Sequence[Problem], scorer, config: BeamConfig | None = None):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from roadmap.core.types import Problem, Tree, Usage
 
-__all__ = ["ExpandConfig", "expand", "score_many", "node_text", "new_tree"]
+__all__ = ["ExpandConfig", "expand", "score_many", "share_usage", "new_tree"]
 
 
 @dataclass
@@ -42,11 +42,6 @@ def new_tree(task, problem: Problem) -> Tree:
     tree = Tree(problem_id=problem.id, prompt=task.prompt(problem))
     tree.add(-1, "")
     return tree
-
-
-def node_text(tree: Tree, node_id: int) -> str:
-    """The partial solution (steps, without prompt) at ``node_id``."""
-    return tree.text(node_id)
 
 
 def expand(
@@ -92,6 +87,15 @@ def expand(
             tree.nodes[cid].prior = m / total
         children.append(list(mass))
     return children, policy.usage - before
+
+
+def share_usage(usage: list[Usage], spent: Usage, weights: Sequence[int]) -> None:
+    """Add ``spent`` (one batched call's compute) to per-problem ``usage`` in proportion to ``weights``."""
+    total = sum(weights) or 1
+    for u, w in zip(usage, weights):
+        for name in ("prefill_tokens", "cached_prefill_tokens", "generated_tokens", "forward_passes",
+                     "sampled_sequences"):
+            setattr(u, name, getattr(u, name) + round(getattr(spent, name) * w / total))
 
 
 def _per_token_prob(c) -> float:

@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from roadmap.core.types import Problem, SearchResult, Tree, Usage
-from search.beam import _share
-from search.expand import ExpandConfig, expand, new_tree, score_many
+from search.expand import ExpandConfig, expand, new_tree, score_many, share_usage
 
 __all__ = ["MCTSConfig", "mcts", "EVALUATIONS"]
 
@@ -130,7 +129,7 @@ def mcts(
         kids, spent = expand(policy, task, [(trees[i], leaves[i].id) for i in open_], config.k, config.expand,
                              seed=config.seed + 1_000_003 * (sim + 1))
         width = dict(zip(open_, (len(x) for x in kids)))
-        _share(usage, spent, [width.get(i, 0) for i in range(len(problems))])
+        share_usage(usage, spent, [width.get(i, 0) for i in range(len(problems))])
         new_nodes = [(i, c) for i, new in zip(open_, kids) for c in new]
         values = _evaluate(policy, task, problems, trees, new_nodes, scorer, verifier, config, sim, usage)
         for (i, c), v in zip(new_nodes, values):
@@ -196,7 +195,7 @@ def _evaluate(policy, task, problems, trees, nodes, scorer, verifier, config: MC
         counts = [0] * len(problems)
         for k in open_k:
             counts[nodes[k][0]] += 1
-        _share(usage, policy.usage - before, counts)
+        share_usage(usage, policy.usage - before, counts)
     judged = score_many(verifier, [problems[i] for i in order], [[texts[k] for k in by_problem[i]] for i in order])
     w = 1.0 if config.evaluation == "rollout" else config.rollout_weight
     for i, s in zip(order, judged):

@@ -31,6 +31,7 @@ class PrefixCache:
         self.entries: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self.tokens = 0
         self._lengths: Counter[int] = Counter()
+        self._by_length: list[int] | None = None  # cached lengths, longest first; None when stale
         self.hits = 0
         self.misses = 0
 
@@ -42,7 +43,9 @@ class PrefixCache:
 
         Proper, because at least one token must be fed to get the next-token logits.
         """
-        for length in sorted(self._lengths, reverse=True):
+        if self._by_length is None:
+            self._by_length = sorted(self._lengths, reverse=True)
+        for length in self._by_length:
             if length >= len(ids):
                 continue
             key = tuple(ids[:length])
@@ -62,6 +65,7 @@ class PrefixCache:
             self.entries.move_to_end(key)
             return
         self.entries[key] = kv
+        self._by_length = None
         self._lengths[len(key)] += 1
         self.tokens += len(key)
         while self.tokens > self.max_tokens:
@@ -74,4 +78,5 @@ class PrefixCache:
     def clear(self) -> None:
         self.entries.clear()
         self._lengths.clear()
+        self._by_length = None
         self.tokens = 0
