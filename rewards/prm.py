@@ -102,6 +102,8 @@ class RewardModelConfig:
     logging_steps: int = field(default=50, metadata={"help": "Log loss every this many steps."})
     save_steps: int = field(default=500, metadata={"help": "Checkpoint every this many steps."})
     seed: int = field(default=0, metadata={"help": "Seed of the head's initialisation and data order."})
+    balance: bool = field(default=True, metadata={
+        "help": "Weight the BCE so that good and bad steps count equally (wrong steps are rare)."})
 
     def __post_init__(self) -> None:
         if self.labels not in ("soft", "hard"):
@@ -275,19 +277,33 @@ def _trainer_class():
     class StepBCETrainer(BudgetMixin, Trainer):
         """BCE on the step-end logits; every other position is ignored (label -100)."""
 
-        def __init__(self, *args, max_seconds=None, **kw):
+        def __init__(self, *args, max_seconds=None, class_weights=(1.0, 1.0), **kw):
             super().__init__(*args, **kw)
             self.init_budget(max_seconds)
+            self.class_weights = class_weights  # (bad, good)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("step_labels")
             out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
             logits = out.logits[..., 0].float()
             keep = labels >= 0
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], labels[keep])
+            y = labels[keep]
+            w_bad, w_good = self.class_weights
+            weight = y * w_good + (1 - y) * w_bad
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], y, weight=weight)
             return (loss, out) if return_outputs else loss
 
     return StepBCETrainer
+
+
+def _class_weights(rows) -> tuple[float, float]:
+    """(bad, good) weights that give both classes equal total weight; soft labels count fractionally."""
+    targets = [y for r in rows for y in r["step_labels"] if y >= 0]
+    good = sum(targets)
+    bad = len(targets) - good
+    if good == 0 or bad == 0:
+        return 1.0, 1.0
+    return len(targets) / (2 * bad), len(targets) / (2 * good)
 
 
 def _load_for_classification(init):
@@ -342,6 +358,7 @@ def train_reward_model(
     for r in rows:
         held_out = config.eval_fraction and hash_split(r["problem_id"], config.eval_fraction) == "test"
         (evals if held_out else train).append(r)
+    class_weights = _class_weights(train) if config.balance else (1.0, 1.0)
     out = Path(config.output_dir)
     tmp = out.with_name(out.name + ".tmp")
     args = TrainingArguments(
@@ -367,7 +384,7 @@ def train_reward_model(
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=train, eval_dataset=evals or None,
         data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=_auc_metrics,
-        max_seconds=config.max_minutes * 60 if config.max_minutes else None,
+        max_seconds=config.max_minutes * 60 if config.max_minutes else None, class_weights=class_weights,
     )
     t0 = time.perf_counter()
     trainer.train()
@@ -381,7 +398,8 @@ def train_reward_model(
         "kind": kind, "labels": config.labels, "steps": trainer.state.global_step, "wall_seconds": wall,
         "train_tokens": trainer.train_tokens, "train_solutions": len(train), "eval_solutions": len(evals),
         "eval_auc": metrics.get("eval_auc"), "first_loss": losses[0] if losses else None,
-        "final_loss": losses[-1] if losses else None, "losses": losses, "config": asdict(config),
+        "final_loss": losses[-1] if losses else None, "losses": losses, "class_weights": list(class_weights),
+        "config": asdict(config),
     }
     (tmp / "train_result.json").write_text(json.dumps(result, indent=2))
     if out.exists():

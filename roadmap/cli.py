@@ -1,4 +1,4 @@
-"""The ``roadmap`` command: quickstart, tiny models, SFT warm-start, evaluation, step labels, PRM/ORM.
+"""The ``roadmap`` command: quickstart, tiny, SFT, eval, labels, PRM/ORM, search, bench, run (the loop), fit.
 
 Heavy libraries are imported inside the sub-commands, so ``roadmap --help`` starts fast.
 Results print as tables; ``--out`` writes JSON.
@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from roadmap.core.io import format_table, write_json
@@ -154,6 +155,79 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from rewards import VerifierScorer
+    from roadmap.core.policy import HFPolicy
+    from roadmap.core.tasks import get_task
+    from roadmap.train_search import TrainSearchConfig, search_train
+
+    task = get_task(args.task, **parse_task_args(args.task_arg))
+    config = TrainSearchConfig(method=args.method, budget=args.budget, width=args.width,
+                               mcts_evaluation=args.mcts_evaluation, shard_size=args.shard_size, seed=args.seed)
+    scorer = _scorer(args, task)
+    policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
+    problems = task.problems(args.split, n=args.n, seed=args.seed)
+    summary = search_train(policy, task, problems, args.out, config, scorer=scorer, verifier=VerifierScorer(task))
+    print(format_table([summary], ["method", "budget", "problems", "accuracy", "any_correct", "verified_candidates",
+                                   "wall_seconds"]))
+    print(f"wrote {args.out}/trees.jsonl")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from roadmap.bench import TestTimeConfig, bench_test_time
+    from roadmap.core.policy import HFPolicy
+    from roadmap.core.tasks import get_task
+
+    task = get_task(args.task, **parse_task_args(args.task_arg))
+    config = TestTimeConfig(methods=tuple(args.methods.split(",")), budgets=tuple(int(b) for b in args.budgets.split(",")),
+                            seeds=tuple(int(s) for s in args.seeds.split(",")), width=args.width)
+    scorer = _scorer(args, task)
+    policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
+    problems = task.problems("test", n=args.n, seed=args.problem_seed)
+    result = bench_test_time(policy, task, problems, args.out, config, scorer=scorer)
+    if result["skipped_no_scorer"]:
+        print(f"skipped {result['skipped_no_scorer']}: they need --prm DIR")
+    print((Path(args.out) / "test_time.md").read_text())
+    print(f"wrote {args.out}/test_time.json, test_time.md, test_time.png")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from roadmap.loop import load_recipe, run_loop
+
+    config = load_recipe(args.recipe, policy=args.policy, iterations=args.iterations)
+    result = run_loop(config, args.out)
+    print(format_table(result["iterations"], ["iteration", "accuracy", "ci95", "search_accuracy", "learn_tokens",
+                                              "train_compute"]))
+    print(f"wrote {args.out}/report.md")
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from roadmap.scaling import fit_power_law, fit_sigmoid, load_points, plot_fits
+
+    compute, accuracy = load_points(args.points)
+    fit = fit_sigmoid(compute, accuracy, warmup_fraction=args.warmup, bootstrap=args.bootstrap)
+    power = fit_power_law(compute, accuracy, warmup_fraction=args.warmup)
+    far = max(compute) * args.extrapolate
+    rows = [{"model": "sigmoid", "A": fit.a, "B": fit.b, "C_mid": fit.c_mid, "R0": fit.r0, "rmse": fit.rmse,
+             f"R({far:.3g})": float(fit.predict(far))},
+            {"model": "power law", "A": None, "B": power.exponent, "C_mid": None, "R0": None, "rmse": power.rmse,
+             f"R({far:.3g})": float(power.predict(far))}]
+    print(format_table(rows, list(rows[0])))
+    print(f"A = {fit.a:.4f} ± {fit.a_err:.4f}, B = {fit.b:.3f} ± {fit.b_err:.3f}, "
+          f"C_mid = {fit.c_mid:.4g} ± {fit.c_mid_err:.3g} (standard errors)")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "fit.json", {"sigmoid": fit.to_dict(), "power_law": power.to_dict(),
+                                      "points": [{"compute": c, "accuracy": a} for c, a in zip(compute, accuracy)]})
+        plot_fits(compute, accuracy, fit, power, out / "fit.png", extrapolate=args.extrapolate)
+        print(f"wrote {out}/fit.json and fit.png")
+    return 0
+
+
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from roadmap.quickstart import QuickstartConfig, run_quickstart
 
@@ -239,6 +313,57 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=int, default=32)
         p.add_argument("--seed", type=int, default=0)
         p.set_defaults(func=_cmd_train_prm if kind == "prm" else _cmd_train_orm)
+
+    p = sub.add_parser("search", help="train-time search over training problems; writes trees for learning")
+    p.add_argument("--policy", required=True, help="policy folder")
+    task_options(p)
+    p.add_argument("--out", required=True, help="folder for shards/, trees.jsonl and summary.json (resumable)")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--n", type=int, default=256, help="problems to search")
+    p.add_argument("--method", default="mcts", choices=["bon", "weighted", "beam", "dvts", "mcts"])
+    p.add_argument("--budget", type=int, default=16, help="sampled sequences per problem")
+    p.add_argument("--width", type=int, default=4, help="beam width, or children per MCTS expansion")
+    p.add_argument("--mcts-evaluation", default="rollout", choices=["scorer", "rollout", "both"],
+                   help="MCTS leaf values: PRM, verified rollout, or both")
+    p.add_argument("--prm", default=None, help="reward model folder guiding the search (default: the verifier)")
+    p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
+    p.add_argument("--shard-size", type=int, default=64, help="problems per resumable shard")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("bench", help="benchmarks; `roadmap bench test-time`: accuracy vs compute per method")
+    p.add_argument("which", choices=["test-time"], help="which benchmark")
+    p.add_argument("--policy", required=True, help="policy folder")
+    task_options(p)
+    p.add_argument("--out", required=True, help="folder for cells.jsonl (resumable), test_time.json/.md/.png")
+    p.add_argument("--n", type=int, default=200, help="held-out problems")
+    p.add_argument("--methods", default="greedy,majority,bon,weighted,beam,dvts,mcts")
+    p.add_argument("--budgets", default="1,4,16,64", help="comma-separated N")
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds")
+    p.add_argument("--width", type=int, default=4)
+    p.add_argument("--prm", default=None, help="reward model folder for bon, weighted, beam, dvts, mcts")
+    p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
+    p.add_argument("--problem-seed", type=int, default=0, help="seed choosing the held-out problems")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("run", help="the search-and-learn loop of a YAML recipe (resumable run directory)")
+    p.add_argument("recipe", help="YAML recipe (see recipes/)")
+    p.add_argument("--out", required=True, help="run directory; rerun the same command to resume")
+    p.add_argument("--policy", default=None, help="starting policy folder (overrides the recipe's)")
+    p.add_argument("--iterations", type=int, default=None, help="iterations K (overrides the recipe's)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("fit", help="ScaleRL sigmoid (and power-law) fit of accuracy against compute")
+    p.add_argument("points", help="JSON list of {compute, accuracy} (or a run's metrics.json) or CSV")
+    p.add_argument("--warmup", type=float, default=0.0, help="share of the compute range left out at the start")
+    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for percentile intervals")
+    p.add_argument("--extrapolate", type=float, default=4.0, help="predict at this multiple of the largest compute")
+    p.add_argument("--out", default=None, help="folder for fit.json and fit.png")
+    p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("quickstart", help="tiny model -> SFT warm-start on arith -> evaluation, on a CPU")
     p.add_argument("--out", default="quickstart", help="folder for the report, plots and JSON")

@@ -1,0 +1,166 @@
+"""Searched data as training data: trees and search results become Hugging Face datasets.
+
+Input rows are what ``search.trees.result_row`` writes (``roadmap search``'s ``trees.jsonl``):
+a problem's prompt, its candidates with their verdicts, and the search tree.
+
+- ``sft_rows``: the verified solutions, deduplicated, at most k per problem (expert
+  iteration / ReST-EM, arXiv 2312.06585);
+- ``solution_pairs``: DPO pairs at solution level (a verified solution against a wrong one);
+- ``step_pairs``: DPO pairs at step level: siblings under one prefix whose MCTS Q-values differ
+  by more than a margin (ReST-MCTS*, arXiv 2406.03816; rStar-Math, arXiv 2501.04519);
+- ``grpo_rows``: prompts with their reference answers, for online RL.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from roadmap.core.types import Problem
+
+__all__ = ["verified_solutions", "sft_rows", "solution_pairs", "step_pairs", "grpo_rows"]
+
+
+def _check(rows: Sequence[dict[str, Any]]) -> None:
+    for i, r in enumerate(rows):
+        missing = {"problem_id", "prompt", "candidates", "candidate_correct"} - set(r)
+        if missing:
+            raise ValueError(f"row {i} lacks {sorted(missing)}; pass rows of a trees.jsonl from `roadmap search`")
+
+
+def _tree_solutions(row: dict[str, Any]) -> list[str]:
+    """Texts of the terminal nodes of the row's tree (candidates may list only some of them)."""
+    from search.trees import row_tree
+
+    tree = row_tree(row)
+    if tree is None:
+        return []
+    return [tree.text(n.id) for n in tree.nodes if n.terminal]
+
+
+def verified_solutions(row: dict[str, Any], task=None) -> list[str]:
+    """Distinct verified solutions of one row, in the row's order (best first).
+
+    With ``task`` given, terminal nodes of the tree that the candidates missed are checked too.
+    """
+    seen: dict[str, None] = {}
+    for text, ok in zip(row["candidates"], row["candidate_correct"]):
+        if ok and text.strip():
+            seen.setdefault(text.strip(), None)
+    if task is not None:
+        problem = Problem(id=row["problem_id"], question=row.get("question", ""), answer=row["reference"])
+        for text in _tree_solutions(row):
+            if text.strip() and text.strip() not in seen and task.is_correct(problem, text):
+                seen.setdefault(text.strip(), None)
+    return list(seen)
+
+
+def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None, seed: int = 0):
+    """Prompt/completion rows from verified solutions: at most ``k`` distinct ones per problem.
+
+    When a problem has more than ``k``, the first ``k`` in the search's order are kept (beam and
+    MCTS put their best first). Problems with none are dropped.
+    """
+    from datasets import Dataset
+
+    if k < 1:
+        raise ValueError(f"k={k} must be at least 1")
+    _check(rows)
+    out = {"prompt": [], "completion": [], "id": []}
+    for r in rows:
+        for text in verified_solutions(r, task)[:k]:
+            out["prompt"].append(r["prompt"])
+            out["completion"].append(text)
+            out["id"].append(r["problem_id"])
+    return Dataset.from_dict(out)
+
+
+def solution_pairs(rows: Sequence[dict[str, Any]], max_pairs_per_problem: int = 2, *, seed: int = 0):
+    """DPO rows (prompt, chosen, rejected): a verified solution against a wrong one of the same problem."""
+    from datasets import Dataset
+
+    _check(rows)
+    rng = random.Random(seed)
+    out = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": []}
+    for r in rows:
+        good = list(dict.fromkeys(t.strip() for t, ok in zip(r["candidates"], r["candidate_correct"]) if ok and t.strip()))
+        bad = list(dict.fromkeys(t.strip() for t, ok in zip(r["candidates"], r["candidate_correct"]) if not ok and t.strip()))
+        pairs = [(g, b) for g in good for b in bad]
+        rng.shuffle(pairs)
+        for g, b in pairs[:max_pairs_per_problem]:
+            out["prompt"].append(r["prompt"])
+            out["chosen"].append(g)
+            out["rejected"].append(b)
+            out["id"].append(r["problem_id"])
+            out["level"].append("solution")
+    return Dataset.from_dict(out)
+
+
+def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visits: int = 1,
+               max_pairs_per_node: int = 1):
+    """Step-level DPO rows: under one prefix, the sibling with the higher Q against a lower one.
+
+    A pair is kept when both siblings were visited at least ``min_visits`` times and their mean
+    values (Q) differ by more than ``margin``. The prompt is the problem's prompt plus the shared
+    prefix. Chosen and rejected are the sibling's step followed by its best-valued path down to
+    a finished solution in the tree, so that both are complete solutions (TRL's DPOTrainer
+    ends them with EOS); siblings with no finished descendant are skipped.
+    """
+    from datasets import Dataset
+
+    from search.trees import row_tree
+
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin={margin} must lie in [0, 1)")
+    out = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": [], "margin": []}
+    for r in rows:
+        tree = row_tree(r)
+        if tree is None:
+            continue
+        kids: dict[int, list] = {}
+        for n in tree.nodes[1:]:
+            kids.setdefault(n.parent, []).append(n)
+
+        def finish(node, kids=kids):
+            """Text from ``node``'s step down its best-valued path to a terminal node, or None."""
+            text = node.step
+            while not node.terminal:
+                below = [c for c in kids.get(node.id, []) if c.visits > 0]
+                if not below:
+                    return None
+                node = max(below, key=lambda c: (c.value, c.visits))
+                text += node.step
+            return text
+
+        for parent, sibs in kids.items():
+            sibs = sorted((n for n in sibs if n.visits >= min_visits and n.step.strip()), key=lambda n: -n.value)
+            if len(sibs) < 2:
+                continue
+            best = sibs[0]
+            chosen = finish(best)
+            if chosen is None:
+                continue
+            made = 0
+            for n in sibs[::-1]:  # the clearest contrast first
+                if made >= max_pairs_per_node or best.value - n.value <= margin:
+                    break
+                rejected = finish(n)
+                if rejected is None or rejected == chosen:
+                    continue
+                out["prompt"].append(tree.prompt + tree.text(parent))
+                out["chosen"].append(chosen)
+                out["rejected"].append(rejected)
+                out["id"].append(r["problem_id"])
+                out["level"].append("step")
+                out["margin"].append(best.value - n.value)
+                made += 1
+    return Dataset.from_dict(out)
+
+
+def grpo_rows(task, problems: Sequence[Problem]):
+    """Prompt rows for GRPO with the ``answer`` column that the verifier reward reads."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"prompt": [task.prompt(p) for p in problems], "answer": [p.answer for p in problems],
+                              "id": [p.id for p in problems]})

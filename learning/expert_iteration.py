@@ -1,0 +1,63 @@
+"""Expert iteration (rejection-sampling fine-tuning, ReST-EM arXiv 2312.06585): search, keep what is
+verified, fine-tune on it.
+
+The search is done elsewhere (``roadmap.train_search`` writes the trees); this module turns its
+rows into SFT data (``learning.data.sft_rows``) and runs ``policy_init.sft.warm_start`` on them,
+full fine-tuning or LoRA. As in ReST-EM, every iteration can restart from the same base policy
+(``base``) or continue from the last one; the caller decides by the folder it passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ExpertIterationConfig", "expert_iteration_step"]
+
+
+@dataclass
+class ExpertIterationConfig:
+    """Knobs of one expert-iteration update."""
+
+    output_dir: str = field(default="ei-policy", metadata={"help": "Where the updated policy is written."})
+    solutions_per_problem: int = field(default=4, metadata={"help": "Verified distinct solutions kept per problem (k)."})
+    epochs: float = field(default=2.0, metadata={"help": "Passes over the verified solutions."})
+    max_minutes: float | None = field(default=None, metadata={"help": "Wall-time budget of the update."})
+    learning_rate: float = field(default=3e-4, metadata={"help": "Peak learning rate."})
+    batch_size: int = field(default=64, metadata={"help": "Sequences per optimizer step."})
+    lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter (merged when saved)."})
+    seed: int = field(default=0, metadata={"help": "Data order seed."})
+
+
+def expert_iteration_step(
+    policy_dir: str | Path, rows: Sequence[dict[str, Any]], config: ExpertIterationConfig | None = None, *,
+    task=None, extra_dataset=None,
+) -> dict[str, Any]:
+    """Fine-tune ``policy_dir`` on the verified solutions in ``rows``; return the SFT summary.
+
+    Args:
+        policy_dir: the policy to update (saved with ``save_pretrained``).
+        rows: trees rows (``search.trees.result_row``).
+        task: when given, terminal nodes of the trees are verified too (more data per search).
+        extra_dataset: prompt/completion/id rows mixed in (e.g. reference solutions against
+            forgetting, or the previous iteration's data).
+    """
+    from datasets import concatenate_datasets
+
+    from learning.data import sft_rows
+    from policy_init.sft import SFTWarmStartConfig, warm_start
+
+    config = config or ExpertIterationConfig()
+    data = sft_rows(rows, config.solutions_per_problem, task=task)
+    if extra_dataset is not None and len(extra_dataset):
+        extra = extra_dataset.select_columns(["prompt", "completion", "id"])
+        data = concatenate_datasets([data, extra]) if len(data) else extra
+    if len(data) == 0:
+        raise ValueError("no verified solution in the search rows: nothing to learn from; search with a larger budget")
+    sft = SFTWarmStartConfig(output_dir=config.output_dir, epochs=config.epochs, max_minutes=config.max_minutes,
+                             learning_rate=config.learning_rate, batch_size=config.batch_size, lora=config.lora,
+                             seed=config.seed, warmup_fraction=0.05, logging_steps=10)
+    result = warm_start(policy_dir, None, sft, train_dataset=data.shuffle(seed=config.seed))
+    return {**result.to_dict(), "examples": len(data), "problems_with_data": len(set(data["id"]))}

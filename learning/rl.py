@@ -1,0 +1,230 @@
+"""Online RL through TRL's GRPOTrainer: GRPO, DAPO, Dr. GRPO and CISPO losses, and a ScaleRL preset.
+
+Rewards come from ``rewards``: the verifier (1 for a right final answer), optionally plus
+PRM-shaped step rewards or any other TRL reward function passed in.
+
+The ScaleRL preset (arXiv 2510.13786, section 3) is:
+
+- CISPO loss (truncated importance-sampling REINFORCE, MiniMax-M1) with ε_max = 5; TRL has it;
+- FP32 logits at the LM head; TRL has it (``cast_lm_head_to_fp32``);
+- batch-level advantage normalisation; TRL has it (``scale_rewards="batch"``);
+- prompt-level loss aggregation: every prompt's tokens are averaged first, then prompts are
+  averaged; written here, by weighting each sequence's advantage by the inverse of its prompt
+  group's token count (TRL aggregates over all tokens of the batch);
+- zero-variance filtering: prompts whose samples all got the same reward carry no signal and
+  are removed from the loss and from its normaliser; written here;
+- no-positive-resampling: prompts the policy already solves (pass rate at least 0.9) are not
+  sampled again in later epochs; written here, as the ``retired`` set that ``rl_step`` returns
+  and accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RLConfig", "rl_step", "scalerl_config", "LOSS_TYPES"]
+
+LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "cispo")
+
+
+@dataclass
+class RLConfig:
+    """Knobs of one online-RL run; ``scalerl_config`` gives the ScaleRL preset."""
+
+    output_dir: str = field(default="rl-policy", metadata={"help": "Where the updated policy is written."})
+    loss_type: str = field(default="dapo", metadata={"help": "grpo | dapo | dr_grpo | cispo."})
+    num_generations: int = field(default=8, metadata={"help": "Samples per prompt (the group)."})
+    prompts_per_step: int = field(default=16, metadata={"help": "Prompts per optimizer step."})
+    max_steps: int = field(default=50, metadata={"help": "Optimizer steps."})
+    max_minutes: float | None = field(default=None, metadata={"help": "Wall-time budget."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate."})
+    beta: float = field(default=0.0, metadata={"help": "KL weight to the reference (0: no reference model)."})
+    epsilon_high: float | None = field(default=None, metadata={"help": "Upper clip (ε_max for CISPO)."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    max_completion_length: int = field(default=96, metadata={"help": "Longest completion, in tokens."})
+    scale_rewards: str = field(default="group", metadata={"help": "Advantage normalisation: group | batch | none."})
+    fp32_lm_head: bool = field(default=False, metadata={"help": "Compute logits in FP32."})
+    prompt_level_loss: bool = field(default=False, metadata={"help": "Average tokens per prompt, then over prompts."})
+    zero_variance_filter: bool = field(default=False, metadata={"help": "Drop prompts whose rewards are all equal."})
+    retire_pass_rate: float | None = field(default=None, metadata={
+        "help": "No-positive-resampling: stop sampling prompts whose pass rate reached this (ScaleRL: 0.9)."})
+    prm_weight: float = field(default=0.0, metadata={"help": "Weight of the PRM-shaped reward (needs a scorer)."})
+    seed: int = field(default=0, metadata={"help": "Seed."})
+
+    def __post_init__(self) -> None:
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type={self.loss_type!r} is not supported here; use one of {LOSS_TYPES}")
+        if self.num_generations < 2:
+            raise ValueError(f"num_generations={self.num_generations} must be at least 2 (advantages need a group)")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise ValueError(f"scale_rewards={self.scale_rewards!r} must be 'group', 'batch' or 'none'")
+
+
+def scalerl_config(**overrides) -> RLConfig:
+    """The ScaleRL recipe's choices (see the module docstring); keyword arguments override them."""
+    base = dict(loss_type="cispo", epsilon_high=5.0, scale_rewards="batch", fp32_lm_head=True,
+                prompt_level_loss=True, zero_variance_filter=True, retire_pass_rate=0.9)
+    return RLConfig(**{**base, **overrides})
+
+
+class _PassRates:
+    """A TRL reward function wrapper that also records each prompt's rewards (for retiring prompts)."""
+
+    def __init__(self, reward) -> None:
+        self.reward = reward
+        self.__name__ = getattr(reward, "__name__", "verifier")
+        self.seen: dict[str, list[float]] = defaultdict(list)
+
+    def __call__(self, prompts, completions, **kwargs):
+        out = self.reward(prompts, completions, **kwargs)
+        ids = kwargs.get("id") or [None] * len(prompts)
+        for pid, r in zip(ids, out):
+            if pid is not None and r is not None:
+                self.seen[pid].append(float(r))
+        return out
+
+    def pass_rates(self) -> dict[str, float]:
+        return {k: sum(v) / len(v) for k, v in self.seen.items() if v}
+
+
+def _trainer_class(config: RLConfig):
+    import torch
+    from trl import GRPOTrainer
+
+    from roadmap.core.training import BudgetMixin
+
+    class ScaleRLTrainer(BudgetMixin, GRPOTrainer):
+        """GRPOTrainer plus prompt-level loss aggregation and zero-variance filtering."""
+
+        def __init__(self, *a, max_seconds=None, **kw):
+            super().__init__(*a, **kw)
+            self.init_budget(max_seconds)
+            self.zero_variance_dropped = 0
+            self.groups_seen = 0
+
+        def _generate_and_score_completions(self, inputs):
+            out = super()._generate_and_score_completions(inputs)
+            if not (config.zero_variance_filter or config.prompt_level_loss):
+                return out
+            adv, mask = out["advantages"], out["completion_mask"]
+            g = self.num_generations
+            if adv.shape[0] % g:
+                return out  # not whole groups on this process; leave the batch as TRL made it
+            groups = adv.view(-1, g)
+            self.groups_seen += groups.shape[0]
+            if config.zero_variance_filter:
+                flat = torch.isclose(groups, torch.zeros_like(groups)).all(dim=1)
+                self.zero_variance_dropped += int(flat.sum())
+                keep = (~flat).repeat_interleave(g).to(mask.dtype)
+                mask = mask * keep.unsqueeze(1)
+                out["completion_mask"] = mask
+                out["num_items_in_batch"] = mask.sum().to(out["num_items_in_batch"].dtype).clamp(min=1)
+            if config.prompt_level_loss:
+                tokens = mask.sum(dim=1).view(-1, g).sum(dim=1)  # per prompt group
+                live = tokens > 0
+                if live.any():
+                    # token-mean over the batch, reweighted to a mean over prompts of their token-means
+                    weight = torch.where(live, mask.sum() / (live.sum() * tokens.clamp(min=1)), torch.zeros_like(tokens,
+                                         dtype=torch.float))
+                    out["advantages"] = adv * weight.repeat_interleave(g).to(adv.dtype)
+            return out
+
+    return ScaleRLTrainer
+
+
+def rl_step(
+    policy_dir: str | Path, task, problems: Sequence, config: RLConfig | None = None, *, scorer=None,
+    extra_rewards: Sequence = (), retired: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Run online RL from ``policy_dir`` on ``problems``; write the policy to ``config.output_dir``.
+
+    Args:
+        task: the task; its checker is the verifier reward.
+        problems: training problems (their prompts and reference answers).
+        scorer: a ``StepScorer`` (a PRM) for a shaped reward when ``config.prm_weight > 0``.
+        extra_rewards: more TRL reward functions.
+        retired: problem ids not to sample (no-positive-resampling from an earlier run).
+
+    Returns:
+        A summary with steps, wall seconds, training tokens, the mean reward curve, the share of
+        prompt groups dropped for zero variance, and ``retired`` (ids whose pass rate reached
+        ``config.retire_pass_rate``, to pass to the next call).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig
+
+    from learning.data import grpo_rows
+    from rewards.shaping import get_scorer_reward
+    from rewards.verifier import get_verifier_reward
+
+    config = config or RLConfig()
+    src = Path(policy_dir)
+    if not (src / "config.json").exists():
+        raise FileNotFoundError(f"policy_dir={str(policy_dir)!r} has no config.json; pass a saved policy folder")
+    pool = [p for p in problems if p.id not in retired]
+    if not pool:
+        raise ValueError("every problem is retired (already solved); give new problems or lower retire_pass_rate")
+    data = grpo_rows(task, pool)
+    verifier = _PassRates(get_verifier_reward(task))
+    rewards, weights = [verifier], [1.0]
+    if config.prm_weight:
+        if scorer is None:
+            raise ValueError("prm_weight > 0 needs scorer=... (a PRM StepScorer)")
+        rewards.append(get_scorer_reward(scorer, task))
+        weights.append(config.prm_weight)
+    rewards += list(extra_rewards)
+    weights += [1.0] * len(extra_rewards)
+
+    out = Path(config.output_dir)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    batch = config.prompts_per_step * config.num_generations
+    args = GRPOConfig(
+        output_dir=str(tmp / "trainer"), per_device_train_batch_size=batch, num_generations=config.num_generations,
+        max_steps=config.max_steps, learning_rate=config.learning_rate, beta=config.beta, loss_type=config.loss_type,
+        epsilon_high=config.epsilon_high, temperature=config.temperature,
+        max_completion_length=config.max_completion_length, scale_rewards=config.scale_rewards,
+        cast_lm_head_to_fp32=config.fp32_lm_head, reward_weights=weights, logging_steps=1, save_strategy="no",
+        report_to="none", seed=config.seed, use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False,
+        dataloader_num_workers=0, warmup_steps=0, lr_scheduler_type="constant", log_completions=False,
+        disable_tqdm=False,
+    )
+    trainer = _trainer_class(config)(model=model, reward_funcs=rewards, args=args, train_dataset=data,
+                                      processing_class=tokenizer,
+                                      max_seconds=config.max_minutes * 60 if config.max_minutes else None)
+    t0 = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - t0
+    logs = trainer.state.log_history
+    curve = [h["reward"] for h in logs if "reward" in h]
+    rates = verifier.pass_rates()
+    newly = {k for k, v in rates.items() if config.retire_pass_rate is not None and v >= config.retire_pass_rate}
+    trainer.model.save_pretrained(tmp)
+    tokenizer.padding_side = "right"
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(tmp / "trainer", ignore_errors=True)
+    result = {
+        "output_dir": str(out), "steps": trainer.state.global_step, "wall_seconds": wall,
+        "train_tokens": trainer.train_tokens, "prompts_used": len(pool), "reward_curve": curve,
+        "first_reward": curve[0] if curve else None, "final_reward": curve[-1] if curve else None,
+        "zero_variance_dropped": trainer.zero_variance_dropped, "groups_seen": trainer.groups_seen,
+        "retired": sorted(set(retired) | newly), "config": asdict(config),
+    }
+    (tmp / "rl_result.json").write_text(json.dumps(result, indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return result

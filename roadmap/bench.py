@@ -1,0 +1,233 @@
+"""Test-time scaling benchmark: accuracy against compute for every search method and budget.
+
+``bench_test_time`` runs greedy decoding, majority vote, best-of-N, weighted best-of-N, beam
+search, DVTS and MCTS at budgets N (sampled sequences per problem; MCTS gets N / width
+simulations of width children, see ``roadmap.evaluate.run_search``) and several seeds, on the
+same held-out problems. Majority, best-of-N and weighted best-of-N at one (N, seed) select from
+the same N samples, as peers compare them. Each finished (method, N, seed) cell is appended to
+``cells.jsonl`` at once, so a rerun skips what is done. The outputs are ``test_time.json``
+(cells and their means over seeds), ``test_time.md`` (accuracy table) and ``test_time.png``
+(accuracy against generated tokens per problem).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roadmap.core.io import atomic_write_text, format_table, write_json
+from roadmap.core.stats import wilson_interval
+from roadmap.core.types import Problem
+
+__all__ = ["TestTimeConfig", "bench_test_time", "BENCH_METHODS"]
+
+BENCH_METHODS = ("greedy", "majority", "bon", "weighted", "beam", "dvts", "mcts")
+_SAMPLED = ("majority", "bon", "weighted")
+
+
+@dataclass
+class TestTimeConfig:
+    """Grid of the test-time benchmark."""
+
+    __test__ = False  # not a pytest class
+
+    methods: tuple[str, ...] = field(default=BENCH_METHODS, metadata={"help": "Methods to run."})
+    budgets: tuple[int, ...] = field(default=(1, 4, 16, 64), metadata={"help": "Sampled sequences per problem."})
+    seeds: tuple[int, ...] = field(default=(0, 1), metadata={"help": "Seeds; cells are averaged over them."})
+    width: int = field(default=4, metadata={"help": "Beam width M and MCTS children per expansion."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of every sampled method."})
+    chunk: int = field(default=50, metadata={"help": "Problems searched together."})
+
+    def __post_init__(self) -> None:
+        self.methods, self.budgets, self.seeds = tuple(self.methods), tuple(self.budgets), tuple(self.seeds)
+        bad = [m for m in self.methods if m not in BENCH_METHODS]
+        if bad:
+            raise ValueError(f"unknown methods {bad}; use some of {BENCH_METHODS}")
+        if not self.budgets or min(self.budgets) < 1:
+            raise ValueError(f"budgets={self.budgets} must be positive integers")
+        if not self.seeds:
+            raise ValueError("seeds is empty; give at least one seed")
+
+
+def _cell(method: str, budget: int, seed: int, correct: list[bool], usage: dict[str, int], wall: float) -> dict:
+    n = len(correct)
+    ok = sum(correct)
+    return {"method": method, "budget": budget, "seed": seed, "n": n, "correct": ok, "accuracy": ok / n,
+            "ci95": list(wilson_interval(ok, n)), "generated_tokens": usage.get("generated_tokens", 0),
+            "tokens_per_problem": usage.get("generated_tokens", 0) / n,
+            "sequences_per_problem": usage.get("sampled_sequences", 0) / n, "wall_seconds": wall,
+            "usage": usage}
+
+
+def _sampled_cells(policy, task, problems, scorer, budget: int, seed: int, config: TestTimeConfig, wanted):
+    """Majority, BoN and weighted BoN over one shared set of ``budget`` samples per problem."""
+    from search.best_of_n import BestOfNConfig, majority_vote, sample_candidates, weighted_vote
+    from search.expand import score_many
+
+    t0 = time.perf_counter()
+    before = policy.usage.copy()
+    results = []
+    for s in range(0, len(problems), config.chunk):
+        part = problems[s : s + config.chunk]
+        cfg = BestOfNConfig(n=budget, temperature=config.temperature, seed=seed * 1_000_003 + s)
+        results += sample_candidates(policy, task, part, cfg)
+    usage = (policy.usage - before).to_dict()
+    wall = time.perf_counter() - t0
+    answers = [[task.extract_answer(c) for c in r.candidates] for r in results]
+    picks: dict[str, list[str | None]] = {"majority": [majority_vote(a) for a in answers]}
+    scoring = 0.0
+    if scorer is not None and ({"bon", "weighted"} & set(wanted)):
+        t1 = time.perf_counter()
+        scores = score_many(scorer, problems, [r.candidates for r in results])
+        scoring = time.perf_counter() - t1
+        picks["bon"] = [next((a[i] for i in sorted(range(len(sc)), key=lambda i: -sc[i]) if a[i] is not None), None)
+                        for a, sc in zip(answers, scores)]
+        picks["weighted"] = [weighted_vote(a, sc) for a, sc in zip(answers, scores)]
+    cells = []
+    for method in wanted:
+        if method not in picks:
+            continue
+        correct = [a is not None and task.answers_match(a, p.answer) for a, p in zip(picks[method], problems)]
+        cells.append(_cell(method, budget, seed, correct, usage, wall + (scoring if method != "majority" else 0.0)))
+    return cells
+
+
+def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed: int, config: TestTimeConfig):
+    from roadmap.evaluate import evaluate, evaluate_search
+
+    if method == "greedy":
+        report = evaluate(policy, task, problems, method="greedy", seed=seed, progress=False)
+    else:
+        report = evaluate_search(policy, task, problems, method=method, budget=budget, scorer=scorer,
+                                 seed=seed * 1_000_003, chunk=config.chunk, progress=False)
+    correct = [r["correct"] for r in report.records]
+    return _cell(method, budget, seed, correct, report.usage, report.wall_seconds)
+
+
+def bench_test_time(
+    policy, task, problems: Sequence[Problem], out_dir: str | Path, config: TestTimeConfig | None = None, *,
+    scorer=None, progress: bool = True,
+) -> dict[str, Any]:
+    """Run the grid of ``config`` on ``problems``; write and return the cells and their means.
+
+    Methods that need a scorer (bon, weighted, beam, dvts, mcts) are skipped, with a warning in
+    the result, when ``scorer`` is None. Greedy runs once (budget 1, first seed): it is
+    deterministic.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or TestTimeConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cells_path = out / "cells.jsonl"
+    done: dict[tuple[str, int, int], dict] = {}
+    if cells_path.exists():
+        for line in cells_path.read_text().splitlines():
+            if line.strip():
+                c = json.loads(line)
+                done[(c["method"], c["budget"], c["seed"])] = c
+    skipped = [m for m in config.methods if m not in ("greedy", "majority") and scorer is None]
+    methods = [m for m in config.methods if m not in skipped]
+    plan: list[tuple[str, int, int]] = []
+    for seed in config.seeds:
+        for budget in config.budgets:
+            for m in methods:
+                if m != "greedy":
+                    plan.append((m, budget, seed))
+    if "greedy" in methods:
+        plan.insert(0, ("greedy", 1, config.seeds[0]))
+    todo = [key for key in plan if key not in done]
+    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="test-time bench", unit="cell", disable=not progress)
+    problems = list(problems)
+    with cells_path.open("a") as f:
+
+        def emit(c: dict) -> None:
+            done[(c["method"], c["budget"], c["seed"])] = c
+            f.write(json.dumps(c) + "\n")
+            f.flush()
+            bar.update(1)
+
+        for key in todo:
+            if key[0] not in _SAMPLED and key not in done:
+                bar.set_postfix(cell=f"{key[0]}@{key[1]} seed {key[2]}")
+                emit(_search_cell(policy, task, problems, scorer, *key, config))
+            elif key[0] in _SAMPLED and key not in done:
+                sampled = [m for m in _SAMPLED if (m, key[1], key[2]) in todo and (m, key[1], key[2]) not in done]
+                bar.set_postfix(cell=f"sampling@{key[1]} seed {key[2]}")
+                for c in _sampled_cells(policy, task, problems, scorer, key[1], key[2], config, sampled):
+                    emit(c)
+    bar.close()
+    cells = [done[k] for k in plan]
+    summary = _summarise(cells)
+    result = {"config": asdict(config), "problems": len(problems), "task": task.name, "skipped_no_scorer": skipped,
+              "cells": cells, "summary": summary}
+    write_json(out / "test_time.json", result)
+    atomic_write_text(out / "test_time.md", markdown_table(summary, config.budgets) + "\n")
+    plot_test_time(summary, out / "test_time.png", title=f"{task.name}: {len(problems)} held-out problems")
+    return result
+
+
+def _summarise(cells: list[dict]) -> list[dict]:
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for c in cells:
+        groups.setdefault((c["method"], c["budget"]), []).append(c)
+    rows = []
+    for (method, budget), cs in groups.items():
+        accs = [c["accuracy"] for c in cs]
+        n = sum(c["n"] for c in cs)
+        ok = sum(c["correct"] for c in cs)
+        rows.append({"method": method, "budget": budget, "seeds": len(cs), "accuracy": statistics.fmean(accs),
+                     "seed_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                     "ci95_pooled": list(wilson_interval(ok, n)),
+                     "tokens_per_problem": statistics.fmean(c["tokens_per_problem"] for c in cs),
+                     "wall_seconds": statistics.fmean(c["wall_seconds"] for c in cs)})
+    return rows
+
+
+def markdown_table(summary: list[dict], budgets: Sequence[int]) -> str:
+    """Accuracy (mean over seeds) per method and budget, with generated tokens per problem."""
+    by = {(r["method"], r["budget"]): r for r in summary}
+    methods = list(dict.fromkeys(r["method"] for r in summary))
+    rows = []
+    for m in methods:
+        row: dict[str, Any] = {"method": m}
+        for b in budgets:
+            r = by.get((m, b))
+            row[f"N={b}"] = f"{r['accuracy']:.3f} ({r['tokens_per_problem']:.0f} tok)" if r else ""
+        rows.append(row)
+    return format_table(rows, ["method"] + [f"N={b}" for b in budgets], markdown=True)
+
+
+def plot_test_time(summary: list[dict], path: str | Path, title: str = "") -> Path | None:
+    """Accuracy against generated tokens per problem (log scale), one line per method."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in dict.fromkeys(r["method"] for r in summary):
+        pts = sorted((r["tokens_per_problem"], r["accuracy"], r["budget"]) for r in summary if r["method"] == m)
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        ax.plot(xs, ys, marker="o", label=m)
+        for x, y, b in pts:
+            ax.annotate(str(b), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per problem")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return Path(path)

@@ -1,0 +1,108 @@
+"""Train-time search: run a search method over training problems and persist its trees for learning.
+
+Problems are searched in shards; each shard is written atomically to ``shards/NNNNN.jsonl`` as
+soon as it finishes, and a rerun skips the shards already on disk, so a killed search resumes
+where it stopped. When all shards exist they are joined into ``trees.jsonl`` (one row per
+problem, see ``search.trees.result_row``) and ``summary.json`` records accuracy and compute.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roadmap.core.io import write_json
+from roadmap.core.types import Problem, Usage
+
+__all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
+
+TREES_FILE = "trees.jsonl"
+
+
+@dataclass
+class TrainSearchConfig:
+    """What train-time search runs."""
+
+    method: str = field(default="mcts", metadata={"help": "bon | weighted | beam | dvts | mcts."})
+    budget: int = field(default=16, metadata={"help": "Sampled sequences per problem (see roadmap.evaluate.run_search)."})
+    width: int = field(default=4, metadata={"help": "Beam width M, or children per MCTS expansion."})
+    mcts_evaluation: str = field(default="rollout", metadata={"help": "MCTS leaf values: scorer | rollout | both."})
+    shard_size: int = field(default=64, metadata={"help": "Problems per shard (the unit of resume)."})
+    seed: int = field(default=0, metadata={"help": "Search seed; shard s uses seed + s * shard_size."})
+
+    def __post_init__(self) -> None:
+        from roadmap.evaluate import SEARCH_METHODS
+
+        if self.method not in SEARCH_METHODS:
+            raise ValueError(f"method={self.method!r} is not a search method; use one of {SEARCH_METHODS}")
+        if self.budget < 1 or self.width < 1 or self.shard_size < 1:
+            raise ValueError(f"budget={self.budget}, width={self.width} and shard_size={self.shard_size} must be >= 1")
+
+
+def search_train(
+    policy, task, problems: Sequence[Problem], out_dir: str | Path, config: TrainSearchConfig | None = None, *,
+    scorer=None, verifier=None, progress: bool = True,
+) -> dict[str, Any]:
+    """Search ``problems`` shard by shard into ``out_dir``; return the summary (also in summary.json).
+
+    Args:
+        scorer: ``StepScorer`` guiding the search (a PRM); may be None for MCTS with rollouts.
+        verifier: ``StepScorer`` judging finished solutions (``rewards.VerifierScorer``); MCTS
+            uses it on rollouts and terminal leaves. When ``scorer`` is None it also guides
+            best-of-N and beam search (train time may look at the answer).
+    """
+    from tqdm.auto import tqdm
+
+    from roadmap.evaluate import run_search
+    from search.trees import read_trees, result_row, write_trees
+
+    config = config or TrainSearchConfig()
+    out = Path(out_dir)
+    shard_dir = out / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    guide = scorer if scorer is not None else verifier
+    if guide is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
+        raise ValueError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
+    n_shards = (len(problems) + config.shard_size - 1) // config.shard_size
+    t0 = time.perf_counter()
+    done = 0
+    bar = tqdm(total=len(problems), desc=f"search {config.method}@{config.budget}", unit="problem",
+               disable=not progress)
+    for s in range(n_shards):
+        path = shard_dir / f"{s:05d}.jsonl"
+        part = list(problems[s * config.shard_size : (s + 1) * config.shard_size])
+        if path.exists():
+            bar.update(len(part))
+            continue
+        results = run_search(policy, task, part, config.method, config.budget, guide if config.method != "mcts" else scorer,
+                             seed=config.seed + s * config.shard_size, width=config.width, verifier=verifier,
+                             mcts_evaluation=config.mcts_evaluation)
+        write_trees((result_row(task, p, r, config.method) for p, r in zip(part, results)), path)
+        done += len(part)
+        bar.update(len(part))
+    bar.close()
+    rows = [row for s in range(n_shards) for row in read_trees(shard_dir / f"{s:05d}.jsonl")]
+    write_trees(rows, out / TREES_FILE)
+    usage = Usage()
+    for r in rows:
+        usage = usage + Usage(**r["usage"])
+    n = len(rows)
+    summary = {
+        "method": config.method, "budget": config.budget, "problems": n,
+        "accuracy": sum(r["correct"] for r in rows) / n if n else 0.0,
+        "any_correct": sum(any(r["candidate_correct"]) for r in rows) / n if n else 0.0,
+        "verified_candidates": sum(sum(r["candidate_correct"]) for r in rows),
+        "usage": usage.to_dict(), "searched_now": done, "wall_seconds": time.perf_counter() - t0,
+        "config": asdict(config),
+    }
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def load_summary(out_dir: str | Path) -> dict[str, Any]:
+    """The summary of a finished train-time search."""
+    return json.loads((Path(out_dir) / "summary.json").read_text())

@@ -1,0 +1,56 @@
+"""Searched trees become training data: SFT rows, solution and step DPO pairs, GRPO prompts."""
+
+from __future__ import annotations
+
+import pytest
+
+from learning.data import grpo_rows, sft_rows, solution_pairs, step_pairs
+from roadmap.core.types import Tree
+
+
+def _row(tree: Tree | None = None, candidates=("1+2=3\nAnswer: 3", "1+2=4\nAnswer: 4", "1+2=3\nAnswer: 3"),
+         correct=(True, False, True), pid="p1"):
+    return {"problem_id": pid, "question": "1+2", "reference": "3", "prompt": "1+2\n",
+            "candidates": list(candidates), "candidate_correct": list(correct), "scores": [],
+            "tree": tree.to_dict() if tree else None, "usage": {}}
+
+
+def _mcts_tree() -> Tree:
+    t = Tree("p1", "1+2+4\n")
+    t.add(-1, "")
+    good = t.add(0, "1+2=3\n", visits=4, value_sum=3.6)          # Q 0.9
+    bad = t.add(0, "1+2=4\n", visits=3, value_sum=0.3)           # Q 0.1
+    t.add(good.id, "3+4=7\nAnswer: 7", visits=3, value_sum=3.0, terminal=True, answer="7")
+    t.add(bad.id, "4+4=8\nAnswer: 8", visits=2, value_sum=0.0, terminal=True, answer="8")
+    t.add(0, "1+2=3 \n", visits=1, value_sum=0.85)                # Q 0.85: too close to the best for a pair
+    return t
+
+
+def test_sft_rows_keep_distinct_verified_solutions_up_to_k():
+    rows = [_row(), _row(pid="p2", correct=(False, False, False))]
+    ds = sft_rows(rows, k=2)
+    assert ds["completion"] == ["1+2=3\nAnswer: 3"]  # duplicate removed, wrong ones and p2 dropped
+    with pytest.raises(ValueError, match="lacks"):
+        sft_rows([{"prompt": "x"}])
+
+
+def test_solution_pairs_contrast_right_and_wrong():
+    ds = solution_pairs([_row()])
+    assert len(ds) == 1 and ds[0]["chosen"].endswith("3") and ds[0]["rejected"].endswith("4")
+
+
+def test_step_pairs_from_mcts_q_values():
+    ds = step_pairs([_row(_mcts_tree())], margin=0.3)
+    assert len(ds) == 1
+    pair = ds[0]
+    assert pair["prompt"] == "1+2+4\n"
+    assert pair["chosen"] == "1+2=3\n3+4=7\nAnswer: 7"      # the step and its best path to an answer
+    assert pair["rejected"] == "1+2=4\n4+4=8\nAnswer: 8"
+    assert pair["margin"] == pytest.approx(0.8)
+    assert len(step_pairs([_row(_mcts_tree())], margin=0.85)) == 0
+
+
+def test_grpo_rows_carry_answers(arith_task):
+    problems = arith_task.problems("train", n=3, seed=0)
+    ds = grpo_rows(arith_task, problems)
+    assert ds["answer"] == [p.answer for p in problems] and ds["prompt"][0] == arith_task.prompt(problems[0])
