@@ -18,10 +18,10 @@ args = ap.parse_args()
 config = LoopConfig(
     policy=args.policy,
     iterations=args.iterations,
-    train_problems=1024,
+    train_problems=2048,
     guide="verifier",
     search={"method": "mcts", "budget": 16, "width": 4, "mcts_evaluation": "rollout", "shard_size": 128},
-    learn={"algorithm": "expert_iteration", "solutions_per_problem": 4, "epochs": 2, "learning_rate": 3e-4},
+    learn={"algorithm": "expert_iteration", "solutions_per_problem": 8, "epochs": 2, "learning_rate": 1e-4},
 )
 for row in run_loop(config, args.out)["iterations"]:
     print(f"iteration {row['iteration']}: greedy {row['accuracy']:.3f}, training compute {row['train_compute']:,} tokens")

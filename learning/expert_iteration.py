@@ -22,10 +22,10 @@ class ExpertIterationConfig:
     """Knobs of one expert-iteration update."""
 
     output_dir: str = field(default="ei-policy", metadata={"help": "Where the updated policy is written."})
-    solutions_per_problem: int = field(default=4, metadata={"help": "Verified distinct solutions kept per problem (k)."})
+    solutions_per_problem: int = field(default=8, metadata={"help": "Verified distinct solutions kept per problem (k)."})
     epochs: float = field(default=2.0, metadata={"help": "Passes over the verified solutions."})
     max_minutes: float | None = field(default=None, metadata={"help": "Wall-time budget of the update."})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Peak learning rate."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate."})
     batch_size: int = field(default=64, metadata={"help": "Sequences per optimizer step."})
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter (merged when saved)."})
     seed: int = field(default=0, metadata={"help": "Data order seed."})

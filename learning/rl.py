@@ -57,6 +57,9 @@ class RLConfig:
     retire_pass_rate: float | None = field(default=None, metadata={
         "help": "No-positive-resampling: stop sampling prompts whose pass rate reached this (ScaleRL: 0.9)."})
     prm_weight: float = field(default=0.0, metadata={"help": "Weight of the PRM-shaped reward (needs a scorer)."})
+    eval_every: int = field(default=0, metadata={
+        "help": "Greedy held-out accuracy every this many steps (0: never): the points of a compute-performance fit."})
+    eval_problems: int = field(default=200, metadata={"help": "Held-out problems of each evaluation."})
     seed: int = field(default=0, metadata={"help": "Seed."})
 
     def __post_init__(self) -> None:
@@ -95,6 +98,42 @@ class _PassRates:
         return {k: sum(v) / len(v) for k, v in self.seen.items() if v}
 
 
+def _eval_callback_class():
+    from transformers import TrainerCallback
+
+    class EvalCallback(TrainerCallback):
+        """Greedy held-out accuracy of the live policy before training and every ``eval_every`` steps."""
+
+        def __init__(self, trainer, task, config: RLConfig, curve: list) -> None:
+            self.trainer, self.task, self.config, self.curve = trainer, task, config, curve
+            self.problems = task.problems("test", n=config.eval_problems, seed=config.seed)
+
+        def _eval(self, step: int) -> None:
+            from roadmap.core.policy import HFPolicy
+            from roadmap.evaluate import evaluate
+
+            model = self.trainer.model
+            was_training = model.training
+            policy = HFPolicy(model, self.trainer.processing_class, batch_size=256)
+            report = evaluate(policy, self.task, self.problems, method="greedy", progress=False,
+                              max_new_tokens=self.config.max_completion_length)
+            model.train(was_training)
+            self.curve.append({"step": step, "train_tokens": self.trainer.train_tokens, "accuracy": report.accuracy})
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._eval(0)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % self.config.eval_every == 0:
+                self._eval(state.global_step)
+
+    return EvalCallback
+
+
+def _EvalCallback(trainer, task, config, curve):  # noqa: N802 - builds the callback lazily (transformers import)
+    return _eval_callback_class()(trainer, task, config, curve)
+
+
 def _trainer_class(config: RLConfig):
     import torch
     from trl import GRPOTrainer
@@ -112,6 +151,11 @@ def _trainer_class(config: RLConfig):
 
         def _generate_and_score_completions(self, inputs):
             out = super()._generate_and_score_completions(inputs)
+            # training compute: every token of the batch goes through forward and backward
+            # (BudgetMixin.training_step sees the raw batch here, before tokenisation)
+            self.train_tokens += int(out["completion_mask"].sum()) * self.args.num_iterations
+            if "prompt_mask" in out:
+                self.train_tokens += int(out["prompt_mask"].sum()) * self.args.num_iterations
             if not (config.zero_variance_filter or config.prompt_level_loss):
                 return out
             adv, mask = out["advantages"], out["completion_mask"]
@@ -205,11 +249,14 @@ def rl_step(
     trainer = _trainer_class(config)(model=model, reward_funcs=rewards, args=args, train_dataset=data,
                                       processing_class=tokenizer,
                                       max_seconds=config.max_minutes * 60 if config.max_minutes else None)
+    curve: list[dict[str, float]] = []
+    if config.eval_every:
+        trainer.add_callback(_EvalCallback(trainer, task, config, curve))
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0
     logs = trainer.state.log_history
-    curve = [h["reward"] for h in logs if "reward" in h]
+    rewards_logged = [h["reward"] for h in logs if "reward" in h]
     rates = verifier.pass_rates()
     newly = {k for k, v in rates.items() if config.retire_pass_rate is not None and v >= config.retire_pass_rate}
     trainer.model.save_pretrained(tmp)
@@ -218,8 +265,9 @@ def rl_step(
     shutil.rmtree(tmp / "trainer", ignore_errors=True)
     result = {
         "output_dir": str(out), "steps": trainer.state.global_step, "wall_seconds": wall,
-        "train_tokens": trainer.train_tokens, "prompts_used": len(pool), "reward_curve": curve,
-        "first_reward": curve[0] if curve else None, "final_reward": curve[-1] if curve else None,
+        "train_tokens": trainer.train_tokens, "prompts_used": len(pool), "reward_curve": rewards_logged,
+        "first_reward": rewards_logged[0] if rewards_logged else None,
+        "final_reward": rewards_logged[-1] if rewards_logged else None, "eval_curve": curve,
         "zero_variance_dropped": trainer.zero_variance_dropped, "groups_seen": trainer.groups_seen,
         "retired": sorted(set(retired) | newly), "config": asdict(config),
     }

@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for fit.json and fit.png")
     p.set_defaults(func=_cmd_fit)
 
-    p = sub.add_parser("quickstart", help="tiny model -> SFT warm-start on arith -> evaluation, on a CPU")
+    p = sub.add_parser("quickstart", help="tiny model -> SFT warm-start -> evaluation -> one search-and-learn iteration")
     p.add_argument("--out", default="quickstart", help="folder for the report, plots and JSON")
     p.add_argument("--minutes", type=float, default=None, help="SFT wall-time budget (default: the recipe's)")
     p.add_argument("--n-eval", type=int, default=500, help="held-out problems to evaluate")

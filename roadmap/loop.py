@@ -196,12 +196,18 @@ class _Run:
         cfg = {x: v for x, v in self.config.learn.items() if x != "algorithm"}
         prev = self.policy_dir(k - 1)
         if self.algorithm == "expert_iteration":
+            from learning.data import sft_rows
             from learning.expert_iteration import ExpertIterationConfig, expert_iteration_step
             from policy_init.sft import sft_dataset
 
             rows = read_trees(self.dir / f"iter_{k}" / "search" / "trees.jsonl")
             mix = cfg.pop("reference_mix", 0)
             extra = sft_dataset(self.task, n=mix, seed=self.config.seed + 31 * k) if mix else None
+            if not mix and len(sft_rows(rows, 1, task=self.task)) == 0:
+                # nothing verified to learn from: keep the policy, say so, and go on
+                logger.warning("iteration %d: search verified no solution; the policy is carried over unchanged", k)
+                _copy_policy(prev, Path(out))
+                return {"train_tokens": 0, "steps": 0, "examples": 0, "skipped": "no verified solution"}
             res = expert_iteration_step(prev, rows, _subconfig(ExpertIterationConfig, cfg, output_dir=out), task=self.task,
                                         extra_dataset=extra)
         elif self.algorithm == "tree_dpo":
@@ -265,6 +271,17 @@ class _Run:
         text += format_table(rows, cols, markdown=True) + "\n\n![accuracy](accuracy.png)\n![compute](compute.png)\n"
         atomic_write_text(self.dir / "report.md", text)
         _plot(rows, self.dir)
+
+
+def _copy_policy(src: Path, dst: Path) -> None:
+    import shutil
+
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    if dst.exists():
+        shutil.rmtree(dst)
+    tmp.rename(dst)
 
 
 def _plot(rows: list[dict], out: Path) -> None:

@@ -15,7 +15,11 @@ The AlphaZero loop (Silver et al. 2017), with steps as actions, as in ReST-MCTS*
 
 Every simulation round advances all problems together: one batched rollout call, one batched
 expansion call and one batched scorer call per round. The final answer follows the most
-visited path (or the best-valued terminal node), and the whole tree is returned.
+visited path (or the best-valued terminal node), and the whole tree is returned; candidates are
+the terminal nodes (best first) followed by the distinct finished rollouts with the verifier's
+verdict as score (train-time data for expert iteration). When the
+budget runs out before the most visited path reaches an answer, the policy finishes that path
+greedily (one extra sequence, counted in the usage) rather than falling back to a worse leaf.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class MCTSConfig:
     rollout_weight: float = field(default=0.5, metadata={"help": "Weight of the rollout value under 'both'."})
     final: str = field(default="visits", metadata={"help": "Answer by most 'visits' path or best 'value' leaf."})
     rollout_max_tokens: int = field(default=192, metadata={"help": "Longest rollout, in tokens."})
+    complete: bool = field(default=True, metadata={
+        "help": "When the most visited path ends unfinished, let the policy finish it (greedy; counted in usage)."})
     expand: ExpandConfig = field(default_factory=ExpandConfig, metadata={"help": "Step sampling."})
     seed: int = field(default=0, metadata={"help": "Sampling seed."})
 
@@ -76,12 +82,17 @@ def _select(tree: Tree, children: dict[int, list[int]], c_puct: float) -> list[i
     return path
 
 
+def _most_visited_leaf(tree: Tree, children: dict[int, list[int]]):
+    node = tree.nodes[0]
+    while node.id in children and not node.terminal:
+        node = max((tree.nodes[c] for c in children[node.id]), key=lambda c: (c.visits, c.value))
+    return node
+
+
 def _final(tree: Tree, children: dict[int, list[int]], how: str) -> int | None:
     terminals = [n for n in tree.nodes if n.terminal]
     if how == "visits":
-        node = tree.nodes[0]
-        while node.id in children and not node.terminal:
-            node = max((tree.nodes[c] for c in children[node.id]), key=lambda c: (c.visits, c.value))
+        node = _most_visited_leaf(tree, children)
         if node.terminal:
             return node.id
     if not terminals:
@@ -111,6 +122,7 @@ def mcts(
     trees = [new_tree(task, p) for p in problems]
     children: list[dict[int, list[int]]] = [{} for _ in problems]
     usage = [Usage() for _ in problems]
+    rollouts: list[dict[str, float]] = [{} for _ in problems]  # finished rollout text -> verifier's verdict
     for sim in range(config.simulations):
         paths = [_select(t, ch, config.c_puct) for t, ch in zip(trees, children)]
         leaves = [trees[i].nodes[path[-1]] for i, path in enumerate(paths)]
@@ -131,7 +143,7 @@ def mcts(
         width = dict(zip(open_, (len(x) for x in kids)))
         share_usage(usage, spent, [width.get(i, 0) for i in range(len(problems))])
         new_nodes = [(i, c) for i, new in zip(open_, kids) for c in new]
-        values = _evaluate(policy, task, problems, trees, new_nodes, scorer, verifier, config, sim, usage)
+        values = _evaluate(policy, task, problems, trees, new_nodes, scorer, verifier, config, sim, usage, rollouts)
         for (i, c), v in zip(new_nodes, values):
             node = trees[i].nodes[c]
             node.visits, node.value_sum = 1, v
@@ -145,26 +157,63 @@ def mcts(
                 node.visits += len(backups[i])
                 node.value_sum += sum(backups[i])
 
+    picks = [_final(t, ch, config.final) for t, ch in zip(trees, children)]
+    if config.complete and config.final == "visits":
+        _complete(policy, task, trees, children, picks, config, usage)
     results = []
     for i, p in enumerate(problems):
         tree = trees[i]
-        pick = _final(tree, children[i], config.final)
+        pick = picks[i]
         terminals = sorted((n for n in tree.nodes if n.terminal), key=lambda n: (-n.visits, -n.value))
         if pick is not None:
             terminals.sort(key=lambda n: n.id != pick)
+        candidates = [tree.text(n.id) for n in terminals]
+        scores = [n.value if n.visits else (n.reward or 0.0) for n in terminals]
+        seen = set(candidates)
+        for text, verdict in rollouts[i].items():  # finished rollouts are solutions too (train-time data)
+            if text not in seen:
+                seen.add(text)
+                candidates.append(text)
+                scores.append(verdict)
         results.append(SearchResult(
             problem_id=p.id, answer=tree.nodes[pick].answer if pick is not None else None,
-            candidates=[tree.text(n.id) for n in terminals], tree=tree, usage=usage[i],
-            scores=[n.value if n.visits else (n.reward or 0.0) for n in terminals],
+            candidates=candidates, tree=tree, usage=usage[i], scores=scores,
         ))
     return results
 
 
-def _evaluate(policy, task, problems, trees, nodes, scorer, verifier, config: MCTSConfig, sim: int, usage):
+def _complete(policy, task, trees, children, picks, config: MCTSConfig, usage) -> None:
+    """Finish, greedily and in one batched call, every most-visited path that ended unfinished.
+
+    The finished text becomes a terminal child of the path's leaf and the pick of its tree.
+    """
+    todo = []
+    for i, tree in enumerate(trees):
+        leaf = _most_visited_leaf(tree, children[i])
+        if not leaf.terminal and leaf.id > 0:
+            todo.append((i, leaf))
+    if not todo:
+        return
+    before = policy.usage.copy()
+    outs = policy.sample([trees[i].prompt + trees[i].text(leaf.id) for i, leaf in todo], n=1,
+                         max_new_tokens=config.rollout_max_tokens, temperature=0.0, seed=config.seed)
+    counts = [0] * len(trees)
+    for (i, leaf), out in zip(todo, outs):
+        c = out[0]
+        node = trees[i].add(leaf.id, c.text, logprob=c.logprob, terminal=True)
+        node.answer = task.extract_answer(trees[i].text(node.id))
+        children[i].setdefault(leaf.id, []).append(node.id)
+        picks[i] = node.id
+        counts[i] = 1
+    share_usage(usage, policy.usage - before, counts)
+
+
+def _evaluate(policy, task, problems, trees, nodes, scorer, verifier, config: MCTSConfig, sim: int, usage,
+              rollouts: list[dict[str, float]]):
     """Values of freshly expanded nodes: scorer value, verified rollout, or their mix.
 
     Scores are also stored as each node's ``reward``. Terminal nodes need no rollout: the
-    verifier judges them as they are.
+    verifier judges them as they are. Finished rollouts and their verdicts go to ``rollouts``.
     """
     if not nodes:
         return []
@@ -198,7 +247,10 @@ def _evaluate(policy, task, problems, trees, nodes, scorer, verifier, config: MC
         share_usage(usage, policy.usage - before, counts)
     judged = score_many(verifier, [problems[i] for i in order], [[texts[k] for k in by_problem[i]] for i in order])
     w = 1.0 if config.evaluation == "rollout" else config.rollout_weight
+    rolled = set(open_k)
     for i, s in zip(order, judged):
         for k, x in zip(by_problem[i], s):
             values[k] = w * x + (1 - w) * values[k]
+            if k in rolled:
+                rollouts[i].setdefault(texts[k], x)
     return values

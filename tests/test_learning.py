@@ -57,9 +57,11 @@ def test_grpo_scalerl_filters_zero_variance_groups_and_retires(tiny_dir, arith_t
     problems = arith_task.problems("train", n=4, seed=2)
     # a random policy never answers right: every group has zero reward variance and is dropped
     config = scalerl_config(output_dir=str(tmp_path / "rl"), num_generations=2, prompts_per_step=2, max_steps=2,
-                            max_completion_length=8)
+                            max_completion_length=8, eval_every=1, eval_problems=3)
     res = rl_step(tiny_dir, arith_task, problems, config)
     assert res["steps"] == 2 and res["groups_seen"] >= 2
+    assert [p["step"] for p in res["eval_curve"]] == [0, 1, 2]
+    assert res["eval_curve"][-1]["train_tokens"] > res["eval_curve"][0]["train_tokens"] == 0
     assert res["zero_variance_dropped"] == res["groups_seen"]
     assert (tmp_path / "rl" / "config.json").exists() and res["retired"] == []
     with pytest.raises(ValueError, match="every problem is retired"):

@@ -22,11 +22,12 @@ def test_quickstart_trains_once_then_reuses_the_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("O1_ROADMAP_CACHE", str(tmp_path / "cache"))
     said: list[str] = []
     config = QuickstartConfig(out=str(tmp_path / "qs"), minutes=0.1, n_eval=8, n_majority=4, majority_samples=2,
-                              sft_problems=300)
+                              sft_problems=300, loop_problems=2, loop_budget=2)
     summary = run_quickstart(config, say=said.append)
     assert summary["sft"]["steps"] > 0
     assert {r["method"] for r in summary["eval"]} == {"greedy", "majority"}
-    for name in ("summary.json", "eval_greedy.json", "sft_loss.png"):
+    assert [r["iteration"] for r in summary["loop"]] == [0, 1]
+    for name in ("summary.json", "eval_greedy.json", "sft_loss.png", "loop/report.md"):
         assert (tmp_path / "qs" / name).exists()
     assert json.loads((tmp_path / "qs" / "eval_greedy.json").read_text())["n"] == 8
     assert any("What to look at next" in s for s in said)

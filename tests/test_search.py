@@ -25,7 +25,8 @@ def test_mcts_beats_best_of_n_at_equal_budget():
 
     def run_mcts(task, seed):
         policy = BanditPolicy()
-        res = mcts(policy, task, [task.problem()], PathScorer(), MCTSConfig(simulations=12, k=8, seed=seed))
+        # 11 x 8 expansions, plus one sequence when the chosen path must be finished: within 96
+        res = mcts(policy, task, [task.problem()], PathScorer(), MCTSConfig(simulations=11, k=8, seed=seed))
         assert policy.usage.sampled_sequences <= 96
         return res
 
@@ -115,3 +116,15 @@ def test_bad_configs_and_scores():
 
     with pytest.raises(ValueError, match="NaN is not a score"):
         best_of_n(BanditPolicy(), task, [task.problem()], NaNScorer(), BestOfNConfig(n=2, selection="best"))
+
+
+def test_mcts_finishes_an_unfinished_most_visited_path():
+    task = BanditTask()
+    policy = BanditPolicy()
+    res = mcts(policy, task, [task.problem()], PathScorer(), MCTSConfig(simulations=2, k=4, seed=0))[0]
+    assert res.answer is not None and res.candidates  # two steps deep, yet an answer
+    finished = [n for n in res.tree.nodes if n.terminal]
+    assert len(finished) == 1 and finished[0].answer == res.answer
+    assert policy.usage.sampled_sequences == 2 * 4 + 1 == res.usage.sampled_sequences
+    bare = mcts(BanditPolicy(), task, [task.problem()], PathScorer(), MCTSConfig(simulations=2, k=4, complete=False))
+    assert bare[0].answer is None
