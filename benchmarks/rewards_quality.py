@@ -33,7 +33,13 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=2.0, help="training budget per reward model")
     ap.add_argument("--epochs", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prm-init", default=None,
+                    help="folder whose weights start the reward models (default: --policy, the labelling policy)")
+    ap.add_argument("--reuse-labels", action="store_true", help="load the labels of an earlier run in --out")
+    ap.add_argument("--models", default="mc_soft,mc_hard,binary,orm", help="which reward models to train")
+    ap.add_argument("--tag", default="", help="suffix of this run's model folders and result files")
     args = ap.parse_args()
+    init = args.prm_init or args.policy
 
     from rewards import (
         LabelConfig,
@@ -61,25 +67,34 @@ def main() -> None:
     t0 = time.perf_counter()
 
     train = task.problems("train", n=args.n_train, seed=args.seed + 101)
-    sols = sample_solutions(policy, task, train, args.train_samples, temperature=args.temperature, seed=args.seed)
+    sols = [] if args.reuse_labels else sample_solutions(policy, task, train, args.train_samples,
+                                                        temperature=args.temperature, seed=args.seed)
     labels, label_cost = {}, {}
-    for method in ("mc", "binary"):
+    if args.reuse_labels:
+        from rewards import load_labels
+
+        label_cost = json.loads((out / "label_cost.json").read_text())
+        labels = {m: load_labels(out / f"labels_{m}") for m in ("mc", "binary")}
+    for method in () if args.reuse_labels else ("mc", "binary"):
         t = time.perf_counter()
         cfg = LabelConfig(method=method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
         ds = label_solutions(policy, task, train, sols, cfg)
         save_labels(ds, out / f"labels_{method}")
         labels[method] = ds
         label_cost[method] = {**rollout_summary(ds), "seconds": time.perf_counter() - t}
+    (out / "label_cost.json").write_text(json.dumps(label_cost, indent=1))
 
     models = {}
     specs = [("mc_soft", "mc", "soft"), ("mc_hard", "mc", "hard"), ("binary", "binary", "hard")]
-    for name, method, kind in specs:
-        cfg = RewardModelConfig(output_dir=str(out / f"prm_{name}"), labels=kind, max_minutes=args.minutes,
+    wanted = set(args.models.split(","))
+    for name, method, kind in (spec for spec in specs if spec[0] in wanted):
+        cfg = RewardModelConfig(output_dir=str(out / f"prm_{name}{args.tag}"), labels=kind, max_minutes=args.minutes,
                                 epochs=args.epochs, seed=args.seed)
-        models[name] = train_prm(labels[method], args.policy, cfg, step_delimiter=task.step_delimiter)
-    cfg = RewardModelConfig(output_dir=str(out / "orm"), labels="hard", max_minutes=args.minutes, epochs=args.epochs,
-                            seed=args.seed)
-    models["orm"] = train_orm(orm_dataset_from_labels(labels["mc"]), args.policy, cfg)
+        models[name] = train_prm(labels[method], init, cfg, step_delimiter=task.step_delimiter)
+    cfg = RewardModelConfig(output_dir=str(out / f"orm{args.tag}"), labels="hard", max_minutes=args.minutes,
+                            epochs=args.epochs, seed=args.seed)
+    if "orm" in wanted:
+        models["orm"] = train_orm(orm_dataset_from_labels(labels["mc"]), init, cfg)
 
     test = task.problems("test", n=args.n_test, seed=args.seed)
     cands = sample_solutions(policy, task, test, args.n_best, temperature=args.temperature, seed=args.seed + 1)
@@ -103,7 +118,8 @@ def main() -> None:
     ]
     auc_rows = []
     for name in models:
-        rm = ProcessRewardModel.from_pretrained(out / ("orm" if name == "orm" else f"prm_{name}"), batch_size=256)
+        rm = ProcessRewardModel.from_pretrained(out / (f"orm{args.tag}" if name == "orm" else f"prm_{name}{args.tag}"),
+                                                batch_size=256)
         flat = rm.step_scores(flat_prompts, flat_sols)
         scores, k = [], 0
         for row in cands:
@@ -123,13 +139,13 @@ def main() -> None:
     result = {"args": vars(args), "label_cost": label_cost, "auc": auc_rows, "best_of_n": rows,
               "models": {k: {kk: vv for kk, vv in v.items() if kk != "losses"} for k, v in models.items()},
               "wall_seconds": time.perf_counter() - t0}
-    write_json(out / "rewards_quality.json", result)
+    write_json(out / f"rewards_quality{args.tag}.json", result)
     md = "### Step ROC-AUC against the arith step checker\n\n"
     md += format_table(auc_rows, ["prm", "steps_scored", "positives", "auc", "rollouts", "train_seconds"],
                        markdown=True)
     md += f"\n\n### Best-of-{args.n_best} on {len(test)} held-out problems\n\n"
     md += format_table(rows, ["selector", "n", "accuracy", "ci95"], markdown=True)
-    atomic_write_text(out / "rewards_quality.md", md + "\n")
+    atomic_write_text(out / f"rewards_quality{args.tag}.md", md + "\n")
     print(md)
     print(json.dumps(label_cost, indent=1))
 

@@ -45,7 +45,7 @@ class QuickstartConfig:
     n_majority: int = 200
     seed: int = 0
     sft_problems: int = 150_000
-    loop_problems: int = 256
+    loop_problems: int = 128
     loop_budget: int = 8
     extra: dict = field(default_factory=dict)
 
