@@ -29,7 +29,8 @@ def main() -> None:
     ap.add_argument("--rollouts", type=int, default=8)
     ap.add_argument("--n-test", type=int, default=500)
     ap.add_argument("--n-best", type=int, default=16)
-    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of labelled solutions and rollouts")
+    ap.add_argument("--test-temperature", type=float, default=None, help="of the held-out samples (default: --temperature)")
     ap.add_argument("--minutes", type=float, default=2.0, help="training budget per reward model")
     ap.add_argument("--epochs", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -97,7 +98,8 @@ def main() -> None:
         models["orm"] = train_orm(orm_dataset_from_labels(labels["mc"]), init, cfg)
 
     test = task.problems("test", n=args.n_test, seed=args.seed)
-    cands = sample_solutions(policy, task, test, args.n_best, temperature=args.temperature, seed=args.seed + 1)
+    test_t = args.test_temperature if args.test_temperature is not None else args.temperature
+    cands = sample_solutions(policy, task, test, args.n_best, temperature=test_t, seed=args.seed + 1)
     correct = [[task.is_correct(p, s) for s in row] for p, row in zip(test, cands)]
     truth = [[task.step_labels(p, s) for s in row] for p, row in zip(test, cands)]
     flat_prompts = [task.prompt(p) for p, row in zip(test, cands) for _ in row]

@@ -243,7 +243,7 @@ def rl_step(
         max_completion_length=config.max_completion_length, scale_rewards=config.scale_rewards,
         cast_lm_head_to_fp32=config.fp32_lm_head, reward_weights=weights, logging_steps=1, save_strategy="no",
         report_to="none", seed=config.seed, use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False,
-        dataloader_num_workers=0, warmup_steps=0, lr_scheduler_type="constant", log_completions=False,
+        dataloader_num_workers=0, log_completions=False,  # LR: warm-up then cosine (BudgetMixin)
         disable_tqdm=False,
     )
     trainer = _trainer_class(config)(model=model, reward_funcs=rewards, args=args, train_dataset=data,
