@@ -92,9 +92,9 @@ def main() -> None:
         cfg = RewardModelConfig(output_dir=str(out / f"prm_{name}{args.tag}"), labels=kind, max_minutes=args.minutes,
                                 epochs=args.epochs, seed=args.seed)
         models[name] = train_prm(labels[method], init, cfg, step_delimiter=task.step_delimiter)
-    cfg = RewardModelConfig(output_dir=str(out / f"orm{args.tag}"), labels="hard", max_minutes=args.minutes,
-                            epochs=args.epochs, seed=args.seed)
     if "orm" in wanted:
+        cfg = RewardModelConfig(output_dir=str(out / f"orm{args.tag}"), labels="hard", max_minutes=args.minutes,
+                                epochs=args.epochs, seed=args.seed)
         models["orm"] = train_orm(orm_dataset_from_labels(labels["mc"]), init, cfg)
 
     test = task.problems("test", n=args.n_test, seed=args.seed)

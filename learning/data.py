@@ -56,7 +56,7 @@ def verified_solutions(row: dict[str, Any], task=None) -> list[str]:
     return list(seen)
 
 
-def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None, seed: int = 0):
+def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None):
     """Prompt/completion rows from verified solutions: at most ``k`` distinct ones per problem.
 
     When a problem has more than ``k``, the first ``k`` in the search's order are kept (beam and
@@ -84,8 +84,9 @@ def solution_pairs(rows: Sequence[dict[str, Any]], max_pairs_per_problem: int = 
     rng = random.Random(seed)
     out = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": []}
     for r in rows:
-        good = list(dict.fromkeys(t.strip() for t, ok in zip(r["candidates"], r["candidate_correct"]) if ok and t.strip()))
-        bad = list(dict.fromkeys(t.strip() for t, ok in zip(r["candidates"], r["candidate_correct"]) if not ok and t.strip()))
+        verdicts = {t.strip(): ok for t, ok in zip(r["candidates"], r["candidate_correct"]) if t.strip()}
+        good = [t for t, ok in verdicts.items() if ok]
+        bad = [t for t, ok in verdicts.items() if not ok]
         pairs = [(g, b) for g in good for b in bad]
         rng.shuffle(pairs)
         for g, b in pairs[:max_pairs_per_problem]:

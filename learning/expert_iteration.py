@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ExpertIterationConfig", "expert_iteration_step"]
+__all__ = ["ExpertIterationConfig", "expert_iteration_data", "expert_iteration_step"]
 
 
 @dataclass
@@ -31,9 +31,24 @@ class ExpertIterationConfig:
     seed: int = field(default=0, metadata={"help": "Data order seed."})
 
 
+def expert_iteration_data(rows: Sequence[dict[str, Any]], config: ExpertIterationConfig | None = None, *,
+                          task=None, extra_dataset=None):
+    """The SFT rows of one update: verified solutions of ``rows`` plus ``extra_dataset`` (may be empty)."""
+    from datasets import concatenate_datasets
+
+    from learning.data import sft_rows
+
+    config = config or ExpertIterationConfig()
+    data = sft_rows(rows, config.solutions_per_problem, task=task)
+    if extra_dataset is not None and len(extra_dataset):
+        extra = extra_dataset.select_columns(["prompt", "completion", "id"])
+        data = concatenate_datasets([data, extra]) if len(data) else extra
+    return data
+
+
 def expert_iteration_step(
     policy_dir: str | Path, rows: Sequence[dict[str, Any]], config: ExpertIterationConfig | None = None, *,
-    task=None, extra_dataset=None,
+    task=None, extra_dataset=None, data=None,
 ) -> dict[str, Any]:
     """Fine-tune ``policy_dir`` on the verified solutions in ``rows``; return the SFT summary.
 
@@ -43,17 +58,13 @@ def expert_iteration_step(
         task: when given, terminal nodes of the trees are verified too (more data per search).
         extra_dataset: prompt/completion/id rows mixed in (e.g. reference solutions against
             forgetting, or the previous iteration's data).
+        data: the rows from ``expert_iteration_data`` when the caller built them already.
     """
-    from datasets import concatenate_datasets
-
-    from learning.data import sft_rows
     from policy_init.sft import SFTWarmStartConfig, warm_start
 
     config = config or ExpertIterationConfig()
-    data = sft_rows(rows, config.solutions_per_problem, task=task)
-    if extra_dataset is not None and len(extra_dataset):
-        extra = extra_dataset.select_columns(["prompt", "completion", "id"])
-        data = concatenate_datasets([data, extra]) if len(data) else extra
+    if data is None:
+        data = expert_iteration_data(rows, config, task=task, extra_dataset=extra_dataset)
     if len(data) == 0:
         raise ValueError("no verified solution in the search rows: nothing to learn from; search with a larger budget")
     sft = SFTWarmStartConfig(output_dir=config.output_dir, epochs=config.epochs, max_minutes=config.max_minutes,

@@ -21,7 +21,6 @@ The ScaleRL preset (arXiv 2510.13786, section 3) is:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import defaultdict
@@ -29,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from roadmap.core.io import replace_dir
 
 __all__ = ["RLConfig", "rl_step", "scalerl_config", "LOSS_TYPES"]
 
@@ -129,10 +130,6 @@ def _eval_callback_class():
                 self._eval(state.global_step)
 
     return EvalCallback
-
-
-def _EvalCallback(trainer, task, config, curve):  # noqa: N802 - builds the callback lazily (transformers import)
-    return _eval_callback_class()(trainer, task, config, curve)
 
 
 def _trainer_class(config: RLConfig):
@@ -252,7 +249,7 @@ def rl_step(
                                       max_seconds=config.max_minutes * 60 if config.max_minutes else None)
     curve: list[dict[str, float]] = []
     if config.eval_every:
-        trainer.add_callback(_EvalCallback(trainer, task, config, curve))
+        trainer.add_callback(_eval_callback_class()(trainer, task, config, curve))
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0
@@ -273,7 +270,5 @@ def rl_step(
         "retired": sorted(set(retired) | newly), "config": asdict(config),
     }
     (tmp / "rl_result.json").write_text(json.dumps(result, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     return result

@@ -9,12 +9,13 @@ DPO run takes a mix of them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from roadmap.core.io import replace_dir
 
 __all__ = ["TreeDPOConfig", "tree_dpo_step"]
 
@@ -92,7 +93,5 @@ def tree_dpo_step(policy_dir: str | Path, pairs, config: TreeDPOConfig | None = 
               "final_loss": losses[-1] if losses else None, "final_margin": margins[-1] if margins else None,
               "losses": losses, "config": asdict(config)}
     (tmp / "dpo_result.json").write_text(json.dumps(result, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     return result

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from roadmap.core.io import replace_dir
 
 logger = logging.getLogger(__name__)
 
@@ -216,9 +217,7 @@ def warm_start(
         losses=losses,
     )
     (tmp / "sft_result.json").write_text(json.dumps({**result.to_dict(), "config": asdict(config)}, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     logger.info("SFT: %d steps, %.0f tok/s, loss %s -> %s", result.steps, result.tokens_per_second,
                 result.first_loss, result.final_loss)
     return result

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roadmap.core.io import replace_dir
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
@@ -204,10 +205,7 @@ def save_labels(dataset, path: str | Path) -> Path:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     dataset.save_to_disk(str(tmp))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+    return replace_dir(tmp, out)
 
 
 def load_labels(path: str | Path):

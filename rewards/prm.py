@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.io import replace_dir
 from roadmap.core.tasks.base import hash_split
 from roadmap.core.types import Problem
 
@@ -402,9 +403,7 @@ def train_reward_model(
         "config": asdict(config),
     }
     (tmp / "train_result.json").write_text(json.dumps(result, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    replace_dir(tmp, out)
     logger.info("%s trained: %d steps in %.0fs, eval AUC %s", kind.upper(), result["steps"], wall, result["eval_auc"])
     return result
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.io import atomic_write_text, format_table, write_json
+from roadmap.core.io import atomic_write_text, format_table, save_figure, write_json
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem
 
@@ -226,8 +226,4 @@ def plot_test_time(summary: list[dict], path: str | Path, title: str = "") -> Pa
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return Path(path)
+    return save_figure(fig, path)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from roadmap.core.io import atomic_write_text, format_table, write_json
+from roadmap.core.io import atomic_write_text, format_table, replace_dir, save_figure, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -196,20 +196,20 @@ class _Run:
         cfg = {x: v for x, v in self.config.learn.items() if x != "algorithm"}
         prev = self.policy_dir(k - 1)
         if self.algorithm == "expert_iteration":
-            from learning.data import sft_rows
-            from learning.expert_iteration import ExpertIterationConfig, expert_iteration_step
+            from learning.expert_iteration import ExpertIterationConfig, expert_iteration_data, expert_iteration_step
             from policy_init.sft import sft_dataset
 
             rows = read_trees(self.dir / f"iter_{k}" / "search" / "trees.jsonl")
             mix = cfg.pop("reference_mix", 0)
             extra = sft_dataset(self.task, n=mix, seed=self.config.seed + 31 * k) if mix else None
-            if not mix and len(sft_rows(rows, 1, task=self.task)) == 0:
+            ei = _subconfig(ExpertIterationConfig, cfg, output_dir=out)
+            data = expert_iteration_data(rows, ei, task=self.task, extra_dataset=extra)
+            if len(data) == 0:
                 # nothing verified to learn from: keep the policy, say so, and go on
                 logger.warning("iteration %d: search verified no solution; the policy is carried over unchanged", k)
                 _copy_policy(prev, Path(out))
                 return {"train_tokens": 0, "steps": 0, "examples": 0, "skipped": "no verified solution"}
-            res = expert_iteration_step(prev, rows, _subconfig(ExpertIterationConfig, cfg, output_dir=out), task=self.task,
-                                        extra_dataset=extra)
+            res = expert_iteration_step(prev, rows, ei, data=data)
         elif self.algorithm == "tree_dpo":
             from datasets import concatenate_datasets
 
@@ -279,9 +279,7 @@ def _copy_policy(src: Path, dst: Path) -> None:
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)
-    if dst.exists():
-        shutil.rmtree(dst)
-    tmp.rename(dst)
+    replace_dir(tmp, dst)
 
 
 def _plot(rows: list[dict], out: Path) -> None:
@@ -306,10 +304,7 @@ def _plot(rows: list[dict], out: Path) -> None:
         ax.set_ylabel("greedy held-out accuracy")
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        tmp = out / f"{name}.tmp.png"
-        fig.savefig(tmp, dpi=120)
-        plt.close(fig)
-        tmp.replace(out / f"{name}.png")
+        save_figure(fig, out / f"{name}.png")
 
 
 def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None] = print) -> dict:

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.io import save_figure
+
 __all__ = ["SigmoidFit", "PowerLawFit", "sigmoid", "fit_sigmoid", "fit_power_law", "load_points", "plot_fits"]
 
 
@@ -235,8 +237,4 @@ def plot_fits(compute, accuracy, fit: SigmoidFit | None, power: PowerLawFit | No
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return Path(path)
+    return save_figure(fig, path)

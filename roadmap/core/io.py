@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "write_json", "format_table"]
+__all__ = ["atomic_write_text", "write_json", "replace_dir", "save_figure", "format_table"]
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -28,6 +28,29 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def write_json(path: str | Path, payload: Any) -> Path:
     """Write ``payload`` as indented JSON, atomically."""
     return atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def replace_dir(tmp: str | Path, out: str | Path) -> Path:
+    """Move the finished folder ``tmp`` to ``out``, replacing what was there (the last step of a run)."""
+    import shutil
+
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Save a matplotlib figure through a temporary file and a rename, then close it."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
 
 
 def _cell(v: Any) -> str:

@@ -74,7 +74,4 @@ class BudgetMixin:
             self.started = time.perf_counter()
         if "attention_mask" in inputs:
             self.train_tokens += int(inputs["attention_mask"].sum())
-        elif "completion_mask" in inputs:  # GRPO: prompt and completion held apart
-            self.train_tokens += int(inputs["completion_mask"].sum()) + (
-                int(inputs["prompt_mask"].sum()) if "prompt_mask" in inputs else 0)
         return super().training_step(model, inputs, *args, **kwargs)
