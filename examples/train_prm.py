@@ -1,11 +1,13 @@
 """Train a process reward model on arith from automatic step labels, then check it against ground truth.
 
-    python examples/train_prm.py --policy quickstart/policy --out runs/prm
+    python examples/train_prm.py --policy quickstart/policy --out runs/prm [--completer STRONGER/policy]
 
 1. The warm-started policy samples solutions of training problems.
-2. Their steps are labelled by first-error binary search over policy rollouts (OmegaPRM-style);
-   no ground truth is used.
-3. A PRM, initialised from the policy's weights, is trained with BCE at the step ends.
+2. Their steps are labelled by first-error binary search over rollouts of the completer (the
+   policy itself, or a stronger one, as Math-Shepherd allows; OmegaPRM-style); no ground truth
+   is used, only the final-answer verifier.
+3. A PRM, initialised from the completer's weights, is trained with BCE on the step labels; its
+   step score is the calibrated likelihood of the step's tokens (the ``likelihood`` readout).
 4. On held-out problems the PRM's step scores are compared with the arith step checker
    (ROC-AUC), and best-of-N by the PRM is compared with majority vote.
 
@@ -25,6 +27,7 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=2000, help="training problems whose samples get labelled")
     ap.add_argument("--samples", type=int, default=4, help="solutions per training problem")
     ap.add_argument("--rollouts", type=int, default=4, help="rollouts per probed step prefix")
+    ap.add_argument("--completer", default=None, help="policy that rolls out and starts the PRM (default: --policy)")
     ap.add_argument("--minutes", type=float, default=5.0, help="PRM training budget")
     ap.add_argument("--test", type=int, default=200, help="held-out problems for the check")
     ap.add_argument("--n", type=int, default=8, help="samples per held-out problem for best-of-N")
@@ -45,19 +48,22 @@ def main() -> None:
     from roadmap.core.stats import roc_auc
     from roadmap.core.tasks import ArithTask
     from search import majority_vote
+    from search.best_of_n import best_answer
 
     out = Path(args.out)
     task = ArithTask()
     policy = HFPolicy.from_pretrained(args.policy, batch_size=256)
+    init = args.completer or args.policy
+    completer = HFPolicy.from_pretrained(init, batch_size=256) if args.completer else policy
 
     train = task.problems("train", n=args.problems, seed=1)
     solutions = sample_solutions(policy, task, train, args.samples, seed=1)
-    labels = label_solutions(policy, task, train, solutions, LabelConfig(method="binary", rollouts=args.rollouts))
+    labels = label_solutions(completer, task, train, solutions, LabelConfig(method="binary", rollouts=args.rollouts))
     save_labels(labels, out / "labels")
     print("labels:", rollout_summary(labels))
 
-    result = train_prm(labels, args.policy, RewardModelConfig(output_dir=str(out / "prm"), labels="hard",
-                                                              epochs=20, max_minutes=args.minutes))
+    result = train_prm(labels, init, RewardModelConfig(output_dir=str(out / "prm"), labels="hard", epochs=5,
+                                                       max_minutes=args.minutes, readout="likelihood"))
     print(f"PRM: {result['steps']} steps in {result['wall_seconds']:.0f}s, eval AUC on held-out labels "
           f"{result['eval_auc']:.3f}")
 
@@ -71,8 +77,8 @@ def main() -> None:
 
     scorer = PRMScorer(prm, task, "min")
     scores = scorer.score_batch(test, cands)
-    by_prm = [row[max(range(len(row)), key=sc.__getitem__)] for row, sc in zip(cands, scores)]
-    prm_acc = sum(task.is_correct(p, s) for p, s in zip(test, by_prm)) / len(test)
+    by_prm = [best_answer([task.extract_answer(s) for s in row], sc) for row, sc in zip(cands, scores)]
+    prm_acc = sum(a is not None and task.answers_match(a, p.answer) for a, p in zip(by_prm, test)) / len(test)
     maj = [majority_vote([task.extract_answer(s) for s in row]) for row in cands]
     maj_acc = sum(a is not None and task.answers_match(a, p.answer) for a, p in zip(maj, test)) / len(test)
     print(f"best-of-{args.n}: PRM (min) {prm_acc:.3f}, majority vote {maj_acc:.3f}")

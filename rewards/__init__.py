@@ -9,6 +9,7 @@ from rewards.labels import LabelConfig, label_solutions, load_labels, rollout_su
 from rewards.orm import orm_dataset, orm_dataset_from_labels, train_orm
 from rewards.prm import (
     AGGREGATIONS,
+    READOUTS,
     PRMScorer,
     ProcessRewardModel,
     RewardModelConfig,
@@ -39,6 +40,7 @@ __all__ = [
     "ProcessRewardModel",
     "PRMScorer",
     "AGGREGATIONS",
+    "READOUTS",
     "aggregate",
     "train_prm",
     "train_reward_model",

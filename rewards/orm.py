@@ -45,8 +45,12 @@ def _rows(items) -> dict[str, list]:
 
 
 def train_orm(dataset, init, config: RewardModelConfig | None = None, *, step_delimiter: str = "\n", **kw):
-    """Train an outcome reward model on ``orm_dataset`` rows; see ``rewards.prm.train_reward_model``."""
-    config = config or RewardModelConfig(output_dir="orm", labels="hard")
+    """Train an outcome reward model on ``orm_dataset`` rows; see ``rewards.prm.train_reward_model``.
+
+    The default config reads the score at the solution's last token (``readout="step_end"``), the
+    classic verifier; ``readout="tokens"`` makes it a product of per-token scores instead.
+    """
+    config = config or RewardModelConfig(output_dir="orm", labels="hard", readout="step_end")
     return train_reward_model(dataset, init, config, kind="orm", step_delimiter=step_delimiter, **kw)
 
 

@@ -28,8 +28,9 @@ def test_step_end_positions_land_on_delimiters(tiny_dir):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_dir)
-    ids, pos = encode_steps(tok, "1+2+3\n", ["1+2=3", "3+3=6", "Answer: 6"], "\n")
+    ids, start, pos = encode_steps(tok, "1+2+3\n", ["1+2=3", "3+3=6", "Answer: 6"], "\n")
     assert len(pos) == 3
+    assert tok.decode(ids[:start], skip_special_tokens=True) == "1+2+3\n" and tok.decode([ids[start]]) == "1"
     assert all(tok.decode([ids[k]]) == "\n" for k in pos)
     assert tok.decode(ids[: pos[0] + 1], skip_special_tokens=True) == "1+2+3\n1+2=3\n"
 
@@ -56,21 +57,30 @@ def toy_dataset(n=160):
     return Dataset.from_dict(rows)
 
 
-def test_prm_learns_step_labels_and_scores_partials(tiny_dir, tmp_path, arith_task):
+@pytest.mark.parametrize("readout", ["likelihood", "tokens", "step_end"])
+def test_prm_learns_step_labels_and_scores_partials(tiny_dir, tmp_path, arith_task, readout):
     from roadmap.core.stats import roc_auc
 
     out = tmp_path / "prm"
-    result = train_prm(toy_dataset(), tiny_dir, RewardModelConfig(output_dir=str(out), epochs=6, batch_size=16,
-                                                                  learning_rate=3e-3, logging_steps=5))
+    epochs = 12 if readout == "tokens" else 6  # the token readout first has to find which token to blame
+    result = train_prm(toy_dataset(), tiny_dir, RewardModelConfig(output_dir=str(out), epochs=epochs, batch_size=16,
+                                                                  learning_rate=3e-3, logging_steps=5,
+                                                                  readout=readout))
     assert result["final_loss"] < 0.6 * result["first_loss"]
     assert result["eval_auc"] is not None and result["eval_auc"] > 0.9
-    assert json.loads((out / "reward_model.json").read_text())["kind"] == "prm"
+    meta = json.loads((out / "reward_model.json").read_text())
+    assert meta["kind"] == "prm" and meta["readout"] == readout
     assert not (out / "checkpoints").exists() and not (tmp_path / "prm.tmp").exists()
 
     prm = ProcessRewardModel.from_pretrained(out)
+    assert prm.readout == readout
     scores = prm.step_scores(["1+1\n"] * 3, ["1+1=2\n1+1=3\n", "1+1=2\n1+1=2", ""])
     assert len(scores[0]) == 2 and len(scores[1]) == 2 and scores[2] == []
-    assert scores[0][0] > 0.5 > scores[0][1]
+    assert scores[0][0] > 0.5 and scores[0][1] < scores[0][0] - 0.2
+    if readout != "tokens":  # the noisy-OR head is slower to calibrate on 160 toy rows; its ranking is checked
+        assert scores[0][1] < 0.5
+    if readout != "step_end":  # a product over a growing prefix never rises
+        assert all(b <= a + 1e-6 for s in scores for a, b in zip(s, s[1:]))
     truth, flat = [], []
     for row in toy_dataset(60):
         s = prm.step_scores([row["prompt"]], ["\n".join(row["steps"])])[0]
@@ -84,11 +94,17 @@ def test_prm_learns_step_labels_and_scores_partials(tiny_dir, tmp_path, arith_ta
     assert good > bad and empty == 0.0
 
 
-def test_batched_scores_match_unbatched(tiny_dir, tmp_path):
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+@pytest.mark.parametrize("readout", ["likelihood", "tokens", "step_end"])
+def test_batched_scores_match_unbatched(tiny_dir, tmp_path, readout):
+    from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 
-    model = AutoModelForTokenClassification.from_pretrained(tiny_dir, num_labels=1)
-    prm = ProcessRewardModel(model, AutoTokenizer.from_pretrained(tiny_dir), batch_size=4)
+    from rewards.prm import _with_calibration
+
+    if readout == "likelihood":
+        model = _with_calibration(AutoModelForCausalLM.from_pretrained(tiny_dir), 2.0, 6.0)
+    else:
+        model = AutoModelForTokenClassification.from_pretrained(tiny_dir, num_labels=1)
+    prm = ProcessRewardModel(model, AutoTokenizer.from_pretrained(tiny_dir), batch_size=4, readout=readout)
     texts = ["1+2=3\n3+4=7", "1+2=3", "9-9=0\n0+1=1\nAnswer: 1", "5+5=10\n"]
     batched = prm.step_scores(["q\n"] * 4, texts)
     for t, b in zip(texts, batched):
@@ -108,6 +124,8 @@ def test_bad_training_input(tiny_dir, tmp_path):
 
     with pytest.raises(ValueError, match="labels="):
         RewardModelConfig(labels="fuzzy")
+    with pytest.raises(ValueError, match="readout="):
+        RewardModelConfig(readout="middle")
     empty = Dataset.from_dict({"problem_id": ["a"], "prompt": ["q"], "steps": [[]], "soft_labels": [[]],
                                "hard_labels": [[]]})
     with pytest.raises(ValueError, match="no solution with steps"):
