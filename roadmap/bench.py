@@ -1,7 +1,7 @@
 """Test-time scaling benchmark: accuracy against compute for every search method and budget.
 
 ``bench_test_time`` runs greedy decoding, majority vote, best-of-N, weighted best-of-N, beam
-search, DVTS and MCTS at budgets N (sampled sequences per problem; MCTS gets N / width
+search, DVTS and MCTS at budgets N (sampled solutions, or steps per depth; MCTS gets N
 simulations of width children, see ``roadmap.evaluate.run_search``) and several seeds, on the
 same held-out problems. Majority, best-of-N and weighted best-of-N at one (N, seed) select from
 the same N samples, as peers compare them. Each finished (method, N, seed) cell is appended to
@@ -66,7 +66,7 @@ def _cell(method: str, budget: int, seed: int, correct: list[bool], usage: dict[
 
 def _sampled_cells(policy, task, problems, scorer, budget: int, seed: int, config: TestTimeConfig, wanted):
     """Majority, BoN and weighted BoN over one shared set of ``budget`` samples per problem."""
-    from search.best_of_n import BestOfNConfig, majority_vote, sample_candidates, weighted_vote
+    from search.best_of_n import BestOfNConfig, best_answer, majority_vote, sample_candidates, weighted_vote
     from search.expand import score_many
 
     t0 = time.perf_counter()
@@ -85,8 +85,7 @@ def _sampled_cells(policy, task, problems, scorer, budget: int, seed: int, confi
         t1 = time.perf_counter()
         scores = score_many(scorer, problems, [r.candidates for r in results])
         scoring = time.perf_counter() - t1
-        picks["bon"] = [next((a[i] for i in sorted(range(len(sc)), key=lambda i: -sc[i]) if a[i] is not None), None)
-                        for a, sc in zip(answers, scores)]
+        picks["bon"] = [best_answer(a, sc) for a, sc in zip(answers, scores)]
         picks["weighted"] = [weighted_vote(a, sc) for a, sc in zip(answers, scores)]
     cells = []
     for method in wanted:
@@ -104,7 +103,8 @@ def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed:
         report = evaluate(policy, task, problems, method="greedy", seed=seed, progress=False)
     else:
         report = evaluate_search(policy, task, problems, method=method, budget=budget, scorer=scorer,
-                                 seed=seed * 1_000_003, chunk=config.chunk, progress=False)
+                                 seed=seed * 1_000_003, chunk=config.chunk, progress=False,
+                                 temperature=config.temperature)
     correct = [r["correct"] for r in report.records]
     return _cell(method, budget, seed, correct, report.usage, report.wall_seconds)
 

@@ -68,7 +68,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if scorer is None:
             raise SystemExit(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
         report = evaluate_search(policy, task, problems, method=args.method, budget=args.budget, scorer=scorer,
-                                 seed=args.seed)
+                                 seed=args.seed, temperature=args.temperature)
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "generated_tokens", "wall_seconds"]))
     if args.out:
@@ -117,7 +117,10 @@ def _cmd_label(args: argparse.Namespace) -> int:
     problems = task.problems("train", n=args.n, seed=args.seed)
     solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed)
     config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
-    dataset = label_solutions(policy, task, problems, solutions, config)
+    completer = policy
+    if args.completer:
+        completer = HFPolicy.from_pretrained(args.completer, device=args.device, batch_size=args.batch_size)
+    dataset = label_solutions(completer, task, problems, solutions, config)
     save_labels(dataset, args.out)
     summary = {"out": args.out, "method": args.method, **rollout_summary(dataset),
                "correct_fraction": sum(dataset["correct"]) / max(1, len(dataset))}
@@ -130,7 +133,7 @@ def _reward_model_config(args: argparse.Namespace):
 
     return RewardModelConfig(output_dir=args.out, labels=args.label_type, epochs=args.epochs,
                              max_minutes=args.minutes, learning_rate=args.lr, batch_size=args.batch_size,
-                             seed=args.seed)
+                             seed=args.seed, readout=args.readout)
 
 
 def _cmd_train_prm(args: argparse.Namespace) -> int:
@@ -181,7 +184,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     config = TestTimeConfig(methods=tuple(args.methods.split(",")), budgets=tuple(int(b) for b in args.budgets.split(",")),
-                            seeds=tuple(int(s) for s in args.seeds.split(",")), width=args.width)
+                            seeds=tuple(int(s) for s in args.seeds.split(",")), width=args.width,
+                            temperature=args.temperature)
     scorer = _scorer(args, task)
     policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
     problems = task.problems("test", n=args.n, seed=args.problem_seed)
@@ -258,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"],
                    help="how the PRM's step scores make one score")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for majority")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of majority and every search method")
     p.add_argument("--max-new-tokens", type=int, default=192)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: where the model loads)")
@@ -286,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sft)
 
     p = sub.add_parser("label", help="sample solutions and label their steps automatically (MC or binary search)")
-    p.add_argument("--policy", required=True, help="policy folder that samples and rolls out")
+    p.add_argument("--policy", required=True, help="policy folder that samples the solutions (and rolls out)")
+    p.add_argument("--completer", default=None, help="policy folder that rolls out instead (default: --policy)")
     task_options(p)
     p.add_argument("--out", required=True, help="folder for the label dataset (datasets.save_to_disk)")
     p.add_argument("--n", type=int, default=500, help="train problems")
@@ -309,8 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--label-type", default="soft" if kind == "prm" else "hard", choices=["soft", "hard"])
         p.add_argument("--epochs", type=float, default=2.0)
         p.add_argument("--minutes", type=float, default=None, help="wall-time budget")
-        p.add_argument("--lr", type=float, default=1e-3)
+        p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: by readout)")
         p.add_argument("--batch-size", type=int, default=32)
+        p.add_argument("--readout", default="likelihood" if kind == "prm" else "step_end",
+                       choices=["likelihood", "tokens", "step_end"],
+                       help="step score: calibrated likelihood of each token, a new per-token head, or the "
+                            "step end's score alone (rewards.prm)")
         p.add_argument("--seed", type=int, default=0)
         p.set_defaults(func=_cmd_train_prm if kind == "prm" else _cmd_train_orm)
 
@@ -343,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budgets", default="1,4,16,64", help="comma-separated N")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds")
     p.add_argument("--width", type=int, default=4)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of every sampled method")
     p.add_argument("--prm", default=None, help="reward model folder for bon, weighted, beam, dvts, mcts")
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--problem-seed", type=int, default=0, help="seed choosing the held-out problems")

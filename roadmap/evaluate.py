@@ -126,14 +126,17 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
 
 
 def run_search(policy, task, problems: Sequence[Problem], method: str, budget: int, scorer=None, *, seed: int = 0,
-               width: int = 4, verifier=None, mcts_evaluation: str = "scorer"):
-    """Run one search method at a budget of ``budget`` sampled sequences per problem.
+               width: int = 4, verifier=None, mcts_evaluation: str = "scorer", temperature: float = 1.0):
+    """Run one search method at a budget of ``budget`` per problem, sampling at ``temperature``.
 
     bon/weighted sample ``budget`` solutions; beam/dvts keep ``budget`` beams of width
-    ``min(width, budget)``; MCTS runs ``budget // width`` simulations that each expand ``width``
-    children, so every method samples about ``budget`` sequences (steps or solutions).
+    ``min(width, budget)``, so they sample ``budget`` steps at every depth. MCTS runs ``budget``
+    simulations that each expand ``min(width, budget)`` children: one step per simulation along
+    the deepest path, so on solutions of about ``width`` steps it samples about as many steps,
+    and generates about as many tokens, as beam search at the same budget (the benchmark
+    reports the tokens each method actually generated).
     """
-    from search import BeamConfig, BestOfNConfig, MCTSConfig, beam_search, best_of_n, dvts, mcts
+    from search import BeamConfig, BestOfNConfig, ExpandConfig, MCTSConfig, beam_search, best_of_n, dvts, mcts
 
     if method not in SEARCH_METHODS:
         raise ValueError(f"method={method!r} is not a search method; use one of {SEARCH_METHODS}")
@@ -141,18 +144,20 @@ def run_search(policy, task, problems: Sequence[Problem], method: str, budget: i
         raise ValueError(f"budget={budget} must be at least 1")
     if method in ("bon", "weighted"):
         selection = "best" if method == "bon" else "weighted"
-        return best_of_n(policy, task, problems, scorer, BestOfNConfig(n=budget, selection=selection, seed=seed))
+        return best_of_n(policy, task, problems, scorer,
+                         BestOfNConfig(n=budget, selection=selection, seed=seed, temperature=temperature))
     m = min(width, budget)
+    steps = ExpandConfig(temperature=temperature)
     if method in ("beam", "dvts"):
         run = beam_search if method == "beam" else dvts
-        return run(policy, task, problems, scorer, BeamConfig(n=budget - budget % m, width=m, seed=seed))
-    config = MCTSConfig(simulations=max(1, budget // m), k=m, seed=seed, evaluation=mcts_evaluation)
+        return run(policy, task, problems, scorer, BeamConfig(n=budget - budget % m, width=m, seed=seed, expand=steps))
+    config = MCTSConfig(simulations=budget, k=m, seed=seed, evaluation=mcts_evaluation, expand=steps)
     return mcts(policy, task, problems, scorer, config, verifier=verifier)
 
 
 def evaluate_search(
     policy, task, problems: Sequence[Problem], *, method: str, budget: int, scorer=None, seed: int = 0,
-    chunk: int = 32, progress: bool = True,
+    chunk: int = 32, progress: bool = True, temperature: float = 1.0,
 ) -> EvalReport:
     """Test-time search on ``problems`` (``run_search``), in chunks of problems, checked by ``task``."""
     from tqdm.auto import tqdm
@@ -162,7 +167,8 @@ def evaluate_search(
     bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}@{budget}", disable=not progress, unit="problem")
     for start in range(0, len(problems), chunk):
         part = list(problems[start : start + chunk])
-        for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start)):
+        for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
+                                                            temperature=temperature)):
             ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
             records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
                             "solution": res.candidates[0] if res.candidates else "",

@@ -57,7 +57,7 @@ class LoopConfig:
     iterations: int = field(default=3, metadata={"help": "Search-and-learn iterations K."})
     train_problems: int = field(default=512, metadata={"help": "Fresh training problems searched per iteration."})
     guide: str = field(default="verifier", metadata={"help": "What guides train-time search: 'verifier' or 'prm'."})
-    search: dict = field(default_factory=lambda: {"method": "mcts", "budget": 16, "width": 4})
+    search: dict = field(default_factory=lambda: {"method": "mcts", "budget": 4, "width": 4})
     learn: dict = field(default_factory=lambda: {"algorithm": "expert_iteration"})
     prm: dict = field(default_factory=dict, metadata={"help": "Labelling and PRM training (guide: prm)."})
     eval_problems: int = field(default=500, metadata={"help": "Held-out problems evaluated (greedy) per iteration."})

@@ -46,7 +46,7 @@ class QuickstartConfig:
     seed: int = 0
     sft_problems: int = 150_000
     loop_problems: int = 128
-    loop_budget: int = 8
+    loop_budget: int = 4
     extra: dict = field(default_factory=dict)
 
 

@@ -28,7 +28,7 @@ class TrainSearchConfig:
     """What train-time search runs."""
 
     method: str = field(default="mcts", metadata={"help": "bon | weighted | beam | dvts | mcts."})
-    budget: int = field(default=16, metadata={"help": "Sampled sequences per problem (see roadmap.evaluate.run_search)."})
+    budget: int = field(default=16, metadata={"help": "Solutions (bon), beams (beam, dvts) or simulations (mcts) per problem; see roadmap.evaluate.run_search."})
     width: int = field(default=4, metadata={"help": "Beam width M, or children per MCTS expansion."})
     mcts_evaluation: str = field(default="rollout", metadata={"help": "MCTS leaf values: scorer | rollout | both."})
     shard_size: int = field(default=64, metadata={"help": "Problems per shard (the unit of resume)."})

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from roadmap.core.types import Problem, SearchResult, Usage
 from search.expand import score_many
 
-__all__ = ["BestOfNConfig", "majority_vote", "weighted_vote", "sample_candidates", "best_of_n", "SELECTIONS"]
+__all__ = ["BestOfNConfig", "majority_vote", "weighted_vote", "best_answer", "sample_candidates", "best_of_n",
+           "SELECTIONS"]
 
 SELECTIONS = ("majority", "best", "weighted")
 
@@ -62,6 +63,13 @@ def weighted_vote(answers: Sequence[str | None], scores: Sequence[float]) -> str
         return None
     best = max(totals.values())
     return next(a for a in answers if a is not None and totals[a] == best)
+
+
+def best_answer(answers: Sequence[str | None], scores: Sequence[float]) -> str | None:
+    """The answer of the highest-scoring solution that states one (a solution with no answer cannot
+    be picked, however well it scores); ties go to the solution seen first. None if none answers."""
+    best = max((i for i, a in enumerate(answers) if a is not None), key=lambda i: scores[i], default=None)
+    return None if best is None else answers[best]
 
 
 def sample_candidates(policy, task, problems: Sequence[Problem], config: BestOfNConfig) -> list[SearchResult]:
@@ -108,10 +116,7 @@ def best_of_n(
     for r, s in zip(results, scores):
         answers = [task.extract_answer(c) for c in r.candidates]
         order = sorted(range(len(s)), key=lambda i: -s[i])
-        if config.selection == "best":
-            r.answer = next((answers[i] for i in order if answers[i] is not None), None)
-        else:
-            r.answer = weighted_vote(answers, s)
+        r.answer = best_answer(answers, s) if config.selection == "best" else weighted_vote(answers, s)
         r.candidates = [r.candidates[i] for i in order]
         r.scores = [s[i] for i in order]
     return results

@@ -34,3 +34,19 @@ def test_greedy_and_majority_accuracy(arith_task, scripted_policy):
 def test_unknown_method_is_named(arith_task, scripted_policy):
     with pytest.raises(ValueError, match="beam"):
         evaluate(scripted_policy({}), arith_task, [], method="beam")
+
+
+def test_search_budget_gives_beam_and_mcts_comparable_compute():
+    """At one budget N, MCTS (N simulations of M children) samples about as many steps as beam
+    search (N per depth); the old mapping (N/M simulations) gave it a quarter of them."""
+    from fakes import BanditPolicy, BanditTask, PathScorer
+
+    from roadmap.evaluate import run_search
+
+    task = BanditTask()
+    spent = {}
+    for method in ("beam", "mcts"):
+        policy = BanditPolicy()
+        run_search(policy, task, [task.problem()], method, 8, PathScorer(), width=4, seed=0)
+        spent[method] = policy.usage.sampled_sequences
+    assert 0.5 * spent["beam"] <= spent["mcts"] <= 2 * spent["beam"], spent

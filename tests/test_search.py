@@ -3,7 +3,7 @@ from fakes import BanditPolicy, BanditTask, PathScorer
 
 from roadmap.core.types import Tree
 from search import BeamConfig, BestOfNConfig, ExpandConfig, MCTSConfig, beam_search, best_of_n, dvts, mcts
-from search.best_of_n import majority_vote, weighted_vote
+from search.best_of_n import best_answer, majority_vote, weighted_vote
 
 
 def test_votes():
@@ -11,6 +11,9 @@ def test_votes():
     assert majority_vote([None, None]) is None
     assert weighted_vote(["1", "2", "2"], [0.9, 0.3, 0.4]) == "1"
     assert weighted_vote(["1", "2", "2"], [0.5, 0.3, 0.4]) == "2"
+    # an unfinished solution cannot win best-of-N, however well it scores
+    assert best_answer([None, "3", "4"], [0.99, 0.2, 0.5]) == "4"
+    assert best_answer([None, None], [0.5, 0.4]) is None
 
 
 def hit_rate(method, seeds=60):
