@@ -2,7 +2,8 @@
 
 1. Sample solutions of train problems with the warm-started policy.
 2. Label their steps automatically: Monte Carlo (soft and hard labels from the same rollouts)
-   and first-error binary search. No ground truth is used.
+   and first-error binary search, with rollouts of a completer (the policy itself, or a
+   stronger one: ``--completer``). No ground truth is used: only the final-answer verifier.
 3. Train one PRM per label kind, and an ORM on the same solutions' verified outcomes.
 4. On held-out problems, sample 16 solutions each; measure each PRM's step ROC-AUC against the
    arith step checker, and best-of-16 accuracy by PRM (min, last), ORM and majority vote.
@@ -35,12 +36,19 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prm-init", default=None,
-                    help="folder whose weights start the reward models (default: --policy, the labelling policy)")
+                    help="folder whose weights start the reward models (default: --completer)")
+    ap.add_argument("--completer", default=None,
+                    help="policy whose rollouts label the steps (Math-Shepherd's completer; default: --policy)")
+    ap.add_argument("--label-methods", default="mc,binary", help="labelling methods to run (mc, binary)")
     ap.add_argument("--reuse-labels", action="store_true", help="load the labels of an earlier run in --out")
     ap.add_argument("--models", default="mc_soft,mc_hard,binary,orm", help="which reward models to train")
+    ap.add_argument("--reuse-models", action="store_true",
+                    help="load the reward models (and labels) of an earlier run in --out; only re-evaluate")
     ap.add_argument("--tag", default="", help="suffix of this run's model folders and result files")
+    ap.add_argument("--readout", default="likelihood", choices=["likelihood", "tokens", "step_end"], help="the PRMs' readout")
+    ap.add_argument("--prm-lr", type=float, default=None, help="PRM learning rate (default: by readout)")
     args = ap.parse_args()
-    init = args.prm_init or args.policy
+    init = args.prm_init or args.completer or args.policy
 
     from rewards import (
         LabelConfig,
@@ -59,15 +67,17 @@ def main() -> None:
     from roadmap.core.policy import HFPolicy
     from roadmap.core.stats import roc_auc, wilson_interval
     from roadmap.core.tasks import ArithTask
-    from search.best_of_n import majority_vote
+    from search.best_of_n import best_answer, majority_vote
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     task = ArithTask()
     policy = HFPolicy.from_pretrained(args.policy, batch_size=256)
+    completer = HFPolicy.from_pretrained(args.completer, batch_size=256) if args.completer else policy
     t0 = time.perf_counter()
 
     train = task.problems("train", n=args.n_train, seed=args.seed + 101)
+    args.reuse_labels = args.reuse_labels or args.reuse_models
     sols = [] if args.reuse_labels else sample_solutions(policy, task, train, args.train_samples,
                                                         temperature=args.temperature, seed=args.seed)
     labels, label_cost = {}, {}
@@ -75,27 +85,34 @@ def main() -> None:
         from rewards import load_labels
 
         label_cost = json.loads((out / "label_cost.json").read_text())
-        labels = {m: load_labels(out / f"labels_{m}") for m in ("mc", "binary")}
-    for method in () if args.reuse_labels else ("mc", "binary"):
+        labels = {m: load_labels(out / f"labels_{m}") for m in args.label_methods.split(",")}
+    for method in () if args.reuse_labels else args.label_methods.split(","):
         t = time.perf_counter()
         cfg = LabelConfig(method=method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
-        ds = label_solutions(policy, task, train, sols, cfg)
+        ds = label_solutions(completer, task, train, sols, cfg)
         save_labels(ds, out / f"labels_{method}")
         labels[method] = ds
         label_cost[method] = {**rollout_summary(ds), "seconds": time.perf_counter() - t}
     (out / "label_cost.json").write_text(json.dumps(label_cost, indent=1))
 
     models = {}
+
+    def fit(name: str, folder: Path, train_fn) -> None:
+        done = folder / "train_result.json"
+        models[name] = json.loads(done.read_text()) if args.reuse_models and done.exists() else train_fn()
+
     specs = [("mc_soft", "mc", "soft"), ("mc_hard", "mc", "hard"), ("binary", "binary", "hard")]
     wanted = set(args.models.split(","))
     for name, method, kind in (spec for spec in specs if spec[0] in wanted):
         cfg = RewardModelConfig(output_dir=str(out / f"prm_{name}{args.tag}"), labels=kind, max_minutes=args.minutes,
-                                epochs=args.epochs, seed=args.seed)
-        models[name] = train_prm(labels[method], init, cfg, step_delimiter=task.step_delimiter)
+                                epochs=args.epochs, seed=args.seed, readout=args.readout, learning_rate=args.prm_lr)
+        fit(name, Path(cfg.output_dir),
+            lambda cfg=cfg, method=method: train_prm(labels[method], init, cfg, step_delimiter=task.step_delimiter))
     if "orm" in wanted:
         cfg = RewardModelConfig(output_dir=str(out / f"orm{args.tag}"), labels="hard", max_minutes=args.minutes,
-                                epochs=args.epochs, seed=args.seed)
-        models["orm"] = train_orm(orm_dataset_from_labels(labels["mc"]), init, cfg)
+                                epochs=args.epochs, seed=args.seed, readout="step_end")
+        fit("orm", Path(cfg.output_dir),
+            lambda cfg=cfg: train_orm(orm_dataset_from_labels(next(iter(labels.values()))), init, cfg))
 
     test = task.problems("test", n=args.n_test, seed=args.seed)
     test_t = args.test_temperature if args.test_temperature is not None else args.temperature
@@ -119,9 +136,19 @@ def main() -> None:
         accuracy_row("first sample (no selection)", [0] * len(test)),
     ]
     auc_rows = []
-    for name in models:
-        rm = ProcessRewardModel.from_pretrained(out / (f"orm{args.tag}" if name == "orm" else f"prm_{name}{args.tag}"),
-                                                batch_size=256)
+    reference = {}
+    if args.readout == "likelihood":
+        # what BCE training adds: the initialising model's own calibrated-at-init likelihood, untrained
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from rewards.prm import _LIKELIHOOD_INIT, _with_calibration
+
+        lm = _with_calibration(AutoModelForCausalLM.from_pretrained(init), *_LIKELIHOOD_INIT)
+        reference["untrained"] = ProcessRewardModel(lm, AutoTokenizer.from_pretrained(init), task.step_delimiter,
+                                                    batch_size=256, readout="likelihood")
+    for name in [*reference, *models]:
+        rm = reference.get(name) or ProcessRewardModel.from_pretrained(
+            out / (f"orm{args.tag}" if name == "orm" else f"prm_{name}{args.tag}"), batch_size=256)
         flat = rm.step_scores(flat_prompts, flat_sols)
         scores, k = [], 0
         for row in cands:
@@ -131,12 +158,14 @@ def main() -> None:
             s = [x for prob in scores for sol in prob for x in sol]
             y = [x for prob in truth for sol in prob for x in sol]
             auc_rows.append({"prm": name, "steps_scored": len(s), "positives": sum(y), "auc": roc_auc(s, y),
-                             "rollouts": label_cost["binary" if name == "binary" else "mc"]["rollouts"],
-                             "train_seconds": models[name]["wall_seconds"]})
+                             "rollouts": label_cost.get("binary" if name == "binary" else "mc", {}).get("rollouts", 0)
+                             if name in models else 0,
+                             "train_seconds": models[name]["wall_seconds"] if name in models else 0.0})
+        answers = [[task.extract_answer(s) for s in row] for row in cands]
         for how in (("min", "last") if name != "orm" else ("last",)):
             agg = [[aggregate(sol, how) for sol in prob] for prob in scores]
-            picks = [max(range(len(a)), key=a.__getitem__) for a in agg]
-            rows.append(accuracy_row(f"{name} {how}" if name != "orm" else "orm", picks))
+            picks = [best_answer(a, s) for a, s in zip(answers, agg)]
+            rows.append(accuracy_row(f"{name} {how}" if name != "orm" else "orm", [], picks))
         del rm
     result = {"args": vars(args), "label_cost": label_cost, "auc": auc_rows, "best_of_n": rows,
               "models": {k: {kk: vv for kk, vv in v.items() if kk != "losses"} for k, v in models.items()},
