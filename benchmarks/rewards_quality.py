@@ -138,14 +138,9 @@ def main() -> None:
     auc_rows = []
     reference = {}
     if args.readout == "likelihood":
-        # what BCE training adds: the initialising model's own calibrated-at-init likelihood, untrained
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from rewards.prm import _LIKELIHOOD_INIT, _with_calibration
-
-        lm = _with_calibration(AutoModelForCausalLM.from_pretrained(init), *_LIKELIHOOD_INIT)
-        reference["untrained"] = ProcessRewardModel(lm, AutoTokenizer.from_pretrained(init), task.step_delimiter,
-                                                    batch_size=256, readout="likelihood")
+        # what BCE training adds: the initialising model's own likelihood at the initial calibration
+        reference["untrained"] = ProcessRewardModel.from_policy(init, step_delimiter=task.step_delimiter,
+                                                                batch_size=256)
     for name in [*reference, *models]:
         rm = reference.get(name) or ProcessRewardModel.from_pretrained(
             out / (f"orm{args.tag}" if name == "orm" else f"prm_{name}{args.tag}"), batch_size=256)

@@ -197,7 +197,7 @@ class ProcessRewardModel:
         step_delimiter: the text that ends a step ("\\n" for arith).
         kind: "prm" (a score per step) or "orm" (one score for the whole solution).
         batch_size: sequences per forward pass when scoring.
-        readout: "tokens" or "step_end", as the model was trained (see the module docstring).
+        readout: "likelihood", "tokens" or "step_end", as the model was trained (module docstring).
     """
 
     def __init__(self, model, tokenizer, step_delimiter: str = "\n", kind: str = "prm", batch_size: int = 64,
@@ -210,6 +210,16 @@ class ProcessRewardModel:
         self.kind = kind
         self.batch_size = batch_size
         self.readout = readout
+
+    @classmethod
+    def from_policy(cls, init, *, step_delimiter: str = "\n", readout: str = "likelihood",
+                    batch_size: int = 64) -> ProcessRewardModel:
+        """An untrained reward model from a policy folder: for ``likelihood``, that policy's own token
+        confidence at the initial calibration (the baseline training starts from)."""
+        from transformers import AutoTokenizer
+
+        return cls(_load_for_training(init, readout), AutoTokenizer.from_pretrained(init), step_delimiter,
+                   batch_size=batch_size, readout=readout)
 
     @classmethod
     def from_pretrained(cls, path, *, batch_size: int = 64, device=None) -> ProcessRewardModel:
@@ -427,7 +437,7 @@ def _with_calibration(model, scale: float, bias: float):
     return model
 
 
-def _load_for_classification(init, readout: str):
+def _load_for_training(init, readout: str):
     """The reward model to train, from a policy folder (its weights) or a model config.
 
     A one-logit token classifier, or for the ``likelihood`` readout the causal LM itself.
@@ -435,23 +445,18 @@ def _load_for_classification(init, readout: str):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, PretrainedConfig
 
+    from_config = isinstance(init, PretrainedConfig)
+    if not from_config and not (Path(init) / "config.json").exists():
+        raise FileNotFoundError(f"init={str(init)!r} has no config.json; pass a policy folder or a model config")
     if readout == "likelihood":
-        if isinstance(init, PretrainedConfig):
-            return _with_calibration(AutoModelForCausalLM.from_config(init), *_LIKELIHOOD_INIT)
-        if not (Path(init) / "config.json").exists():
-            raise FileNotFoundError(f"init={str(init)!r} has no config.json; pass a policy folder or a model config")
-        return _with_calibration(AutoModelForCausalLM.from_pretrained(init), *_LIKELIHOOD_INIT)
-    if isinstance(init, PretrainedConfig):
-        cfg = init
-        cfg.num_labels, cfg.classifier_dropout = 1, 0.0
+        lm = AutoModelForCausalLM.from_config(init) if from_config else AutoModelForCausalLM.from_pretrained(init)
+        return _with_calibration(lm, *_LIKELIHOOD_INIT)
+    cfg = init if from_config else AutoConfig.from_pretrained(init)
+    cfg.num_labels, cfg.classifier_dropout = 1, 0.0
+    if from_config:
         model = AutoModelForTokenClassification.from_config(cfg)
     else:
-        p = Path(init)
-        if not (p / "config.json").exists():
-            raise FileNotFoundError(f"init={str(init)!r} has no config.json; pass a policy folder or a model config")
-        cfg = AutoConfig.from_pretrained(p)
-        cfg.num_labels, cfg.classifier_dropout = 1, 0.0
-        model = AutoModelForTokenClassification.from_pretrained(p, config=cfg)
+        model = AutoModelForTokenClassification.from_pretrained(init, config=cfg)
     head = getattr(model, "score", None)  # the token-classification head of transformers' decoder models
     if readout == "tokens" and getattr(head, "bias", None) is not None:
         with torch.no_grad():
@@ -486,7 +491,7 @@ def train_reward_model(
     torch.manual_seed(config.seed)
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(init)
-    model = _load_for_classification(init, config.readout)
+    model = _load_for_training(init, config.readout)
     rows = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels")
     if not rows:
         raise ValueError("the label dataset has no solution with steps; label some solutions first")
