@@ -56,20 +56,38 @@ def verified_solutions(row: dict[str, Any], task=None) -> list[str]:
     return list(seen)
 
 
-def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None):
+def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None, scorer=None, min_score: float | None = None):
     """Prompt/completion rows from verified solutions: at most ``k`` distinct ones per problem.
 
     When a problem has more than ``k``, the first ``k`` in the search's order are kept (beam and
     MCTS put their best first). Problems with none are dropped.
+
+    A final-answer check lets through solutions whose step errors cancel (on arith, one in four
+    at temperature 1). With ``scorer`` (a PRM ``StepScorer``, e.g. min-aggregated) the verified
+    solutions are ranked by its score, best first, and those scoring below ``min_score`` are
+    dropped; this is the process-reward filter of ReST-MCTS* (arXiv 2406.03816).
     """
     from datasets import Dataset
 
     if k < 1:
         raise ValueError(f"k={k} must be at least 1")
+    if min_score is not None and scorer is None:
+        raise ValueError("min_score needs scorer=... (a PRM StepScorer) to score the verified solutions")
     _check(rows)
+    kept = [(r, verified_solutions(r, task)) for r in rows]
+    if scorer is not None:
+        from search.expand import score_many
+
+        kept = [(r, sols) for r, sols in kept if sols]
+        problems = [Problem(id=r["problem_id"], question=r.get("question", ""), answer=r.get("reference", ""))
+                    for r, _ in kept]
+        scores = score_many(scorer, problems, [sols for _, sols in kept])
+        floor = -1.0 if min_score is None else min_score
+        kept = [(r, [t for x, t in sorted(zip(sc, sols), key=lambda z: -z[0]) if x >= floor])
+                for (r, sols), sc in zip(kept, scores)]
     out = {"prompt": [], "completion": [], "id": []}
-    for r in rows:
-        for text in verified_solutions(r, task)[:k]:
+    for r, sols in kept:
+        for text in sols[:k]:
             out["prompt"].append(r["prompt"])
             out["completion"].append(text)
             out["id"].append(r["problem_id"])

@@ -28,18 +28,27 @@ class ExpertIterationConfig:
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate."})
     batch_size: int = field(default=64, metadata={"help": "Sequences per optimizer step."})
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter (merged when saved)."})
+    min_step_score: float | None = field(default=None, metadata={
+        "help": "Keep only verified solutions whose PRM score (weakest step) reaches this; needs a scorer."})
     seed: int = field(default=0, metadata={"help": "Data order seed."})
 
 
 def expert_iteration_data(rows: Sequence[dict[str, Any]], config: ExpertIterationConfig | None = None, *,
-                          task=None, extra_dataset=None):
-    """The SFT rows of one update: verified solutions of ``rows`` plus ``extra_dataset`` (may be empty)."""
+                          task=None, extra_dataset=None, scorer=None):
+    """The SFT rows of one update: verified solutions of ``rows`` plus ``extra_dataset`` (may be empty).
+
+    ``scorer`` (a PRM ``StepScorer``) ranks each problem's verified solutions; with
+    ``config.min_step_score`` it also drops those below it (see ``learning.data.sft_rows``).
+    """
     from datasets import concatenate_datasets
 
     from learning.data import sft_rows
 
     config = config or ExpertIterationConfig()
-    data = sft_rows(rows, config.solutions_per_problem, task=task)
+    if config.min_step_score is not None and scorer is None:
+        raise ValueError(f"min_step_score={config.min_step_score} needs a scorer (a PRM); pass scorer=..., or in a "
+                         "recipe set prm_dir (or guide: prm)")
+    data = sft_rows(rows, config.solutions_per_problem, task=task, scorer=scorer, min_score=config.min_step_score)
     if extra_dataset is not None and len(extra_dataset):
         extra = extra_dataset.select_columns(["prompt", "completion", "id"])
         data = concatenate_datasets([data, extra]) if len(data) else extra
@@ -48,7 +57,7 @@ def expert_iteration_data(rows: Sequence[dict[str, Any]], config: ExpertIteratio
 
 def expert_iteration_step(
     policy_dir: str | Path, rows: Sequence[dict[str, Any]], config: ExpertIterationConfig | None = None, *,
-    task=None, extra_dataset=None, data=None,
+    task=None, extra_dataset=None, scorer=None, data=None,
 ) -> dict[str, Any]:
     """Fine-tune ``policy_dir`` on the verified solutions in ``rows``; return the SFT summary.
 
@@ -64,7 +73,7 @@ def expert_iteration_step(
 
     config = config or ExpertIterationConfig()
     if data is None:
-        data = expert_iteration_data(rows, config, task=task, extra_dataset=extra_dataset)
+        data = expert_iteration_data(rows, config, task=task, extra_dataset=extra_dataset, scorer=scorer)
     if len(data) == 0:
         raise ValueError("no verified solution in the search rows: nothing to learn from; search with a larger budget")
     sft = SFTWarmStartConfig(output_dir=config.output_dir, epochs=config.epochs, max_minutes=config.max_minutes,

@@ -209,10 +209,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from roadmap.scaling import fit_power_law, fit_sigmoid, load_points, plot_fits
+    from roadmap.scaling import fit_power_law, fit_sigmoid, load_points, plot_fits, predict_last, start_accuracy
 
     compute, accuracy = load_points(args.points)
-    fit = fit_sigmoid(compute, accuracy, warmup_fraction=args.warmup, bootstrap=args.bootstrap)
+    r0 = args.r0 if args.r0 is not None else start_accuracy(args.points)
+    fit = fit_sigmoid(compute, accuracy, r0=r0, warmup_fraction=args.warmup, bootstrap=args.bootstrap)
     power = fit_power_law(compute, accuracy, warmup_fraction=args.warmup)
     far = max(compute) * args.extrapolate
     rows = [{"model": "sigmoid", "A": fit.a, "B": fit.b, "C_mid": fit.c_mid, "R0": fit.r0, "rmse": fit.rmse,
@@ -222,10 +223,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(format_table(rows, list(rows[0])))
     print(f"A = {fit.a:.4f} ± {fit.a_err:.4f}, B = {fit.b:.3f} ± {fit.b_err:.3f}, "
           f"C_mid = {fit.c_mid:.4g} ± {fit.c_mid_err:.3g} (standard errors)")
+    check = None
+    if args.predict_last:
+        check = predict_last(compute, accuracy, r0=r0, warmup_fraction=args.warmup)
+        print(f"fitted on the first {check['points_fitted']} of {len(compute)} points: last point predicted "
+              f"{check['predicted']:.3f}, measured {check['last_accuracy']:.3f} (error {check['abs_error']:.3f})")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "fit.json", {"sigmoid": fit.to_dict(), "power_law": power.to_dict(),
+        write_json(out / "fit.json", {"sigmoid": fit.to_dict(), "power_law": power.to_dict(), "predict_last": check,
                                       "points": [{"compute": c, "accuracy": a} for c, a in zip(compute, accuracy)]})
         plot_fits(compute, accuracy, fit, power, out / "fit.png", extrapolate=args.extrapolate)
         print(f"wrote {out}/fit.json and fit.png")
@@ -372,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=0.0, help="share of the compute range left out at the start")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for percentile intervals")
     p.add_argument("--extrapolate", type=float, default=4.0, help="predict at this multiple of the largest compute")
+    p.add_argument("--r0", type=float, default=None,
+                   help="starting accuracy R0 (default: a metrics.json's iteration 0, else the lowest-compute point)")
+    p.add_argument("--predict-last", action="store_true",
+                   help="also fit the first half of the points and report how well it predicts the last one")
     p.add_argument("--out", default=None, help="folder for fit.json and fit.png")
     p.set_defaults(func=_cmd_fit)
 

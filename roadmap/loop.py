@@ -5,8 +5,8 @@
     run/
       config.yaml                the recipe as run
       iter_0/eval.json           the starting policy, evaluated (the baseline)
-      iter_k/labels/             step labels (only when the PRM is trained)
-      iter_k/prm/                the PRM guiding this iteration's search
+      iter_k/labels/             step labels (only when the PRM is trained, i.e. guide: prm without prm_dir)
+      iter_k/prm/                the PRM guiding this iteration's search (idem)
       iter_k/search/             shards/, trees.jsonl, summary.json (train-time search)
       iter_k/policy/             the updated policy
       iter_k/eval.json           its held-out accuracy
@@ -60,6 +60,9 @@ class LoopConfig:
     search: dict = field(default_factory=lambda: {"method": "mcts", "budget": 4, "width": 4})
     learn: dict = field(default_factory=lambda: {"algorithm": "expert_iteration"})
     prm: dict = field(default_factory=dict, metadata={"help": "Labelling and PRM training (guide: prm)."})
+    prm_dir: str = field(default="", metadata={
+        "help": "A trained PRM folder used as is in every iteration: it guides the search when guide: prm (no "
+                "labelling, no PRM training) and filters expert-iteration data (learn.min_step_score)."})
     eval_problems: int = field(default=500, metadata={"help": "Held-out problems evaluated (greedy) per iteration."})
     batch_size: int = field(default=256, metadata={"help": "Policy batch size for sampling."})
     seed: int = field(default=0, metadata={"help": "Base seed; iteration k uses seed + k."})
@@ -71,6 +74,11 @@ class LoopConfig:
             raise ValueError(f"iterations={self.iterations} must be at least 1")
         if self.guide not in ("verifier", "prm"):
             raise ValueError(f"guide={self.guide!r} must be 'verifier' or 'prm'")
+        if self.prm_dir and not (Path(self.prm_dir) / "reward_model.json").exists():
+            raise FileNotFoundError(f"prm_dir={self.prm_dir!r} holds no reward_model.json; pass a folder written by "
+                                    "`roadmap train-prm`, or leave prm_dir empty")
+        if self.learn.get("min_step_score") is not None and not (self.prm_dir or self.guide == "prm"):
+            raise ValueError("learn.min_step_score needs a PRM: set prm_dir, or guide: prm")
         algo = self.learn.get("algorithm", "expert_iteration")
         if algo not in ALGORITHMS:
             raise ValueError(f"learn.algorithm={algo!r} is unknown; use one of {ALGORITHMS}")
@@ -175,14 +183,19 @@ class _Run:
 
         return labels, self.phase(k, "prm", prm)
 
+    def scorer(self, k: int):
+        """The PRM scorer of iteration ``k``: ``prm_dir`` when given, else the PRM trained this iteration."""
+        from rewards import PRMScorer, ProcessRewardModel
+
+        folder = self.config.prm_dir or self.dir / f"iter_{k}" / "prm"
+        return PRMScorer(ProcessRewardModel.from_pretrained(folder, batch_size=256), self.task,
+                         self.config.prm.get("aggregation", "min"))
+
     def search(self, k: int) -> dict:
-        from rewards import PRMScorer, ProcessRewardModel, VerifierScorer
+        from rewards import VerifierScorer
         from roadmap.train_search import TrainSearchConfig, search_train
 
-        scorer = None
-        if self.config.guide == "prm":
-            scorer = PRMScorer(ProcessRewardModel.from_pretrained(self.dir / f"iter_{k}" / "prm", batch_size=256),
-                               self.task, self.config.prm.get("aggregation", "min"))
+        scorer = self.scorer(k) if self.config.guide == "prm" else None
         config = _subconfig(TrainSearchConfig, {**self.config.search, "seed": self.config.seed + 104729 * k})
         problems = self.task.problems("train", n=self.config.train_problems, seed=self.config.seed + k)
         summary = search_train(self.hf_policy(k - 1), self.task, problems, self.dir / f"iter_{k}" / "search", config,
@@ -203,7 +216,8 @@ class _Run:
             mix = cfg.pop("reference_mix", 0)
             extra = sft_dataset(self.task, n=mix, seed=self.config.seed + 31 * k) if mix else None
             ei = _subconfig(ExpertIterationConfig, cfg, output_dir=out)
-            data = expert_iteration_data(rows, ei, task=self.task, extra_dataset=extra)
+            scorer = self.scorer(k) if ei.min_step_score is not None else None
+            data = expert_iteration_data(rows, ei, task=self.task, extra_dataset=extra, scorer=scorer)
             if len(data) == 0:
                 # nothing verified to learn from: keep the policy, say so, and go on
                 logger.warning("iteration %d: search verified no solution; the policy is carried over unchanged", k)
@@ -243,7 +257,7 @@ class _Run:
         for k in range(1, c.iterations + 1):
             (self.dir / f"iter_{k}").mkdir(parents=True, exist_ok=True)
             data_tokens = 0
-            if c.guide == "prm":
+            if c.guide == "prm" and not c.prm_dir:
                 labels, prm = self.label_and_prm(k)
                 data_tokens += labels["generated_tokens"] + labels["prefill_tokens"] + prm["train_tokens"]
             search = {}

@@ -185,6 +185,38 @@ def fit_power_law(compute: Sequence[float], accuracy: Sequence[float], *, warmup
                        points_used=len(c), rmse=rmse)
 
 
+def start_accuracy(path: str | Path) -> float | None:
+    """R0 of a run's metrics.json: the accuracy of its zero-compute point (iteration 0); None for other files."""
+    p = Path(path)
+    if p.suffix == ".csv":
+        return None
+    data = json.loads(p.read_text())
+    if isinstance(data, dict) and "iterations" in data:
+        start = [r["accuracy"] for r in data["iterations"] if r["train_compute"] == 0]
+        return float(start[0]) if start else None
+    return None
+
+
+def predict_last(compute: Sequence[float], accuracy: Sequence[float], *, r0: float | None = None,
+                 warmup_fraction: float = 0.0) -> dict[str, Any]:
+    """The extrapolation check of ScaleRL: fit the first half of the points, predict the last one.
+
+    Returns the fit on the first ``ceil(n/2)`` points (at least 3), the last point's compute and
+    accuracy, the prediction and its absolute error.
+    """
+    n = len(compute)
+    k = max(3, (n + 1) // 2)
+    if n < k + 1:
+        raise ValueError(f"{n} points: predicting the last from the first half needs at least 4")
+    order = sorted(range(n), key=lambda i: compute[i])
+    c = [compute[i] for i in order]
+    a = [accuracy[i] for i in order]
+    early = fit_sigmoid(c[:k], a[:k], r0=r0, warmup_fraction=warmup_fraction)
+    predicted = float(early.predict(c[-1]))
+    return {"points_fitted": k, "fit": early.to_dict(), "last_compute": c[-1], "last_accuracy": a[-1],
+            "predicted": predicted, "abs_error": abs(predicted - a[-1])}
+
+
 def load_points(path: str | Path) -> tuple[list[float], list[float]]:
     """(compute, accuracy) from a JSON list of {"compute", "accuracy"} objects, or a CSV with those columns."""
     p = Path(path)

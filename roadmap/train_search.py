@@ -31,6 +31,9 @@ class TrainSearchConfig:
     budget: int = field(default=16, metadata={"help": "Solutions (bon), beams (beam, dvts) or simulations (mcts) per problem; see roadmap.evaluate.run_search."})
     width: int = field(default=4, metadata={"help": "Beam width M, or children per MCTS expansion."})
     mcts_evaluation: str = field(default="rollout", metadata={"help": "MCTS leaf values: scorer | rollout | both."})
+    temperature: float = field(default=1.0, metadata={
+        "help": "Sampling temperature of the search. Below 1 the samples make fewer step errors, so fewer "
+                "answer-verified solutions reach the right answer through cancelling mistakes."})
     shard_size: int = field(default=64, metadata={"help": "Problems per shard (the unit of resume)."})
     seed: int = field(default=0, metadata={"help": "Search seed; shard s uses seed + s * shard_size."})
 
@@ -39,6 +42,8 @@ class TrainSearchConfig:
 
         if self.method not in SEARCH_METHODS:
             raise ValueError(f"method={self.method!r} is not a search method; use one of {SEARCH_METHODS}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature={self.temperature} must be >= 0 (0 is greedy)")
         if self.budget < 1 or self.width < 1 or self.shard_size < 1:
             raise ValueError(f"budget={self.budget}, width={self.width} and shard_size={self.shard_size} must be >= 1")
 
@@ -80,7 +85,7 @@ def search_train(
             continue
         results = run_search(policy, task, part, config.method, config.budget, guide if config.method != "mcts" else scorer,
                              seed=config.seed + s * config.shard_size, width=config.width, verifier=verifier,
-                             mcts_evaluation=config.mcts_evaluation)
+                             mcts_evaluation=config.mcts_evaluation, temperature=config.temperature)
         write_trees((result_row(task, p, r, config.method) for p, r in zip(part, results)), path)
         done += len(part)
         bar.update(len(part))

@@ -54,3 +54,23 @@ def test_grpo_rows_carry_answers(arith_task):
     problems = arith_task.problems("train", n=3, seed=0)
     ds = grpo_rows(arith_task, problems)
     assert ds["answer"] == [p.answer for p in problems] and ds["prompt"][0] == arith_task.prompt(problems[0])
+
+
+class _TableScorer:
+    """A toy PRM with fixed scores per solution text."""
+
+    table = {"1+2=3\nAnswer: 3": 0.6, "1+2+0=3\nAnswer: 3": 0.1, "1+2=3\n3=3\nAnswer: 3": 0.9}
+
+    def score(self, problem, partial_solutions):
+        return [self.table[t] for t in partial_solutions]
+
+
+def test_sft_rows_rank_and_filter_by_a_process_scorer():
+    row = _row(candidates=list(_TableScorer.table), correct=(True, True, True))
+    ranked = sft_rows([row], k=3, scorer=_TableScorer())
+    assert ranked["completion"] == ["1+2=3\n3=3\nAnswer: 3", "1+2=3\nAnswer: 3", "1+2+0=3\nAnswer: 3"]
+    kept = sft_rows([row], k=3, scorer=_TableScorer(), min_score=0.5)
+    assert kept["completion"] == ["1+2=3\n3=3\nAnswer: 3", "1+2=3\nAnswer: 3"]
+    assert len(sft_rows([row], k=3, scorer=_TableScorer(), min_score=0.95)) == 0
+    with pytest.raises(ValueError, match="needs scorer"):
+        sft_rows([row], min_score=0.5)

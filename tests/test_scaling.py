@@ -58,3 +58,18 @@ def test_fit_command_writes_json_and_plot(tmp_path, capsys):
     assert fit["a"] == pytest.approx(0.9, rel=0.01)
     assert (tmp_path / "fit" / "fit.png").stat().st_size > 0
     assert "sigmoid" in capsys.readouterr().out
+
+
+def test_fit_of_a_run_takes_r0_from_iteration_0_and_checks_the_last_point(tmp_path, capsys):
+    compute = np.geomspace(1e5, 1e7, 8)
+    acc = sigmoid(compute, 0.85, 1.2, 1e6, 0.3)
+    rows = [{"iteration": 0, "accuracy": 0.3, "train_compute": 0}]
+    rows += [{"iteration": i + 1, "accuracy": float(a), "train_compute": float(c)} for i, (c, a) in enumerate(zip(compute, acc))]
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"config": {}, "iterations": rows}))
+    assert main(["fit", str(metrics), "--predict-last", "--out", str(tmp_path / "fit")]) == 0
+    out = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert out["sigmoid"]["r0"] == pytest.approx(0.3)  # not the first nonzero-compute point
+    assert out["predict_last"]["points_fitted"] == 4
+    assert out["predict_last"]["abs_error"] < 0.03
+    assert "last point predicted" in capsys.readouterr().out
