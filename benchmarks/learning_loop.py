@@ -1,10 +1,12 @@
-"""Search-and-learn on arith: expert iteration on MCTS data, tree-DPO and GRPO, same starting policy.
+"""Search-and-learn on arith: expert iteration on MCTS data (with and without a PRM filter), tree-DPO
+and GRPO, same starting policy.
 
-    python benchmarks/learning_loop.py --policy /tmp/bench/weak/policy --out /tmp/bench/loops
+    python benchmarks/learning_loop.py --policy /tmp/bench/p7/policy --prm-dir /tmp/bench/rewards/prm_binary \
+        --out /tmp/bench/loops
 
-Runs (or resumes) `roadmap run` on recipes/expert_iteration_mcts.yaml, recipes/tree_dpo.yaml and
-recipes/grpo.yaml: each 3 iterations on 1,024 fresh training problems per iteration, greedy
-accuracy on the same 500 held-out problems. Writes ``--out``/learning_loop.json and .md.
+Runs (or resumes) `roadmap run` on the recipes of the same names: 3 iterations each, 8,192 fresh
+training problems per iteration (GRPO: 5 minutes of training per iteration), greedy accuracy on
+the same 500 held-out problems. Writes ``--out``/learning_loop.json and .md.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-RECIPES = ("expert_iteration_mcts", "tree_dpo", "grpo")
+RECIPES = ("expert_iteration_mcts", "expert_iteration_prm", "tree_dpo", "grpo")
 
 
 def main() -> None:
@@ -20,6 +22,8 @@ def main() -> None:
     ap.add_argument("--policy", required=True, help="the warm-started starting policy")
     ap.add_argument("--out", default="/tmp/bench/loops")
     ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--prm-dir", default=None, help="trained PRM for recipes with a PRM filter (expert_iteration_prm)")
+    ap.add_argument("--iterations", type=int, default=None, help="override the recipes' iteration count")
     args = ap.parse_args()
 
     from roadmap.core.io import atomic_write_text, format_table, write_json
@@ -28,7 +32,8 @@ def main() -> None:
     root = Path(__file__).resolve().parent.parent / "recipes"
     rows, runs = [], {}
     for name in args.recipes.split(","):
-        config = load_recipe(root / f"{name}.yaml", policy=args.policy)
+        config = load_recipe(root / f"{name}.yaml", policy=args.policy, iterations=args.iterations,
+                             prm_dir=args.prm_dir if name == "expert_iteration_prm" else None)
         result = run_loop(config, Path(args.out) / name)
         runs[name] = result["iterations"]
         for r in result["iterations"]:

@@ -200,7 +200,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from roadmap.loop import load_recipe, run_loop
 
-    config = load_recipe(args.recipe, policy=args.policy, iterations=args.iterations)
+    config = load_recipe(args.recipe, policy=args.policy, iterations=args.iterations, prm_dir=args.prm_dir)
     result = run_loop(config, args.out)
     print(format_table(result["iterations"], ["iteration", "accuracy", "ci95", "search_accuracy", "learn_tokens",
                                               "train_compute"]))
@@ -371,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory; rerun the same command to resume")
     p.add_argument("--policy", default=None, help="starting policy folder (overrides the recipe's)")
     p.add_argument("--iterations", type=int, default=None, help="iterations K (overrides the recipe's)")
+    p.add_argument("--prm-dir", default=None, help="a trained PRM folder (overrides the recipe's prm_dir)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("fit", help="ScaleRL sigmoid (and power-law) fit of accuracy against compute")

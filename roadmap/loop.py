@@ -325,16 +325,24 @@ def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None]
     """Run (or resume) the loop of ``config`` in ``run_dir``; return the per-iteration metrics.
 
     A run directory remembers its recipe: resuming with a different one is an error, because
-    the finished phases would not match it.
+    the finished phases would not match it. The iteration count alone may change: a finished run
+    given more iterations goes on from where it stopped (its report then covers them all).
     """
     import yaml
 
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
+
+    def same_recipe(text: str) -> dict:
+        # fields added since the run began count at their defaults, so older runs still resume
+        data = {f.name: f.default_factory() if callable(f.default_factory) else f.default for f in fields(LoopConfig)}
+        data.update(yaml.safe_load(text) or {})
+        data.pop("iterations", None)
+        return data
+
     mine = yaml.safe_dump(asdict(config), sort_keys=True)
-    if saved.exists() and saved.read_text() != mine:
+    if saved.exists() and same_recipe(saved.read_text()) != same_recipe(mine):
         raise ValueError(f"{run_dir} holds a run of a different recipe (config.yaml differs); use a new run directory")
-    if not saved.exists():
-        atomic_write_text(saved, mine)
+    atomic_write_text(saved, mine)
     return _Run(config, out, say).run()

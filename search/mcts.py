@@ -10,6 +10,10 @@ The AlphaZero loop (Silver et al. 2017), with steps as actions, as in ReST-MCTS*
 3. Evaluate each new child: the ``StepScorer``'s value of the partial solution (test time),
    the verifier's verdict on a policy rollout to a final answer (train time), or a mix. A
    terminal leaf that is selected again is judged directly (verifier when given, else scorer).
+   Such a revisit samples nothing, so it does not use up the simulation budget (up to
+   ``free_revisits`` × ``simulations`` of them): at budget N, MCTS samples N expansions of k
+   steps, as beam search with N beams samples N steps per depth. Counting revisits, a sharp
+   PRM made MCTS settle on its first answer and spend a third of beam's tokens.
 4. Backpropagate: each evaluated child counts one visit of itself and of every node on the
    path to it (so a node's visits are the evaluations in its subtree).
 
@@ -40,7 +44,12 @@ EVALUATIONS = ("scorer", "rollout", "both")
 class MCTSConfig:
     """Knobs of MCTS."""
 
-    simulations: int = field(default=16, metadata={"help": "Simulations (select-expand-evaluate-backup) per problem."})
+    simulations: int = field(default=16, metadata={
+        "help": "Simulations that expand a node (select-expand-evaluate-backup) per problem; see free_revisits."})
+    free_revisits: int = field(default=3, metadata={
+        "help": "A selection that ends on a finished solution samples nothing: it is judged and backed up again "
+                "without using up a simulation, up to this many times `simulations` such rounds (0: every "
+                "selection counts, as in plain AlphaZero)."})
     k: int = field(default=4, metadata={"help": "Next steps sampled when a node is expanded."})
     c_puct: float = field(default=0.5, metadata={"help": "Exploration weight of the prior term."})
     evaluation: str = field(default="scorer", metadata={"help": "'scorer', 'rollout' (verifier) or 'both'."})
@@ -57,6 +66,8 @@ class MCTSConfig:
             raise ValueError(f"simulations={self.simulations} must be at least 1")
         if self.k < 1:
             raise ValueError(f"k={self.k} must be at least 1")
+        if self.free_revisits < 0:
+            raise ValueError(f"free_revisits={self.free_revisits} must be >= 0")
         if self.evaluation not in EVALUATIONS:
             raise ValueError(f"evaluation={self.evaluation!r} is unknown; use one of {EVALUATIONS}")
         if self.final not in ("visits", "value"):
@@ -103,7 +114,7 @@ def _final(tree: Tree, children: dict[int, list[int]], how: str) -> int | None:
 def mcts(
     policy, task, problems: Sequence[Problem], scorer=None, config: MCTSConfig | None = None, *, verifier=None,
 ) -> list[SearchResult]:
-    """Run ``config.simulations`` PUCT simulations per problem; return answers, candidates and trees.
+    """Run ``config.simulations`` expanding PUCT simulations per problem; return answers, candidates and trees.
 
     Args:
         policy: samples next steps (and rollouts).
@@ -123,21 +134,33 @@ def mcts(
     children: list[dict[int, list[int]]] = [{} for _ in problems]
     usage = [Usage() for _ in problems]
     rollouts: list[dict[str, float]] = [{} for _ in problems]  # finished rollout text -> verifier's verdict
-    for sim in range(config.simulations):
-        paths = [_select(t, ch, config.c_puct) for t, ch in zip(trees, children)]
-        leaves = [trees[i].nodes[path[-1]] for i, path in enumerate(paths)]
+    expanded = [0] * len(problems)
+    free_left = [config.free_revisits * config.simulations] * len(problems)
+    sim = -1
+    while True:
+        live = [i for i in range(len(problems)) if expanded[i] < config.simulations]
+        if not live:
+            break
+        sim += 1
+        paths = {i: _select(trees[i], children[i], config.c_puct) for i in live}
+        leaves = {i: trees[i].nodes[paths[i][-1]] for i in live}
         # backups[i]: values to back up along path i (one per evaluated node)
-        backups: list[list[float]] = [[] for _ in problems]
+        backups: dict[int, list[float]] = {i: [] for i in live}
 
-        # a terminal leaf is judged again (verifier at train time, else the scorer)
-        term = [i for i, leaf in enumerate(leaves) if leaf.terminal]
+        # a terminal leaf is judged again (verifier at train time, else the scorer); it samples
+        # nothing, so it uses up a free revisit while any are left, else a simulation
+        term = [i for i in live if leaves[i].terminal]
         if term:
             judged = score_many(judge, [problems[i] for i in term], [[trees[i].text(leaves[i].id)] for i in term])
             for i, s in zip(term, judged):
                 leaves[i].reward = s[0]
                 backups[i].append(s[0])
+                if free_left[i] > 0:
+                    free_left[i] -= 1
+                else:
+                    expanded[i] += 1
 
-        open_ = [i for i, leaf in enumerate(leaves) if not leaf.terminal]
+        open_ = [i for i in live if not leaves[i].terminal]
         kids, spent = expand(policy, task, [(trees[i], leaves[i].id) for i in open_], config.k, config.expand,
                              seed=config.seed + 1_000_003 * (sim + 1))
         width = dict(zip(open_, (len(x) for x in kids)))
@@ -150,9 +173,10 @@ def mcts(
             backups[i].append(v)
         for i, new in zip(open_, kids):
             children[i][leaves[i].id] = new
+            expanded[i] += 1
 
-        for i, path in enumerate(paths):
-            for node_id in path:
+        for i in live:
+            for node_id in paths[i]:
                 node = trees[i].nodes[node_id]
                 node.visits += len(backups[i])
                 node.value_sum += sum(backups[i])

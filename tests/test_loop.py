@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -89,5 +90,31 @@ def test_recipe_errors_name_the_problem(tmp_path):
         LoopConfig()
     with pytest.raises(ValueError, match="learn.algorithm"):
         LoopConfig(policy="p", learn={"algorithm": "ppo"})
+    with pytest.raises(ValueError, match="min_step_score needs a PRM"):
+        LoopConfig(policy="p", learn={"algorithm": "expert_iteration", "min_step_score": 0.5})
+    with pytest.raises(FileNotFoundError, match="reward_model.json"):
+        LoopConfig(policy="p", prm_dir=str(tmp_path))
+    recipes = Path(__file__).parent.parent / "recipes"
     for name in ("expert_iteration_mcts", "tree_dpo", "grpo", "scalerl", "prm_guided_beam"):
-        assert load_recipe(Path(__file__).parent.parent / "recipes" / f"{name}.yaml", policy="p").iterations >= 1
+        assert load_recipe(recipes / f"{name}.yaml", policy="p").iterations >= 1
+    with pytest.raises(ValueError, match="min_step_score needs a PRM"):
+        load_recipe(recipes / "expert_iteration_prm.yaml", policy="p")  # the PRM comes with --prm-dir
+
+
+def test_loop_with_a_given_prm_guides_and_filters_without_training_one(tiny_dir, tmp_path):
+    from rewards import ProcessRewardModel
+    from roadmap.loop import run_loop
+
+    prm_dir = tmp_path / "prm"
+    ProcessRewardModel.from_policy(tiny_dir).save_pretrained(prm_dir)
+    config = LoopConfig(**{**RECIPE, "policy": str(tiny_dir), "guide": "prm", "prm_dir": str(prm_dir),
+                           "search": {"method": "beam", "budget": 2, "width": 2, "shard_size": 4},
+                           "learn": {**RECIPE["learn"], "reference_mix": 16, "epochs": 1, "min_step_score": 0.0}})
+    result = run_loop(config, tmp_path / "run", say=lambda _: None)
+    it = tmp_path / "run" / "iter_1"
+    assert not (it / "labels").exists() and not (it / "prm").exists()  # the given PRM is used as is
+    assert (it / "policy" / "config.json").exists()
+    assert json.loads((it / "learn.done.json").read_text())["examples"] >= 16  # reference rows plus filtered ones
+    assert [r["iteration"] for r in result["iterations"]] == [0, 1]
+    with pytest.raises(ValueError, match="different recipe"):
+        run_loop(LoopConfig(**{**asdict(config), "train_problems": 5}), tmp_path / "run", say=lambda _: None)
