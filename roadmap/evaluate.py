@@ -135,6 +135,11 @@ def run_search(policy, task, problems: Sequence[Problem], method: str, budget: i
     the deepest path, so on solutions of about ``width`` steps it samples about as many steps,
     and generates about as many tokens, as beam search at the same budget (the benchmark
     reports the tokens each method actually generated).
+
+    MCTS guided by a scorer alone (test time) widens a node whose children all score below 0.5
+    (``MCTSConfig.widen_below``): with a fixed ``width`` children per node it could not retry a
+    step the policy gets wrong most of the time. Rollout-valued MCTS (train time) does not widen:
+    a child valued 0 there is one failed rollout, not a judged step.
     """
     from search import BeamConfig, BestOfNConfig, ExpandConfig, MCTSConfig, beam_search, best_of_n, dvts, mcts
 
@@ -151,7 +156,8 @@ def run_search(policy, task, problems: Sequence[Problem], method: str, budget: i
     if method in ("beam", "dvts"):
         run = beam_search if method == "beam" else dvts
         return run(policy, task, problems, scorer, BeamConfig(n=budget - budget % m, width=m, seed=seed, expand=steps))
-    config = MCTSConfig(simulations=budget, k=m, seed=seed, evaluation=mcts_evaluation, expand=steps)
+    config = MCTSConfig(simulations=budget, k=m, seed=seed, evaluation=mcts_evaluation, expand=steps,
+                        widen_below=0.5 if mcts_evaluation == "scorer" else None)
     return mcts(policy, task, problems, scorer, config, verifier=verifier)
 
 

@@ -278,7 +278,8 @@ class _Run:
         write_json(self.dir / "metrics.json", {"config": asdict(self.config), "iterations": rows})
         cols = ["iteration", "accuracy", "ci95", "search_accuracy", "search_any_correct", "learn_steps",
                 "learn_tokens", "data_tokens", "train_compute"]
-        text = (f"# Run report\n\nTask `{self.config.task}` {self.config.task_args or ''}, learning "
+        args = f" {self.config.task_args}" if self.config.task_args else ""
+        text = (f"# Run report\n\nTask `{self.config.task}`{args}, learning "
                 f"`{self.algorithm}`, search `{self.config.search}` guided by the {self.config.guide}.\n\n"
                 f"Greedy accuracy on {self.config.eval_problems} held-out problems per iteration; compute in tokens "
                 "(data = generated and prefilled for labels and search, learn = processed by training).\n\n")

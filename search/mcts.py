@@ -6,7 +6,10 @@ The AlphaZero loop (Silver et al. 2017), with steps as actions, as in ReST-MCTS*
 1. Select: from the root, follow argmax of Q(c) + c_puct * P(c) * sqrt(N(parent)) / (1 + N(c)),
    where P is the policy's prior of the step (``search.expand``), until an unexpanded or
    terminal node. Children are evaluated when they are created, so every child has a Q.
-2. Expand a non-terminal leaf into k sampled next steps (duplicates merged).
+2. Expand a non-terminal leaf into k sampled next steps (duplicates merged). With
+   ``widen_below``, selection also stops at an expanded node whose children all score below
+   it (their own evaluation) and samples k more children there (progressive widening): a step the policy gets wrong
+   three times in four needs more than k tries, and a fixed k leaves MCTS only backtracking.
 3. Evaluate each new child: the ``StepScorer``'s value of the partial solution (test time),
    the verifier's verdict on a policy rollout to a final answer (train time), or a mix. A
    terminal leaf that is selected again is judged directly (verifier when given, else scorer).
@@ -55,6 +58,11 @@ class MCTSConfig:
     evaluation: str = field(default="scorer", metadata={"help": "'scorer', 'rollout' (verifier) or 'both'."})
     rollout_weight: float = field(default=0.5, metadata={"help": "Weight of the rollout value under 'both'."})
     final: str = field(default="visits", metadata={"help": "Answer by most 'visits' path or best 'value' leaf."})
+    widen_below: float | None = field(default=None, metadata={
+        "help": "Progressive widening: when selection reaches an expanded node whose children all score below "
+                "this (their own evaluation, not their subtree's mean), it samples k more children there "
+                "instead of descending (None: never)."})
+    max_children: int = field(default=16, metadata={"help": "Most children a node may gain by widening."})
     rollout_max_tokens: int = field(default=192, metadata={"help": "Longest rollout, in tokens."})
     complete: bool = field(default=True, metadata={
         "help": "When the most visited path ends unfinished, let the policy finish it (greedy; counted in usage)."})
@@ -76,11 +84,14 @@ class MCTSConfig:
             raise ValueError(f"rollout_weight={self.rollout_weight} must lie in [0, 1]")
 
 
-def _select(tree: Tree, children: dict[int, list[int]], c_puct: float) -> list[int]:
+def _select(tree: Tree, children: dict[int, list[int]], c_puct: float, widen_below: float | None = None,
+            max_children: int = 16) -> list[int]:
     path = [0]
     node = tree.nodes[0]
     while node.id in children and not node.terminal:
         kids = [tree.nodes[c] for c in children[node.id]]
+        if widen_below is not None and len(kids) < max_children and max(_own(c) for c in kids) < widen_below:
+            break  # every child so far looks wrong: sample more here (progressive widening)
         fpu = node.value
         sqrt_n = math.sqrt(max(1, node.visits))
 
@@ -91,6 +102,11 @@ def _select(tree: Tree, children: dict[int, list[int]], c_puct: float) -> list[i
         node = max(kids, key=puct)
         path.append(node.id)
     return path
+
+
+def _own(node) -> float:
+    """A node's own evaluation (its scorer value when it has one), not its subtree's mean."""
+    return node.reward if node.reward is not None else node.value
 
 
 def _most_visited_leaf(tree: Tree, children: dict[int, list[int]]):
@@ -142,7 +158,8 @@ def mcts(
         if not live:
             break
         sim += 1
-        paths = {i: _select(trees[i], children[i], config.c_puct) for i in live}
+        paths = {i: _select(trees[i], children[i], config.c_puct, config.widen_below, config.max_children)
+                 for i in live}
         leaves = {i: trees[i].nodes[paths[i][-1]] for i in live}
         # backups[i]: values to back up along path i (one per evaluated node)
         backups: dict[int, list[float]] = {i: [] for i in live}
@@ -172,7 +189,12 @@ def mcts(
             node.visits, node.value_sum = 1, v
             backups[i].append(v)
         for i, new in zip(open_, kids):
-            children[i][leaves[i].id] = new
+            siblings = children[i].setdefault(leaves[i].id, [])
+            if siblings:  # widened: priors of old and new children are renormalised together
+                total = sum(trees[i].nodes[c].prior for c in siblings + new) or 1.0
+                for c in siblings + new:
+                    trees[i].nodes[c].prior /= total
+            siblings.extend(new)
             expanded[i] += 1
 
         for i in live:

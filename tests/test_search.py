@@ -131,3 +131,24 @@ def test_mcts_finishes_an_unfinished_most_visited_path():
     assert policy.usage.sampled_sequences == 2 * 4 + 1 == res.usage.sampled_sequences
     bare = mcts(BanditPolicy(), task, [task.problem()], PathScorer(), MCTSConfig(simulations=2, k=4, complete=False))
     assert bare[0].answer is None
+
+
+def test_progressive_widening_retries_a_node_whose_children_all_failed():
+    # the right step has probability 0.15: two samples per node usually miss it, and without
+    # widening MCTS can only backtrack to siblings that face the same step
+    def run(widen):
+        def go(task, seed):
+            return mcts(BanditPolicy(p_best=0.15), task, [task.problem()], PathScorer(),
+                        MCTSConfig(simulations=40, k=2, widen_below=widen, seed=seed))
+        return go
+
+    plain, widened = hit_rate(run(None), seeds=20), hit_rate(run(0.5), seeds=20)
+    assert widened > plain + 0.3, (widened, plain)
+    res = mcts(BanditPolicy(p_best=0.15), BanditTask(), [BanditTask().problem()], PathScorer(),
+               MCTSConfig(simulations=40, k=2, widen_below=0.5, max_children=6, seed=0))[0]
+    tree = res.tree
+    assert max(len(tree.children(n.id)) for n in tree.nodes) <= 6 + 1  # + the finishing sequence
+    for node in tree.nodes:
+        kids = tree.children(node.id)
+        if kids and not any(k.terminal for k in kids):
+            assert sum(k.prior for k in kids) == pytest.approx(1.0)
