@@ -16,9 +16,11 @@ args = ap.parse_args()
 config = LoopConfig(
     policy=args.policy,
     iterations=args.iterations,
-    train_problems=1024,
-    search={"method": "mcts", "budget": 16, "width": 4, "mcts_evaluation": "rollout", "shard_size": 128},
-    learn={"algorithm": "tree_dpo", "margin": 0.3, "beta": 0.1, "sft_weight": 0.2, "learning_rate": 1e-4},
+    train_problems=8192,
+    search={"method": "mcts", "budget": 2, "width": 4, "mcts_evaluation": "rollout", "temperature": 0.3,
+            "shard_size": 512},
+    learn={"algorithm": "tree_dpo", "margin": 0.3, "beta": 0.1, "sft_weight": 1.0, "learning_rate": 1e-5,
+           "batch_size": 32},
 )
 for row in run_loop(config, args.out)["iterations"]:
     print(f"iteration {row['iteration']}: greedy {row['accuracy']:.3f}, training compute {row['train_compute']:,} tokens")
