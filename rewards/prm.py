@@ -210,6 +210,7 @@ class ProcessRewardModel:
         self.kind = kind
         self.batch_size = batch_size
         self.readout = readout
+        self.scored_tokens = 0  # tokens read by step_scores (forward only): the compute of scoring
 
     @classmethod
     def from_policy(cls, init, *, step_delimiter: str = "\n", readout: str = "likelihood",
@@ -273,6 +274,7 @@ class ProcessRewardModel:
                 ids[r, : len(seq)] = torch.tensor(seq)
                 mask[r, : len(seq)] = 1
                 judged[r, start : len(seq)] = 1.0
+            self.scored_tokens += int(mask.sum())
             with torch.inference_mode():
                 logits = token_logits(self.model, self.readout, ids.to(device), mask.to(device))
                 if self.readout == "step_end":

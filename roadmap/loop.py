@@ -224,6 +224,8 @@ class _Run:
                 _copy_policy(prev, Path(out))
                 return {"train_tokens": 0, "steps": 0, "examples": 0, "skipped": "no verified solution"}
             res = expert_iteration_step(prev, rows, ei, data=data)
+            if scorer is not None:
+                res["scoring_tokens"] = scorer.prm.scored_tokens  # the PRM filter's forward passes
         elif self.algorithm == "tree_dpo":
             from datasets import concatenate_datasets
 
@@ -265,6 +267,7 @@ class _Run:
                 search = self.phase(k, "search", lambda k=k: self.search(k))
                 data_tokens += search["usage"]["generated_tokens"] + search["usage"]["prefill_tokens"]
             learn = self.phase(k, "learn", lambda k=k: self.learn(k))
+            data_tokens += learn.get("scoring_tokens", 0)
             ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
             total += data_tokens + learn["train_tokens"]
             rows.append({"iteration": k, **ev, "search_accuracy": search.get("accuracy"),

@@ -76,6 +76,7 @@ def test_prm_learns_step_labels_and_scores_partials(tiny_dir, tmp_path, arith_ta
     assert prm.readout == readout
     scores = prm.step_scores(["1+1\n"] * 3, ["1+1=2\n1+1=3\n", "1+1=2\n1+1=2", ""])
     assert len(scores[0]) == 2 and len(scores[1]) == 2 and scores[2] == []
+    assert prm.scored_tokens >= 2 * len("1+1\n1+1=2\n1+1=2")  # two rows read, the empty one skipped
     assert scores[0][0] > 0.5 and scores[0][1] < scores[0][0] - 0.2
     if readout != "tokens":  # the noisy-OR head is slower to calibrate on 160 toy rows; its ranking is checked
         assert scores[0][1] < 0.5
