@@ -39,6 +39,11 @@ def _tree_solutions(row: dict[str, Any]) -> list[str]:
     return [tree.text(n.id) for n in tree.nodes if n.terminal]
 
 
+def _row_problem(row: dict[str, Any]) -> Problem:
+    """The problem a trees row was searched for (its reference answer included)."""
+    return Problem(id=row["problem_id"], question=row.get("question", ""), answer=row.get("reference", ""))
+
+
 def verified_solutions(row: dict[str, Any], task=None) -> list[str]:
     """Distinct verified solutions of one row, in the row's order (best first).
 
@@ -49,7 +54,7 @@ def verified_solutions(row: dict[str, Any], task=None) -> list[str]:
         if ok and text.strip():
             seen.setdefault(text.strip(), None)
     if task is not None:
-        problem = Problem(id=row["problem_id"], question=row.get("question", ""), answer=row["reference"])
+        problem = _row_problem(row)
         for text in _tree_solutions(row):
             if text.strip() and text.strip() not in seen and task.is_correct(problem, text):
                 seen.setdefault(text.strip(), None)
@@ -79,9 +84,7 @@ def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None, scorer=No
         from search.expand import score_many
 
         kept = [(r, sols) for r, sols in kept if sols]
-        problems = [Problem(id=r["problem_id"], question=r.get("question", ""), answer=r.get("reference", ""))
-                    for r, _ in kept]
-        scores = score_many(scorer, problems, [sols for _, sols in kept])
+        scores = score_many(scorer, [_row_problem(r) for r, _ in kept], [sols for _, sols in kept])
         floor = -1.0 if min_score is None else min_score
         kept = [(r, [t for x, t in sorted(zip(sc, sols), key=lambda z: -z[0]) if x >= floor])
                 for (r, sols), sc in zip(kept, scores)]

@@ -45,9 +45,6 @@ def expert_iteration_data(rows: Sequence[dict[str, Any]], config: ExpertIteratio
     from learning.data import sft_rows
 
     config = config or ExpertIterationConfig()
-    if config.min_step_score is not None and scorer is None:
-        raise ValueError(f"min_step_score={config.min_step_score} needs a scorer (a PRM); pass scorer=..., or in a "
-                         "recipe set prm_dir (or guide: prm)")
     data = sft_rows(rows, config.solutions_per_problem, task=task, scorer=scorer, min_score=config.min_step_score)
     if extra_dataset is not None and len(extra_dataset):
         extra = extra_dataset.select_columns(["prompt", "completion", "id"])

@@ -209,10 +209,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from roadmap.scaling import fit_power_law, fit_sigmoid, load_points, plot_fits, predict_last, start_accuracy
+    from roadmap.scaling import fit_power_law, fit_sigmoid, plot_fits, predict_last, read_points
 
-    compute, accuracy = load_points(args.points)
-    r0 = args.r0 if args.r0 is not None else start_accuracy(args.points)
+    compute, accuracy, start = read_points(args.points)
+    r0 = args.r0 if args.r0 is not None else start
     fit = fit_sigmoid(compute, accuracy, r0=r0, warmup_fraction=args.warmup, bootstrap=args.bootstrap)
     power = fit_power_law(compute, accuracy, warmup_fraction=args.warmup)
     far = max(compute) * args.extrapolate

@@ -23,7 +23,8 @@ from typing import Any
 
 from roadmap.core.io import save_figure
 
-__all__ = ["SigmoidFit", "PowerLawFit", "sigmoid", "fit_sigmoid", "fit_power_law", "load_points", "plot_fits"]
+__all__ = ["SigmoidFit", "PowerLawFit", "sigmoid", "fit_sigmoid", "fit_power_law", "load_points", "read_points", "predict_last",
+           "plot_fits"]
 
 
 def sigmoid(c, a: float, b: float, c_mid: float, r0: float):
@@ -185,18 +186,6 @@ def fit_power_law(compute: Sequence[float], accuracy: Sequence[float], *, warmup
                        points_used=len(c), rmse=rmse)
 
 
-def start_accuracy(path: str | Path) -> float | None:
-    """R0 of a run's metrics.json: the accuracy of its zero-compute point (iteration 0); None for other files."""
-    p = Path(path)
-    if p.suffix == ".csv":
-        return None
-    data = json.loads(p.read_text())
-    if isinstance(data, dict) and "iterations" in data:
-        start = [r["accuracy"] for r in data["iterations"] if r["train_compute"] == 0]
-        return float(start[0]) if start else None
-    return None
-
-
 def predict_last(compute: Sequence[float], accuracy: Sequence[float], *, r0: float | None = None,
                  warmup_fraction: float = 0.0) -> dict[str, Any]:
     """The extrapolation check of ScaleRL: fit the first half of the points, predict the last one.
@@ -217,11 +206,14 @@ def predict_last(compute: Sequence[float], accuracy: Sequence[float], *, r0: flo
             "predicted": predicted, "abs_error": abs(predicted - a[-1])}
 
 
-def load_points(path: str | Path) -> tuple[list[float], list[float]]:
-    """(compute, accuracy) from a JSON list of {"compute", "accuracy"} objects, or a CSV with those columns."""
+def read_points(path: str | Path) -> tuple[list[float], list[float], float | None]:
+    """(compute, accuracy, R0) from a points file: a JSON list of {"compute", "accuracy"} objects, a
+    CSV with those columns, or a run's metrics.json. R0 is the metrics.json's iteration-0 accuracy
+    (that zero-compute point is left out of the lists), else None."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{path} does not exist; give a JSON or CSV file of compute/accuracy points")
+    r0 = None
     if p.suffix == ".csv":
         import csv
 
@@ -230,14 +222,21 @@ def load_points(path: str | Path) -> tuple[list[float], list[float]]:
     else:
         data = json.loads(p.read_text())
         if isinstance(data, dict) and "iterations" in data:  # a run's metrics.json
+            start = [r["accuracy"] for r in data["iterations"] if r["train_compute"] == 0]
+            r0 = float(start[0]) if start else None
             rows = [{"compute": r["train_compute"], "accuracy": r["accuracy"]} for r in data["iterations"]
                     if r["train_compute"] > 0]
         else:
             rows = data["points"] if isinstance(data, dict) and "points" in data else data
     try:
-        return [float(r["compute"]) for r in rows], [float(r["accuracy"]) for r in rows]
+        return [float(r["compute"]) for r in rows], [float(r["accuracy"]) for r in rows], r0
     except (KeyError, TypeError) as e:
         raise ValueError(f"{path}: every point needs 'compute' and 'accuracy' ({e})") from e
+
+
+def load_points(path: str | Path) -> tuple[list[float], list[float]]:
+    """(compute, accuracy) of ``read_points``."""
+    return read_points(path)[:2]
 
 
 def plot_fits(compute, accuracy, fit: SigmoidFit | None, power: PowerLawFit | None, path: str | Path, *,

@@ -31,6 +31,7 @@ greedily (one extra sequence, counted in the usage) rather than falling back to 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -152,12 +153,10 @@ def mcts(
     rollouts: list[dict[str, float]] = [{} for _ in problems]  # finished rollout text -> verifier's verdict
     expanded = [0] * len(problems)
     free_left = [config.free_revisits * config.simulations] * len(problems)
-    sim = -1
-    while True:
+    for sim in itertools.count():  # rounds: every live problem selects, then expands or re-judges
         live = [i for i in range(len(problems)) if expanded[i] < config.simulations]
         if not live:
             break
-        sim += 1
         paths = {i: _select(trees[i], children[i], config.c_puct, config.widen_below, config.max_children)
                  for i in live}
         leaves = {i: trees[i].nodes[paths[i][-1]] for i in live}
