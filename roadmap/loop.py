@@ -1,6 +1,7 @@
 """The search-and-learn loop: K iterations of label -> PRM -> train-time search -> learn -> eval.
 
-``run_loop`` (and ``roadmap run RECIPE.yaml``) keeps everything in one run directory::
+``run_loop`` (and ``roadmap run RECIPE.yaml``) runs a recipe (``roadmap.loop_config.LoopConfig``, checked
+in full before any work) and keeps everything in one run directory::
 
     run/
       config.yaml                the recipe as run
