@@ -4,9 +4,12 @@
 - ``learning.expert_iteration``: keep what search verified, fine-tune on it (ReST-EM);
 - ``learning.tree_dpo``: DPO on tree pairs through TRL's DPOTrainer;
 - ``learning.rl``: online RL through TRL's GRPOTrainer (grpo, dapo, dr_grpo, cispo) and the
-  ScaleRL preset.
+  ScaleRL preset;
+- ``learning.registry``: the learners by name (``get_learner``), as the loop picks them.
 
-Submodules import torch/TRL lazily; import them directly.
+Submodules import torch/TRL lazily.
 """
 
-__all__: list[str] = []
+from learning.registry import LEARNERS, Learner, LearnInputs, NothingToLearn, get_learner, register_learner
+
+__all__ = ["LEARNERS", "Learner", "LearnInputs", "NothingToLearn", "get_learner", "register_learner"]

@@ -31,6 +31,9 @@ class ExpertIterationConfig:
     min_step_score: float | None = field(default=None, metadata={
         "help": "Keep only verified solutions whose PRM score (weakest step) reaches this; needs a scorer."})
     seed: int = field(default=0, metadata={"help": "Data order seed."})
+    reference_mix: int = field(default=0, metadata={
+        "help": "Reference solutions of fresh training problems mixed into each update (against forgetting; "
+                "in the loop, learning.registry draws them)."})
 
 
 def expert_iteration_data(rows: Sequence[dict[str, Any]], config: ExpertIterationConfig | None = None, *,

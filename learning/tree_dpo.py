@@ -35,6 +35,8 @@ class TreeDPOConfig:
     batch_size: int = field(default=32, metadata={"help": "Pairs per optimizer step."})
     max_length: int = field(default=256, metadata={"help": "Longest prompt + completion, in tokens."})
     seed: int = field(default=0, metadata={"help": "Data order seed."})
+    margin: float = field(default=0.3, metadata={
+        "help": "Step pairs: siblings whose MCTS Q-values differ by more than this (learning.data.step_pairs)."})
 
 
 def tree_dpo_step(policy_dir: str | Path, pairs, config: TreeDPOConfig | None = None) -> dict[str, Any]:

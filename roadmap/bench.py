@@ -24,9 +24,16 @@ from roadmap.core.io import atomic_write_text, format_table, save_figure, write_
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem
 
-__all__ = ["TestTimeConfig", "bench_test_time", "BENCH_METHODS"]
+__all__ = ["TestTimeConfig", "bench_test_time", "bench_methods"]
 
-BENCH_METHODS = ("greedy", "majority", "bon", "weighted", "beam", "dvts", "mcts")
+
+def bench_methods() -> tuple[str, ...]:
+    """Greedy and majority vote, then every method of ``search.registry``."""
+    from roadmap.evaluate import METHODS
+    from search.registry import search_method_names
+
+    return METHODS + search_method_names()
+
 _SAMPLED = ("majority", "bon", "weighted")
 
 
@@ -36,7 +43,7 @@ class TestTimeConfig:
 
     __test__ = False  # not a pytest class
 
-    methods: tuple[str, ...] = field(default=BENCH_METHODS, metadata={"help": "Methods to run."})
+    methods: tuple[str, ...] = field(default_factory=bench_methods, metadata={"help": "Methods to run."})
     budgets: tuple[int, ...] = field(default=(1, 4, 16, 64), metadata={"help": "Sampled sequences per problem."})
     seeds: tuple[int, ...] = field(default=(0, 1), metadata={"help": "Seeds; cells are averaged over them."})
     width: int = field(default=4, metadata={"help": "Beam width M and MCTS children per expansion."})
@@ -45,9 +52,9 @@ class TestTimeConfig:
 
     def __post_init__(self) -> None:
         self.methods, self.budgets, self.seeds = tuple(self.methods), tuple(self.budgets), tuple(self.seeds)
-        bad = [m for m in self.methods if m not in BENCH_METHODS]
+        bad = [m for m in self.methods if m not in bench_methods()]
         if bad:
-            raise ValueError(f"unknown methods {bad}; use some of {BENCH_METHODS}")
+            raise ValueError(f"unknown methods {bad}; use some of {bench_methods()}")
         if not self.budgets or min(self.budgets) < 1:
             raise ValueError(f"budgets={self.budgets} must be positive integers")
         if not self.seeds:

@@ -246,6 +246,9 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from roadmap.bench import bench_methods  # greedy, majority and the search registry's methods
+    from search.registry import search_method_names
+
     parser = argparse.ArgumentParser(prog="roadmap", description="o1-roadmap: search and learning for reasoning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -261,8 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--n", type=int, default=500, help="problems to evaluate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", default="greedy",
-                   choices=["greedy", "majority", "bon", "weighted", "beam", "dvts", "mcts"])
+    p.add_argument("--method", default="greedy", choices=bench_methods())
     p.add_argument("--samples", type=int, default=8, help="solutions per problem for --method majority")
     p.add_argument("--budget", type=int, default=16, help="sampled sequences per problem for search methods")
     p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
@@ -335,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for shards/, trees.jsonl and summary.json (resumable)")
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--n", type=int, default=256, help="problems to search")
-    p.add_argument("--method", default="mcts", choices=["bon", "weighted", "beam", "dvts", "mcts"])
+    p.add_argument("--method", default="mcts", choices=search_method_names())
     p.add_argument("--budget", type=int, default=16, help="sampled sequences per problem")
     p.add_argument("--width", type=int, default=4, help="beam width, or children per MCTS expansion")
     p.add_argument("--mcts-evaluation", default="rollout", choices=["scorer", "rollout", "both"],
@@ -354,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     task_options(p)
     p.add_argument("--out", required=True, help="folder for cells.jsonl (resumable), test_time.json/.md/.png")
     p.add_argument("--n", type=int, default=200, help="held-out problems")
-    p.add_argument("--methods", default="greedy,majority,bon,weighted,beam,dvts,mcts")
+    p.add_argument("--methods", default=",".join(bench_methods()), help="comma-separated methods")
     p.add_argument("--budgets", default="1,4,16,64", help="comma-separated N")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds")
     p.add_argument("--width", type=int, default=4)

@@ -14,10 +14,10 @@ from typing import Any
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
 
-__all__ = ["EvalReport", "evaluate", "evaluate_search", "run_search", "wilson_interval", "METHODS", "SEARCH_METHODS"]
+__all__ = ["EvalReport", "evaluate", "evaluate_search", "run_search", "wilson_interval", "METHODS"]
 
+#: the evaluation methods of ``evaluate``; the search methods are ``search.registry``'s
 METHODS = ("greedy", "majority")
-SEARCH_METHODS = ("bon", "weighted", "beam", "dvts", "mcts")
 
 
 @dataclass
@@ -127,38 +127,17 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
 
 def run_search(policy, task, problems: Sequence[Problem], method: str, budget: int, scorer=None, *, seed: int = 0,
                width: int = 4, verifier=None, mcts_evaluation: str = "scorer", temperature: float = 1.0):
-    """Run one search method at a budget of ``budget`` per problem, sampling at ``temperature``.
+    """Run the search method registered as ``method`` (``search.registry``) at ``budget`` per problem.
 
-    bon/weighted sample ``budget`` solutions; beam/dvts keep ``budget`` beams of width
-    ``min(width, budget)``, so they sample ``budget`` steps at every depth. MCTS runs ``budget``
-    simulations that each expand ``min(width, budget)`` children: one step per simulation along
-    the deepest path, so on solutions of about ``width`` steps it samples about as many steps,
-    and generates about as many tokens, as beam search at the same budget (the benchmark
-    reports the tokens each method actually generated).
-
-    MCTS guided by a scorer alone (test time) widens a node whose children all score below 0.5
-    (``MCTSConfig.widen_below``): with a fixed ``width`` children per node it could not retry a
-    step the policy gets wrong most of the time. Rollout-valued MCTS (train time) does not widen:
-    a child valued 0 there is one failed rollout, not a judged step.
+    ``search.registry`` says how each method spends the budget N and the width M so that methods
+    compare at equal compute (the benchmark reports the tokens each actually generated).
     """
-    from search import BeamConfig, BestOfNConfig, ExpandConfig, MCTSConfig, beam_search, best_of_n, dvts, mcts
+    from search.registry import SearchBudget, get_search
 
-    if method not in SEARCH_METHODS:
-        raise ValueError(f"method={method!r} is not a search method; use one of {SEARCH_METHODS}")
-    if budget < 1:
-        raise ValueError(f"budget={budget} must be at least 1")
-    if method in ("bon", "weighted"):
-        selection = "best" if method == "bon" else "weighted"
-        return best_of_n(policy, task, problems, scorer,
-                         BestOfNConfig(n=budget, selection=selection, seed=seed, temperature=temperature))
-    m = min(width, budget)
-    steps = ExpandConfig(temperature=temperature)
-    if method in ("beam", "dvts"):
-        run = beam_search if method == "beam" else dvts
-        return run(policy, task, problems, scorer, BeamConfig(n=budget - budget % m, width=m, seed=seed, expand=steps))
-    config = MCTSConfig(simulations=budget, k=m, seed=seed, evaluation=mcts_evaluation, expand=steps,
-                        widen_below=0.5 if mcts_evaluation == "scorer" else None)
-    return mcts(policy, task, problems, scorer, config, verifier=verifier)
+    fn = get_search(method)
+    settings = SearchBudget(budget=budget, width=width, seed=seed, temperature=temperature,
+                            mcts_evaluation=mcts_evaluation)
+    return fn(policy, task, problems, scorer, settings, verifier=verifier)
 
 
 def evaluate_search(

@@ -1,6 +1,7 @@
 """The search-and-learn loop: K iterations of label -> PRM -> train-time search -> learn -> eval.
 
-``run_loop`` (and ``roadmap run RECIPE.yaml``) keeps everything in one run directory::
+``run_loop`` (and ``roadmap run RECIPE.yaml``) runs a recipe (``roadmap.loop_config.LoopConfig``, checked
+in full before any work) and keeps everything in one run directory::
 
     run/
       config.yaml                the recipe as run
@@ -28,84 +29,15 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from roadmap.core.io import atomic_write_text, format_table, replace_dir, save_figure, write_json
+from roadmap.loop_config import LoopConfig, RecipeError, load_recipe
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoopConfig", "run_loop", "load_recipe", "ALGORITHMS"]
-
-ALGORITHMS = ("expert_iteration", "tree_dpo", "grpo")
-
-
-@dataclass
-class LoopConfig:
-    """A recipe of ``roadmap run``: what each phase of each iteration does.
-
-    The nested dicts hold the fields of the phase's own config class:
-    ``search`` -> ``roadmap.train_search.TrainSearchConfig``; ``learn`` -> the algorithm's
-    config (``ExpertIterationConfig``, ``TreeDPOConfig`` or ``RLConfig``, plus ``algorithm``);
-    ``prm`` -> ``rewards.LabelConfig`` and ``rewards.RewardModelConfig`` fields plus
-    ``problems`` and ``samples``.
-    """
-
-    policy: str = field(default="", metadata={"help": "Starting (warm-started) policy folder."})
-    task: str = field(default="arith", metadata={"help": "Task name."})
-    task_args: dict = field(default_factory=dict, metadata={"help": "Task keyword arguments."})
-    iterations: int = field(default=3, metadata={"help": "Search-and-learn iterations K."})
-    train_problems: int = field(default=512, metadata={"help": "Fresh training problems searched per iteration."})
-    guide: str = field(default="verifier", metadata={"help": "What guides train-time search: 'verifier' or 'prm'."})
-    search: dict = field(default_factory=lambda: {"method": "mcts", "budget": 4, "width": 4})
-    learn: dict = field(default_factory=lambda: {"algorithm": "expert_iteration"})
-    prm: dict = field(default_factory=dict, metadata={"help": "Labelling and PRM training (guide: prm)."})
-    prm_dir: str = field(default="", metadata={
-        "help": "A trained PRM folder used as is in every iteration: it guides the search when guide: prm (no "
-                "labelling, no PRM training) and filters expert-iteration data (learn.min_step_score)."})
-    eval_problems: int = field(default=500, metadata={"help": "Held-out problems evaluated (greedy) per iteration."})
-    batch_size: int = field(default=256, metadata={"help": "Policy batch size for sampling."})
-    seed: int = field(default=0, metadata={"help": "Base seed; iteration k uses seed + k."})
-
-    def __post_init__(self) -> None:
-        if not self.policy:
-            raise ValueError("policy is empty; set `policy:` to a warm-started policy folder (e.g. from roadmap quickstart)")
-        if self.iterations < 1:
-            raise ValueError(f"iterations={self.iterations} must be at least 1")
-        if self.guide not in ("verifier", "prm"):
-            raise ValueError(f"guide={self.guide!r} must be 'verifier' or 'prm'")
-        if self.prm_dir and not (Path(self.prm_dir) / "reward_model.json").exists():
-            raise FileNotFoundError(f"prm_dir={self.prm_dir!r} holds no reward_model.json; pass a folder written by "
-                                    "`roadmap train-prm`, or leave prm_dir empty")
-        if self.learn.get("min_step_score") is not None and not (self.prm_dir or self.guide == "prm"):
-            raise ValueError("learn.min_step_score needs a PRM: set prm_dir, or guide: prm")
-        algo = self.learn.get("algorithm", "expert_iteration")
-        if algo not in ALGORITHMS:
-            raise ValueError(f"learn.algorithm={algo!r} is unknown; use one of {ALGORITHMS}")
-
-
-def load_recipe(path: str | Path, **overrides) -> LoopConfig:
-    """A ``LoopConfig`` from a YAML recipe; unknown keys are an error that names them."""
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"recipe {path} does not exist; see recipes/ for examples")
-    data = yaml.safe_load(p.read_text()) or {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(LoopConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"recipe {path} has unknown keys {unknown}; known keys: {sorted(known)}")
-    return LoopConfig(**data)
-
-
-def _subconfig(cls, values: dict, **fixed):
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names - {"algorithm", "problems", "samples", "reference_mix", "margin"})
-    if unknown:
-        raise ValueError(f"{cls.__name__} has no fields {unknown}; known: {sorted(names)}")
-    return cls(**{k: v for k, v in values.items() if k in names}, **fixed)
+__all__ = ["LoopConfig", "RecipeError", "run_loop", "load_recipe"]
 
 
 class _Run:
@@ -116,7 +48,7 @@ class _Run:
         self.dir = run_dir
         self.say = say
         self.task = get_task(config.task, **config.task_args)
-        self.algorithm = config.learn.get("algorithm", "expert_iteration")
+        self.algorithm = config.learner.name
 
     def phase(self, k: int, name: str, fn: Callable[[], dict]) -> dict:
         marker = self.dir / f"iter_{k}" / f"{name}.done.json"
@@ -148,8 +80,6 @@ class _Run:
 
     def label_and_prm(self, k: int) -> tuple[dict, dict]:
         from rewards import (
-            LabelConfig,
-            RewardModelConfig,
             label_solutions,
             load_labels,
             rollout_summary,
@@ -158,16 +88,15 @@ class _Run:
             train_prm,
         )
 
-        cfg = dict(self.config.prm)
+        c = self.config
         here = self.dir / f"iter_{k}"
         prev = self.policy_dir(k - 1)
 
         def label() -> dict:
             policy = self.hf_policy(k - 1)
-            problems = self.task.problems("train", n=cfg.get("problems", 1000), seed=self.config.seed + 7919 * k)
-            sols = sample_solutions(policy, self.task, problems, cfg.get("samples", 4), seed=self.config.seed + k)
-            label_cfg = _subconfig(LabelConfig, {x: v for x, v in cfg.items() if x in {f.name for f in fields(LabelConfig)}},)
-            ds = label_solutions(policy, self.task, problems, sols, label_cfg, progress=False)
+            problems = self.task.problems("train", n=c.prm_config.problems, seed=c.seed + 7919 * k)
+            sols = sample_solutions(policy, self.task, problems, c.prm_config.samples, seed=c.seed + k)
+            ds = label_solutions(policy, self.task, problems, sols, c.label_config, progress=False)
             save_labels(ds, here / "labels")
             return {**rollout_summary(ds), "generated_tokens": policy.usage.generated_tokens,
                     "prefill_tokens": policy.usage.prefill_tokens}
@@ -175,9 +104,7 @@ class _Run:
         labels = self.phase(k, "label", label)
 
         def prm() -> dict:
-            names = {f.name for f in fields(RewardModelConfig)}
-            rm_cfg = RewardModelConfig(**{x: v for x, v in cfg.items() if x in names and x != "output_dir"},
-                                       output_dir=str(here / "prm"))
+            rm_cfg = replace(c.reward_model_config, output_dir=str(here / "prm"))
             res = train_prm(load_labels(here / "labels"), prev, rm_cfg, step_delimiter=self.task.step_delimiter)
             return {x: v for x, v in res.items() if x != "losses"}
 
@@ -189,64 +116,38 @@ class _Run:
 
         folder = self.config.prm_dir or self.dir / f"iter_{k}" / "prm"
         return PRMScorer(ProcessRewardModel.from_pretrained(folder, batch_size=256), self.task,
-                         self.config.prm.get("aggregation", "min"))
+                         self.config.prm_config.aggregation)
 
     def search(self, k: int) -> dict:
         from rewards import VerifierScorer
-        from roadmap.train_search import TrainSearchConfig, search_train
+        from roadmap.train_search import search_train
 
         scorer = self.scorer(k) if self.config.guide == "prm" else None
-        config = _subconfig(TrainSearchConfig, {**self.config.search, "seed": self.config.seed + 104729 * k})
+        config = replace(self.config.search_config, seed=self.config.seed + 104729 * k)
         problems = self.task.problems("train", n=self.config.train_problems, seed=self.config.seed + k)
         summary = search_train(self.hf_policy(k - 1), self.task, problems, self.dir / f"iter_{k}" / "search", config,
                                scorer=scorer, verifier=VerifierScorer(self.task), progress=False)
         return {x: v for x, v in summary.items() if x != "config"}
 
     def learn(self, k: int) -> dict:
-        from search.trees import read_trees
+        from learning.registry import LearnInputs, NothingToLearn
 
-        out = str(self.dir / f"iter_{k}" / "policy")
-        cfg = {x: v for x, v in self.config.learn.items() if x != "algorithm"}
-        prev = self.policy_dir(k - 1)
-        if self.algorithm == "expert_iteration":
-            from learning.expert_iteration import ExpertIterationConfig, expert_iteration_data, expert_iteration_step
-            from policy_init.sft import sft_dataset
-
-            rows = read_trees(self.dir / f"iter_{k}" / "search" / "trees.jsonl")
-            mix = cfg.pop("reference_mix", 0)
-            extra = sft_dataset(self.task, n=mix, seed=self.config.seed + 31 * k) if mix else None
-            ei = _subconfig(ExpertIterationConfig, cfg, output_dir=out)
-            scorer = self.scorer(k) if ei.min_step_score is not None else None
-            data = expert_iteration_data(rows, ei, task=self.task, extra_dataset=extra, scorer=scorer)
-            if len(data) == 0:
-                # nothing verified to learn from: keep the policy, say so, and go on
-                logger.warning("iteration %d: search verified no solution; the policy is carried over unchanged", k)
-                _copy_policy(prev, Path(out))
-                return {"train_tokens": 0, "steps": 0, "examples": 0, "skipped": "no verified solution"}
-            res = expert_iteration_step(prev, rows, ei, data=data)
-            if scorer is not None:
-                res["scoring_tokens"] = scorer.prm.scored_tokens  # the PRM filter's forward passes
-        elif self.algorithm == "tree_dpo":
-            from datasets import concatenate_datasets
-
-            from learning.data import solution_pairs, step_pairs
-            from learning.tree_dpo import TreeDPOConfig, tree_dpo_step
-
-            rows = read_trees(self.dir / f"iter_{k}" / "search" / "trees.jsonl")
-            margin = cfg.pop("margin", 0.3)
-            sol, step = solution_pairs(rows), step_pairs(rows, margin)
-            pairs = concatenate_datasets([sol.remove_columns(["level"]),
-                                          step.remove_columns(["level", "margin"])]) if len(step) else sol
-            res = tree_dpo_step(prev, pairs, _subconfig(TreeDPOConfig, cfg, output_dir=out))
-            res.update(solution_pairs=len(sol), step_pairs=len(step))
-        else:
-            from learning.rl import RLConfig, rl_step
-
-            retired_path = self.dir / f"iter_{k - 1}" / "retired.json"
-            retired = set(json.loads(retired_path.read_text())) if retired_path.exists() else set()
-            problems = self.task.problems("train", n=self.config.train_problems, seed=self.config.seed + k)
-            res = rl_step(prev, self.task, problems, _subconfig(RLConfig, cfg, output_dir=out), retired=retired)
-            write_json(self.dir / f"iter_{k}" / "retired.json", res["retired"])
+        c = self.config
+        here, out, prev = self.dir / f"iter_{k}", self.dir / f"iter_{k}" / "policy", self.policy_dir(k - 1)
+        has_prm = bool(c.prm_dir) or c.guide == "prm"
+        inputs = LearnInputs(
+            policy_dir=prev, output_dir=out, task=self.task,
+            trees=here / "search" / "trees.jsonl" if c.learner.searches else None,
+            problems=lambda: self.task.problems("train", n=c.train_problems, seed=c.seed + k),
+            scorer=(lambda: self.scorer(k)) if has_prm else None,
+            state_dir=here, previous_state_dir=self.dir / f"iter_{k - 1}", seed=c.seed + 31 * k)
+        try:
+            res = c.learner.run(inputs, replace(c.learn_config, output_dir=str(out)))
+        except NothingToLearn as e:
+            # nothing to learn from: keep the policy, say so, and go on
+            logger.warning("iteration %d: %s; the policy is carried over unchanged", k, e)
+            _copy_policy(prev, out)
+            return {"train_tokens": 0, "steps": 0, "examples": 0, "skipped": str(e)}
         return {x: v for x, v in res.items() if x not in ("losses", "reward_curve", "retired", "config")}
 
     # ------------------------------------------------------------------ the loop
@@ -259,11 +160,11 @@ class _Run:
         for k in range(1, c.iterations + 1):
             (self.dir / f"iter_{k}").mkdir(parents=True, exist_ok=True)
             data_tokens = 0
-            if c.guide == "prm" and not c.prm_dir:
+            if c.trains_prm:
                 labels, prm = self.label_and_prm(k)
                 data_tokens += labels["generated_tokens"] + labels["prefill_tokens"] + prm["train_tokens"]
             search = {}
-            if self.algorithm != "grpo":
+            if c.learner.searches:
                 search = self.phase(k, "search", lambda k=k: self.search(k))
                 data_tokens += search["usage"]["generated_tokens"] + search["usage"]["prefill_tokens"]
             learn = self.phase(k, "learn", lambda k=k: self.learn(k))

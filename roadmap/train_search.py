@@ -27,8 +27,8 @@ TREES_FILE = "trees.jsonl"
 class TrainSearchConfig:
     """What train-time search runs."""
 
-    method: str = field(default="mcts", metadata={"help": "bon | weighted | beam | dvts | mcts."})
-    budget: int = field(default=16, metadata={"help": "Solutions (bon), beams (beam, dvts) or simulations (mcts) per problem; see roadmap.evaluate.run_search."})
+    method: str = field(default="mcts", metadata={"help": "A search method of search.registry (bon, beam, mcts, ...)."})
+    budget: int = field(default=16, metadata={"help": "Solutions (bon), beams (beam, dvts) or simulations (mcts) per problem; see search.registry."})
     width: int = field(default=4, metadata={"help": "Beam width M, or children per MCTS expansion."})
     mcts_evaluation: str = field(default="rollout", metadata={"help": "MCTS leaf values: scorer | rollout | both."})
     temperature: float = field(default=1.0, metadata={
@@ -38,14 +38,21 @@ class TrainSearchConfig:
     seed: int = field(default=0, metadata={"help": "Search seed; shard s uses seed + s * shard_size."})
 
     def __post_init__(self) -> None:
-        from roadmap.evaluate import SEARCH_METHODS
+        from search.registry import get_search
 
-        if self.method not in SEARCH_METHODS:
-            raise ValueError(f"method={self.method!r} is not a search method; use one of {SEARCH_METHODS}")
+        get_search(self.method)  # names the registered methods when it is not one
         if self.temperature < 0:
             raise ValueError(f"temperature={self.temperature} must be >= 0 (0 is greedy)")
         if self.budget < 1 or self.width < 1 or self.shard_size < 1:
             raise ValueError(f"budget={self.budget}, width={self.width} and shard_size={self.shard_size} must be >= 1")
+        self.budget_for(0)  # validates mcts_evaluation
+
+    def budget_for(self, seed: int):
+        """The ``search.SearchBudget`` of one shard searched with ``seed``."""
+        from search.registry import SearchBudget
+
+        return SearchBudget(budget=self.budget, width=self.width, seed=seed, temperature=self.temperature,
+                            mcts_evaluation=self.mcts_evaluation)
 
 
 def search_train(
@@ -62,7 +69,7 @@ def search_train(
     """
     from tqdm.auto import tqdm
 
-    from roadmap.evaluate import run_search
+    from search.registry import get_search
     from search.trees import read_trees, result_row, write_trees
 
     config = config or TrainSearchConfig()
@@ -83,9 +90,8 @@ def search_train(
         if path.exists():
             bar.update(len(part))
             continue
-        results = run_search(policy, task, part, config.method, config.budget, guide if config.method != "mcts" else scorer,
-                             seed=config.seed + s * config.shard_size, width=config.width, verifier=verifier,
-                             mcts_evaluation=config.mcts_evaluation, temperature=config.temperature)
+        results = get_search(config.method)(policy, task, part, scorer, config.budget_for(config.seed + s * config.shard_size),
+                                            verifier=verifier)
         write_trees((result_row(task, p, r, config.method) for p, r in zip(part, results)), path)
         done += len(part)
         bar.update(len(part))

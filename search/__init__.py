@@ -2,13 +2,15 @@
 
 Every algorithm takes (policy, task, problems, scorer, config) and returns one ``SearchResult``
 per problem, with its tree and compute; none imports torch or a reward package: the scorer is
-any ``roadmap.core.StepScorer``.
+any ``roadmap.core.StepScorer``. ``search.registry`` names them: ``get_search(name)`` is the
+function, ``SearchBudget`` the budget every method shares, ``register_search`` adds one.
 """
 
 from search.beam import BeamConfig, beam_search, dvts
 from search.best_of_n import BestOfNConfig, best_of_n, majority_vote, sample_candidates, weighted_vote
 from search.expand import ExpandConfig, expand, new_tree, score_many
 from search.mcts import MCTSConfig, mcts
+from search.registry import SEARCH_METHODS, SearchBudget, get_search, register_search, search_method_names
 
 __all__ = [
     "ExpandConfig",
@@ -25,4 +27,9 @@ __all__ = [
     "dvts",
     "MCTSConfig",
     "mcts",
+    "SEARCH_METHODS",
+    "SearchBudget",
+    "get_search",
+    "register_search",
+    "search_method_names",
 ]
