@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.training import overwrite_field, time_cap_field
+
 __all__ = ["ExpertIterationConfig", "expert_iteration_data", "expert_iteration_step"]
 
 
@@ -22,13 +24,10 @@ class ExpertIterationConfig:
     """Knobs of one expert-iteration update."""
 
     output_dir: str = field(default="ei-policy", metadata={"help": "Where the updated policy is written."})
-    overwrite: bool = field(default=False, metadata={
-        "help": "Replace an output folder holding another kind of library output (never files the library did "
-                "not write)."})
+    overwrite: bool = overwrite_field()
     solutions_per_problem: int = field(default=8, metadata={"help": "Verified distinct solutions kept per problem (k)."})
     epochs: float = field(default=2.0, metadata={"help": "Passes over the verified solutions."})
-    max_minutes: float | None = field(default=None, metadata={
-        "help": "Explicit wall-time cap of the update: stops it early, and the result is then marked completed=False."})
+    max_minutes: float | None = time_cap_field()
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate."})
     batch_size: int = field(default=64, metadata={"help": "Sequences per optimizer step."})
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter (merged when saved)."})

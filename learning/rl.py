@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from roadmap.core.training import TrainResult
+from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
 __all__ = ["RLConfig", "RLResult", "rl_step", "scalerl_config", "LOSS_TYPES"]
 
@@ -37,15 +37,12 @@ class RLConfig:
     """Knobs of one online-RL run; ``scalerl_config`` gives the ScaleRL preset."""
 
     output_dir: str = field(default="rl-policy", metadata={"help": "Where the updated policy is written."})
-    overwrite: bool = field(default=False, metadata={
-        "help": "Replace an output folder holding another kind of library output (never files the library did "
-                "not write)."})
+    overwrite: bool = overwrite_field()
     loss_type: str = field(default="dapo", metadata={"help": "grpo | dapo | dr_grpo | cispo."})
     num_generations: int = field(default=8, metadata={"help": "Samples per prompt (the group)."})
     prompts_per_step: int = field(default=16, metadata={"help": "Prompts per optimizer step."})
     max_steps: int = field(default=50, metadata={"help": "Optimizer steps."})
-    max_minutes: float | None = field(default=None, metadata={
-        "help": "Explicit wall-time cap: stops training early, and the result is then marked completed=False."})
+    max_minutes: float | None = time_cap_field()
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate."})
     beta: float = field(default=0.0, metadata={"help": "KL weight to the reference (0: no reference model)."})
     epsilon_high: float | None = field(default=None, metadata={"help": "Upper clip (ε_max for CISPO)."})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from roadmap.core.training import TrainResult
+from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
 __all__ = ["TreeDPOConfig", "DPOResult", "tree_dpo_step"]
 
@@ -21,16 +21,13 @@ class TreeDPOConfig:
     """Knobs of one DPO update on tree pairs."""
 
     output_dir: str = field(default="dpo-policy", metadata={"help": "Where the updated policy is written."})
-    overwrite: bool = field(default=False, metadata={
-        "help": "Replace an output folder holding another kind of library output (never files the library did "
-                "not write)."})
+    overwrite: bool = overwrite_field()
     beta: float = field(default=0.1, metadata={"help": "DPO temperature: how far the policy may move from the reference."})
     loss_type: str = field(default="sigmoid", metadata={"help": "TRL DPO loss ('sigmoid', 'ipo', 'hinge', ...)."})
     sft_weight: float = field(default=0.0, metadata={
         "help": "Weight of an NLL term on the chosen side (RPO), which keeps chosen likelihoods up."})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
-    max_minutes: float | None = field(default=None, metadata={
-        "help": "Explicit wall-time cap: stops training early, and the result is then marked completed=False."})
+    max_minutes: float | None = time_cap_field()
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate."})
     warmup_fraction: float = field(default=0.05, metadata={
         "help": "Share of the step budget spent warming the learning rate up (then cosine decay)."})

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from roadmap.core.training import TrainResult
+from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +29,8 @@ class SFTWarmStartConfig:
     num_problems: int = field(default=150_000, metadata={"help": "Training problems drawn from the task."})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the training problems."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: no limit)."})
-    max_minutes: float | None = field(default=None, metadata={
-        "help": "Explicit wall-time cap: stops training early, and the result is then marked completed=False."})
-    overwrite: bool = field(default=False, metadata={
-        "help": "Replace an output folder holding another kind of library output (never files the library did "
-                "not write)."})
+    max_minutes: float | None = time_cap_field()
+    overwrite: bool = overwrite_field()
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
     warmup_fraction: float = field(default=0.03, metadata={"help": "Share of the budget spent warming up."})
     min_lr_ratio: float = field(default=0.05, metadata={"help": "Final learning rate as a share of the peak."})

@@ -24,7 +24,14 @@ from rewards.prm import (
     token_logits,
 )
 from roadmap.core.tasks.base import hash_split
-from roadmap.core.training import TrainResult, check_model_dir, run_staged_training, training_args
+from roadmap.core.training import (
+    TrainResult,
+    check_model_dir,
+    overwrite_field,
+    run_staged_training,
+    time_cap_field,
+    training_args,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +46,7 @@ class RewardModelConfig:
     labels: str = field(default="soft", metadata={"help": "Train on 'soft' (MC fraction) or 'hard' labels."})
     epochs: float = field(default=2.0, metadata={"help": "Passes over the training solutions."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: no limit)."})
-    max_minutes: float | None = field(default=None, metadata={
-        "help": "Explicit wall-time cap: stops training early, and the result is then marked completed=False."})
+    max_minutes: float | None = time_cap_field()
     learning_rate: float | None = field(default=None, metadata={
         "help": "Peak learning rate (AdamW); default 1e-4 for the 'likelihood' readout (keep what the model "
                 "knows), 1e-3 for a new head."})
@@ -53,9 +59,7 @@ class RewardModelConfig:
     seed: int = field(default=0, metadata={"help": "Seed of the head's initialisation and data order."})
     balance: bool = field(default=True, metadata={
         "help": "Weight the BCE so that good and bad steps count equally (wrong steps are rare)."})
-    overwrite: bool = field(default=False, metadata={
-        "help": "Replace an output folder holding another kind of library output (never files the library did "
-                "not write)."})
+    overwrite: bool = overwrite_field()
     readout: str = field(default=DEFAULT_READOUT, metadata={
         "help": "'likelihood' (calibrated LM likelihood of each token), 'tokens' (a new per-token head) or "
                 "'step_end' (the delimiter's score alone); see rewards.prm."})

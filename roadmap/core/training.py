@@ -43,10 +43,26 @@ __all__ = [
     "training_args",
     "load_causal_lm",
     "STOPPED_BY",
+    "overwrite_field",
+    "time_cap_field",
 ]
 
 #: why a training run ended: its work budget, the explicit time cap, or another callback (early stop)
 STOPPED_BY = ("budget", "time_cap", "callback")
+
+
+def overwrite_field():
+    """The ``overwrite`` field every trainer config has (see ``roadmap.core.outputs.prepare_output``)."""
+    return field(default=False, metadata={
+        "help": "Replace an output folder holding another kind of library output (never files the library did "
+                "not write: those are always refused)."})
+
+
+def time_cap_field():
+    """The ``max_minutes`` field every trainer config has: an explicit cap, never the budget."""
+    return field(default=None, metadata={
+        "help": "Explicit wall-time cap in minutes: stops training early; a run it cuts short of its work budget "
+                "is marked completed=False (stopped_by='time_cap')."})
 
 
 def budget_lr_factor(progress: float, warmup_fraction: float, min_lr_ratio: float) -> float:
