@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.training import overwrite_field, time_cap_field
+
 __all__ = ["ExpertIterationConfig", "expert_iteration_data", "expert_iteration_step"]
 
 
@@ -22,9 +24,10 @@ class ExpertIterationConfig:
     """Knobs of one expert-iteration update."""
 
     output_dir: str = field(default="ei-policy", metadata={"help": "Where the updated policy is written."})
+    overwrite: bool = overwrite_field()
     solutions_per_problem: int = field(default=8, metadata={"help": "Verified distinct solutions kept per problem (k)."})
     epochs: float = field(default=2.0, metadata={"help": "Passes over the verified solutions."})
-    max_minutes: float | None = field(default=None, metadata={"help": "Wall-time budget of the update."})
+    max_minutes: float | None = time_cap_field()
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate."})
     batch_size: int = field(default=64, metadata={"help": "Sequences per optimizer step."})
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter (merged when saved)."})
@@ -61,6 +64,9 @@ def expert_iteration_step(
 ) -> dict[str, Any]:
     """Fine-tune ``policy_dir`` on the verified solutions in ``rows``; return the SFT summary.
 
+    The summary is ``policy_init.sft.SFTResult`` as a dict (``completed``, ``stopped_by``, ...) plus
+    ``examples`` and ``problems_with_data``; the policy folder is written by ``warm_start``.
+
     Args:
         policy_dir: the policy to update (saved with ``save_pretrained``).
         rows: trees rows (``search.trees.result_row``).
@@ -78,6 +84,6 @@ def expert_iteration_step(
         raise ValueError("no verified solution in the search rows: nothing to learn from; search with a larger budget")
     sft = SFTWarmStartConfig(output_dir=config.output_dir, epochs=config.epochs, max_minutes=config.max_minutes,
                              learning_rate=config.learning_rate, batch_size=config.batch_size, lora=config.lora,
-                             seed=config.seed, warmup_fraction=0.05, logging_steps=10)
+                             seed=config.seed, warmup_fraction=0.05, logging_steps=10, overwrite=config.overwrite)
     result = warm_start(policy_dir, None, sft, train_dataset=data.shuffle(seed=config.seed))
     return {**result.to_dict(), "examples": len(data), "problems_with_data": len(set(data["id"]))}

@@ -169,8 +169,7 @@ def _tree_dpo(inputs: LearnInputs, config: TreeDPOConfig) -> dict[str, Any]:
     pairs = concatenate_datasets([sol.remove_columns(["level"]),
                                   step.remove_columns(["level", "margin"])]) if len(step) else sol
     res = tree_dpo_step(inputs.policy_dir, pairs, config)
-    res.update(solution_pairs=len(sol), step_pairs=len(step))
-    return res
+    return {**res, "solution_pairs": len(sol), "step_pairs": len(step)}
 
 
 @register_learner("grpo", RLConfig, searches=False, scorer_field=_rl_scorer_field)

@@ -20,18 +20,14 @@ The ScaleRL preset (arXiv 2510.13786, section 3) is:
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from roadmap.core.io import replace_dir
+from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
-__all__ = ["RLConfig", "rl_step", "scalerl_config", "LOSS_TYPES"]
+__all__ = ["RLConfig", "RLResult", "rl_step", "scalerl_config", "LOSS_TYPES"]
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "cispo")
 
@@ -41,11 +37,12 @@ class RLConfig:
     """Knobs of one online-RL run; ``scalerl_config`` gives the ScaleRL preset."""
 
     output_dir: str = field(default="rl-policy", metadata={"help": "Where the updated policy is written."})
+    overwrite: bool = overwrite_field()
     loss_type: str = field(default="dapo", metadata={"help": "grpo | dapo | dr_grpo | cispo."})
     num_generations: int = field(default=8, metadata={"help": "Samples per prompt (the group)."})
     prompts_per_step: int = field(default=16, metadata={"help": "Prompts per optimizer step."})
     max_steps: int = field(default=50, metadata={"help": "Optimizer steps."})
-    max_minutes: float | None = field(default=None, metadata={"help": "Wall-time budget."})
+    max_minutes: float | None = time_cap_field()
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate."})
     beta: float = field(default=0.0, metadata={"help": "KL weight to the reference (0: no reference model)."})
     epsilon_high: float | None = field(default=None, metadata={"help": "Upper clip (ε_max for CISPO)."})
@@ -70,6 +67,21 @@ class RLConfig:
             raise ValueError(f"num_generations={self.num_generations} must be at least 2 (advantages need a group)")
         if self.scale_rewards not in ("group", "batch", "none"):
             raise ValueError(f"scale_rewards={self.scale_rewards!r} must be 'group', 'batch' or 'none'")
+
+
+@dataclass(kw_only=True)
+class RLResult(TrainResult):
+    """What an RL run produced: the ``TrainResult`` fields plus the rewards, evaluations and retired prompts."""
+
+    prompts_used: int = field(metadata={"help": "Training prompts not retired."})
+    reward_curve: list[float] = field(default_factory=list, metadata={"help": "Mean reward of every step."})
+    first_reward: float | None = field(default=None, metadata={"help": "Mean reward of the first step."})
+    final_reward: float | None = field(default=None, metadata={"help": "Mean reward of the last step."})
+    eval_curve: list[dict] = field(default_factory=list, metadata={
+        "help": "Greedy held-out accuracy points {step, train_tokens, accuracy} (eval_every)."})
+    zero_variance_dropped: int = field(default=0, metadata={"help": "Prompt groups dropped for zero variance."})
+    groups_seen: int = field(default=0, metadata={"help": "Prompt groups seen."})
+    retired: list[str] = field(default_factory=list, metadata={"help": "Problem ids not to sample again."})
 
 
 def scalerl_config(**overrides) -> RLConfig:
@@ -185,7 +197,7 @@ def _trainer_class(config: RLConfig):
 def rl_step(
     policy_dir: str | Path, task, problems: Sequence, config: RLConfig | None = None, *, scorer=None,
     extra_rewards: Sequence = (), retired: set[str] | frozenset[str] = frozenset(),
-) -> dict[str, Any]:
+) -> RLResult:
     """Run online RL from ``policy_dir`` on ``problems``; write the policy to ``config.output_dir``.
 
     Args:
@@ -196,22 +208,20 @@ def rl_step(
         retired: problem ids not to sample (no-positive-resampling from an earlier run).
 
     Returns:
-        A summary with steps, wall seconds, training tokens, the mean reward curve, the share of
-        prompt groups dropped for zero variance, and ``retired`` (ids whose pass rate reached
-        ``config.retire_pass_rate``, to pass to the next call).
+        An ``RLResult``: steps, wall seconds, training tokens, ``completed``, the mean reward curve,
+        the share of prompt groups dropped for zero variance, and ``retired`` (ids whose pass rate
+        reached ``config.retire_pass_rate``, to pass to the next call). The policy folder is written
+        through the library's staged-output skeleton (``roadmap.core.training.run_staged_training``).
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig
 
     from learning.data import grpo_rows
     from rewards.shaping import get_scorer_reward
     from rewards.verifier import get_verifier_reward
+    from roadmap.core.training import check_model_dir, load_causal_lm, run_staged_training, training_args
 
     config = config or RLConfig()
-    src = Path(policy_dir)
-    if not (src / "config.json").exists():
-        raise FileNotFoundError(f"policy_dir={str(policy_dir)!r} has no config.json; pass a saved policy folder")
+    src = check_model_dir(policy_dir)
     pool = [p for p in problems if p.id not in retired]
     if not pool:
         raise ValueError("every problem is retired (already solved); give new problems or lower retire_pass_rate")
@@ -226,49 +236,41 @@ def rl_step(
     rewards += list(extra_rewards)
     weights += [1.0] * len(extra_rewards)
 
-    out = Path(config.output_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(src)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
-    batch = config.prompts_per_step * config.num_generations
-    args = GRPOConfig(
-        output_dir=str(tmp / "trainer"), per_device_train_batch_size=batch, num_generations=config.num_generations,
-        max_steps=config.max_steps, learning_rate=config.learning_rate, beta=config.beta, loss_type=config.loss_type,
-        epsilon_high=config.epsilon_high, temperature=config.temperature,
-        max_completion_length=config.max_completion_length, scale_rewards=config.scale_rewards,
-        cast_lm_head_to_fp32=config.fp32_lm_head, reward_weights=weights, logging_steps=1, save_strategy="no",
-        report_to="none", seed=config.seed, use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False,
-        dataloader_num_workers=0, log_completions=False,  # LR: warm-up then cosine (BudgetMixin)
-        disable_tqdm=False,
-    )
-    trainer = _trainer_class(config)(model=model, reward_funcs=rewards, args=args, train_dataset=data,
-                                      processing_class=tokenizer,
-                                      max_seconds=config.max_minutes * 60 if config.max_minutes else None)
+    def build(scratch: Path):
+        tokenizer, model = load_causal_lm(src)
+        tokenizer.padding_side = "left"
+        args = GRPOConfig(**training_args(
+            scratch, config.seed, per_device_train_batch_size=config.prompts_per_step * config.num_generations,
+            num_generations=config.num_generations, max_steps=config.max_steps, learning_rate=config.learning_rate,
+            beta=config.beta, loss_type=config.loss_type, epsilon_high=config.epsilon_high,
+            temperature=config.temperature, max_completion_length=config.max_completion_length,
+            scale_rewards=config.scale_rewards, cast_lm_head_to_fp32=config.fp32_lm_head, reward_weights=weights,
+            logging_steps=1, log_completions=False, disable_tqdm=False,  # LR: warm-up then cosine (BudgetMixin)
+        ))
+        trainer = _trainer_class(config)(model=model, reward_funcs=rewards, args=args, train_dataset=data,
+                                          processing_class=tokenizer,
+                                          max_seconds=config.max_minutes * 60 if config.max_minutes else None)
+        if config.eval_every:
+            trainer.add_callback(_eval_callback_class()(trainer, task, config, curve))
+        return trainer
+
+    def save(trainer, folder: Path) -> None:
+        trainer.model.save_pretrained(folder)
+        trainer.processing_class.padding_side = "right"
+        trainer.processing_class.save_pretrained(folder)
+
+    def result(trainer, stats) -> RLResult:
+        rewards_logged = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+        rates = verifier.pass_rates()
+        newly = {k for k, v in rates.items() if config.retire_pass_rate is not None and v >= config.retire_pass_rate}
+        return RLResult(
+            output_dir=str(config.output_dir), prompts_used=len(pool), reward_curve=rewards_logged,
+            first_reward=rewards_logged[0] if rewards_logged else None,
+            final_reward=rewards_logged[-1] if rewards_logged else None, eval_curve=curve,
+            zero_variance_dropped=trainer.zero_variance_dropped, groups_seen=trainer.groups_seen,
+            retired=sorted(set(retired) | newly), **stats,
+        )
+
     curve: list[dict[str, float]] = []
-    if config.eval_every:
-        trainer.add_callback(_eval_callback_class()(trainer, task, config, curve))
-    t0 = time.perf_counter()
-    trainer.train()
-    wall = time.perf_counter() - t0
-    logs = trainer.state.log_history
-    rewards_logged = [h["reward"] for h in logs if "reward" in h]
-    rates = verifier.pass_rates()
-    newly = {k for k, v in rates.items() if config.retire_pass_rate is not None and v >= config.retire_pass_rate}
-    trainer.model.save_pretrained(tmp)
-    tokenizer.padding_side = "right"
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(tmp / "trainer", ignore_errors=True)
-    result = {
-        "output_dir": str(out), "steps": trainer.state.global_step, "wall_seconds": wall,
-        "train_tokens": trainer.train_tokens, "prompts_used": len(pool), "reward_curve": rewards_logged,
-        "first_reward": rewards_logged[0] if rewards_logged else None,
-        "final_reward": rewards_logged[-1] if rewards_logged else None, "eval_curve": curve,
-        "zero_variance_dropped": trainer.zero_variance_dropped, "groups_seen": trainer.groups_seen,
-        "retired": sorted(set(retired) | newly), "config": asdict(config),
-    }
-    (tmp / "rl_result.json").write_text(json.dumps(result, indent=2))
-    replace_dir(tmp, out)
-    return result
+    return run_staged_training(config.output_dir, "policy", config=config, build=build, save=save, result=result,
+                               result_file="rl_result.json", inputs={"policy_dir": src})

@@ -2,23 +2,19 @@
 
 The policy learns the task's solution format (one step per line, then the final answer) from
 reference solutions with TRL's ``SFTTrainer`` on prompt/completion rows, so that the loss is
-on the completion only. LoRA (PEFT) is optional. Training is bounded by steps, epochs or wall
-time, whichever ends first; the learning-rate schedule (warm-up, then cosine decay) follows
-the same budget, so a time-bounded run still ends at a small learning rate.
+on the completion only. LoRA (PEFT) is optional. Training is bounded by work (steps or epochs);
+the learning-rate schedule (warm-up, then cosine decay) follows that budget. A wall-time cap
+(``max_minutes``) is an explicit option; a run it cuts short is marked incomplete.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from roadmap.core.io import replace_dir
+from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +29,8 @@ class SFTWarmStartConfig:
     num_problems: int = field(default=150_000, metadata={"help": "Training problems drawn from the task."})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the training problems."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: no limit)."})
-    max_minutes: float | None = field(default=None, metadata={"help": "Stop after this much wall time."})
+    max_minutes: float | None = time_cap_field()
+    overwrite: bool = overwrite_field()
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
     warmup_fraction: float = field(default=0.03, metadata={"help": "Share of the budget spent warming up."})
     min_lr_ratio: float = field(default=0.05, metadata={"help": "Final learning rate as a share of the peak."})
@@ -65,21 +62,9 @@ class SFTWarmStartConfig:
             raise ValueError(f"warmup_fraction={self.warmup_fraction} must lie in [0, 1)")
 
 
-@dataclass
-class SFTResult:
-    """What a warm-start produced and what it cost."""
-
-    output_dir: str
-    steps: int
-    train_tokens: int
-    wall_seconds: float
-    tokens_per_second: float
-    first_loss: float | None
-    final_loss: float | None
-    losses: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+@dataclass(kw_only=True)
+class SFTResult(TrainResult):
+    """What a warm-start produced and what it cost (the fields of ``roadmap.core.training.TrainResult``)."""
 
 
 def sft_dataset(task, problems: Sequence | None = None, *, n: int = 1000, seed: int = 0, solutions=None):
@@ -105,7 +90,7 @@ def _budget_trainer_class():
     from roadmap.core.training import BudgetMixin
 
     class BudgetSFTTrainer(BudgetMixin, SFTTrainer):
-        """SFTTrainer whose LR schedule and stopping follow a step *and* a wall-time budget."""
+        """SFTTrainer whose LR schedule follows the step budget, with an optional time cap."""
 
         def __init__(self, *args, max_seconds: float | None, warmup_fraction: float, min_lr_ratio: float, **kw):
             super().__init__(*args, **kw)
@@ -123,101 +108,52 @@ def warm_start(
 ) -> SFTResult:
     """Fine-tune the checkpoint in ``policy_dir`` on ``task``'s reference solutions.
 
-    Writes a checkpoint folder (``config.output_dir``) that ``HFPolicy.from_pretrained`` loads:
-    the merged model when LoRA is used, so that later stages need no PEFT. The folder appears
-    only when training finished (written to a temporary name, then renamed).
+    Writes a checkpoint folder (``config.output_dir``, kind "policy") that ``HFPolicy.from_pretrained``
+    loads: the merged model when LoRA is used, so that later stages need no PEFT. It goes through
+    ``roadmap.core.training.run_staged_training``: the folder appears only when training finished,
+    an existing folder that is not the library's policy output is refused (``OutputExistsError``),
+    and a run cut short by ``max_minutes`` is marked ``completed=False`` in its result and marker.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig
 
+    from roadmap.core.training import check_model_dir, load_causal_lm, run_staged_training, training_args
+
     config = config or SFTWarmStartConfig()
-    src = Path(policy_dir)
-    if not (src / "config.json").exists():
-        raise FileNotFoundError(
-            f"policy_dir={str(policy_dir)!r} has no config.json; pass a folder written by save_pretrained "
-            "(e.g. policy_init.tiny.create_tiny)"
+    src = check_model_dir(policy_dir)
+
+    def build(scratch: Path):
+        tokenizer, model = load_causal_lm(src)
+        data = train_dataset if train_dataset is not None else sft_dataset(task, n=config.num_problems, seed=config.seed)
+        peft_config = None
+        if config.lora:
+            from peft import LoraConfig
+
+            peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                     target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+        args = SFTConfig(**training_args(
+            scratch, config.seed, report_to=config.report_to, per_device_train_batch_size=config.batch_size,
+            num_train_epochs=config.epochs, max_steps=config.max_steps, learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay, logging_steps=config.logging_steps, max_length=config.max_length,
+            completion_only_loss=True, packing=False, bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+            disable_tqdm=False, dataset_num_proc=None,
+            train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+            **config.trainer_kwargs,
+        ))
+        return _budget_trainer_class()(
+            model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config,
+            max_seconds=config.max_minutes * 60 if config.max_minutes else None,
+            warmup_fraction=config.warmup_fraction, min_lr_ratio=config.min_lr_ratio,
         )
-    out = Path(config.output_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(src)
-    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
-    if train_dataset is None:
-        train_dataset = sft_dataset(task, n=config.num_problems, seed=config.seed)
 
-    peft_config = None
-    if config.lora:
-        from peft import LoraConfig
+    def save(trainer, folder: Path) -> None:
+        final = trainer.model.merge_and_unload() if config.lora else trainer.model
+        final.save_pretrained(folder)
+        trainer.processing_class.save_pretrained(folder)
 
-        peft_config = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            target_modules=config.lora_target_modules,
-            task_type="CAUSAL_LM",
-        )
-    args = SFTConfig(
-        output_dir=str(tmp / "trainer"),
-        per_device_train_batch_size=config.batch_size,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        logging_steps=config.logging_steps,
-        save_strategy="no",
-        report_to=config.report_to,
-        seed=config.seed,
-        max_length=config.max_length,
-        completion_only_loss=True,
-        packing=False,
-        dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-        disable_tqdm=False,
-        dataset_num_proc=None,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        # TRL turns activation checkpointing on by default; a tiny model does not need the memory
-        # and pays ~25% of its speed for it.
-        gradient_checkpointing=False,
-        **config.trainer_kwargs,
-    )
-    trainer_cls = _budget_trainer_class()
-    trainer = trainer_cls(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        max_seconds=config.max_minutes * 60 if config.max_minutes else None,
-        warmup_fraction=config.warmup_fraction,
-        min_lr_ratio=config.min_lr_ratio,
-    )
-    t0 = time.perf_counter()
-    trainer.train()
-    t1 = time.perf_counter()
-    train_secs = trainer.train_seconds() or (t1 - t0)
-    wall = t1 - t0
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-
-    final = trainer.model
-    if config.lora:
-        final = final.merge_and_unload()
-    final.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(tmp / "trainer", ignore_errors=True)
-    result = SFTResult(
-        output_dir=str(out),
-        steps=trainer.state.global_step,
-        train_tokens=trainer.train_tokens,
-        wall_seconds=wall,
-        tokens_per_second=trainer.train_tokens / max(train_secs, 1e-9),
-        first_loss=losses[0] if losses else None,
-        final_loss=losses[-1] if losses else None,
-        losses=losses,
-    )
-    (tmp / "sft_result.json").write_text(json.dumps({**result.to_dict(), "config": asdict(config)}, indent=2))
-    replace_dir(tmp, out)
+    result = run_staged_training(config.output_dir, "policy", config=config, build=build, save=save,
+                                 result=lambda trainer, stats: SFTResult(output_dir=str(config.output_dir), **stats),
+                                 result_file="sft_result.json", inputs={"policy_dir": src})
     logger.info("SFT: %d steps, %.0f tok/s, loss %s -> %s", result.steps, result.tokens_per_second,
                 result.first_loss, result.final_loss)
     return result

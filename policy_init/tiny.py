@@ -140,21 +140,28 @@ def task_texts(task, n: int = 2000, seed: int = 0) -> list[str]:
     return [task.prompt(p) + task.reference_solution(p) for p in task.problems("train", n=n, seed=seed)]
 
 
-def create_tiny(task, out_dir: str | Path, config: TinyConfig | None = None) -> Path:
-    """Build a tokenizer for ``task`` and a tiny model, save both to ``out_dir``, return it."""
-    import json
+def create_tiny(task, out_dir: str | Path, config: TinyConfig | None = None, *, overwrite: bool = False) -> Path:
+    """Build a tokenizer for ``task`` and a tiny model, save both to ``out_dir``, return it.
+
+    The folder (kind "tiny") is written atomically: into a temporary folder, renamed when whole, so
+    a full disk never leaves a config.json without weights. An existing ``out_dir`` that is not a
+    tiny model the library wrote is refused (``roadmap.core.io.OutputExistsError``); ``overwrite``
+    admits another kind of library output, never files the library did not write.
+    """
+    from roadmap.core.io import write_json
+    from roadmap.core.outputs import StagedOutput
 
     config = config or TinyConfig()
     kind = config.tokenizer if config.tokenizer != "auto" else ("char" if task.name == "arith" else "bpe")
-    texts = task_texts(task)
-    if kind == "char":
-        tokenizer = build_char_tokenizer(texts, model_max_length=config.max_position_embeddings)
-    else:
-        tokenizer = build_bpe_tokenizer(texts, config.bpe_vocab_size, model_max_length=config.max_position_embeddings)
-    model = build_tiny_model(tokenizer, config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(out)
-    model.save_pretrained(out)
-    (out / "tiny_config.json").write_text(json.dumps({**asdict(config), "tokenizer_kind": kind}, indent=2))
-    return out
+    recipe = {**asdict(config), "tokenizer_kind": kind}
+    with StagedOutput(out_dir, "tiny", overwrite=overwrite, config=recipe) as stage:
+        texts = task_texts(task)
+        if kind == "char":
+            tokenizer = build_char_tokenizer(texts, model_max_length=config.max_position_embeddings)
+        else:
+            tokenizer = build_bpe_tokenizer(texts, config.bpe_vocab_size, model_max_length=config.max_position_embeddings)
+        model = build_tiny_model(tokenizer, config)
+        tokenizer.save_pretrained(stage.path)
+        model.save_pretrained(stage.path)
+        write_json(stage.path / "tiny_config.json", recipe)
+        return stage.finish()

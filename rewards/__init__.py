@@ -7,16 +7,8 @@ from them. Submodules import torch/transformers only when their functions run.
 
 from rewards.labels import LabelConfig, label_solutions, load_labels, rollout_summary, sample_solutions, save_labels
 from rewards.orm import orm_dataset, orm_dataset_from_labels, train_orm
-from rewards.prm import (
-    AGGREGATIONS,
-    READOUTS,
-    PRMScorer,
-    ProcessRewardModel,
-    RewardModelConfig,
-    aggregate,
-    train_prm,
-    train_reward_model,
-)
+from rewards.prm import AGGREGATIONS, DEFAULT_READOUT, READOUTS, PRMScorer, ProcessRewardModel, aggregate
+from rewards.prm_training import RewardModelConfig, RewardModelResult, train_prm, train_reward_model
 from rewards.shaping import (
     get_format_reward,
     get_scorer_reward,
@@ -37,10 +29,12 @@ __all__ = [
     "load_labels",
     "rollout_summary",
     "RewardModelConfig",
+    "RewardModelResult",
     "ProcessRewardModel",
     "PRMScorer",
     "AGGREGATIONS",
     "READOUTS",
+    "DEFAULT_READOUT",
     "aggregate",
     "train_prm",
     "train_reward_model",

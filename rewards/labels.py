@@ -18,12 +18,11 @@ output is a ``datasets.Dataset`` (one row per solution) that ``rewards.prm`` tra
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from roadmap.core.io import replace_dir
+from roadmap.core.outputs import StagedOutput
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
@@ -199,13 +198,19 @@ def label_solutions(
     return Dataset.from_dict(rows)
 
 
-def save_labels(dataset, path: str | Path) -> Path:
-    """Persist a label dataset with ``save_to_disk``, atomically (temporary folder, then rename)."""
-    out = Path(path)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    dataset.save_to_disk(str(tmp))
-    return replace_dir(tmp, out)
+def save_labels(dataset, path: str | Path, *, overwrite: bool = False, config: LabelConfig | None = None) -> Path:
+    """Persist a label dataset with ``save_to_disk`` as a library output of kind "labels".
+
+    Written through a temporary folder and a rename (``roadmap.core.outputs.StagedOutput``). An
+    existing ``path`` that is not a label set the library wrote is refused (``OutputExistsError``;
+    ``overwrite`` admits another kind of library output, never files the library did not write).
+    ``config`` (the labelling settings) is recorded in the marker.
+    """
+    provenance = {"rows": len(dataset), "fingerprint": getattr(dataset, "_fingerprint", None),
+                  "label_config": asdict(config) if config is not None else None}
+    with StagedOutput(path, "labels", overwrite=overwrite, config=provenance) as stage:
+        dataset.save_to_disk(str(stage.path))
+        return stage.finish()
 
 
 def load_labels(path: str | Path):

@@ -5,7 +5,7 @@ The objective is classification (binary cross-entropy on the solution's last tok
 pairwise ``RewardTrainer``: a StepScorer must return calibrated probabilities in [0, 1] that
 compare across problems, which a Bradley-Terry score does not give, and many problems have
 only right or only wrong samples, which pairs would drop. The ORM shares the PRM's model and
-trainer (``rewards.prm``), with the whole solution as its single step (cf. Cobbe et al.,
+trainer (``rewards.prm``, ``rewards.prm_training``), with the whole solution as its single step (cf. Cobbe et al.,
 arXiv 2110.14168, who train verifiers the same way).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rewards.prm import RewardModelConfig, train_reward_model
+from rewards.prm_training import RewardModelConfig, train_reward_model
 from roadmap.core.types import Problem
 
 __all__ = ["orm_dataset", "orm_dataset_from_labels", "train_orm"]
@@ -45,7 +45,7 @@ def _rows(items) -> dict[str, list]:
 
 
 def train_orm(dataset, init, config: RewardModelConfig | None = None, *, step_delimiter: str = "\n", **kw):
-    """Train an outcome reward model on ``orm_dataset`` rows; see ``rewards.prm.train_reward_model``.
+    """Train an outcome reward model on ``orm_dataset`` rows; see ``rewards.prm_training.train_reward_model``.
 
     The default config reads the score at the solution's last token (``readout="step_end"``), the
     classic verifier; ``readout="tokens"`` makes it a product of per-token scores instead.

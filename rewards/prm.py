@@ -25,11 +25,10 @@ turn the per-token logits into step scores:
   arithmetic, and training calibrates and sharpens it.
 
 All are trained with binary cross-entropy on soft (Math-Shepherd MC fractions) or hard labels
-from ``rewards.labels`` (arXiv 2312.08935, 2406.06592), in a ``transformers.Trainer`` loop with
-progress, checkpoints and an eval ROC-AUC.
-
-TRL has no PRM trainer for causal models with soft labels, so this module is that trainer.
-The ORM (``rewards.orm``) is the same model with one label at the end of the solution.
+from ``rewards.labels`` (arXiv 2312.08935, 2406.06592) by ``rewards.prm_training``. This module
+is the inference side: the model and its readouts, step scoring (``ProcessRewardModel``) and the
+``StepScorer`` over it (``PRMScorer``). The ORM (``rewards.orm``) is the same model with one
+label at the end of the solution.
 """
 
 from __future__ import annotations
@@ -37,14 +36,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from roadmap.core.io import replace_dir
-from roadmap.core.tasks.base import hash_split
+from roadmap.core.training import check_model_dir
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
@@ -52,18 +47,19 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AGGREGATIONS",
     "READOUTS",
-    "RewardModelConfig",
+    "DEFAULT_READOUT",
     "ProcessRewardModel",
     "PRMScorer",
     "aggregate",
     "encode_steps",
+    "prefix_log_scores",
     "token_logits",
-    "train_reward_model",
-    "train_prm",
 ]
 
 AGGREGATIONS = ("min", "prod", "last", "mean")
 READOUTS = ("likelihood", "tokens", "step_end")
+#: the readout of a PRM unless one is chosen: of the config, of ``ProcessRewardModel`` and of ``from_policy``
+DEFAULT_READOUT = "likelihood"
 MARKER = "reward_model.json"
 #: initial bias of the ``tokens`` readout's head: σ(6) ≈ 0.9975, so that a fresh model's
 #: product over a few dozen tokens starts near 1 ("right") instead of near 0
@@ -150,49 +146,12 @@ def token_logits(model, readout: str, input_ids, attention_mask):
     return torch.cat([torch.zeros_like(z[:, :1]), z], dim=1)
 
 
-@dataclass
-class RewardModelConfig:
-    """Training knobs of a PRM or ORM. Defaults suit the embedded tiny policy on arith."""
-
-    output_dir: str = field(default="prm", metadata={"help": "Where the trained reward model is written."})
-    labels: str = field(default="soft", metadata={"help": "Train on 'soft' (MC fraction) or 'hard' labels."})
-    epochs: float = field(default=2.0, metadata={"help": "Passes over the training solutions."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: no limit)."})
-    max_minutes: float | None = field(default=None, metadata={"help": "Stop after this much wall time."})
-    learning_rate: float | None = field(default=None, metadata={
-        "help": "Peak learning rate (AdamW); default 1e-4 for the 'likelihood' readout (keep what the model "
-                "knows), 1e-3 for a new head."})
-    calibration_lr: float = field(default=0.05, metadata={
-        "help": "Learning rate of the 'likelihood' readout's two calibration scalars."})
-    batch_size: int = field(default=32, metadata={"help": "Solutions per optimizer step."})
-    eval_fraction: float = field(default=0.1, metadata={"help": "Share of problems held out for the eval AUC."})
-    logging_steps: int = field(default=50, metadata={"help": "Log loss every this many steps."})
-    save_steps: int = field(default=500, metadata={"help": "Checkpoint every this many steps."})
-    seed: int = field(default=0, metadata={"help": "Seed of the head's initialisation and data order."})
-    balance: bool = field(default=True, metadata={
-        "help": "Weight the BCE so that good and bad steps count equally (wrong steps are rare)."})
-    readout: str = field(default="likelihood", metadata={
-        "help": "'likelihood' (calibrated LM likelihood of each token), 'tokens' (a new per-token head) or "
-                "'step_end' (the delimiter's score alone); see the module docstring."})
-
-    def __post_init__(self) -> None:
-        if self.labels not in ("soft", "hard"):
-            raise ValueError(f"labels={self.labels!r} must be 'soft' or 'hard'")
-        if self.readout not in READOUTS:
-            raise ValueError(f"readout={self.readout!r} is unknown; use one of {READOUTS}")
-        if self.learning_rate is None:
-            self.learning_rate = 1e-4 if self.readout == "likelihood" else 1e-3
-        if not 0 <= self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction={self.eval_fraction} must lie in [0, 1)")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
-
-
 class ProcessRewardModel:
     """A trained PRM (or ORM): scores every step of a batch of partial solutions.
 
     Args:
-        model: a ``*ForTokenClassification`` model with one label.
+        model: a ``*ForTokenClassification`` model with one label, or for the ``likelihood`` readout a
+            causal LM with its calibration scalars (``_with_calibration``).
         tokenizer: its tokenizer.
         step_delimiter: the text that ends a step ("\\n" for arith).
         kind: "prm" (a score per step) or "orm" (one score for the whole solution).
@@ -201,7 +160,7 @@ class ProcessRewardModel:
     """
 
     def __init__(self, model, tokenizer, step_delimiter: str = "\n", kind: str = "prm", batch_size: int = 64,
-                 readout: str = "step_end"):
+                 readout: str = DEFAULT_READOUT):
         if readout not in READOUTS:
             raise ValueError(f"readout={readout!r} is unknown; use one of {READOUTS}")
         self.model = model.eval()
@@ -213,7 +172,7 @@ class ProcessRewardModel:
         self.scored_tokens = 0  # tokens read by step_scores (forward only): the compute of scoring
 
     @classmethod
-    def from_policy(cls, init, *, step_delimiter: str = "\n", readout: str = "likelihood",
+    def from_policy(cls, init, *, step_delimiter: str = "\n", readout: str = DEFAULT_READOUT,
                     batch_size: int = 64) -> ProcessRewardModel:
         """An untrained reward model from a policy folder: for ``likelihood``, that policy's own token
         confidence at the initial calibration (the baseline training starts from)."""
@@ -235,7 +194,7 @@ class ProcessRewardModel:
                 "or rewards.train_prm"
             )
         meta = json.loads((p / MARKER).read_text())
-        readout = meta.get("readout", "step_end")
+        readout = meta.get("readout", "step_end")  # folders from before readouts existed hold step-end models
         if readout == "likelihood":
             from transformers import AutoModelForCausalLM
 
@@ -324,112 +283,6 @@ class PRMScorer:
         return f"PRMScorer(kind={self.prm.kind!r}, aggregation={self.aggregation!r})"
 
 
-# ---------------------------------------------------------------------- training
-def _rows(dataset, tokenizer, delimiter: str, label_column: str):
-    rows = []
-    for ex in dataset:
-        steps, labels = list(ex["steps"]), list(ex[label_column])
-        if not steps:
-            continue
-        if len(steps) != len(labels):
-            raise ValueError(f"row of problem {ex.get('problem_id')!r} has {len(steps)} steps but {len(labels)} labels")
-        ids, start, pos = encode_steps(tokenizer, ex["prompt"], steps, delimiter)
-        target = [-100.0] * len(ids)
-        for k, y in zip(pos, labels):
-            if y is None or math.isnan(y):
-                raise ValueError(f"row of problem {ex.get('problem_id')!r} has a NaN label; relabel it")
-            target[k] = float(y)
-        rows.append({"input_ids": ids, "step_labels": target, "start": start, "problem_id": ex.get("problem_id", "")})
-    return rows
-
-
-def _collate(pad_id: int):
-    def collate(batch):
-        import torch
-
-        width = max(len(b["input_ids"]) for b in batch)
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        labels = torch.full((len(batch), width), -100.0)
-        judged = torch.zeros((len(batch), width))
-        for r, b in enumerate(batch):
-            n = len(b["input_ids"])
-            ids[r, :n] = torch.tensor(b["input_ids"])
-            mask[r, :n] = 1
-            labels[r, :n] = torch.tensor(b["step_labels"])
-            judged[r, b["start"] : n] = 1.0
-        return {"input_ids": ids, "attention_mask": mask, "step_labels": labels, "token_mask": judged}
-
-    return collate
-
-
-def _auc_metrics(pred) -> dict[str, float]:
-    import numpy as np
-
-    from roadmap.core.stats import roc_auc
-
-    logits = np.asarray(pred.predictions).reshape(-1)
-    labels = np.asarray(pred.label_ids).reshape(-1)
-    keep = labels >= 0
-    y, s = labels[keep] >= 0.5, logits[keep]
-    try:
-        return {"auc": roc_auc(s.tolist(), y.tolist())}
-    except ValueError:
-        return {"auc": float("nan")}
-
-
-def _trainer_class():
-    import torch
-    from transformers import Trainer
-
-    from roadmap.core.training import BudgetMixin
-
-    class StepBCETrainer(BudgetMixin, Trainer):
-        """BCE on the step scores at step ends; every other position carries label -100.
-
-        With the ``tokens`` and ``likelihood`` readouts the step score is exp(``prefix_log_scores``),
-        and the BCE is written in log space (log(1 - p) = log(-expm1(log p))) so that it stays finite.
-        The eval "logits" are then those log scores: the AUC only needs their order.
-        """
-
-        def __init__(self, *args, max_seconds=None, class_weights=(1.0, 1.0), readout="tokens", **kw):
-            super().__init__(*args, **kw)
-            self.init_budget(max_seconds)
-            self.class_weights = class_weights  # (bad, good)
-            self.readout = readout
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs.pop("step_labels")
-            judged = inputs.pop("token_mask")
-            logits = token_logits(model, self.readout, inputs["input_ids"], inputs["attention_mask"])
-            keep = labels >= 0
-            y = labels[keep]
-            w_bad, w_good = self.class_weights
-            weight = y * w_good + (1 - y) * w_bad
-            if self.readout == "step_end":
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], y, weight=weight)
-                out = {"logits": logits}
-            else:
-                log_scores = prefix_log_scores(logits, judged)
-                log_p = log_scores[keep].clamp(max=-1e-6)
-                bce = -(y * log_p + (1 - y) * torch.log(-torch.expm1(log_p)))
-                loss = (weight * bce).mean()
-                out = {"logits": log_scores}
-            return (loss, out) if return_outputs else loss
-
-    return StepBCETrainer
-
-
-def _class_weights(rows) -> tuple[float, float]:
-    """(bad, good) weights that give both classes equal total weight; soft labels count fractionally."""
-    targets = [y for r in rows for y in r["step_labels"] if y >= 0]
-    good = sum(targets)
-    bad = len(targets) - good
-    if good == 0 or bad == 0:
-        return 1.0, 1.0
-    return len(targets) / (2 * bad), len(targets) / (2 * good)
-
-
 def _with_calibration(model, scale: float, bias: float):
     """``model`` (a causal LM) with the ``likelihood`` readout's two calibration scalars attached."""
     import torch
@@ -448,8 +301,8 @@ def _load_for_training(init, readout: str):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, PretrainedConfig
 
     from_config = isinstance(init, PretrainedConfig)
-    if not from_config and not (Path(init) / "config.json").exists():
-        raise FileNotFoundError(f"init={str(init)!r} has no config.json; pass a policy folder or a model config")
+    if not from_config:
+        check_model_dir(init, "init")
     if readout == "likelihood":
         lm = AutoModelForCausalLM.from_config(init) if from_config else AutoModelForCausalLM.from_pretrained(init)
         return _with_calibration(lm, *_LIKELIHOOD_INIT)
@@ -464,102 +317,3 @@ def _load_for_training(init, readout: str):
         with torch.no_grad():
             head.bias.fill_(_TOKENS_HEAD_BIAS)
     return model
-
-
-def train_reward_model(
-    dataset, init, config: RewardModelConfig | None = None, *, kind: str = "prm", step_delimiter: str = "\n",
-    tokenizer=None,
-) -> dict[str, Any]:
-    """Train a PRM or ORM on a label dataset (columns ``prompt``, ``steps``, ``soft_labels``/``hard_labels``).
-
-    Args:
-        dataset: rows from ``rewards.labels.label_solutions`` (or ``rewards.orm.orm_dataset``).
-        init: a policy folder whose weights start the reward model, or a ``PretrainedConfig``
-            (with ``tokenizer``) for a reward model trained from scratch.
-        config: training knobs.
-        kind: "prm" or "orm" (stored with the model; decides how ``ProcessRewardModel`` splits).
-        step_delimiter: the task's step delimiter.
-
-    Returns:
-        A summary dict (steps, wall seconds, losses, eval AUC), also written as ``train_result.json``.
-        The model folder appears at ``config.output_dir`` only when training finished.
-    """
-    import time
-
-    import torch
-    from transformers import AutoTokenizer, TrainingArguments
-
-    config = config or RewardModelConfig()
-    torch.manual_seed(config.seed)
-    if tokenizer is None:
-        tokenizer = AutoTokenizer.from_pretrained(init)
-    model = _load_for_training(init, config.readout)
-    rows = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels")
-    if not rows:
-        raise ValueError("the label dataset has no solution with steps; label some solutions first")
-    # split by problem, so that no eval problem's solutions are trained on
-    train, evals = [], []
-    for r in rows:
-        held_out = config.eval_fraction and hash_split(r["problem_id"], config.eval_fraction) == "test"
-        (evals if held_out else train).append(r)
-    class_weights = _class_weights(train) if config.balance else (1.0, 1.0)
-    out = Path(config.output_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    args = TrainingArguments(
-        output_dir=str(tmp / "checkpoints"),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size * 2,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        weight_decay=0.01,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=1,
-        eval_strategy="no",
-        report_to="none",
-        seed=config.seed,
-        remove_unused_columns=False,
-        label_names=["step_labels"],
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-    )
-    optimizers = (None, None)
-    if config.readout == "likelihood":  # the calibration scalars learn far faster than the LM
-        calibration = [model.verifier_scale, model.verifier_bias]
-        body = [p for n, p in model.named_parameters() if not n.startswith("verifier_")]
-        optimizers = (torch.optim.AdamW([
-            {"params": body, "lr": config.learning_rate, "weight_decay": 0.01},
-            {"params": calibration, "lr": config.calibration_lr, "weight_decay": 0.0},
-        ]), None)
-    trainer = _trainer_class()(
-        model=model, args=args, train_dataset=train, eval_dataset=evals or None, optimizers=optimizers,
-        data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=_auc_metrics,
-        max_seconds=config.max_minutes * 60 if config.max_minutes else None, class_weights=class_weights,
-        readout=config.readout,
-    )
-    t0 = time.perf_counter()
-    trainer.train()
-    wall = time.perf_counter() - t0
-    metrics = trainer.evaluate() if evals else {}
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    rm = ProcessRewardModel(trainer.model, tokenizer, step_delimiter, kind, readout=config.readout)
-    rm.save_pretrained(tmp)
-    shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
-    result = {
-        "kind": kind, "labels": config.labels, "readout": config.readout, "steps": trainer.state.global_step, "wall_seconds": wall,
-        "train_tokens": trainer.train_tokens, "train_solutions": len(train), "eval_solutions": len(evals),
-        "eval_auc": metrics.get("eval_auc"), "first_loss": losses[0] if losses else None,
-        "final_loss": losses[-1] if losses else None, "losses": losses, "class_weights": list(class_weights),
-        "config": asdict(config),
-    }
-    (tmp / "train_result.json").write_text(json.dumps(result, indent=2))
-    replace_dir(tmp, out)
-    logger.info("%s trained: %d steps in %.0fs, eval AUC %s", kind.upper(), result["steps"], wall, result["eval_auc"])
-    return result
-
-
-def train_prm(dataset, init, config: RewardModelConfig | None = None, *, step_delimiter: str = "\n", **kw):
-    """Train a process reward model; see ``train_reward_model``."""
-    return train_reward_model(dataset, init, config, kind="prm", step_delimiter=step_delimiter, **kw)

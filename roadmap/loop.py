@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-from roadmap.core.io import atomic_write_text, format_table, replace_dir, save_figure, write_json
+from roadmap.core.io import atomic_write_text, format_table, run_lock, save_figure, write_json
 from roadmap.loop_config import LoopConfig, RecipeError, load_recipe
 
 logger = logging.getLogger(__name__)
@@ -195,10 +195,11 @@ class _Run:
 def _copy_policy(src: Path, dst: Path) -> None:
     import shutil
 
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    replace_dir(tmp, dst)
+    from roadmap.core.outputs import MARKER_NAME, StagedOutput
+
+    with StagedOutput(dst, "policy", inputs={"policy_dir": src}) as stage:
+        shutil.copytree(src, stage.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MARKER_NAME))
+        stage.finish()
 
 
 def _plot(rows: list[dict], out: Path) -> None:
@@ -232,11 +233,17 @@ def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None]
     A run directory remembers its recipe: resuming with a different one is an error, because
     the finished phases would not match it. The iteration count alone may change: a finished run
     given more iterations goes on from where it stopped (its report then covers them all).
+    The run holds the folder's lock (``roadmap.core.io.run_lock``): a second run on the same
+    folder raises ``RunLockedError`` naming this one's pid.
     """
+    out = Path(run_dir)
+    with run_lock(out):  # a second run on the same folder is refused, naming this one's pid
+        return _run_locked(config, out, say)
+
+
+def _run_locked(config: LoopConfig, out: Path, say: Callable[[str], None]) -> dict:
     import yaml
 
-    out = Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
 
     def same_recipe(text: str) -> dict:
@@ -248,6 +255,6 @@ def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None]
 
     mine = yaml.safe_dump(asdict(config), sort_keys=True)
     if saved.exists() and same_recipe(saved.read_text()) != same_recipe(mine):
-        raise ValueError(f"{run_dir} holds a run of a different recipe (config.yaml differs); use a new run directory")
+        raise ValueError(f"{out} holds a run of a different recipe (config.yaml differs); use a new run directory")
     atomic_write_text(saved, mine)
     return _Run(config, out, say).run()

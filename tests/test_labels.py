@@ -114,7 +114,7 @@ def test_save_and_load_round_trip(arith_task, setup, tmp_path):
     ds = label_solutions(ArithOracle(arith_task, problems), arith_task, problems[:2], solutions[:2],
                          LabelConfig(rollouts=1), progress=False)
     path = save_labels(ds, tmp_path / "labels")
-    assert not (tmp_path / "labels.tmp").exists()
+    assert not list(tmp_path.glob(".labels.*"))
     assert load_labels(path)["hard_labels"] == ds["hard_labels"]
     with pytest.raises(FileNotFoundError, match="roadmap label"):
         load_labels(tmp_path)

@@ -62,7 +62,7 @@ def test_loop_resumes_after_sigkill_in_search_and_in_training(tiny_dir, tmp_path
 
     # 2. resumed, then killed in the middle of training
     proc = _start(recipe, run, tiny_dir)
-    _kill_when(proc, lambda: (run / "iter_1" / "policy.tmp").exists())
+    _kill_when(proc, lambda: any(it.glob(".policy.tmp-*")))
     assert (it / "search.done.json").exists() and not (it / "learn.done.json").exists()
     assert (it / "search" / "shards" / "00000.jsonl").stat().st_mtime_ns == shard0, "a finished shard was redone"
     search_done = (it / "search.done.json").stat().st_mtime_ns
@@ -78,7 +78,7 @@ def test_loop_resumes_after_sigkill_in_search_and_in_training(tiny_dir, tmp_path
     assert metrics["iterations"][1]["learn_tokens"] > 0 and metrics["iterations"][1]["train_compute"] > 0
     assert (run / "report.md").read_text().startswith("# Run report")
     assert (run / "accuracy.png").exists() and (run / "compute.png").exists()
-    assert (it / "policy" / "config.json").exists() and not (run / "iter_1" / "policy.tmp").exists()
+    assert (it / "policy" / "config.json").exists() and not list(it.glob(".policy.*"))
 
 
 def test_recipe_errors_name_the_problem(tmp_path):

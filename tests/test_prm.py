@@ -70,7 +70,7 @@ def test_prm_learns_step_labels_and_scores_partials(tiny_dir, tmp_path, arith_ta
     assert result["eval_auc"] is not None and result["eval_auc"] > 0.9
     meta = json.loads((out / "reward_model.json").read_text())
     assert meta["kind"] == "prm" and meta["readout"] == readout
-    assert not (out / "checkpoints").exists() and not (tmp_path / "prm.tmp").exists()
+    assert not (out / "trainer").exists() and not list(tmp_path.glob(".prm.*"))
 
     prm = ProcessRewardModel.from_pretrained(out)
     assert prm.readout == readout

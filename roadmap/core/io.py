@@ -1,58 +1,243 @@
-"""Small I/O helpers shared by every layer: atomic writes and plain-text tables.
+"""Small I/O helpers shared by every layer: atomic writes, temporaries, fsync, run locks, tables.
 
-Everything a run writes goes to a temporary name first and is renamed when complete, so a
-crash never leaves a half-written file under the final name.
+Everything a run writes goes to a unique temporary name first (pid + random suffix), is fsynced,
+and is renamed when complete, so a crash never leaves a half-written file under the final name,
+and two runs never share a temporary. A failed write removes its temporary; a killed one leaves
+it behind under a name that says whose it was, and the next start cleans it once that pid is dead.
+
+Output folders (models, label sets) and the rule that the library never deletes what it did not
+write are ``roadmap.core.outputs``; its names (``OutputExistsError``, ``replace_dir``,
+``prepare_output``, ...) are importable from here too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+import re
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "write_json", "replace_dir", "save_figure", "format_table"]
+__all__ = [
+    "LOCK_NAME",
+    "RunLockedError",
+    "atomic_write_text",
+    "write_json",
+    "fsync_tree",
+    "fsync_path",
+    "temp_sibling",
+    "clean_stale_temps",
+    "pid_alive",
+    "run_lock",
+    "save_figure",
+    "format_table",
+]
+
+#: the lock file of a run folder (``run_lock``)
+LOCK_NAME = ".o1-roadmap.lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another live process holds the lock of a run folder."""
+
+
+# ---------------------------------------------------------------------- temporaries and fsync
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (a process of another user counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temp_sibling(path: str | Path, tag: str = "tmp") -> Path:
+    """A unique hidden name beside ``path`` (same folder, so a rename is atomic): ``.NAME.TAG-PID-HEX``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def clean_stale_temps(path: str | Path) -> list[Path]:
+    """Remove the temporaries beside ``path`` (``temp_sibling`` names) left by processes that are dead.
+
+    A temporary of a live process (another run writing right now) is left alone. Returns what was removed.
+    """
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(tmp|old)-(\d+)-[0-9a-f]{{8}}")
+    for p in path.parent.iterdir():
+        m = pattern.fullmatch(p.name)
+        if m is None or pid_alive(int(m.group(2))):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def fsync_path(path: Path, directory: bool = False) -> None:
+    """fsync one file (or, with ``directory``, one folder: its entries, so a rename in it is durable)."""
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a directory; the data files were synced
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: str | Path) -> None:
+    """fsync every file and folder under ``path`` (and ``path`` itself), so a rename after it is durable."""
+    path = Path(path)
+    if path.is_file():
+        fsync_path(path)
+        return
+    for root, _, files in os.walk(path):
+        for name in files:
+            if not os.path.islink(os.path.join(root, name)):
+                fsync_path(Path(root) / name)
+        fsync_path(Path(root), directory=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` atomically: a unique temporary, fsync, rename, fsync of the folder.
+
+    On any failure (a full disk, an interrupt) the temporary is removed and the old ``path``, if
+    any, is untouched.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    clean_stale_temps(path)
+    tmp = temp_sibling(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_path(path.parent, directory=True)
     return path
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable; convert it to a dict, list or scalar first")
+
+
+def _provenance(obj: Any) -> Any:
+    try:
+        return _jsonable(obj)
+    except TypeError:
+        return repr(obj)
 
 
 def write_json(path: str | Path, payload: Any) -> Path:
-    """Write ``payload`` as indented JSON, atomically."""
-    return atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
-
-
-def replace_dir(tmp: str | Path, out: str | Path) -> Path:
-    """Move the finished folder ``tmp`` to ``out``, replacing what was there (the last step of a run)."""
-    import shutil
-
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out
+    """Write ``payload`` as indented JSON, atomically (results, paths and sets are converted)."""
+    return atomic_write_text(path, json.dumps(payload, indent=2, default=_jsonable) + "\n")
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save a matplotlib figure through a temporary file and a rename, then close it."""
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=dpi)
+    """Save a matplotlib figure through a unique temporary file and a rename, then close it."""
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
-    os.replace(tmp, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(path)
+    try:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
     return path
 
 
+# ---------------------------------------------------------------------- run lock
+def _read_lock(lock: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold the exclusive lock of a run folder for the ``with`` block; raise ``RunLockedError`` if held.
+
+    The lock is the file ``folder/.o1-roadmap.lock``, created with O_EXCL and holding the holder's pid
+    and host. A lock whose pid is dead on this host is stale (a killed run) and is taken over; a live
+    one (or one of another host, which cannot be checked) raises naming the holder's pid. The lock is
+    removed when the block ends, however it ends.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_NAME
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+    for _ in range(5):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_lock(lock)
+            if holder is None:
+                # being written right now (created, not yet filled) or garbage: stale only once it is old
+                try:
+                    age = time.time() - lock.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age < 10:
+                    time.sleep(0.1)
+                    continue
+            elif holder.get("host") != me["host"] or pid_alive(int(holder.get("pid", -1))):
+                raise RunLockedError(
+                    f"run folder {str(folder)!r} is in use by process {holder.get('pid')} on {holder.get('host')} "
+                    f"(lock {lock}); wait for it to finish, or use another folder. If that process is gone, delete the lock file"
+                ) from None
+            lock.unlink(missing_ok=True)  # stale: its holder is dead
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(me))
+            f.flush()
+            os.fsync(f.fileno())
+        break
+    else:
+        raise RunLockedError(f"could not take the lock {lock} of run folder {str(folder)!r}; another process keeps "
+                             "taking it; retry, or delete the lock file if no run uses the folder")
+    try:
+        yield lock
+    finally:
+        if (_read_lock(lock) or {}).get("pid") == me["pid"]:
+            lock.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------- tables
 def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}"
@@ -73,3 +258,16 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], markdow
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+#: names of ``roadmap.core.outputs`` that this module re-exports (lazily: outputs imports this module)
+_OUTPUT_NAMES = ("MARKER_NAME", "OutputExistsError", "StagedOutput", "folder_hash", "prepare_output", "read_marker",
+                 "replace_dir", "write_marker")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OUTPUT_NAMES:
+        from roadmap.core import outputs
+
+        return getattr(outputs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,17 +1,68 @@
-"""Budgeted training for transformers ``Trainer`` subclasses: stop on wall time, schedule by it.
+"""The staged-output trainer skeleton shared by SFT, PRM/ORM, tree-DPO and RL, and its work budget.
 
-SFT, PRM and ORM training all run under a budget of steps *or* minutes, whichever ends first.
-The learning rate (linear warm-up, then cosine decay to a floor) follows the same budget, so a
-run stopped by the clock still ends at a small learning rate instead of being cut mid-decay.
-torch and transformers are imported lazily: ``roadmap.core`` stays cheap to import.
+Every trainer of the library runs the same steps, written once here:
+
+1. ``check_model_dir``: the input is a local folder with ``config.json`` (a path that does not
+   exist is a local error naming it, never a model-hub lookup);
+2. ``StagedOutput``: the output folder is checked (``roadmap.core.io.prepare_output``: never
+   replace what the library did not write), stale temporaries of dead runs are removed, and the
+   run writes into a unique temporary folder (pid + random suffix) that is removed on failure;
+3. ``run_staged_training``: seed, build the trainer (the caller's code), train, save (the
+   caller's code), write the result JSON and the marker, fsync, rename.
+
+Budgets are work, not time (``BudgetMixin``): training runs for its steps or epochs, and the
+learning rate (linear warm-up, cosine decay to a floor) follows that budget only, so a result
+never depends on the machine's speed. A wall-time cap (``max_seconds``) is an explicit option;
+when it cuts a run short of its budget, the run logs a WARNING, its result says
+``stopped_by="time_cap"`` and ``completed=False``, and so does the output folder's marker, so
+callers can refuse to cache it. After a short measured warm-up the trainer logs how long the
+rest will take on this machine. torch and transformers are imported lazily.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
-__all__ = ["BudgetMixin", "budget_lr_factor"]
+from roadmap.core.outputs import StagedOutput
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BudgetMixin",
+    "budget_lr_factor",
+    "TrainResult",
+    "StagedOutput",
+    "check_model_dir",
+    "run_staged_training",
+    "training_args",
+    "load_causal_lm",
+    "STOPPED_BY",
+    "overwrite_field",
+    "time_cap_field",
+]
+
+#: why a training run ended: its work budget, the explicit time cap, or another callback (early stop)
+STOPPED_BY = ("budget", "time_cap", "callback")
+
+
+def overwrite_field():
+    """The ``overwrite`` field every trainer config has (see ``roadmap.core.outputs.prepare_output``)."""
+    return field(default=False, metadata={
+        "help": "Replace an output folder holding another kind of library output (never files the library did "
+                "not write: those are always refused)."})
+
+
+def time_cap_field():
+    """The ``max_minutes`` field every trainer config has: an explicit cap, never the budget."""
+    return field(default=None, metadata={
+        "help": "Explicit wall-time cap in minutes: stops training early; a run it cuts short of its work budget "
+                "is marked completed=False (stopped_by='time_cap')."})
 
 
 def budget_lr_factor(progress: float, warmup_fraction: float, min_lr_ratio: float) -> float:
@@ -24,38 +75,73 @@ def budget_lr_factor(progress: float, warmup_fraction: float, min_lr_ratio: floa
 
 
 class BudgetMixin:
-    """Mix into a ``transformers.Trainer`` subclass (before it) to add a wall-time budget.
+    """Mix into a ``transformers.Trainer`` subclass (before it): a work-budget LR schedule, an optional
+    time cap, a wall-time estimate, and a count of the non-padding tokens trained on.
 
-    Call ``init_budget`` from ``__init__`` after ``super().__init__``. The trainer then stops
-    once ``max_seconds`` of training have passed, schedules the learning rate by whichever of
-    steps or time is further along, and counts the non-padding tokens it trained on.
+    Call ``init_budget`` from ``__init__`` after ``super().__init__``. The schedule follows the
+    step budget (``max_steps``, or the steps of ``num_train_epochs``) only. With ``max_seconds``
+    the run also stops once that much training time has passed; ``budget_outcome`` then reports
+    ``("time_cap", False)`` and a WARNING says the budget was not finished.
     """
 
-    def init_budget(self, max_seconds: float | None, warmup_fraction: float = 0.03, min_lr_ratio: float = 0.05):
+    def init_budget(self, max_seconds: float | None = None, warmup_fraction: float = 0.03, min_lr_ratio: float = 0.05,
+                    estimate_after: int = 10):
         from transformers import TrainerCallback
 
+        if max_seconds is not None and max_seconds <= 0:
+            raise ValueError(f"max_seconds={max_seconds} must be positive, or None for no time cap")
         self.max_seconds = max_seconds
         self.warmup_fraction = warmup_fraction
         self.min_lr_ratio = min_lr_ratio
         self.started: float | None = None
         self.train_tokens = 0
+        self.time_capped = False
+        self.estimated_seconds: float | None = None
         trainer = self
 
-        class _Stop(TrainerCallback):
+        class _Budget(TrainerCallback):
+            """Time cap, and the estimate after ``estimate_after`` steps past the first (which pays warm-up costs)."""
+
+            first_done: float | None = None
+
             def on_step_end(self, args, state, control, **kwargs):
-                if trainer.time_fraction() >= 1.0:
+                now = time.perf_counter()
+                if state.global_step == 1:
+                    self.first_done = now
+                elif self.first_done is not None and state.global_step == 1 + estimate_after:
+                    trainer._log_estimate(state, (now - self.first_done) / estimate_after)
+                if trainer.max_seconds is not None and trainer.train_seconds() >= trainer.max_seconds \
+                        and state.global_step < state.max_steps:
+                    trainer.time_capped = True
                     control.should_training_stop = True
                 return control
 
-        self.add_callback(_Stop())
+        self.add_callback(_Budget())
 
-    def time_fraction(self) -> float:
-        if self.max_seconds is None or self.started is None:
-            return 0.0
-        return (time.perf_counter() - self.started) / self.max_seconds
+    def _log_estimate(self, state, seconds_per_step: float) -> None:
+        remaining = max(0, state.max_steps - state.global_step)
+        self.estimated_seconds = self.train_seconds() + remaining * seconds_per_step
+        logger.info("about %.1f minutes on this machine for the remaining %d of %d steps (%.2f s/step measured)",
+                    remaining * seconds_per_step / 60, remaining, state.max_steps, seconds_per_step)
+        if self.max_seconds is not None and self.estimated_seconds > self.max_seconds:
+            at = state.global_step + int((self.max_seconds - self.train_seconds()) / max(seconds_per_step, 1e-9))
+            logger.warning("the time cap of %.1f minutes will stop this run at about step %d of %d: its result will be "
+                           "marked incomplete (stopped_by='time_cap')", self.max_seconds / 60, at, state.max_steps)
 
     def train_seconds(self) -> float:
+        """Seconds since the first training step began (0 before it)."""
         return time.perf_counter() - self.started if self.started is not None else 0.0
+
+    def budget_outcome(self) -> tuple[str, bool]:
+        """(``stopped_by``, ``completed``) of the finished ``train()`` call; logs a WARNING when cut short."""
+        state = self.state
+        if state.global_step >= state.max_steps:
+            return "budget", True
+        why = "time_cap" if self.time_capped else "callback"
+        cap = f" by its time cap of {self.max_seconds / 60:.2f} minutes" if self.time_capped else ""
+        logger.warning("%s stopped%s after %d of its %d steps: it did NOT finish its budget; the result is marked "
+                       "completed=False, stopped_by=%r", type(self).__name__, cap, state.global_step, state.max_steps, why)
+        return why, False
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         import torch
@@ -63,8 +149,7 @@ class BudgetMixin:
         optimizer = optimizer if optimizer is not None else self.optimizer
 
         def factor(step: int) -> float:
-            progress = max(step / max(num_training_steps, 1), self.time_fraction())
-            return budget_lr_factor(progress, self.warmup_fraction, self.min_lr_ratio)
+            return budget_lr_factor(step / max(num_training_steps, 1), self.warmup_fraction, self.min_lr_ratio)
 
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return self.lr_scheduler
@@ -75,3 +160,115 @@ class BudgetMixin:
         if "attention_mask" in inputs:
             self.train_tokens += int(inputs["attention_mask"].sum())
         return super().training_step(model, inputs, *args, **kwargs)
+
+
+@dataclass(kw_only=True)
+class TrainResult(Mapping):
+    """What a training run produced and what it cost; the common base of every trainer's result.
+
+    Reads as a mapping too (``result["steps"]``, ``dict(result)``), as the summaries it replaces did.
+    """
+
+    output_dir: str = field(metadata={"help": "The folder the trained model was written to."})
+    steps: int = field(metadata={"help": "Optimizer steps taken."})
+    max_steps: int = field(metadata={"help": "Optimizer steps of the work budget (steps or epochs)."})
+    train_tokens: int = field(metadata={"help": "Non-padding tokens processed by training (forward and backward)."})
+    wall_seconds: float = field(metadata={"help": "Wall time of train(), measured."})
+    tokens_per_second: float = field(metadata={"help": "train_tokens per second of training."})
+    stopped_by: str = field(metadata={"help": "'budget' (finished), 'time_cap' (the explicit cap cut it short) or "
+                                              "'callback' (another callback stopped it)."})
+    completed: bool = field(metadata={"help": "Whether the run finished its work budget."})
+    first_loss: float | None = field(default=None, metadata={"help": "First logged training loss."})
+    final_loss: float | None = field(default=None, metadata={"help": "Last logged training loss."})
+    losses: list[float] = field(default_factory=list, metadata={"help": "Every logged training loss."})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @classmethod
+    def _names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def check_model_dir(path: str | Path, name: str = "policy_dir") -> Path:
+    """``path`` as a local model folder (``config.json`` inside), or a ``FileNotFoundError`` naming it.
+
+    Model folders are always read locally: a path that does not exist is an error here, never a
+    model-hub lookup.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{name}={str(path)!r} does not exist (no such local folder; models are read from "
+                                "local folders only); check the path, or create one with `roadmap tiny` / `roadmap sft`")
+    if not (p / "config.json").is_file():
+        raise FileNotFoundError(f"{name}={str(path)!r} has no config.json; pass a folder written by save_pretrained "
+                                "(e.g. policy_init.tiny.create_tiny / `roadmap tiny`, or `roadmap sft`)")
+    return p
+
+
+def training_args(scratch: Path, seed: int, **kwargs) -> dict[str, Any]:
+    """The ``TrainingArguments`` every trainer here shares (CPU when no GPU, no checkpoints, no
+    reporting, no activation checkpointing: tiny models pay ~25% speed for it), updated by ``kwargs``."""
+    import torch
+
+    return {"output_dir": str(scratch), "seed": seed, "report_to": "none", "save_strategy": "no",
+            "use_cpu": not torch.cuda.is_available(), "dataloader_num_workers": 0, "activation_checkpointing": False,
+            **kwargs}
+
+
+def load_causal_lm(src: Path):
+    """(tokenizer, FP32 causal LM) of a checked model folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(src), AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+
+
+def run_staged_training(
+    out: str | Path, kind: str, *, config: Any, build: Callable[[Path], Any], save: Callable[[Any, Path], None],
+    result: Callable[[Any, dict[str, Any]], TrainResult], result_file: str, inputs: Mapping[str, Path] | None = None,
+) -> TrainResult:
+    """The skeleton of every trainer: stage, seed, build, train, save, write result and marker, rename.
+
+    Args:
+        out: the output folder (rule of ``prepare_output``; ``config.overwrite`` admits another kind).
+        kind: the kind of output, recorded in the marker ("policy", "prm", "orm", ...).
+        config: the trainer's config dataclass (``seed``, ``overwrite``); recorded as provenance.
+        build: ``build(scratch)`` -> a ``BudgetMixin`` trainer whose ``output_dir`` is ``scratch``.
+        save: ``save(trainer, folder)`` writes the trained model into ``folder``.
+        result: ``result(trainer, stats)`` -> the trainer's result; ``stats`` holds every
+            ``TrainResult`` field but ``output_dir``.
+        result_file: the name of the result JSON inside the output folder.
+        inputs: input folders, hashed into the marker.
+    """
+    from transformers import set_seed
+
+    with StagedOutput(out, kind, overwrite=getattr(config, "overwrite", False), config=asdict(config),
+                      inputs=inputs) as stage:
+        set_seed(config.seed)
+        trainer = build(stage.scratch)
+        t0 = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - t0
+        stopped_by, completed = trainer.budget_outcome()
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        stats = {"steps": trainer.state.global_step, "max_steps": trainer.state.max_steps,
+                 "train_tokens": trainer.train_tokens, "wall_seconds": wall,
+                 "tokens_per_second": trainer.train_tokens / max(trainer.train_seconds() or wall, 1e-9),
+                 "stopped_by": stopped_by, "completed": completed, "first_loss": losses[0] if losses else None,
+                 "final_loss": losses[-1] if losses else None, "losses": losses}
+        save(trainer, stage.path)
+        res = result(trainer, stats)
+        stage.finish(res, result_file)
+    return res

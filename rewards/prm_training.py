@@ -1,0 +1,276 @@
+"""Training of process (and outcome) reward models: binary cross-entropy on step labels.
+
+The model and its readouts are ``rewards.prm``'s; this module trains them on soft
+(Math-Shepherd MC fractions, arXiv 2312.08935) or hard (OmegaPRM, arXiv 2406.06592) labels from
+``rewards.labels``, in a ``transformers.Trainer`` subclass with progress, a held-out ROC-AUC,
+and the library's staged-output skeleton (``roadmap.core.training.run_staged_training``).
+TRL has no PRM trainer for causal models with soft labels, so this module is that trainer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rewards.prm import (
+    DEFAULT_READOUT,
+    READOUTS,
+    ProcessRewardModel,
+    _load_for_training,
+    encode_steps,
+    prefix_log_scores,
+    token_logits,
+)
+from roadmap.core.tasks.base import hash_split
+from roadmap.core.training import (
+    TrainResult,
+    check_model_dir,
+    overwrite_field,
+    run_staged_training,
+    time_cap_field,
+    training_args,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RewardModelConfig", "RewardModelResult", "train_reward_model", "train_prm"]
+
+
+@dataclass
+class RewardModelConfig:
+    """Training knobs of a PRM or ORM. Defaults suit the embedded tiny policy on arith."""
+
+    output_dir: str = field(default="prm", metadata={"help": "Where the trained reward model is written."})
+    labels: str = field(default="soft", metadata={"help": "Train on 'soft' (MC fraction) or 'hard' labels."})
+    epochs: float = field(default=2.0, metadata={"help": "Passes over the training solutions."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: no limit)."})
+    max_minutes: float | None = time_cap_field()
+    learning_rate: float | None = field(default=None, metadata={
+        "help": "Peak learning rate (AdamW); default 1e-4 for the 'likelihood' readout (keep what the model "
+                "knows), 1e-3 for a new head."})
+    calibration_lr: float = field(default=0.05, metadata={
+        "help": "Learning rate of the 'likelihood' readout's two calibration scalars."})
+    batch_size: int = field(default=32, metadata={"help": "Solutions per optimizer step."})
+    eval_fraction: float = field(default=0.1, metadata={"help": "Share of problems held out for the eval AUC."})
+    logging_steps: int = field(default=50, metadata={"help": "Log loss every this many steps."})
+    save_steps: int = field(default=500, metadata={"help": "Checkpoint every this many steps."})
+    seed: int = field(default=0, metadata={"help": "Seed of the head's initialisation and data order."})
+    balance: bool = field(default=True, metadata={
+        "help": "Weight the BCE so that good and bad steps count equally (wrong steps are rare)."})
+    overwrite: bool = overwrite_field()
+    readout: str = field(default=DEFAULT_READOUT, metadata={
+        "help": "'likelihood' (calibrated LM likelihood of each token), 'tokens' (a new per-token head) or "
+                "'step_end' (the delimiter's score alone); see rewards.prm."})
+
+    def __post_init__(self) -> None:
+        if self.labels not in ("soft", "hard"):
+            raise ValueError(f"labels={self.labels!r} must be 'soft' or 'hard'")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout={self.readout!r} is unknown; use one of {READOUTS}")
+        if self.learning_rate is None:
+            self.learning_rate = 1e-4 if self.readout == "likelihood" else 1e-3
+        if not 0 <= self.eval_fraction < 1:
+            raise ValueError(f"eval_fraction={self.eval_fraction} must lie in [0, 1)")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+
+
+@dataclass(kw_only=True)
+class RewardModelResult(TrainResult):
+    """What a PRM/ORM training produced: the ``TrainResult`` fields plus the reward model's own."""
+
+    kind: str = field(metadata={"help": "'prm' or 'orm'."})
+    labels: str = field(metadata={"help": "'soft' or 'hard': the labels trained on."})
+    readout: str = field(metadata={"help": "The readout trained (rewards.prm)."})
+    train_solutions: int = field(metadata={"help": "Solutions trained on."})
+    eval_solutions: int = field(metadata={"help": "Solutions of held-out problems, for the AUC."})
+    eval_auc: float | None = field(default=None, metadata={"help": "Step-level ROC-AUC on held-out problems."})
+    class_weights: list[float] = field(default_factory=list, metadata={"help": "(bad, good) BCE weights."})
+
+
+def _rows(dataset, tokenizer, delimiter: str, label_column: str):
+    rows = []
+    for ex in dataset:
+        steps, labels = list(ex["steps"]), list(ex[label_column])
+        if not steps:
+            continue
+        if len(steps) != len(labels):
+            raise ValueError(f"row of problem {ex.get('problem_id')!r} has {len(steps)} steps but {len(labels)} labels")
+        ids, start, pos = encode_steps(tokenizer, ex["prompt"], steps, delimiter)
+        target = [-100.0] * len(ids)
+        for k, y in zip(pos, labels):
+            if y is None or math.isnan(y):
+                raise ValueError(f"row of problem {ex.get('problem_id')!r} has a NaN label; relabel it")
+            target[k] = float(y)
+        rows.append({"input_ids": ids, "step_labels": target, "start": start, "problem_id": ex.get("problem_id", "")})
+    return rows
+
+
+def _collate(pad_id: int):
+    def collate(batch):
+        import torch
+
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100.0)
+        judged = torch.zeros((len(batch), width))
+        for r, b in enumerate(batch):
+            n = len(b["input_ids"])
+            ids[r, :n] = torch.tensor(b["input_ids"])
+            mask[r, :n] = 1
+            labels[r, :n] = torch.tensor(b["step_labels"])
+            judged[r, b["start"] : n] = 1.0
+        return {"input_ids": ids, "attention_mask": mask, "step_labels": labels, "token_mask": judged}
+
+    return collate
+
+
+def _auc_metrics(pred) -> dict[str, float]:
+    import numpy as np
+
+    from roadmap.core.stats import roc_auc
+
+    logits = np.asarray(pred.predictions).reshape(-1)
+    labels = np.asarray(pred.label_ids).reshape(-1)
+    keep = labels >= 0
+    y, s = labels[keep] >= 0.5, logits[keep]
+    try:
+        return {"auc": roc_auc(s.tolist(), y.tolist())}
+    except ValueError:
+        return {"auc": float("nan")}
+
+
+def _trainer_class():
+    import torch
+    from transformers import Trainer
+
+    from roadmap.core.training import BudgetMixin
+
+    class StepBCETrainer(BudgetMixin, Trainer):
+        """BCE on the step scores at step ends; every other position carries label -100.
+
+        With the ``tokens`` and ``likelihood`` readouts the step score is exp(``prefix_log_scores``),
+        and the BCE is written in log space (log(1 - p) = log(-expm1(log p))) so that it stays finite.
+        The eval "logits" are then those log scores: the AUC only needs their order.
+        """
+
+        def __init__(self, *args, max_seconds=None, class_weights=(1.0, 1.0), readout="tokens", **kw):
+            super().__init__(*args, **kw)
+            self.init_budget(max_seconds)
+            self.class_weights = class_weights  # (bad, good)
+            self.readout = readout
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("step_labels")
+            judged = inputs.pop("token_mask")
+            logits = token_logits(model, self.readout, inputs["input_ids"], inputs["attention_mask"])
+            keep = labels >= 0
+            y = labels[keep]
+            w_bad, w_good = self.class_weights
+            weight = y * w_good + (1 - y) * w_bad
+            if self.readout == "step_end":
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], y, weight=weight)
+                out = {"logits": logits}
+            else:
+                log_scores = prefix_log_scores(logits, judged)
+                log_p = log_scores[keep].clamp(max=-1e-6)
+                bce = -(y * log_p + (1 - y) * torch.log(-torch.expm1(log_p)))
+                loss = (weight * bce).mean()
+                out = {"logits": log_scores}
+            return (loss, out) if return_outputs else loss
+
+    return StepBCETrainer
+
+
+def _class_weights(rows) -> tuple[float, float]:
+    """(bad, good) weights that give both classes equal total weight; soft labels count fractionally."""
+    targets = [y for r in rows for y in r["step_labels"] if y >= 0]
+    good = sum(targets)
+    bad = len(targets) - good
+    if good == 0 or bad == 0:
+        return 1.0, 1.0
+    return len(targets) / (2 * bad), len(targets) / (2 * good)
+
+
+def train_reward_model(
+    dataset, init, config: RewardModelConfig | None = None, *, kind: str = "prm", step_delimiter: str = "\n",
+    tokenizer=None,
+) -> RewardModelResult:
+    """Train a PRM or ORM on a label dataset (columns ``prompt``, ``steps``, ``soft_labels``/``hard_labels``).
+
+    Args:
+        dataset: rows from ``rewards.labels.label_solutions`` (or ``rewards.orm.orm_dataset``).
+        init: a local policy folder whose weights start the reward model, or a ``PretrainedConfig``
+            (with ``tokenizer``) for a reward model trained from scratch.
+        config: training knobs.
+        kind: "prm" or "orm" (stored with the model; decides how ``ProcessRewardModel`` splits).
+        step_delimiter: the task's step delimiter.
+
+    Returns:
+        A ``RewardModelResult`` (steps, wall seconds, losses, eval AUC, ``completed``), also written as
+        ``train_result.json``. The model folder appears at ``config.output_dir`` only when training
+        finished; an existing folder that is not a library output of this ``kind`` is refused
+        (``roadmap.core.io.OutputExistsError``).
+    """
+    import torch
+    from transformers import AutoTokenizer, PretrainedConfig, TrainingArguments
+
+    config = config or RewardModelConfig()
+    inputs = {} if isinstance(init, PretrainedConfig) else {"init": check_model_dir(init, "init")}
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(init)
+    rows = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels")
+    if not rows:
+        raise ValueError("the label dataset has no solution with steps; label some solutions first")
+    # split by problem, so that no eval problem's solutions are trained on
+    train, evals = [], []
+    for r in rows:
+        held_out = config.eval_fraction and hash_split(r["problem_id"], config.eval_fraction) == "test"
+        (evals if held_out else train).append(r)
+    class_weights = _class_weights(train) if config.balance else (1.0, 1.0)
+
+    def build(scratch: Path):
+        model = _load_for_training(init, config.readout)
+        args = TrainingArguments(**training_args(
+            scratch, config.seed, per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=config.batch_size * 2, num_train_epochs=config.epochs,
+            max_steps=config.max_steps, learning_rate=config.learning_rate, weight_decay=0.01,
+            logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
+            save_total_limit=1, eval_strategy="no", remove_unused_columns=False, label_names=["step_labels"],
+        ))
+        optimizers = (None, None)
+        if config.readout == "likelihood":  # the calibration scalars learn far faster than the LM
+            calibration = [model.verifier_scale, model.verifier_bias]
+            body = [p for n, p in model.named_parameters() if not n.startswith("verifier_")]
+            optimizers = (torch.optim.AdamW([
+                {"params": body, "lr": config.learning_rate, "weight_decay": 0.01},
+                {"params": calibration, "lr": config.calibration_lr, "weight_decay": 0.0},
+            ]), None)
+        return _trainer_class()(
+            model=model, args=args, train_dataset=train, eval_dataset=evals or None, optimizers=optimizers,
+            data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=_auc_metrics,
+            max_seconds=config.max_minutes * 60 if config.max_minutes else None, class_weights=class_weights,
+            readout=config.readout,
+        )
+
+    def save(trainer, folder: Path) -> None:
+        ProcessRewardModel(trainer.model, tokenizer, step_delimiter, kind, readout=config.readout).save_pretrained(folder)
+
+    def result(trainer, stats) -> RewardModelResult:
+        metrics = trainer.evaluate() if evals else {}
+        return RewardModelResult(output_dir=str(config.output_dir), kind=kind, labels=config.labels,
+                                 readout=config.readout, train_solutions=len(train), eval_solutions=len(evals),
+                                 eval_auc=metrics.get("eval_auc"), class_weights=list(class_weights), **stats)
+
+    res = run_staged_training(config.output_dir, kind, config=config, build=build, save=save, result=result,
+                              result_file="train_result.json", inputs=inputs)
+    logger.info("%s trained: %d steps in %.0fs, eval AUC %s", kind.upper(), res.steps, res.wall_seconds, res.eval_auc)
+    return res
+
+
+def train_prm(dataset, init, config: RewardModelConfig | None = None, *, step_delimiter: str = "\n", **kw):
+    """Train a process reward model; see ``train_reward_model``."""
+    return train_reward_model(dataset, init, config, kind="prm", step_delimiter=step_delimiter, **kw)

@@ -1,0 +1,226 @@
+"""Output folders the library owns: the marker, the rule that never deletes a user's file, and staging.
+
+Every output folder the library writes (a policy, a PRM or ORM, a label set, a tiny model) carries
+a marker, ``.o1-roadmap.json``, written last: the kind of output, whether its run completed its
+work budget (``completed``, ``stopped_by``), the settings that made it, a hash of each input folder
+and the list of files the library wrote. The library replaces an existing folder only when it is
+empty or holds nothing but its own output (``prepare_output``), and it never deletes a file it did
+not write, not even with ``overwrite``: it refuses instead (``OutputExistsError``), because moving
+only its own files out of a folder cannot be made atomic, and a crash in the middle would leave the
+user's files in a temporary folder that the next start cleans away.
+
+``StagedOutput`` writes a folder through a unique temporary sibling and renames it into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from roadmap.core.io import _provenance, clean_stale_temps, fsync_path, fsync_tree, temp_sibling, write_json
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MARKER_NAME",
+    "OutputExistsError",
+    "StagedOutput",
+    "folder_hash",
+    "read_marker",
+    "write_marker",
+    "prepare_output",
+    "replace_dir",
+]
+
+#: the marker file every output folder the library writes carries
+MARKER_NAME = ".o1-roadmap.json"
+
+
+class OutputExistsError(ValueError):
+    """An output folder exists and the library may not replace it (it is not the library's own output)."""
+
+
+def _files(folder: Path) -> list[str]:
+    """Every file under ``folder`` (relative POSIX paths, sorted), without the marker."""
+    out = []
+    for root, _, files in os.walk(folder):
+        for name in files:
+            rel = (Path(root) / name).relative_to(folder).as_posix()
+            if rel != MARKER_NAME:
+                out.append(rel)
+    return sorted(out)
+
+
+def folder_hash(folder: str | Path) -> str:
+    """SHA-256 (hex) of a folder's files: their relative paths and contents, the marker excluded."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for rel in _files(folder):
+        h.update(rel.encode() + b"\0")
+        with open(folder / rel, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def read_marker(folder: str | Path) -> dict[str, Any] | None:
+    """The marker of an output folder, or None when it has none (or an unreadable one)."""
+    try:
+        data = json.loads((Path(folder) / MARKER_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "kind" in data else None
+
+
+def write_marker(
+    folder: str | Path, kind: str, *, config: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str | Path] | None = None, completed: bool = True, stopped_by: str | None = None,
+) -> dict[str, Any]:
+    """Write the marker of a finished output folder (the last file written into it) and return it.
+
+    The marker holds ``library``, ``kind``, ``completed`` (whether the run finished its work budget),
+    ``stopped_by``, ``config`` (the settings), ``inputs`` (name -> {"path", "sha256"} of each input
+    folder), ``files`` (every file the library wrote there) and ``created`` (Unix time).
+    """
+    folder = Path(folder)
+    marker = {
+        "library": "o1-roadmap",
+        "kind": kind,
+        "completed": bool(completed),
+        "stopped_by": stopped_by,
+        "config": dict(config or {}),
+        "inputs": {name: {"path": str(p), "sha256": folder_hash(p) if Path(p).is_dir() else None}
+                   for name, p in (inputs or {}).items()},
+        "files": _files(folder),
+        "created": time.time(),
+    }
+    (folder / MARKER_NAME).write_text(json.dumps(marker, indent=2, default=_provenance) + "\n")
+    return marker
+
+
+def _listing(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def prepare_output(out: str | Path, kind: str, *, overwrite: bool = False) -> Path:
+    """Check that the library may write its ``kind`` output to ``out``; raise ``OutputExistsError`` if not.
+
+    - ``out`` does not exist, or is an empty folder: fine.
+    - ``out`` holds an output of the same ``kind`` (its marker says so) and nothing but the files the
+      library wrote there: fine, it will be replaced (a rerun).
+    - ``out`` holds a library output of another kind: refused unless ``overwrite``.
+    - ``out`` holds any file the library did not write (no marker, or files beyond the marker's list):
+      refused, even with ``overwrite``. The library never deletes what it did not write; the user moves
+      those files or picks another folder.
+    - ``out`` is a file: refused.
+    """
+    out = Path(out)
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise OutputExistsError(f"output folder {str(out)!r} is an existing file; choose another folder")
+    present = _files(out)
+    marker = read_marker(out)
+    if marker is None and not present and not (out / MARKER_NAME).exists():
+        return out
+    foreign = present if marker is None else sorted(set(present) - set(marker.get("files", [])))
+    if marker is None or foreign:
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds files o1-roadmap did not write ({_listing(foreign) or MARKER_NAME}); "
+            "they are never deleted, not even with overwrite: choose another folder, or move those files away"
+        )
+    if marker["kind"] != kind and not overwrite:
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds a {marker['kind']!r} output, not a {kind!r} one; pass overwrite=True "
+            "(--overwrite) to replace it, or choose another folder"
+        )
+    return out
+
+
+def replace_dir(tmp: str | Path, out: str | Path, *, kind: str | None = None, overwrite: bool = False) -> Path:
+    """Move the finished folder ``tmp`` to ``out`` (the last step of a run), replacing only library output.
+
+    ``out`` is checked with ``prepare_output`` (with ``kind``, or the kind in ``tmp``'s marker) right
+    before the swap. The old folder is renamed aside, the new one renamed in, and only then is the old
+    one removed, so ``out`` always names a whole folder and a crash leaves a temporary that the next
+    start cleans. ``tmp`` is fsynced first.
+    """
+    tmp, out = Path(tmp), Path(out)
+    kind = kind or (read_marker(tmp) or {}).get("kind")
+    if kind is None:
+        raise ValueError(f"replace_dir: {str(tmp)!r} has no {MARKER_NAME}; pass kind=... or write_marker first")
+    prepare_output(out, kind, overwrite=overwrite)
+    fsync_tree(tmp)
+    old = None
+    if out.exists():
+        old = temp_sibling(out, "old")
+        os.replace(out, old)
+        try:  # a file dropped in since the first check must survive too
+            prepare_output(old, kind, overwrite=overwrite)
+        except OutputExistsError:
+            os.replace(old, out)
+            prepare_output(out, kind, overwrite=overwrite)  # raises, naming ``out``
+            raise
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    fsync_path(out.parent, directory=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+class StagedOutput:
+    """An output folder written through a unique temporary folder; use as a context manager.
+
+    On entry ``out`` is checked (``prepare_output``: refused with ``OutputExistsError`` unless it is
+    missing, empty, or a library output of the same ``kind``; ``overwrite`` admits another kind) and
+    stale temporaries of dead runs beside it are removed. Write into ``path``; ``scratch`` is for
+    trainer checkpoints and is never kept. ``finish`` writes the result JSON and the marker, fsyncs
+    and renames; leaving the block without ``finish`` (an error, an interrupt) removes ``path``.
+    """
+
+    def __init__(self, out: str | Path, kind: str, *, overwrite: bool = False, config: Mapping[str, Any] | None = None,
+                 inputs: Mapping[str, str | Path] | None = None) -> None:
+        self.out, self.kind, self.overwrite = Path(out), kind, overwrite
+        self.config, self.inputs = dict(config or {}), dict(inputs or {})
+        self.path = temp_sibling(self.out)
+        self.finished = False
+
+    @property
+    def scratch(self) -> Path:
+        return self.path / "trainer"
+
+    def __enter__(self) -> StagedOutput:
+        prepare_output(self.out, self.kind, overwrite=self.overwrite)
+        for p in clean_stale_temps(self.out):
+            logger.info("removed %s, left by a run that died", p)
+        self.path.mkdir(parents=True)
+        return self
+
+    def finish(self, result: Mapping[str, Any] | None = None, result_file: str | None = None) -> Path:
+        """Write ``result`` (a ``TrainResult`` or dict, with the config) to ``result_file``, the marker, then rename."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        result = dict(result or {})
+        if result_file is not None:
+            write_json(self.path / result_file, {**result, "config": self.config})
+        write_marker(self.path, self.kind, config=self.config, inputs=self.inputs,
+                     completed=result.get("completed", True), stopped_by=result.get("stopped_by"))
+        replace_dir(self.path, self.out, kind=self.kind, overwrite=self.overwrite)
+        self.finished = True
+        return self.out
+
+    def __exit__(self, *exc) -> None:
+        if not self.finished:
+            shutil.rmtree(self.path, ignore_errors=True)
