@@ -71,8 +71,8 @@ def run_quickstart(config: QuickstartConfig | None = None, say: Callable[[str], 
     """Build, warm-start and evaluate the tiny arith policy; return the summary it writes."""
     from policy_init.sft import SFTWarmStartConfig, warm_start
     from policy_init.tiny import TinyConfig, create_tiny
+    from roadmap.core import HFPolicy
     from roadmap.core.io import format_table, write_json
-    from roadmap.core.policy import HFPolicy
     from roadmap.core.tasks import ArithTask
     from roadmap.evaluate import evaluate
 
