@@ -21,7 +21,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from policy_init.sft import SFTWarmStartConfig, sft_dataset, warm_start
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
     from roadmap.core.tasks import ArithTask
     from roadmap.evaluate import evaluate
 

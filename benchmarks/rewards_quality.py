@@ -63,8 +63,8 @@ def main() -> None:
         train_orm,
         train_prm,
     )
+    from roadmap.core import HFPolicy
     from roadmap.core.io import atomic_write_text, format_table, write_json
-    from roadmap.core.policy import HFPolicy
     from roadmap.core.stats import roc_auc, wilson_interval
     from roadmap.core.tasks import ArithTask
     from search.best_of_n import best_answer, majority_vote

@@ -16,8 +16,8 @@ import time
 
 import torch
 
+from roadmap.core import HFPolicy
 from roadmap.core.io import format_table, write_json
-from roadmap.core.policy import HFPolicy
 from roadmap.core.tasks import ArithTask
 
 

@@ -18,8 +18,10 @@ import argparse
 import time
 from pathlib import Path
 
+from roadmap.core import StepScorer
 
-class ConstantScorer:
+
+class ConstantScorer(StepScorer):
     """Scores every partial solution 0.5: search cost without any reward model."""
 
     def score(self, problem, texts):
@@ -45,8 +47,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from rewards import PRMScorer, ProcessRewardModel
+    from roadmap.core import HFPolicy
     from roadmap.core.io import atomic_write_text, format_table, write_json
-    from roadmap.core.policy import HFPolicy
     from roadmap.core.tasks import ArithTask
     from search import BeamConfig, BestOfNConfig, MCTSConfig, beam_search, mcts, sample_candidates
 

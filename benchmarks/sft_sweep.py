@@ -16,7 +16,7 @@ import sys
 def main() -> None:
     from policy_init.sft import SFTWarmStartConfig, warm_start
     from policy_init.tiny import TinyConfig, create_tiny
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
     from roadmap.evaluate import evaluate
 

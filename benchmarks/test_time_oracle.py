@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 
+from roadmap.core import StepScorer
 
-class ArithStepOracle:
+
+class ArithStepOracle(StepScorer):
     """``StepScorer``: 1.0 when every step of the partial solution is right (arith ground truth)."""
 
     def __init__(self, task) -> None:
@@ -34,7 +36,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from roadmap.bench import TestTimeConfig, bench_test_time
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
     from roadmap.core.tasks import ArithTask
 
     task = ArithTask()

@@ -6,7 +6,7 @@
 import argparse
 
 from learning.rl import RLConfig, rl_step
-from roadmap.core.policy import HFPolicy
+from roadmap.core import HFPolicy
 from roadmap.core.tasks import ArithTask
 from roadmap.evaluate import evaluate
 

@@ -44,7 +44,7 @@ def main() -> None:
         save_labels,
         train_prm,
     )
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
     from roadmap.core.stats import roc_auc
     from roadmap.core.tasks import ArithTask
     from search import majority_vote

@@ -31,7 +31,7 @@ def _check(rows: Sequence[dict[str, Any]]) -> None:
 
 def _tree_solutions(row: dict[str, Any]) -> list[str]:
     """Texts of the terminal nodes of the row's tree (candidates may list only some of them)."""
-    from search.trees import row_tree
+    from search import row_tree
 
     tree = row_tree(row)
     if tree is None:
@@ -81,7 +81,7 @@ def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None, scorer=No
     _check(rows)
     kept = [(r, verified_solutions(r, task)) for r in rows]
     if scorer is not None:
-        from search.expand import score_many
+        from search import score_many
 
         kept = [(r, sols) for r, sols in kept if sols]
         scores = score_many(scorer, [_row_problem(r) for r, _ in kept], [sols for _, sols in kept])
@@ -119,6 +119,18 @@ def solution_pairs(rows: Sequence[dict[str, Any]], max_pairs_per_problem: int = 
     return Dataset.from_dict(out)
 
 
+def _finish(tree, node) -> str | None:
+    """Text from ``node``'s step down its best-valued path to a terminal node, or None."""
+    text = node.step
+    while not node.terminal:
+        below = [c for c in tree.children(node.id) if c.visits > 0]
+        if not below:
+            return None
+        node = max(below, key=lambda c: (c.value, c.visits))
+        text += node.step
+    return text
+
+
 def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visits: int = 1,
                max_pairs_per_node: int = 1):
     """Step-level DPO rows: under one prefix, the sibling with the higher Q against a lower one.
@@ -131,7 +143,7 @@ def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visit
     """
     from datasets import Dataset
 
-    from search.trees import row_tree
+    from search import row_tree
 
     if not 0 <= margin < 1:
         raise ValueError(f"margin={margin} must lie in [0, 1)")
@@ -140,34 +152,20 @@ def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visit
         tree = row_tree(r)
         if tree is None:
             continue
-        kids: dict[int, list] = {}
-        for n in tree.nodes[1:]:
-            kids.setdefault(n.parent, []).append(n)
-
-        def finish(node, kids=kids):
-            """Text from ``node``'s step down its best-valued path to a terminal node, or None."""
-            text = node.step
-            while not node.terminal:
-                below = [c for c in kids.get(node.id, []) if c.visits > 0]
-                if not below:
-                    return None
-                node = max(below, key=lambda c: (c.value, c.visits))
-                text += node.step
-            return text
-
-        for parent, sibs in kids.items():
-            sibs = sorted((n for n in sibs if n.visits >= min_visits and n.step.strip()), key=lambda n: -n.value)
+        for parent in range(len(tree.nodes)):
+            sibs = sorted((n for n in tree.children(parent) if n.visits >= min_visits and n.step.strip()),
+                          key=lambda n: -n.value)
             if len(sibs) < 2:
                 continue
             best = sibs[0]
-            chosen = finish(best)
+            chosen = _finish(tree, best)
             if chosen is None:
                 continue
             made = 0
             for n in sibs[::-1]:  # the clearest contrast first
                 if made >= max_pairs_per_node or best.value - n.value <= margin:
                     break
-                rejected = finish(n)
+                rejected = _finish(tree, n)
                 if rejected is None or rejected == chosen:
                     continue
                 out["prompt"].append(tree.prompt + tree.text(parent))
@@ -181,8 +179,13 @@ def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visit
 
 
 def grpo_rows(task, problems: Sequence[Problem]):
-    """Prompt rows for GRPO with the ``answer`` column that the verifier reward reads."""
+    """Prompt rows for GRPO: ``prompt``, and the columns that rewards read (TRL passes them as keyword arguments).
+
+    ``answer`` is what the verifier reward checks against, ``question`` what a scorer reward
+    (``rewards.get_scorer_reward``: a PRM builds its prompt from it) scores under, and ``id``
+    what no-positive-resampling counts pass rates by.
+    """
     from datasets import Dataset
 
     return Dataset.from_dict({"prompt": [task.prompt(p) for p in problems], "answer": [p.answer for p in problems],
-                              "id": [p.id for p in problems]})
+                              "question": [p.question for p in problems], "id": [p.id for p in problems]})

@@ -1,7 +1,14 @@
 """Online RL through TRL's GRPOTrainer: GRPO, DAPO, Dr. GRPO and CISPO losses, and a ScaleRL preset.
 
-Rewards come from ``rewards``: the verifier (1 for a right final answer), optionally plus
-PRM-shaped step rewards or any other TRL reward function passed in.
+Rewards come from ``rewards``: the verifier (1 for a right final answer), optionally plus a
+PRM's score of the completion (``prm_weight``), the shaping rewards named in ``shaping``
+(``SHAPING_REWARDS``: a format reward, DAPO's soft overlong punishment, arXiv 2503.14476) and any
+other TRL reward function passed in; TRL sums them with their weights before the group-relative
+advantages. Potential-based shaping and PRIME's implicit step rewards (``rewards.shaping``) are
+not offered here: they are per-step rewards, and GRPO's advantage is one number per
+completion. Summed over a completion, the potential-based term telescopes to -Phi(s_0), the
+same for every sample of a prompt, which group normalisation removes (the policy invariance of
+Ng et al. 1999, seen from the sequence level).
 
 The ScaleRL preset (arXiv 2510.13786, section 3) is:
 
@@ -20,16 +27,34 @@ The ScaleRL preset (arXiv 2510.13786, section 3) is:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from rewards.shaping import get_format_reward, get_soft_overlong_reward
 from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
-__all__ = ["RLConfig", "RLResult", "rl_step", "scalerl_config", "LOSS_TYPES"]
+__all__ = ["RLConfig", "RLResult", "rl_step", "rl_rewards", "scalerl_config", "LOSS_TYPES", "SHAPING_REWARDS"]
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "cispo")
+
+
+def _format_reward(task, config: RLConfig):
+    """1 for a completion with steps and a parsable final answer, else 0."""
+    return get_format_reward(task)
+
+
+def _overlong_reward(task, config: RLConfig):
+    """DAPO's soft overlong punishment: 0, then down to -1 over the last ``overlong_cache`` tokens."""
+    cache = config.overlong_cache or max(1, config.max_completion_length // 4)
+    return get_soft_overlong_reward(config.max_completion_length, cache)
+
+
+#: shaping rewards by name: ``factory(task, config)`` -> a TRL reward function
+SHAPING_REWARDS = {"format": _format_reward, "overlong": _overlong_reward}
 
 
 @dataclass
@@ -55,6 +80,11 @@ class RLConfig:
     retire_pass_rate: float | None = field(default=None, metadata={
         "help": "No-positive-resampling: stop sampling prompts whose pass rate reached this (ScaleRL: 0.9)."})
     prm_weight: float = field(default=0.0, metadata={"help": "Weight of the PRM-shaped reward (needs a scorer)."})
+    shaping: dict[str, float] = field(default_factory=dict, metadata={
+        "help": "Shaping rewards added beside the verifier, name -> weight, e.g. {'format': 0.1}: 'format' (1 for "
+                "steps and a parsable final answer, else 0), 'overlong' (DAPO's soft overlong punishment, 0 to -1)."})
+    overlong_cache: int | None = field(default=None, metadata={
+        "help": "Last tokens before max_completion_length over which 'overlong' falls to -1 (None: a quarter)."})
     eval_every: int = field(default=0, metadata={
         "help": "Greedy held-out accuracy every this many steps (0: never): the points of a compute-performance fit."})
     eval_problems: int = field(default=200, metadata={"help": "Held-out problems of each evaluation."})
@@ -67,6 +97,23 @@ class RLConfig:
             raise ValueError(f"num_generations={self.num_generations} must be at least 2 (advantages need a group)")
         if self.scale_rewards not in ("group", "batch", "none"):
             raise ValueError(f"scale_rewards={self.scale_rewards!r} must be 'group', 'batch' or 'none'")
+        _check_shaping(self.shaping)
+        if self.overlong_cache is not None and not 0 < self.overlong_cache <= self.max_completion_length:
+            raise ValueError(f"overlong_cache={self.overlong_cache} must lie in (0, max_completion_length="
+                             f"{self.max_completion_length}], or be None for a quarter of it")
+
+
+def _check_shaping(shaping) -> None:
+    known = sorted(SHAPING_REWARDS)
+    if not isinstance(shaping, dict):
+        raise TypeError(f"shaping={shaping!r} must map shaping reward names to weights, e.g. {{'format': 0.1}}; "
+                        f"known names: {known}")
+    unknown = sorted(str(k) for k in set(shaping) - set(SHAPING_REWARDS))
+    if unknown:
+        raise ValueError(f"shaping has unknown reward name(s) {unknown}; known names: {known}")
+    for name, weight in shaping.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            raise ValueError(f"shaping[{name!r}]={weight!r} must be a finite number: the weight of that reward")
 
 
 @dataclass(kw_only=True)
@@ -82,6 +129,8 @@ class RLResult(TrainResult):
     zero_variance_dropped: int = field(default=0, metadata={"help": "Prompt groups dropped for zero variance."})
     groups_seen: int = field(default=0, metadata={"help": "Prompt groups seen."})
     retired: list[str] = field(default_factory=list, metadata={"help": "Problem ids not to sample again."})
+    reward_terms: dict[str, list[float]] = field(default_factory=dict, metadata={
+        "help": "Each reward function's own mean per logged step, by name."})
 
 
 def scalerl_config(**overrides) -> RLConfig:
@@ -111,6 +160,16 @@ class _PassRates:
         return {k: sum(v) / len(v) for k, v in self.seen.items() if v}
 
 
+def _reward_terms(logs: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each reward function's mean per logged step, by name, from TRL's ``rewards/<name>/mean`` logs."""
+    terms: dict[str, list[float]] = defaultdict(list)
+    for h in logs:
+        for key, value in h.items():
+            if key.startswith("rewards/") and key.endswith("/mean"):
+                terms[key[len("rewards/"):-len("/mean")]].append(value)
+    return dict(terms)
+
+
 def _eval_callback_class():
     from transformers import TrainerCallback
 
@@ -122,7 +181,7 @@ def _eval_callback_class():
             self.problems = task.problems("test", n=config.eval_problems, seed=config.seed)
 
         def _eval(self, step: int) -> None:
-            from roadmap.core.policy import HFPolicy
+            from roadmap.core import HFPolicy
 
             model = self.trainer.model
             was_training = model.training
@@ -194,6 +253,31 @@ def _trainer_class(config: RLConfig):
     return ScaleRLTrainer
 
 
+def rl_rewards(task, config: RLConfig, *, scorer=None, extra_rewards: Sequence = ()) -> tuple[list, list[float]]:
+    """The TRL reward functions of a run and their weights, in order.
+
+    The verifier first (weight 1; it records pass rates, ``rewards[0].pass_rates()``), then the
+    scorer's reward (``config.prm_weight``, when non-zero), the shaping rewards of
+    ``config.shaping`` (their weights), then ``extra_rewards`` (weight 1 each).
+    """
+    from rewards.shaping import get_scorer_reward
+    from rewards.verifier import get_verifier_reward
+
+    rewards: list = [_PassRates(get_verifier_reward(task))]
+    weights = [1.0]
+    if config.prm_weight:
+        if scorer is None:
+            raise ValueError("prm_weight > 0 needs scorer=... (a PRM StepScorer)")
+        rewards.append(get_scorer_reward(scorer, task))
+        weights.append(config.prm_weight)
+    for name, weight in config.shaping.items():
+        rewards.append(SHAPING_REWARDS[name](task, config))
+        weights.append(float(weight))
+    rewards += list(extra_rewards)
+    weights += [1.0] * len(extra_rewards)
+    return rewards, weights
+
+
 def rl_step(
     policy_dir: str | Path, task, problems: Sequence, config: RLConfig | None = None, *, scorer=None,
     extra_rewards: Sequence = (), retired: set[str] | frozenset[str] = frozenset(),
@@ -208,7 +292,8 @@ def rl_step(
         retired: problem ids not to sample (no-positive-resampling from an earlier run).
 
     Returns:
-        An ``RLResult``: steps, wall seconds, training tokens, ``completed``, the mean reward curve,
+        An ``RLResult``: steps, wall seconds, training tokens, ``completed``, the mean reward curve
+        (weighted sum of the rewards), each reward function's own mean per step (``reward_terms``),
         the share of prompt groups dropped for zero variance, and ``retired`` (ids whose pass rate
         reached ``config.retire_pass_rate``, to pass to the next call). The policy folder is written
         through the library's staged-output skeleton (``roadmap.core.training.run_staged_training``).
@@ -216,8 +301,6 @@ def rl_step(
     from trl import GRPOConfig
 
     from learning.data import grpo_rows
-    from rewards.shaping import get_scorer_reward
-    from rewards.verifier import get_verifier_reward
     from roadmap.core.training import check_model_dir, load_causal_lm, run_staged_training, training_args
 
     config = config or RLConfig()
@@ -226,15 +309,8 @@ def rl_step(
     if not pool:
         raise ValueError("every problem is retired (already solved); give new problems or lower retire_pass_rate")
     data = grpo_rows(task, pool)
-    verifier = _PassRates(get_verifier_reward(task))
-    rewards, weights = [verifier], [1.0]
-    if config.prm_weight:
-        if scorer is None:
-            raise ValueError("prm_weight > 0 needs scorer=... (a PRM StepScorer)")
-        rewards.append(get_scorer_reward(scorer, task))
-        weights.append(config.prm_weight)
-    rewards += list(extra_rewards)
-    weights += [1.0] * len(extra_rewards)
+    rewards, weights = rl_rewards(task, config, scorer=scorer, extra_rewards=extra_rewards)
+    verifier = rewards[0]
 
     def build(scratch: Path):
         tokenizer, model = load_causal_lm(src)
@@ -268,7 +344,7 @@ def rl_step(
             first_reward=rewards_logged[0] if rewards_logged else None,
             final_reward=rewards_logged[-1] if rewards_logged else None, eval_curve=curve,
             zero_variance_dropped=trainer.zero_variance_dropped, groups_seen=trainer.groups_seen,
-            retired=sorted(set(retired) | newly), **stats,
+            retired=sorted(set(retired) | newly), reward_terms=_reward_terms(trainer.state.log_history), **stats,
         )
 
     curve: list[dict[str, float]] = []

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 
 from rewards.verifier import completion_text
-from roadmap.core.types import Problem
+from roadmap.core.types import Problem, StepScorer
 
 __all__ = [
     "potential_shaping",
@@ -86,13 +86,12 @@ class _FormatReward:
         self.__name__ = f"format_{task.name}"
 
     def __call__(self, prompts, completions, **kwargs) -> list[float]:
+        # a Task's split_steps and extract_answer never raise on garbage (they return [] / None),
+        # so an exception here is a bug in the task and is not hidden
         out = []
         for c in completions:
             text = completion_text(c)
-            try:
-                ok = bool(self.task.split_steps(text)) and self.task.extract_answer(text) is not None
-            except Exception:  # garbage output is simply badly formatted
-                ok = False
+            ok = bool(self.task.split_steps(text)) and self.task.extract_answer(text) is not None
             out.append(self.reward if ok else self.penalty)
         return out
 
@@ -138,27 +137,42 @@ def get_soft_overlong_reward(max_completion_length: int, soft_cache_length: int)
 
 
 class _ScorerReward:
-    def __init__(self, scorer, task, answer_column: str, question_column: str | None) -> None:
+    def __init__(self, scorer, task, answer_column: str | None, question_column: str | None) -> None:
         self.scorer, self.task = scorer, task
         self.answer_column, self.question_column = answer_column, question_column
         self.__name__ = f"scorer_{task.name}"
 
+    def _column(self, name: str | None, kwargs, n: int) -> list[str]:
+        if name is None:
+            return [""] * n
+        if name not in kwargs:
+            raise KeyError(
+                f"the scorer reward reads the dataset column {name!r}, but the columns passed were "
+                f"{sorted(k for k in kwargs if not k.startswith(('trainer_', 'log_')))}; add that column "
+                "(learning.data.grpo_rows writes 'question' and 'answer') or pass question_column=None / "
+                "answer_column=None to get_scorer_reward"
+            )
+        return ["" if v is None else str(v) for v in kwargs[name]]
+
     def __call__(self, prompts, completions, **kwargs) -> list[float | None]:
-        answers = kwargs.get(self.answer_column) or [""] * len(completions)
-        questions = kwargs.get(self.question_column) if self.question_column else None
-        out: list[float | None] = []
-        for i, c in enumerate(completions):
-            question = questions[i] if questions else ""
-            problem = Problem(id=str(i), question=str(question), answer=str(answers[i] or ""))
-            score = self.scorer.score(problem, [completion_text(c)])[0]
-            out.append(None if math.isnan(score) else float(score))
-        return out
+        questions = self._column(self.question_column, kwargs, len(completions))
+        answers = self._column(self.answer_column, kwargs, len(completions))
+        problems = [Problem(id=str(i), question=q, answer=a) for i, (q, a) in enumerate(zip(questions, answers))]
+        # one batched call: a PRM scores every completion of the batch in one pass
+        scores = self.scorer.score_batch(problems, [[completion_text(c)] for c in completions])
+        return [None if math.isnan(s[0]) else float(s[0]) for s in scores]
 
 
-def get_scorer_reward(scorer, task, answer_column: str = "answer", question_column: str | None = "question"):
+def get_scorer_reward(scorer: StepScorer, task, answer_column: str | None = "answer",
+                      question_column: str | None = "question"):
     """TRL reward from any ``StepScorer`` (a PRM aggregated over steps, an ORM): its score of each completion.
 
-    The scorer builds the prompt from the ``question_column``; NaN scores become None so TRL
-    skips them rather than training on them.
+    The scorer sees each completion under its row's problem, built from the dataset columns
+    ``question_column`` (a PRM builds its prompt from the question) and ``answer_column`` (a
+    verifier checks against it); a named column that is missing is an error, None leaves that
+    field empty. NaN scores become None so TRL skips them rather than training on them.
     """
+    if not isinstance(scorer, StepScorer):
+        raise TypeError(f"scorer={scorer!r} is not a StepScorer (score and score_batch); subclass "
+                        "roadmap.core.StepScorer")
     return _ScorerReward(scorer, task, answer_column, question_column)

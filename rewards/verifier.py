@@ -18,14 +18,14 @@ import logging
 import math
 from collections.abc import Sequence
 
-from roadmap.core.types import Problem
+from roadmap.core.types import Problem, StepScorer
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["VerifierScorer", "get_verifier_reward", "completion_text"]
 
 
-class VerifierScorer:
+class VerifierScorer(StepScorer):
     """``StepScorer`` that gives 1.0 to a solution whose final answer is right and 0.0 otherwise.
 
     A partial solution (no final answer yet), an empty text or unparsable garbage scores 0.0.

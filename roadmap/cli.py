@@ -45,7 +45,7 @@ def _scorer(args: argparse.Namespace, task):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
     from roadmap.evaluate import METHODS, evaluate, evaluate_search
 
@@ -109,7 +109,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
 def _cmd_label(args: argparse.Namespace) -> int:
     from rewards import LabelConfig, label_solutions, rollout_summary, sample_solutions, save_labels
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
@@ -160,7 +160,7 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from rewards import VerifierScorer
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
     from roadmap.train_search import TrainSearchConfig, search_train
 
@@ -179,7 +179,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from roadmap.bench import TestTimeConfig, bench_test_time
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))

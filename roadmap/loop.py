@@ -65,7 +65,7 @@ class _Run:
         return Path(self.config.policy) if k == 0 else self.dir / f"iter_{k}" / "policy"
 
     def hf_policy(self, k: int):
-        from roadmap.core.policy import HFPolicy
+        from roadmap.core import HFPolicy
 
         return HFPolicy.from_pretrained(self.policy_dir(k), batch_size=self.config.batch_size)
 

@@ -118,8 +118,8 @@ def run_quickstart(config: QuickstartConfig | None = None, say: Callable[[str], 
     """
     from policy_init.sft import SFTWarmStartConfig, warm_start
     from policy_init.tiny import TinyConfig, create_tiny
+    from roadmap.core import HFPolicy
     from roadmap.core.io import format_table, write_json
-    from roadmap.core.policy import HFPolicy
     from roadmap.core.tasks import ArithTask
     from roadmap.evaluate import evaluate
 

@@ -7,10 +7,19 @@ function, ``SearchBudget`` the budget every method shares, ``register_search`` a
 """
 
 from search.beam import BeamConfig, beam_search, dvts
-from search.best_of_n import BestOfNConfig, best_of_n, majority_vote, sample_candidates, weighted_vote
+from search.best_of_n import (
+    SELECTIONS,
+    BestOfNConfig,
+    best_answer,
+    best_of_n,
+    majority_vote,
+    sample_candidates,
+    weighted_vote,
+)
 from search.expand import ExpandConfig, expand, new_tree, score_many
-from search.mcts import MCTSConfig, mcts
+from search.mcts import EVALUATIONS, MCTSConfig, mcts
 from search.registry import SEARCH_METHODS, SearchBudget, get_search, register_search, search_method_names
+from search.trees import read_trees, result_row, row_result, row_tree, trees_dataset, write_trees
 
 __all__ = [
     "ExpandConfig",
@@ -22,6 +31,8 @@ __all__ = [
     "sample_candidates",
     "majority_vote",
     "weighted_vote",
+    "best_answer",
+    "SELECTIONS",
     "BeamConfig",
     "beam_search",
     "dvts",
@@ -32,4 +43,11 @@ __all__ = [
     "get_search",
     "register_search",
     "search_method_names",
+    "EVALUATIONS",
+    "result_row",
+    "row_result",
+    "row_tree",
+    "write_trees",
+    "read_trees",
+    "trees_dataset",
 ]

@@ -13,11 +13,12 @@ shared out in proportion to the problem's generated tokens.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from roadmap.core.types import Problem, SearchResult, Usage
+from roadmap.core.types import Problem, SearchResult
 from search.expand import score_many
 
 __all__ = ["BestOfNConfig", "majority_vote", "weighted_vote", "best_answer", "sample_candidates", "best_of_n",
@@ -79,19 +80,12 @@ def sample_candidates(policy, task, problems: Sequence[Problem], config: BestOfN
         [task.prompt(p) for p in problems], n=config.n, max_new_tokens=config.max_new_tokens,
         temperature=config.temperature, top_p=config.top_p, seed=config.seed,
     )
-    spent = policy.usage - before
-    gen_total = sum(c.num_tokens for row in outs for c in row) or 1
+    generated = [sum(c.num_tokens for c in row) for row in outs]
+    shares = (policy.usage - before).split(generated)
     results = []
-    for p, row in zip(problems, outs):
-        gen = sum(c.num_tokens for c in row)
-        share = gen / gen_total
-        usage = Usage(
-            prefill_tokens=round(spent.prefill_tokens * share),
-            cached_prefill_tokens=round(spent.cached_prefill_tokens * share),
-            generated_tokens=gen,
-            forward_passes=round(spent.forward_passes * share),
-            sampled_sequences=len(row),
-        )
+    for p, row, gen, share in zip(problems, outs, generated, shares):
+        # a problem's own tokens and sequences are known exactly; the rest is its share of the batch
+        usage = dataclasses.replace(share, generated_tokens=gen, sampled_sequences=len(row))
         results.append(SearchResult(problem_id=p.id, answer=None, candidates=[c.text for c in row], usage=usage))
     return results
 

@@ -4,7 +4,7 @@
 k next steps of each in a single ``Policy.sample`` call, stopping at the task's step delimiter.
 With ``HFPolicy`` a node's prefix was cached when the node itself was sampled, so an expansion
 prefills about one token per node (``roadmap.core.prefix_cache``). ``score_many`` is the
-matching batched call into a ``StepScorer``.
+matching batched call into a ``StepScorer`` (its ``score_batch``), with the scores checked.
 
 Children that repeat a sibling's step text are merged (their prior mass adds up), so that
 beams and visits are not wasted on duplicates.
@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from roadmap.core.types import Problem, Tree, Usage
+from roadmap.core.types import Problem, StepScorer, Tree, Usage
 
 __all__ = ["ExpandConfig", "expand", "score_many", "share_usage", "new_tree"]
 
@@ -91,27 +91,27 @@ def expand(
 
 def share_usage(usage: list[Usage], spent: Usage, weights: Sequence[int]) -> None:
     """Add ``spent`` (one batched call's compute) to per-problem ``usage`` in proportion to ``weights``."""
-    total = sum(weights) or 1
-    for u, w in zip(usage, weights):
-        for name in ("prefill_tokens", "cached_prefill_tokens", "generated_tokens", "forward_passes",
-                     "sampled_sequences"):
-            setattr(u, name, getattr(u, name) + round(getattr(spent, name) * w / total))
+    for u, part in zip(usage, spent.split(weights)):
+        u += part
 
 
 def _per_token_prob(c) -> float:
     return math.exp(c.logprob / max(1, c.num_tokens))
 
 
-def score_many(scorer, problems: Sequence[Problem], texts: Sequence[Sequence[str]]) -> list[list[float]]:
-    """``scorer``'s scores of ``texts[i]`` (partial solutions of ``problems[i]``), batched when it can.
+def score_many(scorer: StepScorer, problems: Sequence[Problem], texts: Sequence[Sequence[str]]) -> list[list[float]]:
+    """``scorer``'s scores of ``texts[i]`` (partial solutions of ``problems[i]``), in one ``score_batch`` call.
 
-    A scorer with ``score_batch(problems, texts)`` is called once; any other ``StepScorer`` once
-    per problem. Scores are checked to be finite numbers in [0, 1].
+    Scores are checked to be finite numbers in [0, 1], one per text.
     """
-    if hasattr(scorer, "score_batch"):
-        out = scorer.score_batch(list(problems), [list(t) for t in texts])
-    else:
-        out = [scorer.score(p, list(t)) if t else [] for p, t in zip(problems, texts)]
+    if not isinstance(scorer, StepScorer):
+        raise TypeError(
+            f"scorer={scorer!r} is not a StepScorer: it needs score(problem, texts) and score_batch(problems, texts); "
+            "subclass roadmap.core.StepScorer to get score_batch from score"
+        )
+    out = scorer.score_batch(list(problems), [list(t) for t in texts])
+    if len(out) != len(problems):
+        raise ValueError(f"{scorer!r} returned scores for {len(out)} problems, not {len(problems)}")
     for p, t, s in zip(problems, texts, out):
         if len(s) != len(t):
             raise ValueError(f"{scorer!r} returned {len(s)} scores for {len(t)} solutions of problem {p.id}")

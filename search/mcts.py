@@ -85,12 +85,10 @@ class MCTSConfig:
             raise ValueError(f"rollout_weight={self.rollout_weight} must lie in [0, 1]")
 
 
-def _select(tree: Tree, children: dict[int, list[int]], c_puct: float, widen_below: float | None = None,
-            max_children: int = 16) -> list[int]:
+def _select(tree: Tree, c_puct: float, widen_below: float | None = None, max_children: int = 16) -> list[int]:
     path = [0]
     node = tree.nodes[0]
-    while node.id in children and not node.terminal:
-        kids = [tree.nodes[c] for c in children[node.id]]
+    while (kids := tree.children(node.id)) and not node.terminal:
         if widen_below is not None and len(kids) < max_children and max(_own(c) for c in kids) < widen_below:
             break  # every child so far looks wrong: sample more here (progressive widening)
         fpu = node.value
@@ -110,17 +108,17 @@ def _own(node) -> float:
     return node.reward if node.reward is not None else node.value
 
 
-def _most_visited_leaf(tree: Tree, children: dict[int, list[int]]):
+def _most_visited_leaf(tree: Tree):
     node = tree.nodes[0]
-    while node.id in children and not node.terminal:
-        node = max((tree.nodes[c] for c in children[node.id]), key=lambda c: (c.visits, c.value))
+    while (kids := tree.children(node.id)) and not node.terminal:
+        node = max(kids, key=lambda c: (c.visits, c.value))
     return node
 
 
-def _final(tree: Tree, children: dict[int, list[int]], how: str) -> int | None:
+def _final(tree: Tree, how: str) -> int | None:
     terminals = [n for n in tree.nodes if n.terminal]
     if how == "visits":
-        node = _most_visited_leaf(tree, children)
+        node = _most_visited_leaf(tree)
         if node.terminal:
             return node.id
     if not terminals:
@@ -148,7 +146,6 @@ def mcts(
         raise ValueError(f"evaluation={config.evaluation!r} needs a verifier to judge rollouts; pass verifier=...")
     judge = verifier if verifier is not None else scorer
     trees = [new_tree(task, p) for p in problems]
-    children: list[dict[int, list[int]]] = [{} for _ in problems]
     usage = [Usage() for _ in problems]
     rollouts: list[dict[str, float]] = [{} for _ in problems]  # finished rollout text -> verifier's verdict
     expanded = [0] * len(problems)
@@ -157,8 +154,7 @@ def mcts(
         live = [i for i in range(len(problems)) if expanded[i] < config.simulations]
         if not live:
             break
-        paths = {i: _select(trees[i], children[i], config.c_puct, config.widen_below, config.max_children)
-                 for i in live}
+        paths = {i: _select(trees[i], config.c_puct, config.widen_below, config.max_children) for i in live}
         leaves = {i: trees[i].nodes[paths[i][-1]] for i in live}
         # backups[i]: values to back up along path i (one per evaluated node)
         backups: dict[int, list[float]] = {i: [] for i in live}
@@ -188,12 +184,11 @@ def mcts(
             node.visits, node.value_sum = 1, v
             backups[i].append(v)
         for i, new in zip(open_, kids):
-            siblings = children[i].setdefault(leaves[i].id, [])
-            if siblings:  # widened: priors of old and new children are renormalised together
-                total = sum(trees[i].nodes[c].prior for c in siblings + new) or 1.0
-                for c in siblings + new:
-                    trees[i].nodes[c].prior /= total
-            siblings.extend(new)
+            siblings = trees[i].children(leaves[i].id)
+            if len(siblings) > len(new):  # widened: priors of old and new children are renormalised together
+                total = sum(c.prior for c in siblings) or 1.0
+                for c in siblings:
+                    c.prior /= total
             expanded[i] += 1
 
         for i in live:
@@ -202,9 +197,9 @@ def mcts(
                 node.visits += len(backups[i])
                 node.value_sum += sum(backups[i])
 
-    picks = [_final(t, ch, config.final) for t, ch in zip(trees, children)]
+    picks = [_final(t, config.final) for t in trees]
     if config.complete and config.final == "visits":
-        _complete(policy, task, trees, children, picks, config, usage)
+        _complete(policy, task, trees, picks, config, usage)
     results = []
     for i, p in enumerate(problems):
         tree = trees[i]
@@ -227,14 +222,14 @@ def mcts(
     return results
 
 
-def _complete(policy, task, trees, children, picks, config: MCTSConfig, usage) -> None:
+def _complete(policy, task, trees, picks, config: MCTSConfig, usage) -> None:
     """Finish, greedily and in one batched call, every most-visited path that ended unfinished.
 
     The finished text becomes a terminal child of the path's leaf and the pick of its tree.
     """
     todo = []
     for i, tree in enumerate(trees):
-        leaf = _most_visited_leaf(tree, children[i])
+        leaf = _most_visited_leaf(tree)
         if not leaf.terminal and leaf.id > 0:
             todo.append((i, leaf))
     if not todo:
@@ -247,7 +242,6 @@ def _complete(policy, task, trees, children, picks, config: MCTSConfig, usage) -
         c = out[0]
         node = trees[i].add(leaf.id, c.text, logprob=c.logprob, terminal=True)
         node.answer = task.extract_answer(trees[i].text(node.id))
-        children[i].setdefault(leaf.id, []).append(node.id)
         picks[i] = node.id
         counts[i] = 1
     share_usage(usage, policy.usage - before, counts)

@@ -32,7 +32,7 @@ def tiny_dir(tmp_path_factory, arith_task):
 
 @pytest.fixture(scope="session")
 def tiny_policy(tiny_dir):
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
 
     return HFPolicy.from_pretrained(tiny_dir, batch_size=16)
 

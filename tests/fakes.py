@@ -1,4 +1,4 @@
-"""Fakes for search tests: a bandit-tree policy whose best leaf is known, its task and scorer."""
+"""Fakes shared by tests: a bandit-tree policy whose best leaf is known, its task and scorer; arith rows."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 import math
 import random
 
-from roadmap.core.types import Completion, Problem, Usage
+from roadmap.core.types import Completion, Problem, StepScorer, Usage
 
 
 class BanditTask:
@@ -83,7 +83,7 @@ class BanditPolicy:
         return [0.0] * len(prefixes)
 
 
-class PathScorer:
+class PathScorer(StepScorer):
     """A perfect PRM for the bandit: 1.0 while the path agrees with the best one, else 0.0."""
 
     def __init__(self, best: str = "LLLLL") -> None:
@@ -99,3 +99,31 @@ class PathScorer:
             ok = self.best.startswith(path) and (answer is None or answer == self.best)
             out.append(1.0 if ok else 0.0)
         return out
+
+
+def hit_rate(method, seeds=60):
+    """Share of seeds on which ``method(task, seed)`` answers the bandit's best path."""
+    task = BanditTask()
+    return sum(method(task, seed)[0].answer == task.best for seed in range(seeds)) / seeds
+
+
+def arith_rows(arith_task, n=4):
+    """Trees rows (no tree) of ``n`` arith problems: the reference solution, right, and a wrong copy."""
+    rows = []
+    for p in arith_task.problems("train", n=n, seed=11):
+        good = arith_task.reference_solution(p)
+        bad = good.replace("Answer: ", "Answer: 1")
+        rows.append({"problem_id": p.id, "question": p.question, "reference": p.answer, "prompt": arith_task.prompt(p),
+                     "candidates": [good, bad], "candidate_correct": [True, False], "scores": [], "tree": None,
+                     "usage": {}})
+    return rows
+
+
+def likelihood_margin(policy_dir, rows):
+    """Mean log-likelihood of the right candidates, and mean margin of right over wrong, under a saved policy."""
+    from roadmap.core import HFPolicy
+
+    pol = HFPolicy.from_pretrained(policy_dir)
+    good = pol.logprobs([r["prompt"] for r in rows], [r["candidates"][0] for r in rows])
+    bad = pol.logprobs([r["prompt"] for r in rows], [r["candidates"][1] for r in rows])
+    return sum(good) / len(rows), sum(g - b for g, b in zip(good, bad)) / len(rows)

@@ -67,10 +67,16 @@ def test_labels_match_ground_truth_with_a_perfect_policy(arith_task, setup, meth
         truth = [float(x) for x in arith_task.step_labels(problem, text)]
         assert row["hard_labels"] == truth, (text, row)
         assert row["method"] == method
-    if method == "binary":
-        s = rollout_summary(ds)
-        assert s["rollouts"] < s["full_mc_rollouts"]
-        assert all(r == 0 for r, c in zip(ds["rollouts"], ds["correct"]) if c)  # right answers cost nothing
+
+
+def test_binary_labels_cost_fewer_rollouts_and_none_for_right_answers(arith_task, setup):
+    problems, solutions = setup
+    ds = label_solutions(ArithOracle(arith_task, problems), arith_task, problems, solutions,
+                         LabelConfig(method="binary", rollouts=2), progress=False)
+    s = rollout_summary(ds)
+    assert s["rollouts"] < s["full_mc_rollouts"]
+    assert any(ds["correct"])
+    assert all(r == 0 for r, c in zip(ds["rollouts"], ds["correct"]) if c)  # right answers cost nothing
 
 
 def test_mc_soft_labels_are_success_fractions(arith_task, setup):

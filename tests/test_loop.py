@@ -116,8 +116,8 @@ def test_loop_with_a_given_prm_guides_and_filters_without_training_one(tiny_dir,
     assert (it / "policy" / "config.json").exists()
     learned = json.loads((it / "learn.done.json").read_text())
     assert learned["examples"] >= 16  # reference rows plus filtered ones
-    if learned["examples"] > 16:  # the PRM read the verified solutions: its forward passes count as compute
-        assert learned["scoring_tokens"] > 0
+    # beyond the reference rows are verified solutions that the PRM read: its forward passes count as compute
+    assert (learned["scoring_tokens"] > 0) == (learned["examples"] > 16)
     assert [r["iteration"] for r in result["iterations"]] == [0, 1]
     with pytest.raises(ValueError, match="different recipe"):
         run_loop(LoopConfig(**{**asdict(config), "train_problems": 5}), tmp_path / "run", say=lambda _: None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from roadmap.core.policy import HFPolicy, Policy
+from roadmap.core import HFPolicy, Policy
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,11 @@ def test_stop_string_ends_the_step(tiny_dir, arith_task):
 
 def test_multi_char_stop_string(tiny_policy):
     out = tiny_policy.sample(["3+4\n"], 4, stop=["==", "\n"], max_new_tokens=60, seed=1)[0]
-    for c in out:
-        if c.stopped:
-            assert c.text.endswith("==") or c.text.endswith("\n")
-            assert "==" not in c.text[:-2] and "\n" not in c.text[:-1]
+    stopped = [c for c in out if c.stopped]
+    assert stopped  # a random char model writes a newline within 60 characters
+    for c in stopped:
+        assert c.text.endswith("==") or c.text.endswith("\n")
+        assert "==" not in c.text[:-2] and "\n" not in c.text[:-1]
 
 
 def test_same_seed_same_samples_and_new_seed_new_samples(tiny_policy, prefixes):
@@ -123,7 +124,7 @@ def test_not_a_model_folder(tmp_path):
 def test_prefix_cache_reuses_step_states_without_changing_results(tiny_dir, arith_task):
     import string
 
-    from roadmap.core.policy import HFPolicy
+    from roadmap.core import HFPolicy
 
     plain = HFPolicy.from_pretrained(tiny_dir, prefix_cache_tokens=0)
     cached = HFPolicy.from_pretrained(tiny_dir, prefix_cache_tokens=10_000)

@@ -57,31 +57,38 @@ def toy_dataset(n=160):
     return Dataset.from_dict(rows)
 
 
-@pytest.mark.parametrize("readout", ["likelihood", "tokens", "step_end"])
-def test_prm_learns_step_labels_and_scores_partials(tiny_dir, tmp_path, arith_task, readout):
-    from roadmap.core.stats import roc_auc
-
-    out = tmp_path / "prm"
+@pytest.fixture(scope="module")
+def trained(request, tiny_dir, tmp_path_factory):
+    """A PRM trained on the toy labels with the readout ``request.param``: (readout, folder, train result)."""
+    readout = request.param
+    out = tmp_path_factory.mktemp(f"prm-{readout}") / "prm"
     epochs = 12 if readout == "tokens" else 6  # the token readout first has to find which token to blame
     result = train_prm(toy_dataset(), tiny_dir, RewardModelConfig(output_dir=str(out), epochs=epochs, batch_size=16,
                                                                   learning_rate=3e-3, logging_steps=5,
                                                                   readout=readout))
+    return readout, out, result
+
+
+PARTIALS = (["1+1\n"] * 3, ["1+1=2\n1+1=3\n", "1+1=2\n1+1=2", ""])
+
+
+@pytest.mark.parametrize("trained", ["likelihood", "tokens", "step_end"], indirect=True)
+def test_prm_learns_step_labels_and_scores_partials(trained, arith_task):
+    from roadmap.core.stats import roc_auc
+
+    readout, out, result = trained
     assert result["final_loss"] < 0.6 * result["first_loss"]
     assert result["eval_auc"] is not None and result["eval_auc"] > 0.9
     meta = json.loads((out / "reward_model.json").read_text())
     assert meta["kind"] == "prm" and meta["readout"] == readout
-    assert not (out / "trainer").exists() and not list(tmp_path.glob(".prm.*"))
+    assert not (out / "trainer").exists() and not list(out.parent.glob(".prm.*"))
 
     prm = ProcessRewardModel.from_pretrained(out)
     assert prm.readout == readout
-    scores = prm.step_scores(["1+1\n"] * 3, ["1+1=2\n1+1=3\n", "1+1=2\n1+1=2", ""])
+    scores = prm.step_scores(*PARTIALS)
     assert len(scores[0]) == 2 and len(scores[1]) == 2 and scores[2] == []
     assert prm.scored_tokens >= 2 * len("1+1\n1+1=2\n1+1=2")  # two rows read, the empty one skipped
     assert scores[0][0] > 0.5 and scores[0][1] < scores[0][0] - 0.2
-    if readout != "tokens":  # the noisy-OR head is slower to calibrate on 160 toy rows; its ranking is checked
-        assert scores[0][1] < 0.5
-    if readout != "step_end":  # a product over a growing prefix never rises
-        assert all(b <= a + 1e-6 for s in scores for a, b in zip(s, s[1:]))
     truth, flat = [], []
     for row in toy_dataset(60):
         s = prm.step_scores([row["prompt"]], ["\n".join(row["steps"])])[0]
@@ -93,6 +100,21 @@ def test_prm_learns_step_labels_and_scores_partials(tiny_dir, tmp_path, arith_ta
     scorer = PRMScorer(prm, arith_task, aggregation="min")
     good, bad, empty = scorer.score(problem, ["1+1=2\nAnswer: 2", "1+1=3\nAnswer: 3", ""])
     assert good > bad and empty == 0.0
+
+
+# the noisy-OR "tokens" head is slower to calibrate on 160 toy rows; its ranking is checked above
+@pytest.mark.parametrize("trained", ["likelihood", "step_end"], indirect=True)
+def test_calibrated_readouts_put_a_wrong_step_below_one_half(trained):
+    _, out, _ = trained
+    assert ProcessRewardModel.from_pretrained(out).step_scores(*PARTIALS)[0][1] < 0.5
+
+
+# a product over a growing prefix never rises ("step_end" reads each step on its own)
+@pytest.mark.parametrize("trained", ["likelihood", "tokens"], indirect=True)
+def test_product_readouts_never_rise_along_a_solution(trained):
+    _, out, _ = trained
+    scores = ProcessRewardModel.from_pretrained(out).step_scores(*PARTIALS)
+    assert all(b <= a + 1e-6 for s in scores for a, b in zip(s, s[1:]))
 
 
 @pytest.mark.parametrize("readout", ["likelihood", "tokens", "step_end"])

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from policy_init.sft import SFTWarmStartConfig, sft_dataset, warm_start
-from roadmap.core.policy import HFPolicy
+from roadmap.core import HFPolicy
 
 
 def test_sft_dataset_is_prompt_completion(arith_task):

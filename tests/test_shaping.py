@@ -11,6 +11,7 @@ from rewards import (
     potential_shaping,
     scorer_potentials,
 )
+from roadmap.core import StepScorer
 
 
 def test_potential_shaping_telescopes():
@@ -68,7 +69,7 @@ def test_soft_overlong_reward():
 
 
 def test_scorer_reward_maps_nan_to_none(arith_task):
-    class NaNScorer:
+    class NaNScorer(StepScorer):
         def score(self, problem, texts):
             return [float("nan") if "?" in t else 0.25 for t in texts]
 
@@ -77,3 +78,32 @@ def test_scorer_reward_maps_nan_to_none(arith_task):
     g = get_scorer_reward(VerifierScorer(arith_task), arith_task)
     assert g(["q"], ["Answer: 1"], answer=["1"], question=["1+0"]) == [1.0]
     assert not math.isnan(g(["q"], [""], answer=["1"], question=["x"])[0])
+
+
+def test_scorer_reward_needs_its_columns_and_batches_across_completions(arith_task):
+    class Batched(StepScorer):
+        def score(self, problem, texts):
+            raise AssertionError("score_batch should be used")
+
+        def score_batch(self, problems, solutions):
+            self.questions = [p.question for p in problems]
+            return [[0.5] * len(s) for s in solutions]
+
+    scorer = Batched()
+    f = get_scorer_reward(scorer, arith_task)
+    assert f(["q", "q"], ["1", "2"], answer=["1", "2"], question=["1+0", "1+1"]) == [0.5, 0.5]
+    assert scorer.questions == ["1+0", "1+1"]
+    with pytest.raises(KeyError, match="column 'question'"):
+        f(["q"], ["1"], answer=["1"])
+    assert get_scorer_reward(scorer, arith_task, question_column=None)(["q"], ["1"], answer=["1"]) == [0.5]
+    with pytest.raises(TypeError, match="not a StepScorer"):
+        get_scorer_reward(object(), arith_task)
+
+
+def test_format_reward_does_not_hide_a_broken_task(arith_task):
+    class Broken(type(arith_task)):
+        def extract_answer(self, text):
+            raise RuntimeError("bug in the task")
+
+    with pytest.raises(RuntimeError, match="bug in the task"):
+        get_format_reward(Broken())([""], ["1+1=2\nAnswer: 2"])

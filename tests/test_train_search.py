@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rewards import VerifierScorer
-from roadmap.core.policy import HFPolicy
+from roadmap.core import HFPolicy
 from roadmap.core.types import Tree
 from roadmap.train_search import TrainSearchConfig, search_train
 from search import BeamConfig, MCTSConfig, beam_search, mcts

@@ -1,5 +1,9 @@
-"""Shared vocabulary of o1-roadmap: problem/tree/result types and tasks. Imports no torch."""
+"""Shared vocabulary of o1-roadmap: problem/tree/result types, tasks and the Policy seam.
 
+Imports no torch: ``HFPolicy`` loads torch and transformers only when a model is loaded.
+"""
+
+from roadmap.core.policy import HFPolicy, Policy
 from roadmap.core.tasks import (
     TASKS,
     ArithConfig,
@@ -23,6 +27,8 @@ __all__ = [
     "Tree",
     "SearchResult",
     "StepScorer",
+    "Policy",
+    "HFPolicy",
     "Task",
     "TASKS",
     "get_task",

@@ -110,8 +110,29 @@ class Usage:
     def __sub__(self, other: Usage) -> Usage:
         return Usage(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in dataclasses.fields(self)})
 
+    def __iadd__(self, other: Usage) -> Usage:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
     def copy(self) -> Usage:
         return dataclasses.replace(self)
+
+    def scaled(self, factor: float) -> Usage:
+        """Every counter times ``factor``, rounded to the nearest integer (a share of a batched call)."""
+        return Usage(**{f.name: round(getattr(self, f.name) * factor) for f in dataclasses.fields(self)})
+
+    def split(self, weights: Sequence[float]) -> list[Usage]:
+        """This usage shared out in proportion to ``weights``: one ``Usage`` per weight.
+
+        A batched call (many problems in one ``Policy.sample``) is charged to each problem by
+        its weight (e.g. its generated tokens or its nodes). Shares are rounded per counter, so
+        they add up to the whole only up to rounding. All-zero weights give zero shares.
+        """
+        if any(w < 0 for w in weights):
+            raise ValueError(f"weights={list(weights)} must be non-negative; pass e.g. each problem's token count")
+        total = sum(weights) or 1
+        return [self.scaled(w / total) for w in weights]
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -154,20 +175,45 @@ class Node:
 
 @dataclass
 class Tree:
-    """A search tree over one problem: flat list of nodes, node 0 is the root."""
+    """A search tree over one problem: flat list of nodes, node 0 is the root.
+
+    The tree keeps an index from each node to its children (in the order they were added),
+    built from ``nodes`` when the tree is made and extended by ``add``; it is not a field, so
+    it is not written by ``to_dict`` nor compared by ``==``. Nodes are added with ``add``; a node's
+    ``parent`` never changes.
+    """
 
     problem_id: str
     prompt: str
     nodes: list[Node] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._children: dict[int, list[int]] = {}
+        self._indexed = 0  # nodes[:_indexed] are in _children
+        self._index()
+
+    def _index(self) -> None:
+        for node in self.nodes[self._indexed:]:
+            self._children.setdefault(node.parent, []).append(node.id)
+        self._indexed = len(self.nodes)
+
     def add(self, parent: int, step: str, **kwargs: Any) -> Node:
+        """Append a child of ``parent`` (-1 for the root) with ``step`` and return it."""
         depth = self.nodes[parent].depth + 1 if parent >= 0 else 0
         node = Node(id=len(self.nodes), parent=parent, step=step, depth=depth, **kwargs)
         self.nodes.append(node)
+        self._index()
         return node
 
+    def child_ids(self, node_id: int) -> list[int]:
+        """Ids of ``node_id``'s children, in the order they were added ([] for a leaf)."""
+        if self._indexed != len(self.nodes):
+            self._index()
+        return list(self._children.get(node_id, ()))
+
     def children(self, node_id: int) -> list[Node]:
-        return [n for n in self.nodes if n.parent == node_id]
+        """``node_id``'s children, in the order they were added ([] for a leaf)."""
+        return [self.nodes[c] for c in self.child_ids(node_id)]
 
     def path(self, node_id: int) -> list[Node]:
         """Nodes from the root's first child down to ``node_id`` (root excluded)."""
@@ -231,6 +277,16 @@ class StepScorer(Protocol):
 
     A PRM, an ORM, or a verifier seen through the same interface. ``partial_solutions`` are
     solution texts (without the prompt), each made of whole steps.
+
+    Search calls ``score_batch`` (many problems in one call, so a model can batch across
+    them). A scorer that subclasses ``StepScorer`` gets the default, one ``score`` call per
+    problem; a scorer that can batch (``rewards.PRMScorer``) defines its own.
     """
 
-    def score(self, problem: Problem, partial_solutions: Sequence[str]) -> list[float]: ...
+    def score(self, problem: Problem, partial_solutions: Sequence[str]) -> list[float]:
+        """One score in [0, 1] per partial solution of ``problem``."""
+        ...
+
+    def score_batch(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        """``score`` of ``solutions[i]`` under ``problems[i]`` for every i; a problem with no solutions gets []."""
+        return [self.score(p, list(s)) if s else [] for p, s in zip(problems, solutions)]

@@ -115,13 +115,17 @@ class Task(ABC):
     def is_correct(self, problem: Problem, text: str) -> bool:
         """Whether ``text`` ends in a final answer equal to the problem's reference answer.
 
-        Never raises on garbage model output: anything without a parsable answer is False.
+        Garbage model output is False, not an error: anything without a parsable answer is
+        False, and the errors that parsing or comparing odd numbers can raise (ValueError,
+        ArithmeticError, RecursionError) count as a wrong answer, with a warning that names the
+        problem and the text. Any other exception is a bug in the task and propagates.
         """
         try:
             predicted = self.extract_answer(text)
             return predicted is not None and self.answers_match(predicted, problem.answer)
-        except Exception:  # garbage in model output must not crash an evaluation
-            logger.debug("answer check failed on %r", text[-200:], exc_info=True)
+        except (ValueError, ArithmeticError, RecursionError) as err:
+            logger.warning("%s: checking an answer to problem %s failed (%s: %s); counted as wrong. Text tail: %r",
+                           self.name, problem.id, type(err).__name__, err, text[-200:])
             return False
 
     def __repr__(self) -> str:

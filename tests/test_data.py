@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from learning.data import grpo_rows, sft_rows, solution_pairs, step_pairs
-from roadmap.core.types import Tree
+from roadmap.core import StepScorer, Tree
 
 
 def _row(tree: Tree | None = None, candidates=("1+2=3\nAnswer: 3", "1+2=4\nAnswer: 4", "1+2=3\nAnswer: 3"),
@@ -50,13 +50,14 @@ def test_step_pairs_from_mcts_q_values():
     assert len(step_pairs([_row(_mcts_tree())], margin=0.85)) == 0
 
 
-def test_grpo_rows_carry_answers(arith_task):
+def test_grpo_rows_carry_answers_questions_and_ids(arith_task):
     problems = arith_task.problems("train", n=3, seed=0)
     ds = grpo_rows(arith_task, problems)
     assert ds["answer"] == [p.answer for p in problems] and ds["prompt"][0] == arith_task.prompt(problems[0])
+    assert ds["question"] == [p.question for p in problems] and ds["id"] == [p.id for p in problems]
 
 
-class _TableScorer:
+class _TableScorer(StepScorer):
     """A toy PRM with fixed scores per solution text."""
 
     table = {"1+2=3\nAnswer: 3": 0.6, "1+2+0=3\nAnswer: 3": 0.1, "1+2=3\n3=3\nAnswer: 3": 0.9}

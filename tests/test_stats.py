@@ -1,0 +1,42 @@
+"""roadmap.core.stats against known values: the Wilson interval and ROC-AUC (Mann-Whitney, ties as one half)."""
+
+from __future__ import annotations
+
+import pytest
+
+from roadmap.core.stats import roc_auc, wilson_interval
+
+
+@pytest.mark.parametrize(("correct", "n", "low", "high"), [
+    # Wilson score intervals at z = 1.96, as scipy.stats.binomtest(k, n).proportion_ci(method="wilson") gives
+    (50, 100, 0.4038, 0.5962),
+    (0, 10, 0.0, 0.2775),
+    (10, 10, 0.7225, 1.0),
+    (8, 10, 0.4902, 0.9433),
+    (1, 3, 0.0615, 0.7923),
+])
+def test_wilson_interval_known_values(correct, n, low, high):
+    lo, hi = wilson_interval(correct, n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+
+
+def test_wilson_interval_of_nothing_is_everything():
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_roc_auc_known_values():
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75  # scikit-learn's roc_auc_score example
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+    assert roc_auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
+    # ties count one half: positives {1, 1} against negatives {1, 0} win 0.5 + 1 each
+    assert roc_auc([1.0, 1.0, 1.0, 0.0], [True, True, False, False]) == 0.75
+    assert roc_auc([0.3] * 4, [1, 0, 1, 0]) == 0.5
+
+
+def test_roc_auc_bad_input_is_named():
+    with pytest.raises(ValueError, match="both classes"):
+        roc_auc([0.1, 0.2], [1, 1])
+    with pytest.raises(ValueError, match="one label per score"):
+        roc_auc([0.1, 0.2], [1])
+    with pytest.raises(ValueError, match="NaN"):
+        roc_auc([0.1, float("nan")], [1, 0])
