@@ -31,16 +31,25 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert path.read_text() == "old"  # the final name never holds a partial write
 
 
-def test_replace_dir_swaps_in_the_finished_folder(tmp_path):
-    out, tmp = tmp_path / "run", tmp_path / "run.tmp"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
-    tmp.mkdir()
-    (tmp / "new.txt").write_text("new")
-    replace_dir(tmp, out)
-    assert sorted(os.listdir(out)) == ["new.txt"] and not tmp.exists()
-    replace_dir(tmp_path / "run", tmp_path / "fresh")  # no old folder to remove
-    assert (tmp_path / "fresh" / "new.txt").read_text() == "new"
+def test_replace_dir_swaps_in_a_finished_folder_and_refuses_a_foreign_one(tmp_path):
+    from roadmap.core.outputs import OutputExistsError, write_marker
+
+    def staged(name: str, text: str):
+        tmp = tmp_path / name
+        tmp.mkdir()
+        (tmp / "new.txt").write_text(text)
+        write_marker(tmp, "labels")
+        return tmp
+
+    replace_dir(staged("a.tmp", "first"), tmp_path / "run")  # no old folder
+    replace_dir(staged("b.tmp", "second"), tmp_path / "run")  # the library's own output: replaced
+    assert (tmp_path / "run" / "new.txt").read_text() == "second" and not (tmp_path / "b.tmp").exists()
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep")
+    with pytest.raises(OutputExistsError, match="mine"):
+        replace_dir(staged("c.tmp", "third"), user)
+    assert sorted(os.listdir(user)) == ["notes.txt"]
 
 
 def test_save_figure_writes_the_png_atomically(tmp_path):
