@@ -227,6 +227,9 @@ class ProcessRewardModel:
         """Load a folder written by ``train_prm``/``train_orm``; a clear error for anything else."""
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+        from roadmap.core.io import require_local_path
+
+        require_local_path(path, "reward model folder")
         p = Path(path)
         if not (p / MARKER).exists():
             what = "a policy, not a reward model" if (p / "config.json").exists() else "not a model folder"
@@ -490,6 +493,10 @@ def train_reward_model(
     from transformers import AutoTokenizer, TrainingArguments
 
     config = config or RewardModelConfig()
+    if isinstance(init, (str, Path)):
+        from roadmap.core.io import require_local_path
+
+        require_local_path(init, "init policy folder")  # a local error for a typo, not a Hub lookup
     torch.manual_seed(config.seed)
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(init)

@@ -91,7 +91,15 @@ def load_recipe(path: str | Path, **overrides) -> LoopConfig:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"recipe {path} does not exist; see recipes/ for examples")
-    data = yaml.safe_load(p.read_text()) or {}
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ValueError(f"recipe {path} is not valid UTF-8 YAML ({where}{getattr(err, 'problem', err)}); "
+                         "fix the file") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe {path} holds a YAML {type(data).__name__}, not a mapping of keys; see recipes/")
     data.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(LoopConfig)}
     unknown = sorted(set(data) - known)

@@ -111,9 +111,12 @@ class HFPolicy:
         """Load a checkpoint folder (or Hub id) written by ``save_pretrained``."""
         from pathlib import Path
 
+        from roadmap.core.io import require_local_path
+
+        require_local_path(path, "policy folder")  # before transformers asks the Hub about a typo
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        p = Path(path)
+        p = Path(path).expanduser()
         if p.exists() and not (p / "config.json").exists():
             raise FileNotFoundError(
                 f"{path} is not a model folder (no config.json); pass a folder written by save_pretrained, "
