@@ -94,12 +94,8 @@ def check_inputs(args: argparse.Namespace) -> None:
     """Refuse, before any work: a missing input path, and an ``--out`` that cannot be written."""
     for attr, what in _INPUT_PATHS.items():
         value = getattr(args, attr, None)
-        if value:
-            require_local_path(value, what)
-    for attr in ("labels", "recipe", "points"):
-        value = getattr(args, attr, None)
-        if value:
-            require_local_path(Path(value), _INPUT_PATHS[attr])  # never a Hub id
+        if value:  # labels, recipes and points are never Hub ids: a Path is always checked
+            require_local_path(Path(value) if attr in ("labels", "recipe", "points") else value, what)
     out = getattr(args, "out", None)
     if not out:
         return

@@ -101,15 +101,14 @@ def looks_like_path(name: str | Path) -> bool:
 
 def require_local_path(path: str | Path, what: str = "path") -> None:
     """Raise ``MissingPathError`` (naming ``what`` and ``path``) when ``path`` looks like a local
-    path (``looks_like_path``) and does not exist; a Hub id passes through. No network."""
+    path (``looks_like_path``) and does not exist; a Hub id (a str "owner/name") passes through,
+    a ``Path`` never does. No network."""
     from roadmap.core.errors import MissingPathError
 
     if looks_like_path(path) and not Path(str(path)).expanduser().exists():
         where = Path(str(path)).expanduser().absolute()
-        raise MissingPathError(
-            f"{what} {str(path)!r} does not exist (looked for {where}); check the spelling, or write a Hub "
-            "model id as owner/name"
-        )
+        hub = "" if isinstance(path, Path) else ", or write a Hub model id as owner/name"
+        raise MissingPathError(f"{what} {str(path)!r} does not exist (looked for {where}); check the spelling{hub}")
 
 
 def folder_fingerprint(path: str | Path) -> str:
