@@ -28,7 +28,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4, help="solutions per training problem")
     ap.add_argument("--rollouts", type=int, default=4, help="rollouts per probed step prefix")
     ap.add_argument("--completer", default=None, help="policy that rolls out and starts the PRM (default: --policy)")
-    ap.add_argument("--minutes", type=float, default=5.0, help="PRM training budget")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="optional wall-time cap of PRM training (its budget is 5 epochs); a cut-short run is marked")
     ap.add_argument("--test", type=int, default=200, help="held-out problems for the check")
     ap.add_argument("--n", type=int, default=8, help="samples per held-out problem for best-of-N")
     args = ap.parse_args()

@@ -186,6 +186,9 @@ class ProcessRewardModel:
         """Load a folder written by ``train_prm``/``train_orm``; a clear error for anything else."""
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+        from roadmap.core.io import require_local_path
+
+        require_local_path(path, "reward model folder")
         p = Path(path)
         if not (p / MARKER).exists():
             what = "a policy, not a reward model" if (p / "config.json").exists() else "not a model folder"

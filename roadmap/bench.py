@@ -13,18 +13,23 @@ the same N samples, as peers compare them. Each finished (method, N, seed) cell 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.io import atomic_write_text, format_table, save_figure, write_json
+from roadmap.core.errors import ConfigError, DataError, StaleOutputError
+from roadmap.core.io import atomic_write_text, format_table, json_fingerprint, save_figure, write_json
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem
 
-__all__ = ["TestTimeConfig", "bench_test_time", "bench_methods"]
+__all__ = ["TestTimeConfig", "bench_test_time", "bench_methods", "read_cells"]
+
+logger = logging.getLogger(__name__)
 
 
 def bench_methods() -> tuple[str, ...]:
@@ -118,26 +123,36 @@ def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed:
 
 def bench_test_time(
     policy, task, problems: Sequence[Problem], out_dir: str | Path, config: TestTimeConfig | None = None, *,
-    scorer=None, progress: bool = True,
+    scorer=None, progress: bool = True, inputs: Mapping[str, Any] | None = None,
+    scorer_inputs: Mapping[str, Any] | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run the grid of ``config`` on ``problems``; write and return the cells and their means.
 
     Methods that need a scorer (bon, weighted, beam, dvts, mcts) are skipped, with a warning in
     the result, when ``scorer`` is None. Greedy runs once (budget 1, first seed): it is
     deterministic.
+
+    Every cell records its provenance: the task, a fingerprint of the problems, the settings
+    its method depends on, and ``inputs`` (what identifies the policy, e.g. ``{"policy":
+    folder_fingerprint(dir)}``) plus, for methods that use the scorer, ``scorer_inputs``. A
+    rerun reuses only cells whose provenance matches; a mismatch raises ``StaleOutputError``
+    naming the setting, unless ``overwrite`` discards the stale cells. A torn last line of
+    ``cells.jsonl`` (a crash mid-write) is dropped with a warning.
     """
     from tqdm.auto import tqdm
 
     config = config or TestTimeConfig()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out_dir {str(out)!r} is a file; pass a folder for cells.jsonl and test_time.*")
     out.mkdir(parents=True, exist_ok=True)
     cells_path = out / "cells.jsonl"
-    done: dict[tuple[str, int, int], dict] = {}
-    if cells_path.exists():
-        for line in cells_path.read_text().splitlines():
-            if line.strip():
-                c = json.loads(line)
-                done[(c["method"], c["budget"], c["seed"])] = c
+    problems = list(problems)
+    if not problems:
+        raise ConfigError("problems is empty; the benchmark needs at least one problem (n >= 1)")
+    base = {"task": task.name, "n": len(problems),
+            "problems": json_fingerprint([(p.id, p.question, p.answer) for p in problems]),
+            "chunk": config.chunk, **dict(inputs or {})}
     skipped = [m for m in config.methods if m not in ("greedy", "majority") and scorer is None]
     methods = [m for m in config.methods if m not in skipped]
     plan: list[tuple[str, int, int]] = []
@@ -148,15 +163,19 @@ def bench_test_time(
                     plan.append((m, budget, seed))
     if "greedy" in methods:
         plan.insert(0, ("greedy", 1, config.seeds[0]))
+    wanted = {key: _provenance(key[0], base, config, scorer_inputs) for key in plan}
+    done = _resume_cells(cells_path, wanted, overwrite)
     todo = [key for key in plan if key not in done]
     bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="test-time bench", unit="cell", disable=not progress)
-    problems = list(problems)
     with cells_path.open("a") as f:
 
         def emit(c: dict) -> None:
-            done[(c["method"], c["budget"], c["seed"])] = c
-            f.write(json.dumps(c) + "\n")
+            key = (c["method"], c["budget"], c["seed"])
+            c["provenance"] = wanted[key]
+            done[key] = c
+            f.write(json.dumps(c) + "\n")  # one write per line, made durable before the next cell starts
             f.flush()
+            os.fsync(f.fileno())
             bar.update(1)
 
         for key in todo:
@@ -172,11 +191,78 @@ def bench_test_time(
     cells = [done[k] for k in plan]
     summary = _summarise(cells)
     result = {"config": asdict(config), "problems": len(problems), "task": task.name, "skipped_no_scorer": skipped,
-              "cells": cells, "summary": summary}
+              "provenance": base, "cells": cells, "summary": summary}
     write_json(out / "test_time.json", result)
     atomic_write_text(out / "test_time.md", markdown_table(summary, config.budgets) + "\n")
     plot_test_time(summary, out / "test_time.png", title=f"{task.name}: {len(problems)} held-out problems")
     return result
+
+
+def _provenance(method: str, base: dict, config: TestTimeConfig, scorer_inputs: Mapping[str, Any] | None) -> dict:
+    """What a cell of ``method`` depends on: greedy ignores temperature, only scored methods the scorer."""
+    p = dict(base)
+    if method != "greedy":
+        p["temperature"] = config.temperature
+    if method in ("beam", "dvts", "mcts"):
+        p["width"] = config.width
+    if method not in ("greedy", "majority"):
+        p["scorer"] = dict(scorer_inputs or {})
+    return p
+
+
+def read_cells(path: Path) -> list[dict]:
+    """The cells of a ``cells.jsonl``; a torn last line (no newline, or not JSON) is dropped from the
+    file with a warning, a bad line elsewhere raises ``DataError`` naming it."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    cells, good_bytes = [], 0
+    for i, line in enumerate(lines):
+        last = i == len(lines) - 1
+        if not line.strip():
+            good_bytes += len(line) + (0 if last else 1)
+            continue
+        try:
+            if last:  # written without its newline: the write was cut short
+                raise ValueError("no newline")
+            cells.append(json.loads(line))
+        except ValueError:
+            if not (last or (i == len(lines) - 2 and not lines[-1].strip())):
+                raise DataError(f"{path} line {i + 1} is not valid JSON and is not the last line; remove the "
+                                "line (or pass --overwrite to discard the file) and rerun") from None
+            logger.warning("%s: dropped a torn last line (%d bytes, an interrupted write); that cell is rerun",
+                           path, len(line))
+            with path.open("r+b") as f:
+                f.truncate(good_bytes)
+                f.flush()
+                os.fsync(f.fileno())
+            break
+        good_bytes += len(line) + 1
+    return cells
+
+
+def _resume_cells(path: Path, wanted: dict[tuple[str, int, int], dict], overwrite: bool) -> dict:
+    """The finished cells on disk whose provenance matches ``wanted``; stale ones refused or discarded."""
+    done: dict[tuple[str, int, int], dict] = {}
+    stale = []
+    for c in read_cells(path):
+        key = (c["method"], c["budget"], c["seed"])
+        if key not in wanted:
+            continue
+        if c.get("provenance") == wanted[key]:
+            done[key] = c
+        else:
+            stale.append(c)
+    if stale and not overwrite:
+        c = stale[0]
+        raise StaleOutputError.mismatch(f"{path}: cell {c['method']}@{c['budget']} seed {c['seed']}",
+                                        c.get("provenance"), wanted[(c["method"], c["budget"], c["seed"])])
+    if stale:
+        logger.warning("%s: discarded %d stale cell(s) (--overwrite)", path, len(stale))
+        keep = [c for c in read_cells(path) if c not in stale]
+        atomic_write_text(path, "".join(json.dumps(c) + "\n" for c in keep))
+    return done
 
 
 def _summarise(cells: list[dict]) -> list[dict]:

@@ -148,15 +148,18 @@ def run_quickstart(config: QuickstartConfig | None = None, say: Callable[[str], 
         sft.output_dir = str(policy_dir)
         sft.max_minutes = config.minutes
         sft.overwrite = True
-        handler = _Say(say)
+        # the trainer's estimate ("about N minutes on this machine") and budget warnings, shown once
         train_log = logging.getLogger("roadmap.core.training")
+        handler, level, propagate = _Say(say), train_log.level, train_log.propagate
         train_log.addHandler(handler)
-        if train_log.getEffectiveLevel() > logging.INFO:
-            train_log.setLevel(logging.INFO)
+        train_log.setLevel(logging.INFO)
+        train_log.propagate = False
         try:
             sft_result = warm_start(home / "tiny", task, sft).to_dict()
         finally:
             train_log.removeHandler(handler)
+            train_log.setLevel(level)
+            train_log.propagate = propagate
         shutil.rmtree(out / "loop", ignore_errors=True)  # its results belong to the old policy
         if not sft_result["completed"]:
             # never cache a policy whose recipe did not finish: move it out of the cache, next to the report

@@ -15,16 +15,20 @@ ceiling, which is why ScaleRL prefers the sigmoid for extrapolation.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import DataError, MissingPathError
 from roadmap.core.io import save_figure
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["SigmoidFit", "PowerLawFit", "sigmoid", "fit_sigmoid", "fit_power_law", "load_points", "read_points", "predict_last",
-           "plot_fits"]
+           "plot_fits", "falling_warning"]
 
 
 def sigmoid(c, a: float, b: float, c_mid: float, r0: float):
@@ -50,6 +54,7 @@ class SigmoidFit:
     warmup_fraction: float
     rmse: float
     bootstrap: dict[str, list[float]] = field(default_factory=dict)
+    warning: str | None = None  # set (and logged) when accuracy falls with compute, see falling_warning
 
     def predict(self, c):
         return sigmoid(c, self.a, self.b, self.c_mid, self.r0)
@@ -140,7 +145,7 @@ def fit_sigmoid(
                 if best is None or sse < best[0]:
                     best = (sse, p, cov)
         if best is None:
-            raise RuntimeError("the sigmoid fit did not converge; check that accuracy rises with compute")
+            raise DataError("the sigmoid fit did not converge on these points; check that accuracy rises with compute")
         return best
 
     sse, p, cov = solve(c, r)
@@ -156,16 +161,19 @@ def fit_sigmoid(
                 continue
             try:
                 _, q, _ = solve(c[idx], r[idx])
-            except RuntimeError:
+            except DataError:
                 continue
             samples.append((q[0], q[1], math.exp(q[2])))
         if samples:
             arr = np.asarray(samples)
             for k, name in enumerate(("a", "b", "c_mid")):
                 boot[name] = [float(np.percentile(arr[:, k], 2.5)), float(np.percentile(arr[:, k], 97.5))]
+    warning = falling_warning(c, r)
+    if warning:
+        logger.warning("%s", warning)
     return SigmoidFit(a=a, b=b, c_mid=c_mid, r0=r0, a_err=float(err[0]), b_err=float(err[1]),
                       c_mid_err=float(c_mid * err[2]), points_used=len(c), warmup_fraction=warmup_fraction,
-                      rmse=math.sqrt(sse / len(c)), bootstrap=boot)
+                      rmse=math.sqrt(sse / len(c)), bootstrap=boot, warning=warning)
 
 
 def fit_power_law(compute: Sequence[float], accuracy: Sequence[float], *, warmup_fraction: float = 0.0) -> PowerLawFit:
@@ -209,29 +217,73 @@ def predict_last(compute: Sequence[float], accuracy: Sequence[float], *, r0: flo
 def read_points(path: str | Path) -> tuple[list[float], list[float], float | None]:
     """(compute, accuracy, R0) from a points file: a JSON list of {"compute", "accuracy"} objects, a
     CSV with those columns, or a run's metrics.json. R0 is the metrics.json's iteration-0 accuracy
-    (that zero-compute point is left out of the lists), else None."""
+    (that zero-compute point is left out of the lists), else None.
+
+    Unreadable files, missing or non-numeric fields and accuracies outside [0, 1] (e.g. given
+    in percent) raise ``DataError`` naming the file, the point and the value.
+    """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{path} does not exist; give a JSON or CSV file of compute/accuracy points")
+        raise MissingPathError(f"{path} does not exist; give a JSON or CSV file of compute/accuracy points")
     r0 = None
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text (byte {err.start}); re-save it as UTF-8 JSON or CSV") from None
     if p.suffix == ".csv":
         import csv
 
-        with p.open() as f:
-            rows = list(csv.DictReader(f))
+        rows = list(csv.DictReader(text.splitlines()))
     else:
-        data = json.loads(p.read_text())
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path} is not valid JSON (line {err.lineno} column {err.colno}: {err.msg}); "
+                            "give a JSON list of {compute, accuracy}, a metrics.json or a .csv") from None
         if isinstance(data, dict) and "iterations" in data:  # a run's metrics.json
-            start = [r["accuracy"] for r in data["iterations"] if r["train_compute"] == 0]
+            try:
+                start = [r["accuracy"] for r in data["iterations"] if r["train_compute"] == 0]
+                rows = [{"compute": r["train_compute"], "accuracy": r["accuracy"]} for r in data["iterations"]
+                        if r["train_compute"] > 0]
+            except (KeyError, TypeError) as err:
+                raise DataError(f"{path}: every iteration of a metrics.json needs 'train_compute' and "
+                                f"'accuracy' (missing or wrong: {err})") from None
             r0 = float(start[0]) if start else None
-            rows = [{"compute": r["train_compute"], "accuracy": r["accuracy"]} for r in data["iterations"]
-                    if r["train_compute"] > 0]
         else:
             rows = data["points"] if isinstance(data, dict) and "points" in data else data
-    try:
-        return [float(r["compute"]) for r in rows], [float(r["accuracy"]) for r in rows], r0
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{path}: every point needs 'compute' and 'accuracy' ({e})") from e
+    if not isinstance(rows, list):
+        raise DataError(f"{path} holds a {type(rows).__name__}; give a list of {{compute, accuracy}} points")
+    compute, accuracy = [], []
+    for i, r in enumerate(rows):
+        try:
+            compute.append(float(r["compute"]))
+            accuracy.append(float(r["accuracy"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"{path}: point {i} ({r!r}) needs numeric 'compute' and 'accuracy' "
+                            f"({type(err).__name__}: {err})") from None
+    named = [(f"point {i}", a) for i, a in enumerate(accuracy)] + ([("iteration 0", r0)] if r0 is not None else [])
+    for where, a in named:
+        if not 0.0 <= a <= 1.0:
+            hint = "; accuracy is a fraction: divide percentages by 100" if 1.0 < a <= 100.0 else ""
+            raise DataError(f"{path}: accuracy {a} ({where}) lies outside [0, 1]{hint}")
+    return compute, accuracy, r0
+
+
+def falling_warning(compute: Sequence[float], accuracy: Sequence[float]) -> str | None:
+    """A warning when accuracy falls as compute grows (least-squares slope against log compute < 0),
+    where the sigmoid's ceiling A and its error say nothing; None for a rising or flat curve."""
+    import numpy as np
+
+    order = np.argsort(np.asarray(compute, dtype=float))
+    c, r = np.log(np.asarray(compute, dtype=float)[order]), np.asarray(accuracy, dtype=float)[order]
+    if len(c) < 2 or np.ptp(c) == 0:
+        return None
+    slope = float(np.polyfit(c, r, 1)[0])
+    if slope >= 0:
+        return None
+    return (f"accuracy FALLS as compute grows ({slope * math.log(10):+.3f} per 10x compute, from {r[0]:.3f} to "
+            f"{r[-1]:.3f}); the saturating sigmoid assumes a rising curve, so A, B, C_mid and their errors are "
+            "not meaningful here. Check the run (or the column order) before using this fit")
 
 
 def load_points(path: str | Path) -> tuple[list[float], list[float]]:

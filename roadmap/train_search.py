@@ -1,7 +1,8 @@
 """Train-time search: run a search method over training problems and persist its trees for learning.
 
 Problems are searched in shards; each shard is written atomically to ``shards/NNNNN.jsonl`` as
-soon as it finishes, and a rerun skips the shards already on disk, so a killed search resumes
+soon as it finishes, beside a record of the settings and inputs that made it, and a rerun skips
+the shards on disk whose record matches (and refuses stale ones), so a killed search resumes
 where it stopped. When all shards exist they are joined into ``trees.jsonl`` (one row per
 problem, see ``search.trees.result_row``) and ``summary.json`` records accuracy and compute.
 """
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.io import write_json
+from roadmap.core.errors import ConfigError, StaleOutputError
+from roadmap.core.io import json_fingerprint, write_json
 from roadmap.core.types import Problem, Usage
 
 __all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
@@ -57,7 +59,8 @@ class TrainSearchConfig:
 
 def search_train(
     policy, task, problems: Sequence[Problem], out_dir: str | Path, config: TrainSearchConfig | None = None, *,
-    scorer=None, verifier=None, progress: bool = True,
+    scorer=None, verifier=None, progress: bool = True, inputs: Mapping[str, Any] | None = None,
+    scorer_inputs: Mapping[str, Any] | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
     """Search ``problems`` shard by shard into ``out_dir``; return the summary (also in summary.json).
 
@@ -66,6 +69,13 @@ def search_train(
         verifier: ``StepScorer`` judging finished solutions (``rewards.VerifierScorer``); MCTS
             uses it on rollouts and terminal leaves. When ``scorer`` is None it also guides
             best-of-N and beam search (train time may look at the answer).
+        inputs: what identifies the policy (e.g. ``{"policy": folder_fingerprint(dir)}``);
+            ``scorer_inputs`` the same for the scorer. Both go into every shard's provenance.
+        overwrite: redo shards whose provenance differs instead of refusing them.
+
+    Each shard ``shards/NNNNN.jsonl`` has a ``NNNNN.provenance.json`` beside it (written first):
+    the config, the task, a fingerprint of the shard's problems and the inputs. A rerun reuses a
+    shard only when its provenance matches; otherwise ``StaleOutputError`` names the setting.
     """
     from tqdm.auto import tqdm
 
@@ -74,22 +84,33 @@ def search_train(
 
     config = config or TrainSearchConfig()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out_dir {str(out)!r} is a file; pass a folder for shards/ and trees.jsonl")
+    if not problems:
+        raise ConfigError("problems is empty; train-time search needs at least one problem (n >= 1)")
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     guide = scorer if scorer is not None else verifier
     if guide is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
         raise ValueError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
     n_shards = (len(problems) + config.shard_size - 1) // config.shard_size
+    shards = [list(problems[s * config.shard_size : (s + 1) * config.shard_size]) for s in range(n_shards)]
+    base = {"task": task.name, **asdict(config), **dict(inputs or {}),
+            "scorer": dict(scorer_inputs or {}) if scorer is not None else None}
+    wanted = [{**base, "shard": s, "problems": len(part),
+               "problems_fingerprint": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
+              for s, part in enumerate(shards)]
+    reuse = [_reusable(shard_dir, s, wanted[s], overwrite) for s in range(n_shards)]  # all checked before work
     t0 = time.perf_counter()
     done = 0
     bar = tqdm(total=len(problems), desc=f"search {config.method}@{config.budget}", unit="problem",
                disable=not progress)
-    for s in range(n_shards):
+    for s, part in enumerate(shards):
         path = shard_dir / f"{s:05d}.jsonl"
-        part = list(problems[s * config.shard_size : (s + 1) * config.shard_size])
-        if path.exists():
+        if reuse[s]:
             bar.update(len(part))
             continue
+        write_json(_provenance_path(shard_dir, s), wanted[s])  # first: a shard on disk always has its record
         results = get_search(config.method)(policy, task, part, scorer, config.budget_for(config.seed + s * config.shard_size),
                                             verifier=verifier)
         write_trees((result_row(task, p, r, config.method) for p, r in zip(part, results)), path)
@@ -112,6 +133,24 @@ def search_train(
     }
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _provenance_path(shard_dir: Path, s: int) -> Path:
+    return shard_dir / f"{s:05d}.provenance.json"
+
+
+def _reusable(shard_dir: Path, s: int, wanted: dict, overwrite: bool) -> bool:
+    """Whether shard ``s`` on disk was made by these settings; a stale one is refused (or, with
+    ``overwrite``, left to be redone)."""
+    if not (shard_dir / f"{s:05d}.jsonl").exists():
+        return False
+    record = _provenance_path(shard_dir, s)
+    recorded = json.loads(record.read_text()) if record.exists() else None
+    if recorded == wanted:
+        return True
+    if not overwrite:
+        raise StaleOutputError.mismatch(f"{shard_dir / f'{s:05d}.jsonl'}", recorded, wanted)
+    return False
 
 
 def load_summary(out_dir: str | Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The test-time benchmark harness: the grid runs, writes its outputs, and resumes without rework."""
+"""The test-time benchmark harness: the grid runs, writes its outputs, resumes without rework, and refuses
+stale cells (made with other settings) and survives a torn cells.jsonl line."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from fakes import BanditPolicy, BanditTask, PathScorer
 
 from roadmap.bench import TestTimeConfig, bench_test_time
+from roadmap.core.errors import DataError, StaleOutputError
 
 
 def test_bench_grid_outputs_and_resume(tmp_path):
@@ -50,3 +52,45 @@ def test_bench_without_scorer_runs_only_scorer_free_methods(tmp_path):
     assert set(result["skipped_no_scorer"]) == {"bon", "weighted", "beam", "dvts", "mcts"}
     with pytest.raises(ValueError, match="unknown methods"):
         TestTimeConfig(methods=("beam", "alphazero"))
+
+
+def _grid(tmp_path, **overrides):
+    task, policy, scorer = BanditTask("LLL"), BanditPolicy(depth=3), PathScorer("LLL")
+    problems = [task.problem(i) for i in range(4)]
+    config = TestTimeConfig(**{"methods": ("greedy", "majority", "beam"), "budgets": (2,), "seeds": (0,), **overrides})
+    return policy, lambda **kw: bench_test_time(policy, task, problems, tmp_path, config, scorer=scorer,
+                                                progress=False, inputs={"policy": "abc"}, **kw)
+
+
+def test_bench_refuses_cells_made_with_another_setting(tmp_path):
+    _, run = _grid(tmp_path)
+    run()
+    cells = [json.loads(x) for x in (tmp_path / "cells.jsonl").read_text().splitlines()]
+    assert all(c["provenance"]["policy"] == "abc" and c["provenance"]["n"] == 4 for c in cells)
+    policy, rerun = _grid(tmp_path, temperature=0.5)
+    with pytest.raises(StaleOutputError, match=r"temperature=1\.0 on disk, 0\.5 now.*--overwrite"):
+        rerun()
+    assert policy.calls == 0, "the mismatch is found before any work"
+    # greedy does not depend on temperature; with --overwrite only the stale sampled cells are redone
+    result = rerun(overwrite=True)
+    by = {c["method"]: c for c in result["cells"]}
+    assert by["majority"]["provenance"]["temperature"] == 0.5 and "temperature" not in by["greedy"]["provenance"]
+    assert len((tmp_path / "cells.jsonl").read_text().splitlines()) == 3
+
+
+def test_bench_resumes_after_a_torn_last_line(tmp_path, caplog):
+    policy, run = _grid(tmp_path)
+    first = run()
+    path = tmp_path / "cells.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])  # a write cut short
+    calls = policy.calls
+    again = run()
+    assert "torn last line" in caplog.text
+    assert policy.calls > calls, "the torn cell is run again"
+    assert [c["accuracy"] for c in again["cells"]] == [c["accuracy"] for c in first["cells"]]
+    assert [json.loads(x)["method"] for x in path.read_text().splitlines()] == [json.loads(x)["method"] for x in lines]
+    # a broken line that is not the last is not guessed at
+    path.write_text("{broken\n" + path.read_text())
+    with pytest.raises(DataError, match="line 1 is not valid JSON"):
+        run()

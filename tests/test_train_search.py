@@ -1,13 +1,16 @@
-"""Train-time search on a real (tiny, random) HFPolicy: trees on disk, resume by shard, determinism."""
+"""Train-time search on a real (tiny, random) HFPolicy: trees on disk, resume by shard, determinism, and
+shards of other settings refused."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from fakes import BanditPolicy, BanditTask, PathScorer
 
 from rewards import VerifierScorer
 from roadmap.core import HFPolicy
+from roadmap.core.errors import StaleOutputError
 from roadmap.core.types import Tree
 from roadmap.train_search import TrainSearchConfig, search_train
 from search import BeamConfig, MCTSConfig, beam_search, mcts
@@ -59,3 +62,29 @@ def test_same_seed_gives_same_trees_with_hf_policy(tiny_dir, arith_task):
     first, second, other = run(0), run(0), run(1)
     assert first == second
     assert first != other
+
+
+def test_search_train_refuses_shards_of_other_settings(tmp_path):
+    task, policy, scorer = BanditTask("LLL"), BanditPolicy(depth=3), PathScorer("LLL")
+    problems = [task.problem(i) for i in range(3)]
+
+    def run(overwrite=False, inputs=None, **cfg):
+        config = TrainSearchConfig(**{"method": "bon", "budget": 2, "shard_size": 2, **cfg})
+        return search_train(policy, task, problems, tmp_path, config, scorer=scorer, progress=False,
+                            inputs=inputs or {"policy": "abc"}, overwrite=overwrite)
+
+    assert run()["searched_now"] == 3
+    record = json.loads((tmp_path / "shards" / "00000.provenance.json").read_text())
+    assert record["budget"] == 2 and record["policy"] == "abc" and record["problems"] == 2
+    assert run()["searched_now"] == 0, "a matching rerun reuses every shard"
+    calls = policy.calls
+    with pytest.raises(StaleOutputError, match=r"00000.jsonl was made with other settings: budget=2 on disk, 4 now"):
+        run(budget=4)
+    with pytest.raises(StaleOutputError, match=r"policy='abc' on disk, 'other' now"):
+        run(inputs={"policy": "other"})
+    assert policy.calls == calls, "refused before any search"
+    assert run(budget=4, overwrite=True)["searched_now"] == 3
+    # a shard from an older version (no record beside it) is not trusted either
+    (tmp_path / "shards" / "00001.provenance.json").unlink()
+    with pytest.raises(StaleOutputError, match="00001.jsonl records no provenance"):
+        run(budget=4)

@@ -271,3 +271,76 @@ def __getattr__(name: str) -> Any:
 
         return getattr(outputs, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------- input paths and provenance
+#: files of a model folder that decide its outputs (configs, tokenizer, weights); logs and
+#: optimizer state are left out so that resuming training elsewhere does not change the hash
+_FINGERPRINT_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".pt")
+_FINGERPRINT_SKIP = ("optimizer", "scheduler", "rng_state", "trainer_state", "training_args")
+
+
+def looks_like_path(name: str | Path) -> bool:
+    """Whether ``name`` is meant as a local path rather than a Hub id ("owner/name").
+
+    True when it exists, starts with '/', '.' or '~', holds a backslash or more than one '/',
+    has no '/' at all (Hub ids are "owner/name"), its first component exists locally, or the
+    Hub is switched off (``HF_HUB_OFFLINE=1``).
+    """
+    text = str(name)
+    if isinstance(name, Path) or Path(text).expanduser().exists():
+        return True
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") != 1:
+        return True
+    return Path(text.split("/", 1)[0]).exists()
+
+
+def require_local_path(path: str | Path, what: str = "path") -> None:
+    """Raise ``MissingPathError`` (naming ``what`` and ``path``) when ``path`` looks like a local
+    path (``looks_like_path``) and does not exist; a Hub id (a str "owner/name") passes through,
+    a ``Path`` never does. No network."""
+    from roadmap.core.errors import MissingPathError
+
+    if looks_like_path(path) and not Path(str(path)).expanduser().exists():
+        where = Path(str(path)).expanduser().absolute()
+        hub = "" if isinstance(path, Path) else ", or write a Hub model id as owner/name"
+        raise MissingPathError(f"{what} {str(path)!r} does not exist (looked for {where}); check the spelling{hub}")
+
+
+def folder_fingerprint(path: str | Path) -> str:
+    """A short sha256 over the names, sizes and contents of a folder's config and weight files.
+
+    Two folders with the same model files give the same fingerprint wherever they lie, so a
+    result can record which model made it and a resume can tell a match from a stale leftover.
+    A file (rather than a folder) is hashed whole; a missing path raises ``MissingPathError``.
+    """
+    import hashlib
+
+    from roadmap.core.errors import MissingPathError
+
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise MissingPathError(f"cannot fingerprint {str(path)!r}: it does not exist")
+    if root.is_file():
+        files = [root]
+    else:
+        files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix in _FINGERPRINT_SUFFIXES
+                       and not any(s in f.name for s in _FINGERPRINT_SKIP) and not f.name.startswith("."))
+    digest = hashlib.sha256()
+    for f in files:
+        name = f.name if f == root else f.relative_to(root).as_posix()
+        digest.update(f"{name}\0{f.stat().st_size}\0".encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def json_fingerprint(payload: Any) -> str:
+    """A short sha256 of ``payload`` as canonical JSON (sorted keys): the identity of settings or inputs."""
+    import hashlib
+
+    text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -14,7 +14,6 @@ user's files in a temporary folder that the next start cleans away.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -59,16 +58,10 @@ def _files(folder: Path) -> list[str]:
 
 
 def folder_hash(folder: str | Path) -> str:
-    """SHA-256 (hex) of a folder's files: their relative paths and contents, the marker excluded."""
-    folder = Path(folder)
-    h = hashlib.sha256()
-    for rel in _files(folder):
-        h.update(rel.encode() + b"\0")
-        with open(folder / rel, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        h.update(b"\0")
-    return h.hexdigest()
+    """The provenance hash of an input folder: ``roadmap.core.io.folder_fingerprint`` (its model files)."""
+    from roadmap.core.io import folder_fingerprint
+
+    return folder_fingerprint(folder)
 
 
 def read_marker(folder: str | Path) -> dict[str, Any] | None:

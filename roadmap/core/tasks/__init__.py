@@ -13,9 +13,13 @@ package is cheap.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import typing
 from collections.abc import Callable
 from typing import TypeVar
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.tasks._source import SourceUnavailableError
 from roadmap.core.tasks.arith import ArithConfig, ArithTask
 from roadmap.core.tasks.base import (
@@ -80,8 +84,40 @@ def register_task(name: str) -> Callable[[T], T]:
     return decorator
 
 
+def task_options(cls: type[Task]) -> dict[str, object]:
+    """The keyword options a task class takes, with their defaults (a config dataclass's fields
+    count as options when ``__init__`` forwards ``**kwargs`` to it, as ``ArithTask`` does)."""
+    params = inspect.signature(cls.__init__).parameters
+    options = {k: p.default for k, p in params.items() if k != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        hints = typing.get_type_hints(cls.__init__)
+        for key in list(options):
+            for t in typing.get_args(hints.get(key)) or (hints.get(key),):
+                if dataclasses.is_dataclass(t):
+                    options.update({f.name: f.default for f in dataclasses.fields(t)})
+    return options
+
+
+def _check_options(name: str, cls: type[Task], kwargs: dict) -> None:
+    options = task_options(cls)
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise ConfigError(f"task {name!r} has no option(s) {unknown}; its options: {sorted(options)}")
+    for key, value in kwargs.items():
+        default = options[key]
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"task {name!r} option {key}={value!r} must be a number like its default {default!r}")
+        if numeric and isinstance(default, int) and not isinstance(value, int):
+            raise ConfigError(f"task {name!r} option {key}={value!r} must be a whole number (default {default!r})")
+
+
 def get_task(name: str, **kwargs) -> Task:
-    """A new instance of the task registered as ``name``, built with ``kwargs``."""
+    """A new instance of the task registered as ``name``, built with ``kwargs``.
+
+    Unknown options and non-numbers for numeric options raise ``ConfigError`` naming them.
+    """
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(TASKS)} (add one with @register_task)")
+        raise ConfigError(f"unknown task {name!r}; known tasks: {sorted(TASKS)} (add one with @register_task)")
+    _check_options(name, TASKS[name], kwargs)
     return TASKS[name](**kwargs)

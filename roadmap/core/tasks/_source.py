@@ -21,6 +21,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import NamedTuple
 
+from roadmap.core.errors import DataError
 from roadmap.core.tasks.base import SPLITS, Task, check_bad_row_policy, check_split, collect_rows, hash_split
 from roadmap.core.types import Problem
 
@@ -54,14 +55,28 @@ def read_file(path: str | Path) -> list[dict]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
+        try:
+            return pq.read_table(path).to_pylist()
+        except pa.ArrowException as err:
+            raise DataError(f"file {str(path)!r} is not a readable Parquet file ({err}); re-export it") from err
     if suffix not in (".jsonl", ".json"):
-        raise ValueError(f"file {str(path)!r} has suffix {suffix!r}; use one of {FILE_SUFFIXES}")
-    text = path.read_text(encoding="utf-8")
+        raise DataError(f"file {str(path)!r} has suffix {suffix!r}; use one of {FILE_SUFFIXES}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"file {str(path)!r} is not UTF-8 text (byte {err.start}: {err.reason}); re-save it as UTF-8"
+        ) from None
     if suffix == ".json" and text.lstrip().startswith("["):
-        rows = json.loads(text)
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"file {str(path)!r} is not valid JSON (line {err.lineno} column {err.colno}: {err.msg}); fix it"
+            ) from None
     else:  # JSON lines (datasets' Dataset.to_json writes lines even to a ".json" name)
         rows = []
         for lineno, line in enumerate(text.splitlines(), 1):
@@ -70,12 +85,14 @@ def read_file(path: str | Path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise ValueError(
+                raise DataError(
                     f"file {str(path)!r} line {lineno} is not valid JSON ({err.msg}); fix it or remove the line"
                 ) from None
     bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
     if bad is not None:
-        raise ValueError(f"file {str(path)!r}: row {bad} is {type(rows[bad]).__name__}, not an object with columns")
+        raise DataError(f"file {str(path)!r}: row {bad} is {type(rows[bad]).__name__}, not an object with columns")
+    if not rows:
+        raise DataError(f"file {str(path)!r} holds no rows; pass a file with at least one problem")
     return rows
 
 

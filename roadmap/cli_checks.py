@@ -1,0 +1,162 @@
+"""Checks the ``roadmap`` command runs before any work, and its one error boundary.
+
+Argument types (``positive_int`` ...) make argparse refuse a bad number with the flag's name;
+``check_inputs`` makes every input path that looks like a path exist locally before a model
+loads (no Hub lookup for a typo) and every output be writable before an eval runs;
+``input_error_line`` turns a library error from bad input into the one line ``roadmap.cli.main``
+prints. Imports no torch, so ``roadmap --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from roadmap.core.errors import ConfigError, RoadmapError
+from roadmap.core.io import folder_fingerprint, require_local_path
+
+__all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction", "probability", "int_list",
+           "max_steps", "parse_task_args", "check_inputs", "input_fingerprints", "overwrite_kwargs",
+           "checked_problems", "input_error_line"]
+
+
+def _number(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
+        return value
+
+    parse.__name__ = rule
+    return parse
+
+
+positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0 and v < float("inf"), "a number > 0")
+nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
+fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+probability = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+max_steps = _number(int, lambda v: v == -1 or v >= 1, "-1 (no step limit) or an integer >= 1")
+
+
+def int_list(minimum: int | None = None) -> Callable[[str], tuple[int, ...]]:
+    """An argparse type for "1,4,16": a tuple of integers, each >= ``minimum`` when given."""
+    rule = "a comma-separated list of integers" + (f" >= {minimum}" if minimum is not None else "")
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(x) for x in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule} (e.g. 1,4,16)") from None
+        if minimum is not None and min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
+        return values
+
+    parse.__name__ = "list"
+    return parse
+
+
+def parse_task_args(pairs: Sequence[str]) -> dict[str, Any]:
+    """Turn ["min_operands=3", "source=data.jsonl"] into keyword arguments (numbers parsed)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair or not pair.split("=", 1)[0]:
+            raise ConfigError(f"--task-arg {pair!r} is not KEY=VALUE; write e.g. --task-arg min_operands=3")
+        key, value = pair.split("=", 1)
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+#: argument -> what it names, for the path check
+_INPUT_PATHS = {"policy": "--policy folder", "completer": "--completer folder", "init": "--init policy folder",
+                "prm": "--prm reward model folder", "labels": "--labels folder", "recipe": "recipe",
+                "points": "points file", "prm_dir": "--prm-dir folder"}
+#: commands whose --out is a file rather than a folder
+_FILE_OUTPUTS = ("eval",)
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work: a missing input path, and an ``--out`` that cannot be written."""
+    for attr, what in _INPUT_PATHS.items():
+        value = getattr(args, attr, None)
+        if value:  # labels, recipes and points are never Hub ids: a Path is always checked
+            require_local_path(Path(value) if attr in ("labels", "recipe", "points") else value, what)
+    out = getattr(args, "out", None)
+    if not out:
+        return
+    out = Path(out)
+    if args.command in _FILE_OUTPUTS:
+        if out.is_dir():
+            raise ConfigError(f"--out {str(out)!r} is a folder; --out takes a file name for the JSON report, "
+                              f"e.g. {out / 'report.json'}")
+        parent = next((p for p in out.absolute().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ConfigError(f"--out {str(out)!r}: {parent} is a file, not a folder; pick another --out")
+    elif out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; --out takes a folder here, pick another name")
+
+
+def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(policy inputs, scorer inputs) identifying what a bench/search result is made from: the
+    policy folder's fingerprint (or its Hub id), and the PRM folder's with the aggregation."""
+
+    def ident(path: str) -> str:
+        return folder_fingerprint(path) if Path(path).expanduser().exists() else f"hub:{path}"
+
+    policy = {"policy": ident(args.policy)}
+    scorer = {"prm": ident(args.prm), "aggregation": args.aggregation} if getattr(args, "prm", None) else {}
+    return policy, scorer
+
+
+def overwrite_kwargs(fn: Callable, args: argparse.Namespace) -> dict[str, bool]:
+    """``{"overwrite": args.overwrite}`` when ``fn`` takes an ``overwrite`` parameter; refuse the flag otherwise."""
+    if "overwrite" in inspect.signature(fn).parameters:
+        return {"overwrite": bool(getattr(args, "overwrite", False))}
+    if getattr(args, "overwrite", False):
+        raise ConfigError(f"--overwrite is not supported by `roadmap {args.command}` in this version; "
+                          "pass a new --out instead")
+    return {}
+
+
+def checked_problems(task, split: str, n: int | None, seed: int) -> list:
+    """``task.problems(split, n, seed)``, refusing an empty list (an empty data file, a split with
+    no rows): it would report accuracy 0 over nothing."""
+    problems = task.problems(split, n=n, seed=seed)
+    if not problems:
+        source = getattr(task, "source", None)
+        where = f" (source {str(source)!r})" if source is not None else ""
+        raise ConfigError(f"task {task.name!r} has no {split} problems{where}; pass a data file with {split} rows, "
+                          "or another --split")
+    return problems
+
+
+def _input_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [RoadmapError, ValueError, OSError, KeyError]
+    if "yaml" in sys.modules:  # a YAML error can only come from a loaded yaml
+        types.append(sys.modules["yaml"].YAMLError)
+    return tuple(types)
+
+
+def input_error_line(err: BaseException) -> str | None:
+    """The one-line message for an error caused by bad input, or None for a genuine bug."""
+    if not isinstance(err, _input_error_types()):
+        return None
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, KeyError) or not isinstance(err, (RoadmapError, ValueError, OSError)):
+        text = f"{type(err).__name__}: {text}"
+    return text

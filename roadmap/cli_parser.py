@@ -1,0 +1,177 @@
+"""The arguments of the ``roadmap`` command: one sub-parser per command, each number type-checked.
+
+``roadmap.cli`` runs what these parse. Every numeric argument has a type from
+``roadmap.cli_checks`` (``positive_int`` ...), so ``--n 0`` is refused by argparse, naming the
+flag, before anything loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from roadmap.cli_checks import (
+    fraction,
+    int_list,
+    max_steps,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
+
+__all__ = ["build_parser", "OVERWRITE_COMMANDS"]
+
+#: commands that write an output folder and take --overwrite
+OVERWRITE_COMMANDS = ("sft", "label", "train-prm", "train-orm", "search", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``roadmap`` parser; ``args.command`` names the sub-command to run."""
+    from roadmap.bench import bench_methods  # greedy, majority and the search registry's methods
+    from search.registry import search_method_names
+
+    parser = argparse.ArgumentParser(prog="roadmap", description="o1-roadmap: search and learning for reasoning.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error on bad input")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def task_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--task", default="arith", help="arith | gsm_symbolic | gsm8k | math500")
+        p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="task option, repeatable (e.g. source=data/gsm8k.jsonl, max_operands=5)")
+
+    p = sub.add_parser("eval", help="evaluate a policy on held-out problems")
+    p.add_argument("--policy", required=True, help="checkpoint folder (save_pretrained layout)")
+    task_options(p)
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--n", type=positive_int, default=500, help="problems to evaluate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="greedy", choices=bench_methods())
+    p.add_argument("--samples", type=positive_int, default=8, help="solutions per problem for --method majority")
+    p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem for search methods")
+    p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
+    p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"],
+                   help="how the PRM's step scores make one score")
+    p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of majority and every search method")
+    p.add_argument("--max-new-tokens", type=positive_int, default=192)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: where the model loads)")
+    p.add_argument("--out", default=None, help="write the report (with per-problem records) as JSON")
+
+    p = sub.add_parser("tiny", help="build a tiny from-scratch policy and its tokenizer")
+    task_options(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("--tokenizer", default="auto", choices=["auto", "char", "bpe"])
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("sft", help="SFT warm-start on a task's reference solutions")
+    p.add_argument("--policy", required=True, help="starting checkpoint folder")
+    task_options(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("--problems", type=positive_int, default=None, help="training problems (default: the config's)")
+    p.add_argument("--minutes", type=positive_float, default=None, help="wall-time budget")
+    p.add_argument("--max-steps", type=max_steps, default=-1)
+    p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default: the config's)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="sequences per step (default: the config's)")
+    p.add_argument("--lora", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("label", help="sample solutions and label their steps automatically (MC or binary search)")
+    p.add_argument("--policy", required=True, help="policy folder that samples the solutions (and rolls out)")
+    p.add_argument("--completer", default=None, help="policy folder that rolls out instead (default: --policy)")
+    task_options(p)
+    p.add_argument("--out", required=True, help="folder for the label dataset (datasets.save_to_disk)")
+    p.add_argument("--n", type=positive_int, default=500, help="train problems")
+    p.add_argument("--samples", type=positive_int, default=4, help="solutions sampled per problem")
+    p.add_argument("--method", default="mc", choices=["mc", "binary"])
+    p.add_argument("--rollouts", type=positive_int, default=8, help="rollouts per probed step prefix")
+    p.add_argument("--temperature", type=nonnegative_float, default=1.0)
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0)
+
+    for name, kind, helptext in (("train-prm", "prm", "train a process reward model on step labels"),
+                                 ("train-orm", "orm", "train an outcome reward model on the labelled solutions")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--labels", required=True, help="label dataset folder from `roadmap label`")
+        p.add_argument("--init", required=True, help="policy folder whose weights start the reward model")
+        task_options(p)
+        p.add_argument("--out", required=True)
+        p.add_argument("--label-type", default="soft" if kind == "prm" else "hard", choices=["soft", "hard"])
+        p.add_argument("--epochs", type=positive_float, default=2.0)
+        p.add_argument("--minutes", type=positive_float, default=None, help="wall-time budget")
+        p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default: by readout)")
+        p.add_argument("--batch-size", type=positive_int, default=32)
+        p.add_argument("--readout", default="likelihood" if kind == "prm" else "step_end",
+                       choices=["likelihood", "tokens", "step_end"],
+                       help="step score: calibrated likelihood of each token, a new per-token head, or the "
+                            "step end's score alone (rewards.prm)")
+        p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("search", help="train-time search over training problems; writes trees for learning")
+    p.add_argument("--policy", required=True, help="policy folder")
+    task_options(p)
+    p.add_argument("--out", required=True, help="folder for shards/, trees.jsonl and summary.json (resumable)")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--n", type=positive_int, default=256, help="problems to search")
+    p.add_argument("--method", default="mcts", choices=search_method_names())
+    p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem")
+    p.add_argument("--width", type=positive_int, default=4, help="beam width, or children per MCTS expansion")
+    p.add_argument("--mcts-evaluation", default="rollout", choices=["scorer", "rollout", "both"],
+                   help="MCTS leaf values: PRM, verified rollout, or both")
+    p.add_argument("--prm", default=None, help="reward model folder guiding the search (default: the verifier)")
+    p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
+    p.add_argument("--shard-size", type=positive_int, default=64, help="problems per resumable shard")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("bench", help="benchmarks; `roadmap bench test-time`: accuracy vs compute per method")
+    p.add_argument("which", choices=["test-time"], help="which benchmark")
+    p.add_argument("--policy", required=True, help="policy folder")
+    task_options(p)
+    p.add_argument("--out", required=True, help="folder for cells.jsonl (resumable), test_time.json/.md/.png")
+    p.add_argument("--n", type=positive_int, default=200, help="held-out problems")
+    p.add_argument("--methods", default=",".join(bench_methods()), help="comma-separated methods")
+    p.add_argument("--budgets", type=int_list(1), default=(1, 4, 16, 64), help="comma-separated N")
+    p.add_argument("--seeds", type=int_list(), default=(0, 1), help="comma-separated seeds")
+    p.add_argument("--width", type=positive_int, default=4)
+    p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of every sampled method")
+    p.add_argument("--prm", default=None, help="reward model folder for bon, weighted, beam, dvts, mcts")
+    p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
+    p.add_argument("--problem-seed", type=int, default=0, help="seed choosing the held-out problems")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--device", default=None)
+
+    p = sub.add_parser("run", help="the search-and-learn loop of a YAML recipe (resumable run directory)")
+    p.add_argument("recipe", help="YAML recipe (see recipes/)")
+    p.add_argument("--out", required=True, help="run directory; rerun the same command to resume")
+    p.add_argument("--policy", default=None, help="starting policy folder (overrides the recipe's)")
+    p.add_argument("--iterations", type=nonnegative_int, default=None, help="iterations K (overrides the recipe's)")
+    p.add_argument("--prm-dir", default=None, help="a trained PRM folder (overrides the recipe's prm_dir)")
+
+    p = sub.add_parser("fit", help="ScaleRL sigmoid (and power-law) fit of accuracy against compute")
+    p.add_argument("points", help="JSON list of {compute, accuracy} (or a run's metrics.json) or CSV")
+    p.add_argument("--warmup", type=fraction, default=0.0, help="share of the compute range left out at the start")
+    p.add_argument("--bootstrap", type=nonnegative_int, default=0, help="bootstrap resamples for percentile intervals")
+    p.add_argument("--extrapolate", type=positive_float, default=4.0, help="predict at this multiple of the largest compute")
+    p.add_argument("--r0", type=probability, default=None,
+                   help="starting accuracy R0 (default: a metrics.json's iteration 0, else the lowest-compute point)")
+    p.add_argument("--predict-last", action="store_true",
+                   help="also fit the first half of the points and report how well it predicts the last one")
+    p.add_argument("--out", default=None, help="folder for fit.json and fit.png")
+
+    p = sub.add_parser("quickstart", help="tiny model -> SFT warm-start -> evaluation -> one search-and-learn iteration")
+    p.add_argument("--out", default="quickstart", help="folder for the report, plots and JSON")
+    p.add_argument("--sft-steps", type=positive_int, default=1000, help="warm-start optimizer steps (the recipe's budget)")
+    p.add_argument("--minutes", type=positive_float, default=None,
+                   help="optional wall-time cap of the warm start; a run it cuts short is reported and not cached")
+    p.add_argument("--n-eval", type=positive_int, default=500, help="held-out problems to evaluate")
+    p.add_argument("--retrain", action="store_true", help="ignore the cached warm-started policy")
+    for name, p in sub.choices.items():
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if name in OVERWRITE_COMMANDS:
+            p.add_argument("--overwrite", action="store_true",
+                           help="discard what this command wrote to --out before (stale or other settings)")
+    return parser

@@ -1,0 +1,171 @@
+"""The CLI's error boundary: bad input ends as one line naming it (exit 2), never a traceback or a
+silent wrong result; plus the checks that run before any work and the thread settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from roadmap import cli
+from roadmap.cli import main
+from roadmap.core.errors import ConfigError, MissingPathError
+from roadmap.core.threads import configure_threads
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(path: Path, content: str | bytes) -> str:
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return str(path)
+
+
+CASES = {
+    # name: (argv builder(tmp, tiny), what the message must name)
+    "task-arg not a number": (lambda t, d: ["eval", "--policy", d, "--n", "2", "--task-arg", "digits=abc"],
+                              "digits='abc'"),
+    "task-arg unknown": (lambda t, d: ["eval", "--policy", d, "--n", "2", "--task-arg", "digitz=2"], "digitz"),
+    "task-arg not KEY=VALUE": (lambda t, d: ["eval", "--policy", d, "--task-arg", "digits"], "'digits'"),
+    "out is a folder": (lambda t, d: ["eval", "--policy", d, "--n", "2", "--out", str(t)], "{t}"),
+    "missing policy": (lambda t, d: ["eval", "--policy", "./no/such/policy"], "./no/such/policy"),
+    "missing prm": (lambda t, d: ["eval", "--policy", d, "--method", "beam", "--prm", str(t / "nope")], "nope"),
+    "search method without prm": (lambda t, d: ["eval", "--policy", d, "--n", "2", "--method", "beam"], "--prm"),
+    "non-UTF-8 data file": (lambda t, d: ["eval", "--policy", d, "--task", "gsm8k", "--task-arg",
+                                          "source=" + _write(t / "latin1.jsonl", b'{"question": "caf\xe9"}\n')],
+                            "latin1.jsonl"),
+    "empty data file": (lambda t, d: ["eval", "--policy", d, "--task", "gsm8k", "--task-arg",
+                                      "source=" + _write(t / "empty.jsonl", "")], "empty.jsonl"),
+    "invalid YAML recipe": (lambda t, d: ["run", _write(t / "bad.yaml", "policy: [x\n"), "--out", str(t / "r")],
+                            "bad.yaml"),
+    "recipe is a list": (lambda t, d: ["run", _write(t / "list.yaml", "- a\n- b\n"), "--out", str(t / "r")],
+                         "list.yaml"),
+    "missing recipe": (lambda t, d: ["run", "recipes/nope.yaml", "--out", str(t / "r")], "recipes/nope.yaml"),
+    "fit invalid JSON": (lambda t, d: ["fit", _write(t / "p.json", "{bad")], "p.json"),
+    "fit CSV without accuracy": (lambda t, d: ["fit", _write(t / "p.csv", "compute,acc\n1,0.2\n")], "p.csv"),
+    "fit CSV not a number": (lambda t, d: ["fit", _write(t / "q.csv", "compute,accuracy\n1,high\n")], "q.csv"),
+    "fit metrics.json without train_compute": (
+        lambda t, d: ["fit", _write(t / "metrics.json", json.dumps({"iterations": [{"accuracy": 0.1}]}))],
+        "metrics.json"),
+    "fit percentages": (lambda t, d: ["fit", _write(t / "pct.json", json.dumps(
+        [{"compute": c, "accuracy": a} for c, a in ((1, 10), (2, 20), (4, 30))]))], "divide percentages by 100"),
+    "bench out is a file": (lambda t, d: ["bench", "test-time", "--policy", d, "--n", "2",
+                                          "--out", _write(t / "file.txt", "x")], "file.txt"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_line_naming_it(name, tmp_path, tiny_dir, capsys):
+    build, named = CASES[name]
+    assert main(build(tmp_path, str(tiny_dir))) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert err[-1].startswith("roadmap ") and ": error: " in err[-1]
+    assert named.format(t=tmp_path) in err[-1]
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["eval", "--policy", "p", "--n", "0"], "--n"),
+    (["eval", "--policy", "p", "--n", "-5"], "--n"),
+    (["eval", "--policy", "p", "--samples", "0"], "--samples"),
+    (["search", "--policy", "p", "--out", "o", "--n", "0"], "--n"),
+    (["bench", "test-time", "--policy", "p", "--out", "o", "--n", "0"], "--n"),
+    (["bench", "test-time", "--policy", "p", "--out", "o", "--budgets", "1,0"], "--budgets"),
+    (["label", "--policy", "p", "--out", "o", "--rollouts", "0"], "--rollouts"),
+    (["eval", "--policy", "p", "--temperature", "-1"], "--temperature"),
+    (["fit", "p.json", "--warmup", "1.5"], "--warmup"),
+])
+def test_bad_numbers_are_refused_by_the_parser(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_out_folder_is_refused_before_the_eval_runs(tmp_path, tiny_dir, monkeypatch):
+    ran = []
+    monkeypatch.setattr("roadmap.evaluate.evaluate", lambda *a, **k: ran.append(1))
+    assert main(["eval", "--policy", str(tiny_dir), "--n", "2", "--out", str(tmp_path)]) == 2
+    assert ran == []
+
+
+def test_fit_warns_on_a_falling_curve(tmp_path, capsys):
+    points = _write(tmp_path / "fall.json", json.dumps(
+        [{"compute": c, "accuracy": a} for c, a in ((1, 0.6), (2, 0.55), (4, 0.5), (8, 0.45))]))
+    assert main(["fit", points, "--out", str(tmp_path / "fit")]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "fall.json: accuracy falls as compute grows" in err
+    assert "FALLS" in json.loads((tmp_path / "fit" / "fit.json").read_text())["sigmoid"]["warning"]
+
+
+def test_debug_shows_the_traceback_and_bugs_still_raise(tmp_path, capsys, monkeypatch):
+    assert main(["--debug", "fit", str(tmp_path / "nope.json")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("roadmap fit: error:")
+
+    def bug(args):
+        raise TypeError("a genuine bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "fit", bug)
+    with pytest.raises(TypeError, match="genuine bug"):
+        main(["fit", str(tmp_path)])
+
+
+def test_missing_relative_policy_errors_locally_and_fast(tmp_path):
+    """No HF_HUB_OFFLINE: a typo must not reach the Hub (the audit saw 53 s of retries)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))}
+    env["PYTHONPATH"] = str(ROOT)
+    for policy in ("./runs/sft", "runs_sft", "a/b/c"):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "roadmap.cli", "eval", "--policy", policy, "--n", "2"],
+                              capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert time.perf_counter() - t0 < 2.0
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"--policy folder {policy!r} does not exist" in proc.stderr
+
+
+def test_library_loaders_check_paths_before_the_hub(monkeypatch):
+    from rewards import ProcessRewardModel, train_prm
+    from roadmap.core.policy import HFPolicy
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    t0 = time.perf_counter()
+    with pytest.raises(MissingPathError, match="policy folder './nope' does not exist"):
+        HFPolicy.from_pretrained("./nope")
+    with pytest.raises(MissingPathError, match="reward model folder 'nope/prm/x' does not exist"):
+        ProcessRewardModel.from_pretrained("nope/prm/x")
+    with pytest.raises(FileNotFoundError, match="init policy folder 'no_init' does not exist"):
+        train_prm([], "no_init")
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_empty_test_split_is_refused(tmp_path, tiny_dir, capsys):
+    # one row: the hash split puts it in train or test, so one of the two splits is empty
+    source = _write(tmp_path / "one.jsonl", json.dumps({"question": "1+1?", "answer": "x\n#### 2"}) + "\n")
+    codes = [main(["eval", "--policy", str(tiny_dir), "--task", "gsm8k", "--task-arg", f"source={source}",
+                   "--split", split, "--n", "3", "--max-new-tokens", "4"]) for split in ("train", "test")]
+    assert sorted(codes) == [0, 2]
+    assert "has no" in capsys.readouterr().err
+
+
+def test_configure_threads_uses_affinity_and_respects_the_user():
+    env: dict[str, str] = {}
+    assert configure_threads(env) == len(os.sched_getaffinity(0))
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0)))}
+    env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"}
+    assert configure_threads(env) is None and env == {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"}
+
+
+def test_overwrite_flag_is_refused_where_unsupported():
+    from roadmap.cli_checks import overwrite_kwargs
+
+    class Args:
+        command, overwrite = "sft", True
+
+    with pytest.raises(ConfigError, match="--overwrite is not supported"):
+        overwrite_kwargs(lambda policy, task, config: None, Args())
+    assert overwrite_kwargs(lambda policy, overwrite=False: None, Args()) == {"overwrite": True}
