@@ -34,6 +34,9 @@ class SFTWarmStartConfig:
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
     warmup_fraction: float = field(default=0.03, metadata={"help": "Share of the budget spent warming up."})
     min_lr_ratio: float = field(default=0.05, metadata={"help": "Final learning rate as a share of the peak."})
+    decay_fraction: float | None = field(default=None, metadata={
+        "help": "None: cosine decay over the whole budget after warm-up; a share in (0, 1]: stay at the peak, "
+                "then decay over that last share only (warmup-stable-decay)."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     batch_size: int = field(default=64, metadata={"help": "Sequences per optimizer step."})
     max_length: int = field(default=256, metadata={"help": "Longest prompt+completion, in tokens."})
@@ -60,6 +63,9 @@ class SFTWarmStartConfig:
             raise ValueError(f"batch_size={self.batch_size} must be at least 1")
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction={self.warmup_fraction} must lie in [0, 1)")
+        if self.decay_fraction is not None and not 0 < self.decay_fraction <= 1:
+            raise ValueError(f"decay_fraction={self.decay_fraction} must lie in (0, 1], or be None for a cosine over "
+                             "the whole budget")
 
 
 @dataclass(kw_only=True)
@@ -92,9 +98,10 @@ def _budget_trainer_class():
     class BudgetSFTTrainer(BudgetMixin, SFTTrainer):
         """SFTTrainer whose LR schedule follows the step budget, with an optional time cap."""
 
-        def __init__(self, *args, max_seconds: float | None, warmup_fraction: float, min_lr_ratio: float, **kw):
+        def __init__(self, *args, max_seconds: float | None, warmup_fraction: float, min_lr_ratio: float,
+                     decay_fraction: float | None = None, **kw):
             super().__init__(*args, **kw)
-            self.init_budget(max_seconds, warmup_fraction, min_lr_ratio)
+            self.init_budget(max_seconds, warmup_fraction, min_lr_ratio, decay_fraction=decay_fraction)
 
     return BudgetSFTTrainer
 
@@ -144,6 +151,7 @@ def warm_start(
             model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config,
             max_seconds=config.max_minutes * 60 if config.max_minutes else None,
             warmup_fraction=config.warmup_fraction, min_lr_ratio=config.min_lr_ratio,
+            decay_fraction=config.decay_fraction,
         )
 
     def save(trainer, folder: Path) -> None:

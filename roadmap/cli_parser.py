@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quickstart", help="tiny model -> SFT warm-start -> evaluation -> one search-and-learn iteration")
     p.add_argument("--out", default="quickstart", help="folder for the report, plots and JSON")
-    p.add_argument("--sft-steps", type=positive_int, default=1000, help="warm-start optimizer steps (the recipe's budget)")
+    p.add_argument("--sft-steps", type=positive_int, default=1500, help="warm-start optimizer steps (the recipe's budget)")
     p.add_argument("--minutes", type=positive_float, default=None,
                    help="optional wall-time cap of the warm start; a run it cuts short is reported and not cached")
     p.add_argument("--n-eval", type=positive_int, default=500, help="held-out problems to evaluate")

@@ -47,7 +47,7 @@ class QuickstartConfig:
     """
 
     out: str = "quickstart"
-    sft_steps: int = field(default=1000, metadata={"help": "Warm-start optimizer steps (64 fresh problems each)."})
+    sft_steps: int = field(default=1500, metadata={"help": "Warm-start optimizer steps (64 fresh problems each)."})
     minutes: float | None = field(default=None, metadata={
         "help": "Optional wall-time cap of the warm start; a run it cuts short is reported and not cached."})
     retrain: bool = False

@@ -65,12 +65,21 @@ def time_cap_field():
                 "is marked completed=False (stopped_by='time_cap')."})
 
 
-def budget_lr_factor(progress: float, warmup_fraction: float, min_lr_ratio: float) -> float:
-    """Multiplier of the peak learning rate at ``progress`` in [0, 1] of the budget."""
+def budget_lr_factor(progress: float, warmup_fraction: float, min_lr_ratio: float,
+                     decay_fraction: float | None = None) -> float:
+    """Multiplier of the peak learning rate at ``progress`` in [0, 1] of the budget.
+
+    Linear warm-up over ``warmup_fraction``, then a cosine down to ``min_lr_ratio``: over the whole
+    rest (``decay_fraction=None``), or warm-up, stable at the peak, and the cosine over the last
+    ``decay_fraction`` of the budget only (warmup-stable-decay, WSD; arXiv 2404.06395).
+    """
     progress = min(1.0, max(0.0, progress))
     if progress < warmup_fraction:
         return max(progress / warmup_fraction, 1e-3)
-    decay = (progress - warmup_fraction) / max(1e-9, 1 - warmup_fraction)
+    start = warmup_fraction if decay_fraction is None else max(warmup_fraction, 1 - decay_fraction)
+    if progress < start:
+        return 1.0
+    decay = (progress - start) / max(1e-9, 1 - start)
     return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * decay))
 
 
@@ -85,7 +94,7 @@ class BudgetMixin:
     """
 
     def init_budget(self, max_seconds: float | None = None, warmup_fraction: float = 0.03, min_lr_ratio: float = 0.05,
-                    estimate_after: int = 10):
+                    estimate_after: int = 10, decay_fraction: float | None = None):
         from transformers import TrainerCallback
 
         if max_seconds is not None and max_seconds <= 0:
@@ -93,6 +102,7 @@ class BudgetMixin:
         self.max_seconds = max_seconds
         self.warmup_fraction = warmup_fraction
         self.min_lr_ratio = min_lr_ratio
+        self.decay_fraction = decay_fraction
         self.started: float | None = None
         self.train_tokens = 0
         self.time_capped = False
@@ -149,7 +159,8 @@ class BudgetMixin:
         optimizer = optimizer if optimizer is not None else self.optimizer
 
         def factor(step: int) -> float:
-            return budget_lr_factor(step / max(num_training_steps, 1), self.warmup_fraction, self.min_lr_ratio)
+            return budget_lr_factor(step / max(num_training_steps, 1), self.warmup_fraction, self.min_lr_ratio,
+                                    self.decay_fraction)
 
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return self.lr_scheduler
