@@ -138,7 +138,7 @@ def test_library_loaders_check_paths_before_the_hub(monkeypatch):
         HFPolicy.from_pretrained("./nope")
     with pytest.raises(MissingPathError, match="reward model folder 'nope/prm/x' does not exist"):
         ProcessRewardModel.from_pretrained("nope/prm/x")
-    with pytest.raises(FileNotFoundError, match="init policy folder 'no_init' does not exist"):
+    with pytest.raises(FileNotFoundError, match="init='no_init' does not exist"):
         train_prm([], "no_init")
     assert time.perf_counter() - t0 < 2.0
 

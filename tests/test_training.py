@@ -81,13 +81,20 @@ def test_the_lr_schedule_follows_the_step_budget_not_the_clock():
     class Capped(BudgetMixin):
         def __init__(self) -> None:
             self.optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-            self.warmup_fraction, self.min_lr_ratio = 0.1, 0.05
+            self.warmup_fraction, self.min_lr_ratio, self.decay_fraction = 0.1, 0.05, None
             self.max_seconds, self.started = 0.001, time.perf_counter() - 100  # far past a time cap
 
     sched = Capped().create_scheduler(100)
     factors = [f(step) for f in sched.lr_lambdas for step in (5, 10, 55, 100)]
     assert factors == [budget_lr_factor(s / 100, 0.1, 0.05) for s in (5, 10, 55, 100)]
     assert factors[1] == 1.0 and factors[3] == pytest.approx(0.05)
+
+
+def test_warmup_stable_decay_holds_the_peak_then_decays_over_its_last_share():
+    wsd = [budget_lr_factor(p / 100, 0.05, 0.1, decay_fraction=0.2) for p in (2, 10, 50, 79, 90, 100)]
+    assert wsd[0] < 1.0 and wsd[1] == wsd[2] == wsd[3] == 1.0
+    assert 0.1 < wsd[4] < 1.0 and wsd[5] == pytest.approx(0.1)
+    assert budget_lr_factor(0.5, 0.05, 0.1) < 1.0  # the default cosine decays from the end of warm-up
 
 
 def test_a_missing_relative_policy_is_a_local_error(arith_task, tmp_path):

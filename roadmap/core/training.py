@@ -218,9 +218,11 @@ def check_model_dir(path: str | Path, name: str = "policy_dir") -> Path:
     Model folders are always read locally: a path that does not exist is an error here, never a
     model-hub lookup.
     """
+    from roadmap.core.errors import MissingPathError
+
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{name}={str(path)!r} does not exist (no such local folder; models are read from "
+        raise MissingPathError(f"{name}={str(path)!r} does not exist (no such local folder; models are read from "
                                 "local folders only); check the path, or create one with `roadmap tiny` / `roadmap sft`")
     if not (p / "config.json").is_file():
         raise FileNotFoundError(f"{name}={str(path)!r} has no config.json; pass a folder written by save_pretrained "
