@@ -5,7 +5,7 @@ policy built first, and records the exit code, whether stderr holds a traceback,
 line of stderr. A case passes when the outcome is the expected one (refused with exit 2, or run
 with a warning) and the message names the input. Writes ``docs/bad_inputs.md``.
 
-    flock /work/heavy.lock env OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/bad_inputs.py
+    python benchmarks/bad_inputs.py     (run it alone: it starts ~80 short CLI processes)
 """
 
 from __future__ import annotations

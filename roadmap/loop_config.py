@@ -259,7 +259,9 @@ def load_recipe(path: str | Path, **overrides) -> LoopConfig:
     if not p.is_file():
         raise FileNotFoundError(f"recipe {path} does not exist; see recipes/ for examples")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"recipe {path} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from e
     except yaml.YAMLError as e:
         raise RecipeError(f"recipe {path} is not valid YAML: {e}") from e
     data = {} if data is None else data
