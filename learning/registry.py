@@ -168,6 +168,9 @@ def _tree_dpo(inputs: LearnInputs, config: TreeDPOConfig) -> dict[str, Any]:
     sol, step = solution_pairs(rows), step_pairs(rows, config.margin)
     pairs = concatenate_datasets([sol.remove_columns(["level"]),
                                   step.remove_columns(["level", "margin"])]) if len(step) else sol
+    if len(pairs) == 0:
+        raise NothingToLearn(f"the trees hold no chosen/rejected pair (no verified against unverified solution, "
+                             f"no sibling steps whose values differ by more than margin={config.margin})")
     res = tree_dpo_step(inputs.policy_dir, pairs, config)
     return {**res, "solution_pairs": len(sol), "step_pairs": len(step)}
 

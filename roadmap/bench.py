@@ -116,7 +116,7 @@ def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed:
     else:
         report = evaluate_search(policy, task, problems, method=method, budget=budget, scorer=scorer,
                                  seed=seed * 1_000_003, chunk=config.chunk, progress=False,
-                                 temperature=config.temperature)
+                                 temperature=config.temperature, width=config.width)
     correct = [r["correct"] for r in report.records]
     return _cell(method, budget, seed, correct, report.usage, report.wall_seconds)
 

@@ -18,7 +18,6 @@ from roadmap.cli_checks import (
     checked_problems,
     input_error_line,
     input_fingerprints,
-    overwrite_kwargs,
     parse_task_args,
 )
 from roadmap.cli_parser import build_parser
@@ -92,9 +91,10 @@ def _cmd_sft(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         lora=args.lora,
         seed=args.seed,
+        overwrite=args.overwrite,
         **{k: v for k, v in given.items() if v is not None},
     )
-    result = warm_start(args.policy, task, config, **overwrite_kwargs(warm_start, args))
+    result = warm_start(args.policy, task, config)
     print(format_table([result.to_dict()], ["output_dir", "steps", "train_tokens", "wall_seconds",
                                             "tokens_per_second", "first_loss", "final_loss"]))
     return 0
@@ -106,7 +106,6 @@ def _cmd_label(args: argparse.Namespace) -> int:
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
-    save_kw = overwrite_kwargs(save_labels, args)
     problems = checked_problems(task, "train", args.n, args.seed)
     policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
     solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed)
@@ -115,7 +114,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
     if args.completer:
         completer = HFPolicy.from_pretrained(args.completer, device=args.device, batch_size=args.batch_size)
     dataset = label_solutions(completer, task, problems, solutions, config)
-    save_labels(dataset, args.out, **save_kw)
+    save_labels(dataset, args.out, overwrite=args.overwrite)
     summary = {"out": args.out, "method": args.method, **rollout_summary(dataset),
                "correct_fraction": sum(dataset["correct"]) / max(1, len(dataset))}
     print(format_table([summary], list(summary)))
@@ -127,7 +126,7 @@ def _reward_model_config(args: argparse.Namespace):
 
     return RewardModelConfig(output_dir=args.out, labels=args.label_type, epochs=args.epochs,
                              max_minutes=args.minutes, learning_rate=args.lr, batch_size=args.batch_size,
-                             seed=args.seed, readout=args.readout)
+                             seed=args.seed, readout=args.readout, overwrite=args.overwrite)
 
 
 def _cmd_train_prm(args: argparse.Namespace) -> int:
@@ -136,7 +135,7 @@ def _cmd_train_prm(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args),
-                       step_delimiter=task.step_delimiter, **overwrite_kwargs(train_prm, args))
+                       step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
     return 0
 
@@ -147,8 +146,7 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
-    result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter,
-                       **overwrite_kwargs(train_orm, args))
+    result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
     return 0
 

@@ -10,7 +10,6 @@ prints. Imports no torch, so ``roadmap --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import folder_fingerprint, require_local_path
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction", "probability", "int_list",
-           "max_steps", "parse_task_args", "check_inputs", "input_fingerprints", "overwrite_kwargs",
+           "max_steps", "parse_task_args", "check_inputs", "input_fingerprints",
            "checked_problems", "input_error_line"]
 
 
@@ -121,16 +120,6 @@ def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[s
     policy = {"policy": ident(args.policy)}
     scorer = {"prm": ident(args.prm), "aggregation": args.aggregation} if getattr(args, "prm", None) else {}
     return policy, scorer
-
-
-def overwrite_kwargs(fn: Callable, args: argparse.Namespace) -> dict[str, bool]:
-    """``{"overwrite": args.overwrite}`` when ``fn`` takes an ``overwrite`` parameter; refuse the flag otherwise."""
-    if "overwrite" in inspect.signature(fn).parameters:
-        return {"overwrite": bool(getattr(args, "overwrite", False))}
-    if getattr(args, "overwrite", False):
-        raise ConfigError(f"--overwrite is not supported by `roadmap {args.command}` in this version; "
-                          "pass a new --out instead")
-    return {}
 
 
 def checked_problems(task, split: str, n: int | None, seed: int) -> list:

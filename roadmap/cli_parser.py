@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", help="YAML recipe (see recipes/)")
     p.add_argument("--out", required=True, help="run directory; rerun the same command to resume")
     p.add_argument("--policy", default=None, help="starting policy folder (overrides the recipe's)")
-    p.add_argument("--iterations", type=nonnegative_int, default=None, help="iterations K (overrides the recipe's)")
+    p.add_argument("--iterations", type=positive_int, default=None, help="iterations K (overrides the recipe's)")
     p.add_argument("--prm-dir", default=None, help="a trained PRM folder (overrides the recipe's prm_dir)")
 
     p = sub.add_parser("fit", help="ScaleRL sigmoid (and power-law) fit of accuracy against compute")

@@ -142,9 +142,9 @@ def run_search(policy, task, problems: Sequence[Problem], method: str, budget: i
 
 def evaluate_search(
     policy, task, problems: Sequence[Problem], *, method: str, budget: int, scorer=None, seed: int = 0,
-    chunk: int = 32, progress: bool = True, temperature: float = 1.0,
+    chunk: int = 32, progress: bool = True, temperature: float = 1.0, width: int = 4,
 ) -> EvalReport:
-    """Test-time search on ``problems`` (``run_search``), in chunks of problems, checked by ``task``."""
+    """Test-time search on ``problems`` (``run_search``, beam/MCTS ``width``), in chunks, checked by ``task``."""
     from tqdm.auto import tqdm
 
     before, t0 = policy.usage.copy(), time.perf_counter()
@@ -153,7 +153,7 @@ def evaluate_search(
     for start in range(0, len(problems), chunk):
         part = list(problems[start : start + chunk])
         for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
-                                                            temperature=temperature)):
+                                                            width=width, temperature=temperature)):
             ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
             records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
                             "solution": res.candidates[0] if res.candidates else "",

@@ -14,7 +14,7 @@ import pytest
 
 from roadmap import cli
 from roadmap.cli import main
-from roadmap.core.errors import ConfigError, MissingPathError
+from roadmap.core.errors import MissingPathError
 from roadmap.core.threads import configure_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,12 +160,21 @@ def test_configure_threads_uses_affinity_and_respects_the_user():
     assert configure_threads(env) is None and env == {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"}
 
 
-def test_overwrite_flag_is_refused_where_unsupported():
-    from roadmap.cli_checks import overwrite_kwargs
+def test_sft_overwrite_replaces_another_kind_of_library_output_and_never_a_users_folder(tiny_dir, tmp_path):
+    # the folder holds a tiny model (the library's output of another kind): refused, then replaced with --overwrite
+    from policy_init.tiny import TinyConfig, create_tiny
+    from roadmap.core.outputs import read_marker
+    from roadmap.core.tasks import ArithTask
 
-    class Args:
-        command, overwrite = "sft", True
-
-    with pytest.raises(ConfigError, match="--overwrite is not supported"):
-        overwrite_kwargs(lambda policy, task, config: None, Args())
-    assert overwrite_kwargs(lambda policy, overwrite=False: None, Args()) == {"overwrite": True}
+    out = tmp_path / "sft"
+    create_tiny(ArithTask(), out, TinyConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
+    argv = ["sft", "--policy", str(tiny_dir), "--out", str(out), "--max-steps", "1", "--problems", "64"]
+    assert main(argv) == 2
+    assert main([*argv, "--overwrite"]) == 0
+    assert read_marker(out)["kind"] == "policy"
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "thesis.tex").write_text("keep")
+    assert main(["sft", "--policy", str(tiny_dir), "--out", str(user), "--max-steps", "1", "--problems", "64",
+                 "--overwrite"]) == 2
+    assert (user / "thesis.tex").read_text() == "keep"

@@ -77,3 +77,21 @@ def test_the_registry_names_its_learners_and_refuses_a_second_under_one_name():
         get_learner("ppo")
     with pytest.raises(ValueError, match="already registered"):
         register_learner("grpo", ToyConfig)(lambda inputs, config: {})
+
+
+def test_tree_dpo_with_no_pair_has_nothing_to_learn(tiny_dir, arith_task, tmp_path):
+    from fakes import arith_rows
+
+    from learning.registry import LearnInputs
+    from learning.tree_dpo import TreeDPOConfig
+    from search.trees import write_trees
+
+    # every candidate verified and no tree: no chosen/rejected pair exists
+    rows = [{**r, "candidates": r["candidates"][:1], "candidate_correct": [True]} for r in arith_rows(arith_task)]
+    write_trees(rows, tmp_path / "trees.jsonl")
+    inputs = LearnInputs(policy_dir=tiny_dir, output_dir=tmp_path / "policy", task=arith_task,
+                         trees=tmp_path / "trees.jsonl", problems=list, scorer=None, state_dir=tmp_path,
+                         previous_state_dir=tmp_path, seed=0)
+    with pytest.raises(NothingToLearn, match="no chosen/rejected pair"):
+        get_learner("tree_dpo").run(inputs, TreeDPOConfig(output_dir=str(tmp_path / "policy")))
+    assert not (tmp_path / "policy").exists()
