@@ -90,8 +90,7 @@ def search_train(
         raise ConfigError("problems is empty; train-time search needs at least one problem (n >= 1)")
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    guide = scorer if scorer is not None else verifier
-    if guide is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
+    if scorer is None and verifier is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
         raise ValueError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
     n_shards = (len(problems) + config.shard_size - 1) // config.shard_size
     shards = [list(problems[s * config.shard_size : (s + 1) * config.shard_size]) for s in range(n_shards)]

@@ -23,7 +23,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.io import _provenance, clean_stale_temps, fsync_path, fsync_tree, temp_sibling, write_json
+from roadmap.core.io import (
+    _provenance,
+    clean_stale_temps,
+    folder_fingerprint,
+    fsync_path,
+    fsync_tree,
+    temp_sibling,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +65,8 @@ def _files(folder: Path) -> list[str]:
     return sorted(out)
 
 
-def folder_hash(folder: str | Path) -> str:
-    """The provenance hash of an input folder: ``roadmap.core.io.folder_fingerprint`` (its model files)."""
-    from roadmap.core.io import folder_fingerprint
-
-    return folder_fingerprint(folder)
+#: the provenance hash of an input folder (its model files): one hash for markers, shards and cells
+folder_hash = folder_fingerprint
 
 
 def read_marker(folder: str | Path) -> dict[str, Any] | None:
