@@ -28,6 +28,15 @@ from roadmap.core.threads import configure_threads
 __all__ = ["main", "parse_task_args", "build_parser"]
 
 
+def _policy(args: argparse.Namespace, path=None):
+    """The policy in ``path`` (default ``--policy``), loaded as the model-loading flags say."""
+    from roadmap.core.backends import ModelOptions, load_policy
+
+    options = ModelOptions(dtype=args.dtype, device=args.device, device_map=args.device_map,
+                           attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
+    return load_policy(path or args.policy, backend=args.backend, batch_size=args.batch_size, options=options)
+
+
 def _scorer(args: argparse.Namespace, task):
     if not args.prm:
         return None
@@ -37,7 +46,6 @@ def _scorer(args: argparse.Namespace, task):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
     from roadmap.evaluate import METHODS, evaluate, evaluate_search
 
@@ -46,7 +54,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
     scorer = _scorer(args, task)
-    policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
+    policy = _policy(args)
     if args.method in METHODS:
         report = evaluate(
             policy,
@@ -102,17 +110,16 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
 def _cmd_label(args: argparse.Namespace) -> int:
     from rewards import LabelConfig, label_solutions, rollout_summary, sample_solutions, save_labels
-    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     problems = checked_problems(task, "train", args.n, args.seed)
-    policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
+    policy = _policy(args)
     solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed)
     config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
     completer = policy
     if args.completer:
-        completer = HFPolicy.from_pretrained(args.completer, device=args.device, batch_size=args.batch_size)
+        completer = _policy(args, args.completer)
     dataset = label_solutions(completer, task, problems, solutions, config)
     save_labels(dataset, args.out, overwrite=args.overwrite)
     summary = {"out": args.out, "method": args.method, **rollout_summary(dataset),
@@ -153,7 +160,6 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from rewards import VerifierScorer
-    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
     from roadmap.train_search import TrainSearchConfig, search_train
 
@@ -163,7 +169,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
-    policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
+    policy = _policy(args)
     summary = search_train(policy, task, problems, args.out, config, scorer=scorer, verifier=VerifierScorer(task),
                            inputs=inputs, scorer_inputs=scorer_inputs, overwrite=args.overwrite)
     print(format_table([summary], ["method", "budget", "problems", "accuracy", "any_correct", "verified_candidates",
@@ -174,7 +180,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from roadmap.bench import TestTimeConfig, bench_test_time
-    from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
@@ -183,7 +188,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
-    policy = HFPolicy.from_pretrained(args.policy, device=args.device, batch_size=args.batch_size)
+    policy = _policy(args)
     result = bench_test_time(policy, task, problems, args.out, config, scorer=scorer, inputs=inputs,
                              scorer_inputs=scorer_inputs, overwrite=args.overwrite)
     if result["skipped_no_scorer"]:

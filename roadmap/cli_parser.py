@@ -36,6 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error on bad input")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def model_options(p: argparse.ArgumentParser) -> None:
+        """How policy folders load (roadmap.core.backends.ModelOptions) and which backend samples."""
+        from roadmap.core.backends import BACKENDS, DTYPES
+
+        g = p.add_argument_group("model loading")
+        g.add_argument("--backend", default="hf", choices=BACKENDS, help="sampling backend: transformers or vLLM")
+        g.add_argument("--dtype", default="auto", choices=DTYPES, help="weights dtype (auto: the checkpoint's)")
+        g.add_argument("--device", default=None, help="cpu, cuda, ... (default: where the model loads)")
+        g.add_argument("--device-map", default=None, help="transformers device_map, e.g. auto (several GPUs)")
+        g.add_argument("--attn-implementation", default=None, help="eager | sdpa | flash_attention_2 ...")
+        g.add_argument("--trust-remote-code", action="store_true",
+                       help="run modelling code shipped in a model folder (only for folders you trust)")
+
     def task_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--task", default="arith", help="arith | gsm_symbolic | gsm8k | math500")
         p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -56,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of majority and every search method")
     p.add_argument("--max-new-tokens", type=positive_int, default=192)
     p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: where the model loads)")
+    model_options(p)
     p.add_argument("--out", default=None, help="write the report (with per-problem records) as JSON")
 
     p = sub.add_parser("tiny", help="build a tiny from-scratch policy and its tokenizer")
@@ -88,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollouts", type=positive_int, default=8, help="rollouts per probed step prefix")
     p.add_argument("--temperature", type=nonnegative_float, default=1.0)
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--device", default=None)
+    model_options(p)
     p.add_argument("--seed", type=int, default=0)
 
     for name, kind, helptext in (("train-prm", "prm", "train a process reward model on step labels"),
@@ -124,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--shard-size", type=positive_int, default=64, help="problems per resumable shard")
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--device", default=None)
+    model_options(p)
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("bench", help="benchmarks; `roadmap bench test-time`: accuracy vs compute per method")
@@ -142,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--problem-seed", type=int, default=0, help="seed choosing the held-out problems")
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--device", default=None)
+    model_options(p)
 
     p = sub.add_parser("run", help="the search-and-learn loop of a YAML recipe (resumable run directory)")
     p.add_argument("recipe", help="YAML recipe (see recipes/)")

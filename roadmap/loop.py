@@ -65,9 +65,10 @@ class _Run:
         return Path(self.config.policy) if k == 0 else self.dir / f"iter_{k}" / "policy"
 
     def hf_policy(self, k: int):
-        from roadmap.core import HFPolicy
+        from roadmap.core.backends import load_policy
 
-        return HFPolicy.from_pretrained(self.policy_dir(k), batch_size=self.config.batch_size)
+        return load_policy(self.policy_dir(k), backend=self.config.backend, batch_size=self.config.batch_size,
+                           options=self.config.model_options)
 
     # ------------------------------------------------------------------ phases
     def evaluate(self, k: int) -> dict:

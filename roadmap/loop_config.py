@@ -158,6 +158,10 @@ class LoopConfig:
                 "labelling, no PRM training) and filters expert-iteration data (learn.min_step_score)."})
     eval_problems: int = field(default=500, metadata={"help": "Held-out problems evaluated (greedy) per iteration."})
     batch_size: int = field(default=256, metadata={"help": "Policy batch size for sampling."})
+    backend: str = field(default="hf", metadata={"help": "Sampling backend: hf (transformers) or vllm."})
+    model: dict = field(default_factory=dict, metadata={
+        "help": "How policy folders load: dtype, device, device_map, attn_implementation, trust_remote_code "
+                "(roadmap.core.backends.ModelOptions)."})
     seed: int = field(default=0, metadata={"help": "Base seed; iteration k uses seed + k."})
 
     def __post_init__(self) -> None:
@@ -176,6 +180,7 @@ class LoopConfig:
             raise FileNotFoundError(f"prm_dir={self.prm_dir!r} holds no reward_model.json; pass a folder written by "
                                     "`roadmap train-prm`, or leave prm_dir empty")
         self._check_task()
+        self._build_model()
         self._build_search()
         self._build_learn()
         self._build_prm()
@@ -194,6 +199,13 @@ class LoopConfig:
             raise RecipeError(f"task_args={self.task_args!r} do not fit task {self.task!r}: {e}") from e
         except ValueError as e:
             raise RecipeError(f"task {self.task!r} with task_args={self.task_args!r}: {e}") from e
+
+    def _build_model(self) -> None:
+        from roadmap.core.backends import BACKENDS, ModelOptions
+
+        if self.backend not in BACKENDS:
+            raise RecipeError(f"backend={self.backend!r} is not a sampling backend; use one of {BACKENDS}")
+        self.model_options = build_section(ModelOptions, self.model, "model")
 
     def _build_search(self) -> None:
         from roadmap.train_search import TrainSearchConfig

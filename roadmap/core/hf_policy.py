@@ -76,9 +76,14 @@ class HFPolicy:
 
     @classmethod
     def from_pretrained(
-        cls, path, *, device=None, dtype=None, batch_size: int = 64, prefix_cache_tokens: int = 200_000
+        cls, path, *, device=None, dtype=None, batch_size: int = 64, prefix_cache_tokens: int = 200_000,
+        device_map=None, attn_implementation: str | None = None, trust_remote_code: bool = False,
     ) -> HFPolicy:
-        """Load a checkpoint folder (or Hub id) written by ``save_pretrained``."""
+        """Load a checkpoint folder (or Hub id) written by ``save_pretrained``.
+
+        ``dtype`` None or "auto" keeps the checkpoint's dtype; ``device_map``, ``attn_implementation``
+        and ``trust_remote_code`` go to transformers' ``from_pretrained`` (see ``ModelOptions``).
+        """
         from pathlib import Path
 
         from roadmap.core.io import require_local_path
@@ -92,8 +97,12 @@ class HFPolicy:
                 f"{path} is not a model folder (no config.json); pass a folder written by save_pretrained, "
                 "e.g. the output of `roadmap quickstart` or policy_init.sft"
             )
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "auto")
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        extra = {"device_map": device_map} if device_map is not None else {}
+        if attn_implementation is not None:
+            extra["attn_implementation"] = attn_implementation
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "auto", trust_remote_code=trust_remote_code,
+                                                     **extra)
         if device is not None:
             model.to(device)
         return cls(model, tokenizer, batch_size=batch_size, device=device, prefix_cache_tokens=prefix_cache_tokens)

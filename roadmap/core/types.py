@@ -84,6 +84,11 @@ class Completion:
     finished: bool
     stopped: bool = False
 
+    @property
+    def truncated(self) -> bool:
+        """True when a length limit (``max_new_tokens``) ended the text: neither EOS nor a stop string."""
+        return not (self.finished or self.stopped)
+
 
 @dataclass
 class Usage:
