@@ -1,7 +1,8 @@
 """Evaluation of a policy on a task's held-out problems: greedy decoding or majority vote.
 
 Accuracy comes with a 95% Wilson score interval, and with the compute spent (generated
-tokens, wall seconds), so that methods can be compared at equal cost.
+tokens, wall seconds), so that methods can be compared at equal cost. Length limits come from one
+``roadmap.core.Lengths``; the report counts the outputs a limit cut (``truncated``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
 
@@ -22,7 +24,12 @@ METHODS = ("greedy", "majority")
 
 @dataclass
 class EvalReport:
-    """Result of one evaluation; ``to_dict`` is what ``roadmap eval --out`` writes."""
+    """Result of one evaluation; ``to_dict`` is what ``roadmap eval --out`` writes.
+
+    ``outputs`` are the solutions generated (problems × samples; a search's candidates), and
+    ``truncated`` how many of them a length limit cut (neither EOS nor an answer in time), so a
+    limit too short for the model shows as a high ``truncated_rate``, not only as low accuracy.
+    """
 
     task: str
     method: str
@@ -34,6 +41,10 @@ class EvalReport:
     generated_tokens: int
     wall_seconds: float
     usage: dict[str, int] = field(default_factory=dict)
+    outputs: int = 0
+    truncated: int = 0
+    truncated_rate: float = 0.0
+    lengths: dict[str, int] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self, with_records: bool = True) -> dict[str, Any]:
@@ -53,7 +64,7 @@ def evaluate(
     samples: int = 1,
     temperature: float = 1.0,
     top_p: float = 1.0,
-    max_new_tokens: int = 192,
+    lengths: Lengths | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> EvalReport:
@@ -63,6 +74,7 @@ def evaluate(
         method: "greedy" (one greedy solution) or "majority" (``samples`` solutions sampled at
             ``temperature``; the most frequent final answer wins, i.e. self-consistency).
         samples: solutions per problem for "majority".
+        lengths: length limits; a solution is at most ``lengths.max_solution_tokens`` long.
     """
     from tqdm.auto import tqdm
 
@@ -74,6 +86,7 @@ def evaluate(
         samples, temperature = 1, 0.0
     if samples < 1:
         raise ValueError(f"samples={samples} must be at least 1")
+    lengths = lengths or Lengths()
     per_call = max(1, policy.batch_size // samples) if hasattr(policy, "batch_size") else 16
     before, t0 = policy.usage.copy(), time.perf_counter()
     records: list[dict[str, Any]] = []
@@ -83,7 +96,7 @@ def evaluate(
         outs = policy.sample(
             [task.prompt(p) for p in chunk],
             samples,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=lengths.max_solution_tokens,
             temperature=temperature,
             top_p=top_p,
             seed=seed + start,
@@ -99,17 +112,21 @@ def evaluate(
                     "reference": problem.answer,
                     "correct": ok,
                     "solution": comps[0].text,
+                    "outputs": len(comps),
+                    "truncated": sum(c.truncated for c in comps),
                 }
             )
         bar.update(len(chunk))
         done = sum(r["correct"] for r in records)
         bar.set_postfix(acc=f"{done / len(records):.3f}")
     bar.close()
-    return _report(task, method, samples, records, policy.usage - before, t0)
+    return _report(task, method, samples, records, policy.usage - before, t0, lengths)
 
 
-def _report(task, method: str, samples: int, records: list[dict[str, Any]], spent: Usage, t0: float) -> EvalReport:
+def _report(task, method: str, samples: int, records: list[dict[str, Any]], spent: Usage, t0: float,
+            lengths: Lengths) -> EvalReport:
     correct, n = sum(r["correct"] for r in records), len(records)
+    outputs, truncated = sum(r["outputs"] for r in records), sum(r["truncated"] for r in records)
     return EvalReport(
         task=task.name,
         method=method,
@@ -121,13 +138,20 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
         generated_tokens=spent.generated_tokens,
         wall_seconds=time.perf_counter() - t0,
         usage=spent.to_dict(),
+        outputs=outputs,
+        truncated=truncated,
+        truncated_rate=truncated / outputs if outputs else 0.0,
+        lengths=lengths.to_dict(),
         records=records,
     )
 
 
 def run_search(policy, task, problems: Sequence[Problem], method: str, budget: int, scorer=None, *, seed: int = 0,
-               width: int = 4, verifier=None, mcts_evaluation: str = "scorer", temperature: float = 1.0):
+               width: int = 4, verifier=None, mcts_evaluation: str = "scorer", temperature: float = 1.0,
+               lengths: Lengths | None = None):
     """Run the search method registered as ``method`` (``search.registry``) at ``budget`` per problem.
+
+    ``lengths`` (default ``Lengths()``) reaches the method through its ``SearchBudget``.
 
     ``search.registry`` says how each method spends the budget N and the width M so that methods
     compare at equal compute (the benchmark reports the tokens each actually generated).
@@ -136,29 +160,32 @@ def run_search(policy, task, problems: Sequence[Problem], method: str, budget: i
 
     fn = get_search(method)
     settings = SearchBudget(budget=budget, width=width, seed=seed, temperature=temperature,
-                            mcts_evaluation=mcts_evaluation)
+                            mcts_evaluation=mcts_evaluation, lengths=lengths or Lengths())
     return fn(policy, task, problems, scorer, settings, verifier=verifier)
 
 
 def evaluate_search(
     policy, task, problems: Sequence[Problem], *, method: str, budget: int, scorer=None, seed: int = 0,
-    chunk: int = 32, progress: bool = True, temperature: float = 1.0, width: int = 4,
+    chunk: int = 32, progress: bool = True, temperature: float = 1.0, width: int = 4, lengths: Lengths | None = None,
 ) -> EvalReport:
-    """Test-time search on ``problems`` (``run_search``, beam/MCTS ``width``), in chunks, checked by ``task``."""
+    """Test-time search on ``problems`` (``run_search``, beam/MCTS ``width``, ``lengths``), in chunks, checked
+    by ``task``; ``truncated`` counts the candidates a length limit cut."""
     from tqdm.auto import tqdm
 
+    lengths = lengths or Lengths()
     before, t0 = policy.usage.copy(), time.perf_counter()
     records: list[dict[str, Any]] = []
     bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}@{budget}", disable=not progress, unit="problem")
     for start in range(0, len(problems), chunk):
         part = list(problems[start : start + chunk])
         for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
-                                                            width=width, temperature=temperature)):
+                                                            width=width, temperature=temperature, lengths=lengths)):
             ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
             records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
                             "solution": res.candidates[0] if res.candidates else "",
-                            "usage": res.usage.to_dict()})
+                            "usage": res.usage.to_dict(), "outputs": len(res.candidates),
+                            "truncated": res.truncated})
         bar.update(len(part))
         bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     bar.close()
-    return _report(task, method, budget, records, policy.usage - before, t0)
+    return _report(task, method, budget, records, policy.usage - before, t0, lengths)

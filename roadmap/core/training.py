@@ -16,7 +16,9 @@ never depends on the machine's speed. A wall-time cap (``max_seconds``) is an ex
 when it cuts a run short of its budget, the run logs a WARNING, its result says
 ``stopped_by="time_cap"`` and ``completed=False``, and so does the output folder's marker, so
 callers can refuse to cache it. After a short measured warm-up the trainer logs how long the
-rest will take on this machine. torch and transformers are imported lazily.
+rest will take on this machine. torch and transformers are imported lazily. Precision and memory
+(fp32 master weights, autocast, saving in the source dtype, checkpointing, accumulation) are
+``roadmap.core.precision``'s, shared by the same trainers.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ __all__ = [
     "check_model_dir",
     "run_staged_training",
     "training_args",
-    "load_causal_lm",
     "STOPPED_BY",
     "overwrite_field",
     "time_cap_field",
@@ -238,14 +239,6 @@ def training_args(scratch: Path, seed: int, **kwargs) -> dict[str, Any]:
     return {"output_dir": str(scratch), "seed": seed, "report_to": "none", "save_strategy": "no",
             "use_cpu": not torch.cuda.is_available(), "dataloader_num_workers": 0, "activation_checkpointing": False,
             **kwargs}
-
-
-def load_causal_lm(src: Path):
-    """(tokenizer, FP32 causal LM) of a checked model folder."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(src), AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
 
 
 def run_staged_training(

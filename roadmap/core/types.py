@@ -159,6 +159,9 @@ class Node:
         reward: the scorer's or verifier's reward at this node, if evaluated.
         terminal: True when the partial solution is complete (has a final answer or EOS).
         answer: the extracted final answer of a terminal node.
+        truncated: True when a length limit ended this terminal node (its step, rollout or
+            completion ran out of tokens, or the solution reached ``Lengths.max_steps`` with no
+            answer), rather than EOS or a stated answer.
     """
 
     id: int
@@ -172,6 +175,7 @@ class Node:
     reward: float | None = None
     terminal: bool = False
     answer: str | None = None
+    truncated: bool = False
 
     @property
     def value(self) -> float:
@@ -256,6 +260,7 @@ class SearchResult:
         tree: the search tree, when the method builds one.
         usage: compute spent on this problem.
         scores: one score per candidate when the method scores them.
+        truncated: how many of ``candidates`` a length limit cut (``roadmap.core.Lengths``).
     """
 
     problem_id: str
@@ -264,6 +269,7 @@ class SearchResult:
     tree: Tree | None = None
     usage: Usage = field(default_factory=Usage)
     scores: list[float] = field(default_factory=list)
+    truncated: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -273,6 +279,7 @@ class SearchResult:
             "scores": list(self.scores),
             "tree": self.tree.to_dict() if self.tree is not None else None,
             "usage": self.usage.to_dict(),
+            "truncated": self.truncated,
         }
 
 
