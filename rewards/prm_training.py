@@ -267,7 +267,10 @@ def train_reward_model(
 
     def build(scratch: Path):
         model = _load_for_training(init, config.readout)
-        source_dtype = model.dtype  # the checkpoint's; training runs on fp32 master weights, never pure bf16
+        # the checkpoint's dtype (the likelihood readout's own scalars are fp32); training runs on fp32 master
+        # weights, never pure bf16
+        source_dtype = next(p.dtype for n, p in model.named_parameters()
+                            if p.is_floating_point() and not n.startswith("verifier_"))
         model.to(torch.float32)
         args = TrainingArguments(**training_args(
             scratch, config.seed, **memory_args(config, config.batch_size),
@@ -297,6 +300,9 @@ def train_reward_model(
         # saved in the initialising checkpoint's dtype; the likelihood readout's two scalars stay fp32
         model = cast_to(trainer.model, trainer.source_dtype, keep_fp32=("verifier_",))
         ProcessRewardModel(model, tokenizer, step_delimiter, kind, readout=config.readout).save_pretrained(folder)
+        if model.config.dtype != trainer.source_dtype:  # transformers read the dtype off the fp32 scalars
+            model.config.dtype = trainer.source_dtype
+            model.config.save_pretrained(folder)
         cast_to(model, torch.float32)  # the held-out AUC below reads the saved weights, computed in fp32
 
     def result(trainer, stats) -> RewardModelResult:
