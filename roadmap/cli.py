@@ -34,7 +34,8 @@ def lengths_from_args(args: argparse.Namespace):
     from roadmap.cli_parser import LENGTH_FLAGS
     from roadmap.core.lengths import Lengths
 
-    given = {name: getattr(args, name) for name in LENGTH_FLAGS.values() if getattr(args, name, None) is not None}
+    given = {name: getattr(args, f"length_{name}") for name in LENGTH_FLAGS.values()
+             if getattr(args, f"length_{name}", None) is not None}
     return Lengths(**given)
 
 

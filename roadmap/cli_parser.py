@@ -39,7 +39,8 @@ _SEARCH_LENGTHS = ("--max-step-tokens", "--max-solution-steps", "--max-new-token
 def length_options(p: argparse.ArgumentParser, flags=_SEARCH_LENGTHS) -> None:
     """Add the length flags ``flags`` (keys of ``LENGTH_FLAGS``) to ``p``; each defaults to ``Lengths()``'s value.
 
-    ``roadmap.cli.lengths_from_args`` turns the parsed flags into one ``Lengths``.
+    Each is parsed into ``args.length_<field>`` (never the field's own name: ``args.max_steps`` is sft's
+    optimizer steps); ``roadmap.cli.lengths_from_args`` turns them into one ``Lengths``.
     """
     from dataclasses import fields
 
@@ -49,7 +50,7 @@ def length_options(p: argparse.ArgumentParser, flags=_SEARCH_LENGTHS) -> None:
     g = p.add_argument_group("length limits (roadmap.core.Lengths; an output they cut is counted truncated)")
     for flag in flags:
         f = meta[LENGTH_FLAGS[flag]]
-        g.add_argument(flag, dest=f.name, type=positive_int, default=None, metavar="N",
+        g.add_argument(flag, dest=f"length_{f.name}", type=positive_int, default=None, metavar="N",
                        help=f"{f.metadata['help']} Default {f.default}.")
 
 

@@ -235,3 +235,27 @@ def test_no_length_is_hard_wired_outside_lengths():
     hits = [f"{f.relative_to(ROOT)}: {m.group(0)}" for f in files for m in LENGTH_LITERAL.finditer(f.read_text())]
     assert hits == []
     assert LENGTH_LITERAL.search("max_new_tokens=192") and LENGTH_LITERAL.search("max_length: int = field(default=256")
+
+
+def test_expert_iteration_hands_its_lengths_and_memory_fields_to_sft(monkeypatch, tmp_path):
+    """SFT's max_length (Lengths.train_max_length) is reachable from expert iteration."""
+    from datasets import Dataset
+
+    from learning import ExpertIterationConfig, expert_iteration_step
+    from policy_init.sft import SFTResult
+
+    seen = {}
+
+    def fake_warm_start(policy_dir, task, config, *, train_dataset=None):
+        seen["config"] = config
+        return SFTResult(output_dir=config.output_dir, steps=1, max_steps=1, train_tokens=1, wall_seconds=0.0,
+                         tokens_per_second=1.0, stopped_by="budget", completed=True)
+
+    monkeypatch.setattr("policy_init.sft.warm_start", fake_warm_start)
+    data = Dataset.from_dict({"prompt": ["Q\n"], "completion": ["Answer: 42"], "id": ["long-0"]})
+    config = ExpertIterationConfig(output_dir=str(tmp_path), lengths=Lengths(train_max_length=3072), batch_size=8,
+                                   gradient_accumulation_steps=4, gradient_checkpointing=True, mixed_precision="bf16")
+    expert_iteration_step(tmp_path, [], config, data=data)
+    sft = seen["config"]
+    assert sft.lengths.train_max_length == 3072 and sft.gradient_accumulation_steps == 4
+    assert sft.gradient_checkpointing and sft.mixed_precision == "bf16"
