@@ -20,6 +20,7 @@ from roadmap.cli_checks import (
     input_fingerprints,
     parse_task_args,
 )
+from roadmap.cli_config import expand_config
 from roadmap.cli_parser import build_parser
 from roadmap.core.errors import ConfigError
 from roadmap.core.io import format_table, write_json
@@ -259,7 +260,14 @@ COMMANDS = {"eval": _cmd_eval, "tiny": _cmd_tiny, "sft": _cmd_sft, "label": _cmd
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``roadmap`` command; bad input ends as one line ``roadmap <cmd>: error: ...`` and exit code 2."""
     configure_threads()  # before any sub-command imports torch
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = expand_config(argv, parser)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"roadmap: error: {err}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     command = COMMANDS[args.command]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command != "quickstart":

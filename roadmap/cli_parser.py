@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="ignore the cached warm-started policy")
     for name, p in sub.choices.items():
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--config", default=None, metavar="FILE.yaml",
+                       help="read this command's flags from a YAML file (keys: flag names); typed flags win")
         if name in OVERWRITE_COMMANDS:
             p.add_argument("--overwrite", action="store_true",
                            help="discard what this command wrote to --out before (stale or other settings)")
