@@ -91,7 +91,7 @@ def shepherd_dir(tmp_path_factory):
     from policy_init.standins import StandinConfig, build_standin
 
     path = build_standin("mistral", tmp_path_factory.mktemp("prm") / "math-shepherd-standin",
-                         StandinConfig(max_position_embeddings=256), corpus=_shepherd_corpus())
+                         StandinConfig(), corpus=_shepherd_corpus())
     tok = AutoTokenizer.from_pretrained(path)
     # SentencePiece never merges a newline into a word piece (Mistral writes it as <0x0A>); the BPE stand-in
     # learnt "▁ки\nStep", so split "\n" off before the Metaspace step, as the real tokenizer behaves
@@ -112,7 +112,7 @@ def qwen_dir(tmp_path_factory):
     from policy_init.standins import StandinConfig, build_standin
 
     path = build_standin("qwen2", tmp_path_factory.mktemp("prm") / "qwen-prm-standin",
-                         StandinConfig(extra_special_tokens=("<extra_0>",), max_position_embeddings=256))
+                         StandinConfig(extra_special_tokens=("<extra_0>",)))
     (path / "configuration_qwen2_rm.py").write_text(_CONFIGURATION)
     (path / "modeling_qwen2_rm.py").write_text(_MODELING)
     pkg = "qwen_prm_standin_code"
@@ -267,12 +267,12 @@ def test_qwen_prm_without_trust_remote_code_names_the_flag(qwen_dir):
 
 
 def test_a_text_past_the_position_limit_is_refused(shepherd_dir, qwen_dir, tiny_dir):
-    long_steps = ["5 + 3 = 8 and so on"] * 60
+    long_steps = ["5 + 3 = 8 and so on"] * 200
     for path, options in ((shepherd_dir, None), (qwen_dir, ModelOptions(trust_remote_code=True))):
         prm = load_step_scorer(path, _Task(), options=options).prm
-        n = len(prm.encode(QUESTION, long_steps)[0])
-        assert n > 256
-        with pytest.raises(PRMLengthError, match=rf"{n} tokens is longer than the reward model's limit of 256"):
+        n, limit = len(prm.encode(QUESTION, long_steps)[0]), prm.model.config.max_position_embeddings
+        assert n > limit == 1024
+        with pytest.raises(PRMLengthError, match=rf"{n} tokens is longer than the reward model's limit of {limit}"):
             prm.step_scores([QUESTION], [long_steps])
     ours = ProcessRewardModel.from_policy(tiny_dir)
     limit = ours.model.config.max_position_embeddings
@@ -317,3 +317,15 @@ def test_likelihood_readout_equals_the_full_log_softmax_and_trains(tiny_dir):
     z[:, 1:][keep].sum().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert model.verifier_scale.grad is not None and sum(float(g.abs().sum()) for g in grads if g is not None) > 0
+
+
+@pytest.mark.parametrize("method", ["beam", "bon"])
+def test_cli_eval_searches_with_a_public_prm(method, qwen_dir, shepherd_dir, tiny_dir, tmp_path):
+    from roadmap.cli import main
+
+    for folder, extra in ((qwen_dir, ["--trust-remote-code"]), (shepherd_dir, [])):
+        out = tmp_path / f"{method}-{folder.name}.json"
+        assert main(["eval", "--policy", str(tiny_dir), "--method", method, "--prm", str(folder), "--n", "2",
+                     "--budget", "4", "--max-new-tokens", "48", "--out", str(out), *extra]) == 0
+        report = json.loads(out.read_text())
+        assert report["n"] == 2 and report["method"] == method
