@@ -31,19 +31,25 @@ __all__ = ["main", "parse_task_args", "build_parser"]
 
 def _policy(args: argparse.Namespace, path=None):
     """The policy in ``path`` (default ``--policy``), loaded as the model-loading flags say."""
-    from roadmap.core.backends import ModelOptions, load_policy
+    from roadmap.core.backends import load_policy
 
-    options = ModelOptions(dtype=args.dtype, device=args.device, device_map=args.device_map,
-                           attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
-    return load_policy(path or args.policy, backend=args.backend, batch_size=args.batch_size, options=options)
+    return load_policy(path or args.policy, backend=args.backend, batch_size=args.batch_size, options=_options(args))
+
+
+def _options(args: argparse.Namespace):
+    from roadmap.core.backends import ModelOptions
+
+    return ModelOptions(dtype=args.dtype, device=args.device, device_map=args.device_map,
+                        attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
 
 
 def _scorer(args: argparse.Namespace, task):
+    """The ``--prm`` folder's StepScorer in any supported format (``--prm-format``), loaded like the policy."""
     if not args.prm:
         return None
-    from rewards import PRMScorer, ProcessRewardModel
+    from rewards import load_step_scorer
 
-    return PRMScorer(ProcessRewardModel.from_pretrained(args.prm, device=args.device), task, args.aggregation)
+    return load_step_scorer(args.prm, task, args.aggregation, options=_options(args), prm_format=args.prm_format)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

@@ -23,6 +23,11 @@ from roadmap.cli_checks import (
 __all__ = ["build_parser", "OVERWRITE_COMMANDS"]
 
 #: commands that write an output folder and take --overwrite
+#: formats of a --prm folder (rewards.public_prm.PRM_FORMATS; kept here so --help imports no model code)
+PRM_FORMATS = ("auto", "roadmap", "math-shepherd", "qwen-prm")
+PRM_FORMAT_HELP = ("format of the --prm folder; auto detects it: reward_model.json (roadmap train-prm), "
+                   "Qwen2ForProcessRewardModel in config.json (qwen-prm, needs --trust-remote-code), a causal LM "
+                   "with the step tag 'ки' in a folder named for Math-Shepherd (math-shepherd)")
 OVERWRITE_COMMANDS = ("sft", "label", "train-prm", "train-orm", "search", "bench")
 
 
@@ -64,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=positive_int, default=8, help="solutions per problem for --method majority")
     p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem for search methods")
     p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
+    p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"],
                    help="how the PRM's step scores make one score")
     p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of majority and every search method")
@@ -134,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mcts-evaluation", default="rollout", choices=["scorer", "rollout", "both"],
                    help="MCTS leaf values: PRM, verified rollout, or both")
     p.add_argument("--prm", default=None, help="reward model folder guiding the search (default: the verifier)")
+    p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--shard-size", type=positive_int, default=64, help="problems per resumable shard")
     p.add_argument("--batch-size", type=positive_int, default=256)
@@ -152,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=positive_int, default=4)
     p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of every sampled method")
     p.add_argument("--prm", default=None, help="reward model folder for bon, weighted, beam, dvts, mcts")
+    p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--problem-seed", type=int, default=0, help="seed choosing the held-out problems")
     p.add_argument("--batch-size", type=positive_int, default=256)

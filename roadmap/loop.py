@@ -113,11 +113,11 @@ class _Run:
 
     def scorer(self, k: int):
         """The PRM scorer of iteration ``k``: ``prm_dir`` when given, else the PRM trained this iteration."""
-        from rewards import PRMScorer, ProcessRewardModel
+        from rewards import load_step_scorer
 
         folder = self.config.prm_dir or self.dir / f"iter_{k}" / "prm"
-        return PRMScorer(ProcessRewardModel.from_pretrained(folder, batch_size=256), self.task,
-                         self.config.prm_config.aggregation)
+        return load_step_scorer(folder, self.task, self.config.prm_config.aggregation,
+                                options=self.config.model_options, batch_size=256)
 
     def search(self, k: int) -> dict:
         from rewards import VerifierScorer

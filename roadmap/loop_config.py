@@ -176,9 +176,10 @@ class LoopConfig:
                 raise RecipeError(f"{name}={getattr(self, name)} must be at least 1")
         if self.guide not in ("verifier", "prm"):
             raise RecipeError(f"guide={self.guide!r} must be 'verifier' or 'prm'")
-        if self.prm_dir and not (Path(self.prm_dir) / "reward_model.json").exists():
-            raise FileNotFoundError(f"prm_dir={self.prm_dir!r} holds no reward_model.json; pass a folder written by "
-                                    "`roadmap train-prm`, or leave prm_dir empty")
+        if self.prm_dir:  # this project's PRM, Math-Shepherd or Qwen2.5-Math-PRM; anything else is refused
+            from rewards.public_prm import detect_prm_format
+
+            detect_prm_format(self.prm_dir)
         self._check_task()
         self._build_model()
         self._build_search()
