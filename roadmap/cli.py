@@ -19,6 +19,7 @@ from roadmap.cli_checks import (
     input_error_line,
     input_fingerprints,
     parse_task_args,
+    prompt_format_from_args,
 )
 from roadmap.cli_parser import build_parser
 from roadmap.core.errors import ConfigError
@@ -35,6 +36,20 @@ def _policy(args: argparse.Namespace, path=None):
     options = ModelOptions(dtype=args.dtype, device=args.device, device_map=args.device_map,
                            attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
     return load_policy(path or args.policy, backend=args.backend, batch_size=args.batch_size, options=options)
+
+
+def _bind_prompt(args: argparse.Namespace, task, policy=None, folder=None):
+    """``task`` with the --prompt-format flags' format bound, with the tokenizer of ``policy`` (or
+    of the model folder ``folder``); a chat format whose tokenizer has no chat template raises."""
+    fmt = prompt_format_from_args(args)
+    tokenizer = None
+    if fmt.chat:
+        tokenizer = getattr(policy, "tokenizer", None)
+        if tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=getattr(args, "trust_remote_code", False))
+    return task.set_prompt_format(fmt, tokenizer)
 
 
 def _scorer(args: argparse.Namespace, task):
@@ -55,6 +70,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     problems = checked_problems(task, args.split, args.n, args.seed)
     scorer = _scorer(args, task)
     policy = _policy(args)
+    _bind_prompt(args, task, policy)
     if args.method in METHODS:
         report = evaluate(
             policy,
@@ -70,7 +86,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report = evaluate_search(policy, task, problems, method=args.method, budget=args.budget, scorer=scorer,
                                  seed=args.seed, temperature=args.temperature)
     row = report.to_dict(with_records=False)
-    print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "generated_tokens", "wall_seconds"]))
+    print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
+                               "generated_tokens", "wall_seconds"]))
     if args.out:
         write_json(args.out, report.to_dict())
         print(f"wrote {args.out}")
@@ -91,7 +108,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     from policy_init.sft import SFTWarmStartConfig, warm_start
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.policy)
     given = {"num_problems": args.problems, "learning_rate": args.lr, "batch_size": args.batch_size}
     config = SFTWarmStartConfig(
         output_dir=args.out,
@@ -115,6 +132,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
     task = get_task(args.task, **parse_task_args(args.task_arg))
     problems = checked_problems(task, "train", args.n, args.seed)
     policy = _policy(args)
+    _bind_prompt(args, task, policy)
     solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed)
     config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
     completer = policy
@@ -140,7 +158,7 @@ def _cmd_train_prm(args: argparse.Namespace) -> int:
     from rewards import load_labels, train_prm
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.init)
     result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args),
                        step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
@@ -151,7 +169,7 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
     from rewards import load_labels, orm_dataset_from_labels, train_orm
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.init)
     rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
     result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
@@ -170,6 +188,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
     policy = _policy(args)
+    _bind_prompt(args, task, policy)
     summary = search_train(policy, task, problems, args.out, config, scorer=scorer, verifier=VerifierScorer(task),
                            inputs=inputs, scorer_inputs=scorer_inputs, overwrite=args.overwrite)
     print(format_table([summary], ["method", "budget", "problems", "accuracy", "any_correct", "verified_candidates",
@@ -189,6 +208,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
     policy = _policy(args)
+    _bind_prompt(args, task, policy)
     result = bench_test_time(policy, task, problems, args.out, config, scorer=scorer, inputs=inputs,
                              scorer_inputs=scorer_inputs, overwrite=args.overwrite)
     if result["skipped_no_scorer"]:
