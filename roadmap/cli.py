@@ -38,17 +38,16 @@ def _policy(args: argparse.Namespace, path=None):
     return load_policy(path or args.policy, backend=args.backend, batch_size=args.batch_size, options=options)
 
 
-def _bind_prompt(args: argparse.Namespace, task, policy=None, folder=None):
-    """``task`` with the --prompt-format flags' format bound, with the tokenizer of ``policy`` (or
-    of the model folder ``folder``); a chat format whose tokenizer has no chat template raises."""
+def _bind_prompt(args: argparse.Namespace, task, folder):
+    """``task`` with the --prompt-format flags' format bound, with the tokenizer of the model folder
+    ``folder`` (loaded alone, before any weights, so that a chat format whose tokenizer has no chat
+    template is refused at once)."""
     fmt = prompt_format_from_args(args)
     tokenizer = None
     if fmt.chat:
-        tokenizer = getattr(policy, "tokenizer", None)
-        if tokenizer is None:
-            from transformers import AutoTokenizer
+        from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=getattr(args, "trust_remote_code", False))
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=getattr(args, "trust_remote_code", False))
     return task.set_prompt_format(fmt, tokenizer)
 
 
@@ -69,8 +68,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
-    _bind_prompt(args, task, policy)
     if args.method in METHODS:
         report = evaluate(
             policy,
@@ -131,8 +130,8 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     problems = checked_problems(task, "train", args.n, args.seed)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
-    _bind_prompt(args, task, policy)
     solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed)
     config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
     completer = policy
@@ -187,8 +186,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
-    _bind_prompt(args, task, policy)
     summary = search_train(policy, task, problems, args.out, config, scorer=scorer, verifier=VerifierScorer(task),
                            inputs=inputs, scorer_inputs=scorer_inputs, overwrite=args.overwrite)
     print(format_table([summary], ["method", "budget", "problems", "accuracy", "any_correct", "verified_candidates",
@@ -207,8 +206,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
-    _bind_prompt(args, task, policy)
     result = bench_test_time(policy, task, problems, args.out, config, scorer=scorer, inputs=inputs,
                              scorer_inputs=scorer_inputs, overwrite=args.overwrite)
     if result["skipped_no_scorer"]:
