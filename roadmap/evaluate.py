@@ -98,7 +98,7 @@ def evaluate(
             answers = [task.extract_answer(c.text) for c in comps]
             answer = majority_vote(answers)
             ok = answer is not None and task.answers_match(answer, problem.answer)
-            flexible = majority_vote([task.extract_answer_flexible(c.text) for c in comps])
+            flexible = majority_vote([_flexible_reader(task)(c.text) for c in comps])
             records.append(
                 {
                     "id": problem.id,
@@ -114,6 +114,11 @@ def evaluate(
         bar.set_postfix(acc=f"{done / len(records):.3f}")
     bar.close()
     return _report(task, method, samples, records, policy.usage - before, t0)
+
+
+def _flexible_reader(task):
+    """The task's flexible answer reading; a duck-typed task without one (not a ``Task``) reads strictly."""
+    return getattr(task, "extract_answer_flexible", task.extract_answer)
 
 
 def _flexible(task, problem: Problem, answer: str | None) -> dict[str, Any]:
@@ -173,7 +178,7 @@ def evaluate_search(
             ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
             solution = res.candidates[0] if res.candidates else ""
             # the search chose by the strict reading; the flexible one reads its chosen solution when that gave none
-            flexible = res.answer if res.answer is not None else task.extract_answer_flexible(solution)
+            flexible = res.answer if res.answer is not None else _flexible_reader(task)(solution)
             records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
                             "solution": solution, "usage": res.usage.to_dict(), **_flexible(task, problem, flexible)})
         bar.update(len(part))
