@@ -117,6 +117,9 @@ def test_a_template_refusing_system_turns_gets_the_system_prompt_in_the_user_tur
     task = ArithTask().set_prompt_format(CHAT, tok)
     p = task.problems("test", n=1)[0]
     assert task.prompt(p) == f"<turn>user\n{DEFAULT_SYSTEM_PROMPT}\n\nCompute {p.question}.</turn><turn>model"
+    tok.chat_template = "{{ raise_exception('broken template') }}"
+    with pytest.raises(ConfigError, match=r"failed on a prompt, with a system turn \(broken template\).*--prompt-format plain"):
+        task.prompt(p)
 
 
 def test_plain_fewshot_prompt_holds_k_solved_train_problems_and_never_the_problem():

@@ -166,23 +166,29 @@ class PromptBinding:
     def render(self, messages: list[dict[str, str]]) -> str:
         """The chat template's text of ``messages`` with the generation prompt.
 
-        A template that refuses a system turn (Gemma's raises) gets the system prompt at the top of
-        the first user turn instead, as those models' own docs advise.
+        A template that refuses a system turn (Gemma's raises a jinja2 TemplateError) is rendered
+        again with the system prompt at the top of the first user turn, as those models' docs
+        advise; when that fails too, the error is a ConfigError naming the tokenizer.
         """
-        from jinja2.exceptions import TemplateError
 
         def apply(msgs):
             return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
         try:
             return apply(messages)
-        except TemplateError as err:
+        except Exception as first:  # jinja2's errors: transformers renders templates with it
             if messages[0]["role"] != "system":
                 raise ConfigError(f"the chat template of {_tokenizer_name(self.tokenizer)!r} failed on a prompt "
-                                  f"({err}); use --prompt-format plain, or fix the template") from err
+                                  f"({type(first).__name__}: {first}); use --prompt-format plain, or fix the "
+                                  "template") from first
             merged = [{"role": "user", "content": f"{messages[0]['content']}\n\n{messages[1]['content']}"},
                       *messages[2:]]
-            return apply(merged)
+            try:
+                return apply(merged)
+            except Exception as err:
+                raise ConfigError(f"the chat template of {_tokenizer_name(self.tokenizer)!r} failed on a prompt, "
+                                  f"with a system turn ({first}) and without ({type(err).__name__}: {err}); use "
+                                  "--prompt-format plain, or fix the template") from err
 
     def completion_end(self) -> str:
         """What ends a training completion: the end-of-turn (EOS) token text under chat, else ""."""
