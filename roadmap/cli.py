@@ -19,6 +19,7 @@ from roadmap.cli_checks import (
     input_error_line,
     input_fingerprints,
     parse_task_args,
+    prompt_format_from_args,
 )
 from roadmap.cli_config import expand_config
 from roadmap.cli_parser import build_parser
@@ -43,6 +44,19 @@ def _options(args: argparse.Namespace):
                         attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
 
 
+def _bind_prompt(args: argparse.Namespace, task, folder):
+    """``task`` with the --prompt-format flags' format bound, with the tokenizer of the model folder
+    ``folder`` (loaded alone, before any weights, so that a chat format whose tokenizer has no chat
+    template is refused at once)."""
+    fmt = prompt_format_from_args(args)
+    tokenizer = None
+    if fmt.chat:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=getattr(args, "trust_remote_code", False))
+    return task.set_prompt_format(fmt, tokenizer)
+
+
 def _scorer(args: argparse.Namespace, task):
     """The ``--prm`` folder's StepScorer in any supported format (``--prm-format``), loaded like the policy."""
     if not args.prm:
@@ -61,6 +75,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
     if args.method in METHODS:
         report = evaluate(
@@ -77,7 +92,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report = evaluate_search(policy, task, problems, method=args.method, budget=args.budget, scorer=scorer,
                                  seed=args.seed, temperature=args.temperature)
     row = report.to_dict(with_records=False)
-    print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "generated_tokens", "wall_seconds"]))
+    print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
+                               "generated_tokens", "wall_seconds"]))
     if args.out:
         write_json(args.out, report.to_dict())
         print(f"wrote {args.out}")
@@ -98,7 +114,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     from policy_init.sft import SFTWarmStartConfig, warm_start
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.policy)
     given = {"num_problems": args.problems, "learning_rate": args.lr, "batch_size": args.batch_size}
     config = SFTWarmStartConfig(
         output_dir=args.out,
@@ -121,6 +137,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     problems = checked_problems(task, "train", args.n, args.seed)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
     solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed)
     config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
@@ -147,7 +164,7 @@ def _cmd_train_prm(args: argparse.Namespace) -> int:
     from rewards import load_labels, train_prm
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.init)
     result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args),
                        step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
@@ -158,7 +175,7 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
     from rewards import load_labels, orm_dataset_from_labels, train_orm
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.init)
     rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
     result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
@@ -176,6 +193,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
     summary = search_train(policy, task, problems, args.out, config, scorer=scorer, verifier=VerifierScorer(task),
                            inputs=inputs, scorer_inputs=scorer_inputs, overwrite=args.overwrite)
@@ -195,6 +213,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
     result = bench_test_time(policy, task, problems, args.out, config, scorer=scorer, inputs=inputs,
                              scorer_inputs=scorer_inputs, overwrite=args.overwrite)

@@ -55,13 +55,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run modelling code shipped in a model folder (only for folders you trust)")
 
     def task_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--task", default="arith", help="arith | gsm_symbolic | gsm8k | math500")
+        p.add_argument("--task", default="arith",
+                       help="arith | gsm_symbolic | gsm8k | math500, or a Task subclass's import path mypkg.tasks:MyTask")
         p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="task option, repeatable (e.g. source=data/gsm8k.jsonl, max_operands=5)")
+
+    def prompt_options(p: argparse.ArgumentParser) -> None:
+        """How prompts and solutions are written (roadmap.core.tasks.PromptFormat)."""
+        from roadmap.core.tasks.prompts import PROMPT_KINDS
+
+        g = p.add_argument_group("prompt format")
+        g.add_argument("--prompt-format", default="plain", choices=PROMPT_KINDS,
+                       help="plain: the task's own prompt; chat: the tokenizer's chat template with a system prompt, "
+                            "steps split by a blank line, the answer in \\boxed{}; fewshot: solved train problems first")
+        g.add_argument("--system-prompt", default=None,
+                       help="system prompt under chat (default: 'Please reason step by step, and put your final "
+                            "answer within \\boxed{}.'; '' for none)")
+        g.add_argument("--shots", type=nonnegative_int, default=None,
+                       help="solved train problems before the question (default: 4 under fewshot, 0 otherwise)")
+        g.add_argument("--step-delimiter", default=None,
+                       help="text between solution steps, backslash escapes read (default: '\\n\\n' under chat, "
+                            "the task's own otherwise)")
 
     p = sub.add_parser("eval", help="evaluate a policy on held-out problems")
     p.add_argument("--policy", required=True, help="checkpoint folder (save_pretrained layout)")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--n", type=positive_int, default=500, help="problems to evaluate")
     p.add_argument("--seed", type=int, default=0)
@@ -87,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sft", help="SFT warm-start on a task's reference solutions")
     p.add_argument("--policy", required=True, help="starting checkpoint folder")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--out", required=True)
     p.add_argument("--problems", type=positive_int, default=None, help="training problems (default: the config's)")
     p.add_argument("--minutes", type=positive_float, default=None, help="wall-time budget")
@@ -100,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True, help="policy folder that samples the solutions (and rolls out)")
     p.add_argument("--completer", default=None, help="policy folder that rolls out instead (default: --policy)")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--out", required=True, help="folder for the label dataset (datasets.save_to_disk)")
     p.add_argument("--n", type=positive_int, default=500, help="train problems")
     p.add_argument("--samples", type=positive_int, default=4, help="solutions sampled per problem")
@@ -116,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--labels", required=True, help="label dataset folder from `roadmap label`")
         p.add_argument("--init", required=True, help="policy folder whose weights start the reward model")
         task_options(p)
+        prompt_options(p)
         p.add_argument("--out", required=True)
         p.add_argument("--label-type", default="soft" if kind == "prm" else "hard", choices=["soft", "hard"])
         p.add_argument("--epochs", type=positive_float, default=2.0)
@@ -131,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="train-time search over training problems; writes trees for learning")
     p.add_argument("--policy", required=True, help="policy folder")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--out", required=True, help="folder for shards/, trees.jsonl and summary.json (resumable)")
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--n", type=positive_int, default=256, help="problems to search")
@@ -151,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("which", choices=["test-time"], help="which benchmark")
     p.add_argument("--policy", required=True, help="policy folder")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--out", required=True, help="folder for cells.jsonl (resumable), test_time.json/.md/.png")
     p.add_argument("--n", type=positive_int, default=200, help="held-out problems")
     p.add_argument("--methods", default=",".join(bench_methods()), help="comma-separated methods")

@@ -1,7 +1,11 @@
 """Evaluation of a policy on a task's held-out problems: greedy decoding or majority vote.
 
 Accuracy comes with a 95% Wilson score interval, and with the compute spent (generated
-tokens, wall seconds), so that methods can be compared at equal cost.
+tokens, wall seconds), so that methods can be compared at equal cost. Correctness is the task's
+strict answer reading; ``accuracy_flexible`` reports its lenient one beside it
+(``Task.extract_answer_flexible``: also "The answer is N" and the last number), as
+lm-evaluation-harness reports strict-match and flexible-extract, so that a gap between the two
+shows answers lost to the answer format rather than to the math.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class EvalReport:
     wall_seconds: float
     usage: dict[str, int] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: accuracy under the task's flexible answer reading (``extract_answer_flexible``), for comparison only
+    accuracy_flexible: float = 0.0
 
     def to_dict(self, with_records: bool = True) -> dict[str, Any]:
         d = asdict(self)
@@ -92,6 +98,7 @@ def evaluate(
             answers = [task.extract_answer(c.text) for c in comps]
             answer = majority_vote(answers)
             ok = answer is not None and task.answers_match(answer, problem.answer)
+            flexible = majority_vote([_flexible_reader(task)(c.text) for c in comps])
             records.append(
                 {
                     "id": problem.id,
@@ -99,6 +106,7 @@ def evaluate(
                     "reference": problem.answer,
                     "correct": ok,
                     "solution": comps[0].text,
+                    **_flexible(task, problem, flexible),
                 }
             )
         bar.update(len(chunk))
@@ -108,8 +116,20 @@ def evaluate(
     return _report(task, method, samples, records, policy.usage - before, t0)
 
 
+def _flexible_reader(task):
+    """The task's flexible answer reading; a duck-typed task without one (not a ``Task``) reads strictly."""
+    return getattr(task, "extract_answer_flexible", task.extract_answer)
+
+
+def _flexible(task, problem: Problem, answer: str | None) -> dict[str, Any]:
+    """The record fields of the flexible answer reading."""
+    return {"answer_flexible": answer,
+            "correct_flexible": answer is not None and task.answers_match(answer, problem.answer)}
+
+
 def _report(task, method: str, samples: int, records: list[dict[str, Any]], spent: Usage, t0: float) -> EvalReport:
     correct, n = sum(r["correct"] for r in records), len(records)
+    flexible = sum(r["correct_flexible"] for r in records)
     return EvalReport(
         task=task.name,
         method=method,
@@ -122,6 +142,7 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
         wall_seconds=time.perf_counter() - t0,
         usage=spent.to_dict(),
         records=records,
+        accuracy_flexible=flexible / n if n else 0.0,
     )
 
 
@@ -155,9 +176,11 @@ def evaluate_search(
         for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
                                                             width=width, temperature=temperature)):
             ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
+            solution = res.candidates[0] if res.candidates else ""
+            # the search chose by the strict reading; the flexible one reads its chosen solution when that gave none
+            flexible = res.answer if res.answer is not None else _flexible_reader(task)(solution)
             records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
-                            "solution": res.candidates[0] if res.candidates else "",
-                            "usage": res.usage.to_dict()})
+                            "solution": solution, "usage": res.usage.to_dict(), **_flexible(task, problem, flexible)})
         bar.update(len(part))
         bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     bar.close()
