@@ -1,5 +1,6 @@
 """Answer forms that benchmarks/tasks_check.py feeds each task's checker: per-row equivalent and wrong
-forms for the math500 sample, and garbage texts with no (or a nonsensical) final answer."""
+forms for the math500 sample, the ``\\boxed{}`` endings chat models write (read by the "####" tasks
+too), and garbage texts with no (or a nonsensical) final answer."""
 
 from __future__ import annotations
 
@@ -125,6 +126,10 @@ MATH500_FORMS: dict[str, tuple[list[str], list[str]]] = {
         ["1", "4", "3"],
     ),
 }
+
+#: final steps as chat models write them ("{}" is the answer): the "####" tasks must read these too
+BOXED_ENDINGS = ["\\boxed{{{}}}", "$\\boxed{{{}}}$.", "Therefore, the final answer is $\\boxed{{{}}}$.",
+                 "The answer is \\boxed{{{}}}"]
 
 #: texts with no parsable final answer, for tasks whose answers follow "####"
 HASH_GARBAGE = ["", "I don't know.", "The answer is 72.", "####", "#### \n72", "#### seventy-two", "#### 72 clips",

@@ -59,7 +59,7 @@ COLUMNS = ["task", "source", "train", "test", "overlap", "reference correct", "e
            "wrong answers rejected", "garbage handled", "seconds"]
 CHECKS = ("reference", "equivalent", "wrong", "garbage")
 
-from answer_forms import BOXED_GARBAGE, BOXED_NONSENSE, HASH_GARBAGE, MATH500_FORMS  # noqa: E402
+from answer_forms import BOXED_ENDINGS, BOXED_GARBAGE, BOXED_NONSENSE, HASH_GARBAGE, MATH500_FORMS  # noqa: E402
 
 
 @dataclass
@@ -202,6 +202,10 @@ def check_hash_problem(res: Result, task: Task, p: Problem, raw: dict | None, wr
     res.check("reference", not wrong_refs, where(p), "; ".join(wrong_refs))
     for form in numeric_spellings(p.answer):
         res.check("equivalent", accepts(task, p, form) is True, where(p), f"equivalent spelling {form!r} rejected")
+    for form in (p.answer, *numeric_spellings(p.answer)[:2]):
+        for ending in BOXED_ENDINGS:  # the answer as a chat model writes it
+            text = "\n\n".join([*p.steps, ending.format(form)])
+            res.check("equivalent", safe(task.is_correct, p, text) is True, where(p), f"boxed {ending.format(form)!r} rejected")
     for wrong in numeric_wrongs(p.answer):
         res.check("wrong", accepts(task, p, wrong) is False, where(p), f"wrong answer {wrong!r} accepted")
     late_wrong = task.format_solution([*p.steps, task.format_answer(p.answer)], numeric_wrongs(p.answer)[-1])
@@ -227,7 +231,7 @@ def run_gsm_symbolic(n: int) -> Result:
         entry = datasets[seed][index]
         same = entry["question"].strip() == p.question and Decimal(str(entry["answer"])) == Decimal(p.answer)
         check_hash_problem(res, task, p, None, [] if same else [f"reasoning-gym's entry says {entry['answer']!r}"])
-    check_garbage(res, task, train + test, HASH_GARBAGE)
+    check_garbage(res, task, train + test, HASH_GARBAGE + BOXED_GARBAGE)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -241,7 +245,7 @@ def run_gsm8k(source: Path) -> Result:
     rows = read_file(source) if source.is_file() else None
     for p in train + test:
         check_hash_problem(res, task, p, rows[p.meta["row"]] if rows is not None else None, [])
-    check_garbage(res, task, train + test, HASH_GARBAGE)
+    check_garbage(res, task, train + test, HASH_GARBAGE + BOXED_GARBAGE)
     res.seconds = time.perf_counter() - t0
     return res
 

@@ -92,7 +92,8 @@ class SFTResult(TrainResult):
 
 
 def sft_dataset(task, problems: Sequence | None = None, *, n: int = 1000, seed: int = 0, solutions=None):
-    """Prompt/completion rows for SFT: the task's prompt and its reference (or given) solution.
+    """Prompt/completion rows for SFT: the task's prompt and its reference (or given) solution, in the
+    task's bound prompt format (``Task.training_pair``: under chat the completion ends with the end-of-turn token).
 
     ``solutions`` (one text per problem) replaces the reference solutions, e.g. with verified
     samples of a search (expert iteration).
@@ -103,8 +104,9 @@ def sft_dataset(task, problems: Sequence | None = None, *, n: int = 1000, seed: 
     if solutions is not None and len(solutions) != len(problems):
         raise ValueError(f"got {len(solutions)} solutions for {len(problems)} problems; pass one per problem")
     texts = solutions if solutions is not None else [task.reference_solution(p) for p in problems]
+    pairs = [task.training_pair(p, t) for p, t in zip(problems, texts)]  # the task's bound prompt format
     return Dataset.from_dict(
-        {"prompt": [task.prompt(p) for p in problems], "completion": list(texts), "id": [p.id for p in problems]}
+        {"prompt": [a for a, _ in pairs], "completion": [b for _, b in pairs], "id": [p.id for p in problems]}
     )
 
 

@@ -7,8 +7,25 @@ from them. Submodules import torch/transformers only when their functions run.
 
 from rewards.labels import LabelConfig, label_solutions, load_labels, rollout_summary, sample_solutions, save_labels
 from rewards.orm import orm_dataset, orm_dataset_from_labels, train_orm
-from rewards.prm import AGGREGATIONS, DEFAULT_READOUT, READOUTS, PRMScorer, ProcessRewardModel, aggregate
+from rewards.prm import (
+    AGGREGATIONS,
+    DEFAULT_READOUT,
+    READOUTS,
+    PRMLengthError,
+    PRMScorer,
+    ProcessRewardModel,
+    aggregate,
+)
 from rewards.prm_training import RewardModelConfig, RewardModelResult, train_prm, train_reward_model
+from rewards.public_prm import (
+    PRM_FORMATS,
+    MathShepherdPRM,
+    PRMFormatError,
+    PublicPRMScorer,
+    QwenPRM,
+    detect_prm_format,
+    load_step_scorer,
+)
 from rewards.shaping import (
     get_format_reward,
     get_scorer_reward,
@@ -36,6 +53,14 @@ __all__ = [
     "READOUTS",
     "DEFAULT_READOUT",
     "aggregate",
+    "PRMLengthError",
+    "PRM_FORMATS",
+    "PRMFormatError",
+    "MathShepherdPRM",
+    "QwenPRM",
+    "PublicPRMScorer",
+    "detect_prm_format",
+    "load_step_scorer",
     "train_prm",
     "train_reward_model",
     "orm_dataset",

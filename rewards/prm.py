@@ -39,6 +39,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from roadmap.core.errors import RoadmapError
 from roadmap.core.training import check_model_dir
 from roadmap.core.types import Problem
 
@@ -50,7 +51,11 @@ __all__ = [
     "DEFAULT_READOUT",
     "ProcessRewardModel",
     "PRMScorer",
+    "PRMLengthError",
     "aggregate",
+    "check_length",
+    "load_kwargs",
+    "max_positions",
     "encode_steps",
     "prefix_log_scores",
     "token_logits",
@@ -90,6 +95,32 @@ def aggregate(step_scores: Sequence[float], how: str = "min") -> float:
     if how == "mean":
         return sum(scores) / len(scores)
     return math.prod(scores)
+
+
+class PRMLengthError(RoadmapError, ValueError):
+    """A text to score is longer than the reward model's position limit (refused, never cut)."""
+
+
+def max_positions(config) -> int | None:
+    """The most positions a model reads (``max_position_embeddings``, GPT-2's ``n_positions``); None: no limit."""
+    for key in ("max_position_embeddings", "n_positions"):
+        if getattr(config, key, None):
+            return int(getattr(config, key))
+    return None
+
+
+def check_length(n_tokens: int, limit: int | None, where: str) -> None:
+    """Refuse a text of ``n_tokens`` tokens that a model with ``limit`` positions cannot read.
+
+    A reward model past its positions scores garbage (or fails inside attention), and cutting the
+    text would drop the steps being judged, so the text is refused with the length and the limit.
+    """
+    if limit is not None and n_tokens > limit:
+        raise PRMLengthError(
+            f"{where}: a prompt + solution of {n_tokens} tokens is longer than the reward model's limit of "
+            f"{limit} positions; shorten the solutions (max tokens per step, max steps) or use a reward model "
+            "with a longer context"
+        )
 
 
 def encode_steps(
@@ -134,14 +165,17 @@ def token_logits(model, readout: str, input_ids, attention_mask):
     """Per-token logits ``[B, T]`` of a reward model under its readout (see the module docstring).
 
     For ``likelihood`` the logit of token j is ``a * log π(x_j | x_<j) + b``, computed from the
-    language model's logits at j - 1; token 0 has no prefix and is never judged.
+    language model's logits at j - 1 by ``roadmap.core.logits.next_token_logprobs`` (the LM head in
+    fp32 chunks, no ``[B, T, V]`` tensor, checkpointed under autograd so training is as frugal);
+    token 0 has no prefix and is never judged.
     """
     import torch
 
-    out = model(input_ids=input_ids, attention_mask=attention_mask)
     if readout != "likelihood":
-        return out.logits[..., 0].float()
-    logp = torch.log_softmax(out.logits[:, :-1].float(), -1).gather(-1, input_ids[:, 1:, None])[..., 0]  # [B, T-1]
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits[..., 0].float()
+    from roadmap.core.logits import next_token_logprobs
+
+    logp = next_token_logprobs(model, input_ids, attention_mask)  # [B, T-1]
     z = model.verifier_scale * logp + model.verifier_bias
     return torch.cat([torch.zeros_like(z[:, :1]), z], dim=1)
 
@@ -182,11 +216,18 @@ class ProcessRewardModel:
                    batch_size=batch_size, readout=readout)
 
     @classmethod
-    def from_pretrained(cls, path, *, batch_size: int = 64, device=None) -> ProcessRewardModel:
-        """Load a folder written by ``train_prm``/``train_orm``; a clear error for anything else."""
+    def from_pretrained(cls, path, *, batch_size: int = 64, device=None, options=None) -> ProcessRewardModel:
+        """Load a folder written by ``train_prm``/``train_orm``; a clear error for anything else.
+
+        ``options`` (``roadmap.core.backends.ModelOptions``) sets dtype, device, device_map and
+        attn_implementation as for a policy; ``device`` overrides its device.
+        """
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
         from roadmap.core.io import require_local_path
+
+        kwargs = load_kwargs(options)
+        device = device if device is not None else getattr(options, "device", None)
 
         require_local_path(path, "reward model folder")
         p = Path(path)
@@ -201,9 +242,9 @@ class ProcessRewardModel:
         if readout == "likelihood":
             from transformers import AutoModelForCausalLM
 
-            model = _with_calibration(AutoModelForCausalLM.from_pretrained(p), *meta["calibration"])
+            model = _with_calibration(AutoModelForCausalLM.from_pretrained(p, **kwargs), *meta["calibration"])
         else:
-            model = AutoModelForTokenClassification.from_pretrained(p)
+            model = AutoModelForTokenClassification.from_pretrained(p, **kwargs)
         if device is not None:
             model.to(device)
         return cls(model, AutoTokenizer.from_pretrained(p), meta["step_delimiter"], meta["kind"], batch_size, readout)
@@ -219,6 +260,9 @@ class ProcessRewardModel:
         import torch
 
         encoded = [encode_steps(self.tokenizer, p, self.units(s), self.step_delimiter) for p, s in zip(prompts, solutions)]
+        limit = max_positions(self.model.config)
+        for seq, _, _ in encoded:
+            check_length(len(seq), limit, "ProcessRewardModel.step_scores")
         out: list[list[float]] = [[] for _ in encoded]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # less padding
         device = next(self.model.parameters()).device
@@ -284,6 +328,17 @@ class PRMScorer:
 
     def __repr__(self) -> str:
         return f"PRMScorer(kind={self.prm.kind!r}, aggregation={self.aggregation!r})"
+
+
+def load_kwargs(options) -> dict:
+    """transformers ``from_pretrained`` keywords of a ``ModelOptions`` (None: the checkpoint's own dtype)."""
+    if options is None:
+        return {}
+    kwargs = {"dtype": options.dtype, "trust_remote_code": options.trust_remote_code}
+    for key in ("device_map", "attn_implementation"):
+        if getattr(options, key) is not None:
+            kwargs[key] = getattr(options, key)
+    return kwargs
 
 
 def _with_calibration(model, scale: float, bias: float):

@@ -196,7 +196,9 @@ def _trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("step_labels")
             judged = inputs.pop("token_mask")
-            logits = token_logits(model, self.readout, inputs["input_ids"], inputs["attention_mask"])
+            # accelerate autocasts model.forward only; the likelihood readout calls the decoder and head itself
+            with self.accelerator.autocast():
+                logits = token_logits(model, self.readout, inputs["input_ids"], inputs["attention_mask"])
             keep = labels >= 0
             y = labels[keep]
             w_bad, w_good = self.class_weights

@@ -19,7 +19,9 @@ from roadmap.cli_checks import (
     input_error_line,
     input_fingerprints,
     parse_task_args,
+    prompt_format_from_args,
 )
+from roadmap.cli_config import expand_config
 from roadmap.cli_parser import build_parser
 from roadmap.core.errors import ConfigError
 from roadmap.core.io import format_table, write_json
@@ -34,26 +36,45 @@ def lengths_from_args(args: argparse.Namespace):
     from roadmap.cli_parser import LENGTH_FLAGS
     from roadmap.core.lengths import Lengths
 
-    given = {name: getattr(args, f"length_{name}") for name in LENGTH_FLAGS.values()
-             if getattr(args, f"length_{name}", None) is not None}
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, name in LENGTH_FLAGS.items()
+             if getattr(args, flag[2:].replace("-", "_"), None) is not None}
     return Lengths(**given)
 
 
 def _policy(args: argparse.Namespace, path=None):
     """The policy in ``path`` (default ``--policy``), loaded as the model-loading flags say."""
-    from roadmap.core.backends import ModelOptions, load_policy
+    from roadmap.core.backends import load_policy
 
-    options = ModelOptions(dtype=args.dtype, device=args.device, device_map=args.device_map,
-                           attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
-    return load_policy(path or args.policy, backend=args.backend, batch_size=args.batch_size, options=options)
+    return load_policy(path or args.policy, backend=args.backend, batch_size=args.batch_size, options=_options(args))
+
+
+def _options(args: argparse.Namespace):
+    from roadmap.core.backends import ModelOptions
+
+    return ModelOptions(dtype=args.dtype, device=args.device, device_map=args.device_map,
+                        attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
+
+
+def _bind_prompt(args: argparse.Namespace, task, folder):
+    """``task`` with the --prompt-format flags' format bound, with the tokenizer of the model folder
+    ``folder`` (loaded alone, before any weights, so that a chat format whose tokenizer has no chat
+    template is refused at once)."""
+    fmt = prompt_format_from_args(args)
+    tokenizer = None
+    if fmt.chat:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=getattr(args, "trust_remote_code", False))
+    return task.set_prompt_format(fmt, tokenizer)
 
 
 def _scorer(args: argparse.Namespace, task):
+    """The ``--prm`` folder's StepScorer in any supported format (``--prm-format``), loaded like the policy."""
     if not args.prm:
         return None
-    from rewards import PRMScorer, ProcessRewardModel
+    from rewards import load_step_scorer
 
-    return PRMScorer(ProcessRewardModel.from_pretrained(args.prm, device=args.device), task, args.aggregation)
+    return load_step_scorer(args.prm, task, args.aggregation, options=_options(args), prm_format=args.prm_format)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -65,6 +86,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
     if args.method in METHODS:
         report = evaluate(
@@ -81,8 +103,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report = evaluate_search(policy, task, problems, method=args.method, budget=args.budget, scorer=scorer,
                                  seed=args.seed, temperature=args.temperature, lengths=lengths_from_args(args))
     row = report.to_dict(with_records=False)
-    print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "generated_tokens", "truncated",
-                               "wall_seconds"]))
+    print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
+                               "generated_tokens", "truncated", "wall_seconds"]))
     if args.out:
         write_json(args.out, report.to_dict())
         print(f"wrote {args.out}")
@@ -103,7 +125,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     from policy_init.sft import SFTWarmStartConfig, warm_start
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.policy)
     given = {"num_problems": args.problems, "learning_rate": args.lr, "batch_size": args.batch_size}
     config = SFTWarmStartConfig(
         output_dir=args.out,
@@ -127,6 +149,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     problems = checked_problems(task, "train", args.n, args.seed)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
     lengths = lengths_from_args(args)
     solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed,
@@ -157,7 +180,7 @@ def _cmd_train_prm(args: argparse.Namespace) -> int:
     from rewards import load_labels, train_prm
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.init)
     result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args),
                        step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
@@ -168,7 +191,7 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
     from rewards import load_labels, orm_dataset_from_labels, train_orm
     from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.init)
     rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
     result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
@@ -187,6 +210,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
     summary = search_train(policy, task, problems, args.out, config, scorer=scorer, verifier=VerifierScorer(task),
                            inputs=inputs, scorer_inputs=scorer_inputs, overwrite=args.overwrite)
@@ -206,6 +230,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
+    _bind_prompt(args, task, args.policy)
     policy = _policy(args)
     result = bench_test_time(policy, task, problems, args.out, config, scorer=scorer, inputs=inputs,
                              scorer_inputs=scorer_inputs, overwrite=args.overwrite)
@@ -277,7 +302,14 @@ COMMANDS = {"eval": _cmd_eval, "tiny": _cmd_tiny, "sft": _cmd_sft, "label": _cmd
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``roadmap`` command; bad input ends as one line ``roadmap <cmd>: error: ...`` and exit code 2."""
     configure_threads()  # before any sub-command imports torch
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = expand_config(argv, parser)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"roadmap: error: {err}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     command = COMMANDS[args.command]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command != "quickstart":

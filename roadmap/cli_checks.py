@@ -19,7 +19,7 @@ from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import folder_fingerprint, require_local_path
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction", "probability", "int_list",
-           "max_steps", "parse_task_args", "check_inputs", "input_fingerprints",
+           "max_steps", "parse_task_args", "prompt_format_from_args", "check_inputs", "input_fingerprints",
            "checked_problems", "input_error_line"]
 
 
@@ -81,6 +81,29 @@ def parse_task_args(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def prompt_format_from_args(args: argparse.Namespace):
+    """The ``PromptFormat`` of the --prompt-format, --system-prompt, --shots and --step-delimiter flags,
+    or None for a command without them. ``--step-delimiter '\\n\\n'`` reads its backslash escapes."""
+    import codecs
+
+    from roadmap.core.tasks.prompts import PromptFormat
+
+    if not hasattr(args, "prompt_format"):
+        return None
+    delimiter = args.step_delimiter
+    if delimiter is not None:
+        try:
+            delimiter = codecs.decode(delimiter, "unicode_escape")
+        except UnicodeError as err:
+            raise ConfigError(f"--step-delimiter {args.step_delimiter!r} has a bad backslash escape ({err}); "
+                              "write e.g. '\\n\\n'") from None
+    try:
+        return PromptFormat(kind=args.prompt_format, system_prompt=args.system_prompt, shots=args.shots,
+                            step_delimiter=delimiter)
+    except ConfigError as err:
+        raise ConfigError(f"--prompt-format {args.prompt_format}: {err}") from None
+
+
 #: argument -> what it names, for the path check
 _INPUT_PATHS = {"policy": "--policy folder", "completer": "--completer folder", "init": "--init policy folder",
                 "prm": "--prm reward model folder", "labels": "--labels folder", "recipe": "recipe",
@@ -90,7 +113,8 @@ _FILE_OUTPUTS = ("eval",)
 
 
 def check_inputs(args: argparse.Namespace) -> None:
-    """Refuse, before any work: a missing input path, and an ``--out`` that cannot be written."""
+    """Refuse, before any work: a missing input path, a bad prompt format, and an ``--out`` that cannot be written."""
+    prompt_format_from_args(args)
     for attr, what in _INPUT_PATHS.items():
         value = getattr(args, attr, None)
         if value:  # labels, recipes and points are never Hub ids: a Path is always checked
@@ -112,12 +136,16 @@ def check_inputs(args: argparse.Namespace) -> None:
 
 def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(policy inputs, scorer inputs) identifying what a bench/search result is made from: the
-    policy folder's fingerprint (or its Hub id), and the PRM folder's with the aggregation."""
+    policy folder's fingerprint (or its Hub id) with the prompt format when it is not the plain
+    default, and the PRM folder's with the aggregation."""
 
     def ident(path: str) -> str:
         return folder_fingerprint(path) if Path(path).expanduser().exists() else f"hub:{path}"
 
     policy = {"policy": ident(args.policy)}
+    fmt = prompt_format_from_args(args)
+    if fmt is not None and fmt != type(fmt)():
+        policy["prompt_format"] = fmt.to_dict()  # the plain default adds nothing, so older results still match
     scorer = {"prm": ident(args.prm), "aggregation": args.aggregation} if getattr(args, "prm", None) else {}
     return policy, scorer
 

@@ -23,6 +23,11 @@ from roadmap.cli_checks import (
 __all__ = ["build_parser", "OVERWRITE_COMMANDS", "LENGTH_FLAGS", "length_options"]
 
 #: commands that write an output folder and take --overwrite
+#: formats of a --prm folder (rewards.public_prm.PRM_FORMATS; kept here so --help imports no model code)
+PRM_FORMATS = ("auto", "roadmap", "math-shepherd", "qwen-prm")
+PRM_FORMAT_HELP = ("format of the --prm folder; auto detects it: reward_model.json (roadmap train-prm), "
+                   "Qwen2ForProcessRewardModel in config.json (qwen-prm, needs --trust-remote-code), a causal LM "
+                   "with the step tag 'ки' in a folder named for Math-Shepherd (math-shepherd)")
 OVERWRITE_COMMANDS = ("sft", "label", "train-prm", "train-orm", "search", "bench")
 
 #: length flag -> the ``roadmap.core.Lengths`` field it sets (``--max-steps`` is taken: sft's optimizer steps)
@@ -39,8 +44,8 @@ _SEARCH_LENGTHS = ("--max-step-tokens", "--max-solution-steps", "--max-new-token
 def length_options(p: argparse.ArgumentParser, flags=_SEARCH_LENGTHS) -> None:
     """Add the length flags ``flags`` (keys of ``LENGTH_FLAGS``) to ``p``; each defaults to ``Lengths()``'s value.
 
-    Each is parsed into ``args.length_<field>`` (never the field's own name: ``args.max_steps`` is sft's
-    optimizer steps); ``roadmap.cli.lengths_from_args`` turns them into one ``Lengths``.
+    Each is parsed under its flag's own name (``args.max_new_tokens``, ``args.max_solution_steps``: never
+    ``args.max_steps``, sft's optimizer steps); ``roadmap.cli.lengths_from_args`` turns them into one ``Lengths``.
     """
     from dataclasses import fields
 
@@ -50,7 +55,7 @@ def length_options(p: argparse.ArgumentParser, flags=_SEARCH_LENGTHS) -> None:
     g = p.add_argument_group("length limits (roadmap.core.Lengths; an output they cut is counted truncated)")
     for flag in flags:
         f = meta[LENGTH_FLAGS[flag]]
-        g.add_argument(flag, dest=f"length_{f.name}", type=positive_int, default=None, metavar="N",
+        g.add_argument(flag, type=positive_int, default=None, metavar="N",
                        help=f"{f.metadata['help']} Default {f.default}.")
 
 
@@ -78,13 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run modelling code shipped in a model folder (only for folders you trust)")
 
     def task_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--task", default="arith", help="arith | gsm_symbolic | gsm8k | math500")
+        p.add_argument("--task", default="arith",
+                       help="arith | gsm_symbolic | gsm8k | math500, or a Task subclass's import path mypkg.tasks:MyTask")
         p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="task option, repeatable (e.g. source=data/gsm8k.jsonl, max_operands=5)")
+
+    def prompt_options(p: argparse.ArgumentParser) -> None:
+        """How prompts and solutions are written (roadmap.core.tasks.PromptFormat)."""
+        from roadmap.core.tasks.prompts import PROMPT_KINDS
+
+        g = p.add_argument_group("prompt format")
+        g.add_argument("--prompt-format", default="plain", choices=PROMPT_KINDS,
+                       help="plain: the task's own prompt; chat: the tokenizer's chat template with a system prompt, "
+                            "steps split by a blank line, the answer in \\boxed{}; fewshot: solved train problems first")
+        g.add_argument("--system-prompt", default=None,
+                       help="system prompt under chat (default: 'Please reason step by step, and put your final "
+                            "answer within \\boxed{}.'; '' for none)")
+        g.add_argument("--shots", type=nonnegative_int, default=None,
+                       help="solved train problems before the question (default: 4 under fewshot, 0 otherwise)")
+        g.add_argument("--step-delimiter", default=None,
+                       help="text between solution steps, backslash escapes read (default: '\\n\\n' under chat, "
+                            "the task's own otherwise)")
 
     p = sub.add_parser("eval", help="evaluate a policy on held-out problems")
     p.add_argument("--policy", required=True, help="checkpoint folder (save_pretrained layout)")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--n", type=positive_int, default=500, help="problems to evaluate")
     p.add_argument("--seed", type=int, default=0)
@@ -92,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=positive_int, default=8, help="solutions per problem for --method majority")
     p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem for search methods")
     p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
+    p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"],
                    help="how the PRM's step scores make one score")
     p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of majority and every search method")
@@ -109,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sft", help="SFT warm-start on a task's reference solutions")
     p.add_argument("--policy", required=True, help="starting checkpoint folder")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--out", required=True)
     p.add_argument("--problems", type=positive_int, default=None, help="training problems (default: the config's)")
     p.add_argument("--minutes", type=positive_float, default=None, help="wall-time budget")
@@ -123,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True, help="policy folder that samples the solutions (and rolls out)")
     p.add_argument("--completer", default=None, help="policy folder that rolls out instead (default: --policy)")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--out", required=True, help="folder for the label dataset (datasets.save_to_disk)")
     p.add_argument("--n", type=positive_int, default=500, help="train problems")
     p.add_argument("--samples", type=positive_int, default=4, help="solutions sampled per problem")
@@ -140,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--labels", required=True, help="label dataset folder from `roadmap label`")
         p.add_argument("--init", required=True, help="policy folder whose weights start the reward model")
         task_options(p)
+        prompt_options(p)
         p.add_argument("--out", required=True)
         p.add_argument("--label-type", default="soft" if kind == "prm" else "hard", choices=["soft", "hard"])
         p.add_argument("--epochs", type=positive_float, default=2.0)
@@ -156,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="train-time search over training problems; writes trees for learning")
     p.add_argument("--policy", required=True, help="policy folder")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--out", required=True, help="folder for shards/, trees.jsonl and summary.json (resumable)")
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--n", type=positive_int, default=256, help="problems to search")
@@ -165,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mcts-evaluation", default="rollout", choices=["scorer", "rollout", "both"],
                    help="MCTS leaf values: PRM, verified rollout, or both")
     p.add_argument("--prm", default=None, help="reward model folder guiding the search (default: the verifier)")
+    p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--shard-size", type=positive_int, default=64, help="problems per resumable shard")
     length_options(p)
@@ -176,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("which", choices=["test-time"], help="which benchmark")
     p.add_argument("--policy", required=True, help="policy folder")
     task_options(p)
+    prompt_options(p)
     p.add_argument("--out", required=True, help="folder for cells.jsonl (resumable), test_time.json/.md/.png")
     p.add_argument("--n", type=positive_int, default=200, help="held-out problems")
     p.add_argument("--methods", default=",".join(bench_methods()), help="comma-separated methods")
@@ -184,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=positive_int, default=4)
     p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of every sampled method")
     p.add_argument("--prm", default=None, help="reward model folder for bon, weighted, beam, dvts, mcts")
+    p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--problem-seed", type=int, default=0, help="seed choosing the held-out problems")
     length_options(p)
@@ -217,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="ignore the cached warm-started policy")
     for name, p in sub.choices.items():
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--config", default=None, metavar="FILE.yaml",
+                       help="read this command's flags from a YAML file (keys: flag names); typed flags win")
         if name in OVERWRITE_COMMANDS:
             p.add_argument("--overwrite", action="store_true",
                            help="discard what this command wrote to --out before (stale or other settings)")

@@ -1,7 +1,11 @@
 """Evaluation of a policy on a task's held-out problems: greedy decoding or majority vote.
 
 Accuracy comes with a 95% Wilson score interval, and with the compute spent (generated
-tokens, wall seconds), so that methods can be compared at equal cost. Length limits come from one
+tokens, wall seconds), so that methods can be compared at equal cost. Correctness is the task's
+strict answer reading; ``accuracy_flexible`` reports its lenient one beside it
+(``Task.extract_answer_flexible``: also "The answer is N" and the last number), as
+lm-evaluation-harness reports strict-match and flexible-extract, so that a gap between the two
+shows answers lost to the answer format rather than to the math. Length limits come from one
 ``roadmap.core.Lengths``; the report counts the outputs a limit cut (``truncated``).
 """
 
@@ -46,6 +50,8 @@ class EvalReport:
     truncated_rate: float = 0.0
     lengths: dict[str, int] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: accuracy under the task's flexible answer reading (``extract_answer_flexible``), for comparison only
+    accuracy_flexible: float = 0.0
 
     def to_dict(self, with_records: bool = True) -> dict[str, Any]:
         d = asdict(self)
@@ -105,6 +111,7 @@ def evaluate(
             answers = [task.extract_answer(c.text) for c in comps]
             answer = majority_vote(answers)
             ok = answer is not None and task.answers_match(answer, problem.answer)
+            flexible = majority_vote([_flexible_reader(task)(c.text) for c in comps])
             records.append(
                 {
                     "id": problem.id,
@@ -114,6 +121,7 @@ def evaluate(
                     "solution": comps[0].text,
                     "outputs": len(comps),
                     "truncated": sum(c.truncated for c in comps),
+                    **_flexible(task, problem, flexible),
                 }
             )
         bar.update(len(chunk))
@@ -123,9 +131,21 @@ def evaluate(
     return _report(task, method, samples, records, policy.usage - before, t0, lengths)
 
 
+def _flexible_reader(task):
+    """The task's flexible answer reading; a duck-typed task without one (not a ``Task``) reads strictly."""
+    return getattr(task, "extract_answer_flexible", task.extract_answer)
+
+
+def _flexible(task, problem: Problem, answer: str | None) -> dict[str, Any]:
+    """The record fields of the flexible answer reading."""
+    return {"answer_flexible": answer,
+            "correct_flexible": answer is not None and task.answers_match(answer, problem.answer)}
+
+
 def _report(task, method: str, samples: int, records: list[dict[str, Any]], spent: Usage, t0: float,
             lengths: Lengths) -> EvalReport:
     correct, n = sum(r["correct"] for r in records), len(records)
+    flexible = sum(r["correct_flexible"] for r in records)
     outputs, truncated = sum(r["outputs"] for r in records), sum(r["truncated"] for r in records)
     return EvalReport(
         task=task.name,
@@ -143,6 +163,7 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
         truncated_rate=truncated / outputs if outputs else 0.0,
         lengths=lengths.to_dict(),
         records=records,
+        accuracy_flexible=flexible / n if n else 0.0,
     )
 
 
@@ -181,10 +202,12 @@ def evaluate_search(
         for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
                                                             width=width, temperature=temperature, lengths=lengths)):
             ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
+            solution = res.candidates[0] if res.candidates else ""
+            # the search chose by the strict reading; the flexible one reads its chosen solution when that gave none
+            flexible = res.answer if res.answer is not None else _flexible_reader(task)(solution)
             records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
-                            "solution": res.candidates[0] if res.candidates else "",
-                            "usage": res.usage.to_dict(), "outputs": len(res.candidates),
-                            "truncated": res.truncated})
+                            "solution": solution, "usage": res.usage.to_dict(), "outputs": len(res.candidates),
+                            "truncated": res.truncated, **_flexible(task, problem, flexible)})
         bar.update(len(part))
         bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     bar.close()

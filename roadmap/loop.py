@@ -48,6 +48,7 @@ class _Run:
         self.dir = run_dir
         self.say = say
         self.task = get_task(config.task, **config.task_args)
+        self.task.set_prompt_format(config.prompt_format, _tokenizer(config) if config.prompt_format.chat else None)
         self.algorithm = config.learner.name
 
     def phase(self, k: int, name: str, fn: Callable[[], dict]) -> dict:
@@ -115,11 +116,11 @@ class _Run:
 
     def scorer(self, k: int):
         """The PRM scorer of iteration ``k``: ``prm_dir`` when given, else the PRM trained this iteration."""
-        from rewards import PRMScorer, ProcessRewardModel
+        from rewards import load_step_scorer
 
         folder = self.config.prm_dir or self.dir / f"iter_{k}" / "prm"
-        return PRMScorer(ProcessRewardModel.from_pretrained(folder, batch_size=256), self.task,
-                         self.config.prm_config.aggregation)
+        return load_step_scorer(folder, self.task, self.config.prm_config.aggregation,
+                                options=self.config.model_options, batch_size=256)
 
     def search(self, k: int) -> dict:
         from rewards import VerifierScorer
@@ -193,6 +194,13 @@ class _Run:
         text += format_table(rows, cols, markdown=True) + "\n\n![accuracy](accuracy.png)\n![compute](compute.png)\n"
         atomic_write_text(self.dir / "report.md", text)
         _plot(rows, self.dir)
+
+
+def _tokenizer(config: LoopConfig):
+    """The starting policy's tokenizer (every iteration's policy saves the same one)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(config.policy, trust_remote_code=config.model_options.trust_remote_code)
 
 
 def _copy_policy(src: Path, dst: Path) -> None:

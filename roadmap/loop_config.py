@@ -1,7 +1,8 @@
 """The recipe of the search-and-learn loop (``roadmap run``), typed and checked before any work.
 
-A recipe is YAML: top-level keys are ``LoopConfig``'s fields, and its ``search:``, ``learn:`` and
-``prm:`` sections hold the fields of the phase's own config class; ``lengths:`` holds the fields of
+A recipe is YAML: top-level keys are ``LoopConfig``'s fields, and its ``search:``, ``learn:``,
+``prm:``, ``model:`` and ``prompt:`` sections hold the fields of the phase's own config class
+(``prompt:`` those of ``roadmap.core.tasks.PromptFormat``); ``lengths:`` holds the fields of
 ``roadmap.core.Lengths``, the length limits every phase reads. ``LoopConfig.__post_init__``
 builds those typed configs at once, so a misspelled key at any depth, a value of the wrong type
 or an unknown task fails in well under a second, naming the key, its section, the known keys
@@ -145,6 +146,7 @@ class LoopConfig:
       is the loop's; iteration k searches with ``seed + 104729 k``);
     - ``learner`` and ``learn_config``: ``learn.algorithm`` (default expert_iteration) looked up
       in ``learning.registry``, and its config class built from the rest of ``learn``;
+    - ``prompt_format``: ``roadmap.core.tasks.PromptFormat`` from ``prompt`` (the task's prompt format);
     - ``prm_config``, ``label_config``, ``reward_model_config``: ``PRMPhaseConfig``,
       ``rewards.LabelConfig`` and ``rewards.RewardModelConfig`` from ``prm`` (a key goes to every
       one of them that has it);
@@ -171,6 +173,9 @@ class LoopConfig:
     model: dict = field(default_factory=dict, metadata={
         "help": "How policy folders load: dtype, device, device_map, attn_implementation, trust_remote_code "
                 "(roadmap.core.backends.ModelOptions)."})
+    prompt: dict = field(default_factory=dict, metadata={
+        "help": "Prompt format of the task: kind (plain | chat | fewshot), system_prompt, shots, step_delimiter, "
+                "shot_seed (roadmap.core.tasks.PromptFormat); chat binds the starting policy's tokenizer."})
     lengths: dict = field(default_factory=dict, metadata={
         "help": "Length limits of every phase (roadmap.core.Lengths fields: max_step_tokens, max_steps, "
                 "max_solution_tokens, rollout_tokens, train_max_length, rl_completion_tokens)."})
@@ -188,10 +193,12 @@ class LoopConfig:
                 raise RecipeError(f"{name}={getattr(self, name)} must be at least 1")
         if self.guide not in ("verifier", "prm"):
             raise RecipeError(f"guide={self.guide!r} must be 'verifier' or 'prm'")
-        if self.prm_dir and not (Path(self.prm_dir) / "reward_model.json").exists():
-            raise FileNotFoundError(f"prm_dir={self.prm_dir!r} holds no reward_model.json; pass a folder written by "
-                                    "`roadmap train-prm`, or leave prm_dir empty")
+        if self.prm_dir:  # this project's PRM, Math-Shepherd or Qwen2.5-Math-PRM; anything else is refused
+            from rewards.public_prm import detect_prm_format
+
+            detect_prm_format(self.prm_dir)
         self._check_task()
+        self._build_prompt()
         self._build_model()
         self.lengths_config = build_section(Lengths, self.lengths, "lengths")
         self._build_search()
@@ -215,6 +222,11 @@ class LoopConfig:
             raise RecipeError(f"task_args={self.task_args!r} do not fit task {self.task!r}: {e}") from e
         except ValueError as e:
             raise RecipeError(f"task {self.task!r} with task_args={self.task_args!r}: {e}") from e
+
+    def _build_prompt(self) -> None:
+        from roadmap.core.tasks import PromptFormat
+
+        self.prompt_format = build_section(PromptFormat, self.prompt, "prompt")
 
     def _build_model(self) -> None:
         from roadmap.core.backends import BACKENDS, ModelOptions

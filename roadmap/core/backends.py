@@ -53,7 +53,12 @@ class ModelOptions:
 
 
 def load_policy(path, *, backend: str = "hf", batch_size: int = 64, options: ModelOptions | None = None):
-    """The sampling policy stored in ``path`` on ``backend`` ("hf": ``HFPolicy``; "vllm": vLLM's engine)."""
+    """The sampling policy stored in ``path`` on ``backend`` ("hf": ``HFPolicy``; "vllm": ``VLLMPolicy``).
+
+    The vllm backend keeps one engine per process: a later call for another checkpoint of the
+    same model reloads its weights in place. Without vLLM installed it raises a ``ConfigError``
+    that says how to install it.
+    """
     options = options or ModelOptions()
     if backend not in BACKENDS:
         raise ConfigError(f"backend={backend!r} is not a sampling backend; use one of {BACKENDS}")
@@ -61,4 +66,6 @@ def load_policy(path, *, backend: str = "hf", batch_size: int = 64, options: Mod
         from roadmap.core.hf_policy import HFPolicy
 
         return HFPolicy.from_pretrained(path, batch_size=batch_size, **options.to_dict())
-    raise ConfigError("backend='vllm' is not available in this build yet; use --backend hf")
+    from roadmap.core.vllm_policy import VLLMPolicy  # imports vLLM only when called: it is optional
+
+    return VLLMPolicy.from_pretrained(path, batch_size=batch_size, options=options)

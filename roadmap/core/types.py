@@ -67,9 +67,11 @@ class Completion:
     """One sampled continuation of a prefix.
 
     Attributes:
-        text: the generated text. When generation stopped at a stop string, the text ends with
-            that stop string (so ``prefix + text`` is the continued document); text after the
-            stop string inside the same token is dropped.
+        text: the generated text, exactly as it continues the prefix's document (a leading
+            space stays; ``prefix + text`` is the document the model wrote). When generation
+            stopped at a stop string, the text keeps the whole text of the token that completed
+            the stop string (a token ".\n\n" with stop "\n" gives ".\n\n"), so joined steps lose
+            no characters; the stop string is inside the text, usually at its end.
         num_tokens: generated tokens, including the one that contained the stop string or EOS.
         logprob: sum of the model's log-probabilities of the generated tokens under the
             untempered distribution (temperature 1, no top-p), i.e. log pi(text | prefix).

@@ -1,7 +1,9 @@
 """Tasks: sources of math problems, each with its prompt format and answer checker.
 
 Built-ins: ``arith`` (procedural +/- chains), ``gsm_symbolic`` (reasoning-gym word problems),
-``gsm8k`` and ``math500`` (Hub or local files). Heavy dependencies (datasets, math-verify,
+``gsm8k`` and ``math500`` (Hub or local files); a user's own Task subclass loads by import path
+("mypkg.tasks:MyTask"). Prompt formats (plain, chat template, few-shot) are ``PromptFormat``s
+bound with ``Task.set_prompt_format``. Heavy dependencies (datasets, math-verify,
 reasoning-gym) are imported only when a task loads data or checks an answer, so importing this
 package is cheap.
 
@@ -34,6 +36,7 @@ from roadmap.core.tasks.base import (
 from roadmap.core.tasks.gsm8k import GSM8KTask
 from roadmap.core.tasks.gsm_symbolic import GSMSymbolicTask
 from roadmap.core.tasks.math500 import Math500Task
+from roadmap.core.tasks.prompts import DEFAULT_SYSTEM_PROMPT, PROMPT_KINDS, PromptFormat
 
 __all__ = [
     "Task",
@@ -49,8 +52,12 @@ __all__ = [
     "GSMSymbolicTask",
     "GSM8KTask",
     "Math500Task",
+    "PromptFormat",
+    "PROMPT_KINDS",
+    "DEFAULT_SYSTEM_PROMPT",
     "TASKS",
     "get_task",
+    "load_task_class",
     "register_task",
 ]
 
@@ -112,12 +119,43 @@ def _check_options(name: str, cls: type[Task], kwargs: dict) -> None:
             raise ConfigError(f"task {name!r} option {key}={value!r} must be a whole number (default {default!r})")
 
 
+def load_task_class(path: str) -> type[Task]:
+    """The Task subclass named by an import path "package.module:ClassName".
+
+    Errors (ConfigError) name the path and say whether the module cannot be imported, has no such
+    attribute, or the attribute is not a Task subclass.
+    """
+    import importlib
+
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"task {path!r} is not an import path; write it as package.module:ClassName")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        missing = "it" if err.name == module_name or module_name.startswith(f"{err.name}.") else repr(err.name)
+        raise ConfigError(f"task {path!r}: module {module_name!r} cannot be imported ({missing} is not found); put "
+                          "its folder on PYTHONPATH or install its package") from err
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise ConfigError(f"task {path!r}: module {module_name!r} has no attribute {attr!r}; check the class name")
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ConfigError(f"task {path!r}: {attr} is {cls!r}, not a Task subclass; subclass roadmap.core.tasks.Task")
+    return cls
+
+
 def get_task(name: str, **kwargs) -> Task:
-    """A new instance of the task registered as ``name``, built with ``kwargs``.
+    """A new instance of the task registered as ``name`` (or at import path "module:Class"), built
+    with ``kwargs``.
 
     Unknown options and non-numbers for numeric options raise ``ConfigError`` naming them.
     """
-    if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {sorted(TASKS)} (add one with @register_task)")
-    _check_options(name, TASKS[name], kwargs)
-    return TASKS[name](**kwargs)
+    if ":" in name:
+        cls = load_task_class(name)
+    elif name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {sorted(TASKS)} (add one with @register_task, or "
+                          "pass an import path package.module:ClassName)")
+    else:
+        cls = TASKS[name]
+    _check_options(name, cls, kwargs)
+    return cls(**kwargs)

@@ -1,7 +1,8 @@
-"""GSM8K-style final answers: the "#### N" line, number normalisation and numeric comparison.
+"""GSM8K-style final answers: the "#### N" line or a ``\\boxed{N}``, number normalisation, comparison.
 
-GSM8K (arXiv 2110.14168) ends every worked solution with a line "#### N". The gsm8k and
-gsm_symbolic tasks share this format, so its parsing lives here, once.
+GSM8K (arXiv 2110.14168) ends every worked solution with a line "#### N"; chat models end theirs
+with "$\\boxed{N}$" instead. The gsm8k and gsm_symbolic tasks share this format, so its parsing
+lives here, once.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from roadmap.core.tasks._answers import boxed_span
 from roadmap.core.tasks._verify import verify_math
 from roadmap.core.tasks.base import BadRowError
 
-__all__ = ["ANSWER_MARK", "normalize_number", "extract_hash_answer", "split_hash_solution", "numbers_match"]
+__all__ = ["ANSWER_MARK", "normalize_number", "extract_hash_answer", "extract_numeric_answer", "split_hash_solution",
+           "numbers_match"]
 
 ANSWER_MARK = "####"
 _NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$")
@@ -64,6 +67,20 @@ def extract_hash_answer(text: str) -> str | None:
         return None
     rest = text[i + len(ANSWER_MARK) :].split("\n", 1)[0]
     return normalize_number(rest)
+
+
+def extract_numeric_answer(text: str) -> str | None:
+    """The final answer of a GSM-style solution: the "#### N" line or the last ``\\boxed{...}``,
+    whichever comes last in ``text``; None when neither is there.
+
+    The "####" reading is ``extract_hash_answer``'s (strict). A box holding a number is
+    normalised ("$\\boxed{1,234}$" -> "1234", "\\boxed{72.}" -> "72"); a box holding anything
+    else ("\\frac{1}{2}") is returned as written, for math-verify to compare.
+    """
+    box_at, box = boxed_span(text)
+    if box_at > text.rfind(ANSWER_MARK):
+        return None if box is None else (normalize_number(box) or box)
+    return extract_hash_answer(text)
 
 
 def split_hash_solution(solution: str) -> tuple[list[str], str]:

@@ -8,6 +8,8 @@ final answer line::
     -6+12=6
     Answer: 6
 
+Under a chat prompt format the steps are separated by a blank line and the answer step is
+"Therefore, the final answer is $\\boxed{6}$."; ``extract_answer`` reads either form.
 Intermediate and final results may be negative. Because every step can be checked exactly,
 ``step_labels`` gives ground-truth process labels, against which automatically trained
 process reward models are measured (Math-Shepherd, arXiv 2312.08935).
@@ -19,6 +21,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from roadmap.core.tasks._answers import boxed_span
 from roadmap.core.tasks.base import Task, check_split, hash_split, stable_hash
 from roadmap.core.types import Problem
 
@@ -26,7 +29,8 @@ __all__ = ["ArithConfig", "ArithTask", "parse_step", "check_step"]
 
 _STEP = re.compile(r"^\s*(-?\d+)\s*([+-])\s*(\d+)\s*=\s*(-?\d+)\s*$")
 _TERM = re.compile(r"([+-])(\d+)")
-_ANSWER = re.compile(r"Answer:\s*(-?\d+)\s*$")
+_ANSWER_LINE = re.compile(r"Answer:[ \t]*(-?\d+)[ \t]*$", re.MULTILINE)
+_INTEGER = re.compile(r"^-?\d+$")
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,11 @@ class ArithTask(Task):
     def __init__(self, config: ArithConfig | None = None, **kwargs) -> None:
         self.config = config if config is not None else ArithConfig(**kwargs)
 
-    def prompt(self, problem: Problem) -> str:
+    def plain_prompt(self, problem: Problem) -> str:
         return f"{problem.question}\n"
+
+    def chat_question(self, problem: Problem) -> str:
+        return f"Compute {problem.question}."
 
     def make_problem(self, question: str) -> Problem:
         """The problem (with reference steps and answer) for a chain like "37+48-91"."""
@@ -161,10 +168,13 @@ class ArithTask(Task):
         return out
 
     def extract_answer(self, text: str) -> str | None:
-        for line in reversed(text.strip().split("\n")):
-            m = _ANSWER.search(line)
-            if m:
-                return str(int(m.group(1)))
+        """The integer of the last "Answer: N" line or the last ``\\boxed{N}``, whichever comes last."""
+        box_at, box = boxed_span(text)
+        lines = list(_ANSWER_LINE.finditer(text))
+        if lines and lines[-1].start() > box_at:
+            return str(int(lines[-1].group(1)))
+        if box is not None and _INTEGER.match(box.replace(" ", "")):
+            return str(int(box.replace(" ", "")))
         return None
 
     def answers_match(self, predicted: str, reference: str) -> bool:
@@ -178,7 +188,7 @@ class ArithTask(Task):
 
         Step i is True when it and every step before it is right and consistent with the
         question; after the first wrong step every label is False (a wrong prefix cannot be
-        repaired). The final "Answer: x" step is True when x equals the last step's result
+        repaired). The final "Answer: x" (or "\\boxed{x}") step is True when x equals the last step's result
         and all the question's terms have been used, i.e. when the answer is right.
         """
         steps = self.split_steps(text)
@@ -186,8 +196,9 @@ class ArithTask(Task):
         ok, prev = True, None
         for i, line in enumerate(steps):
             if ok:
-                if _ANSWER.search(line):
-                    ok = self.answers_match(self.extract_answer(line) or "", problem.answer)
+                answer = self.extract_answer(line)
+                if answer is not None:
+                    ok = self.answers_match(answer, problem.answer)
                 else:
                     ok = check_step(line, prev, problem.question, index=i)
                     prev = line

@@ -68,17 +68,34 @@ def collect_rows(
     return out
 
 
+#: methods a Task subclass may override under their old names; ``__init_subclass__`` moves such an
+#: override to the plain-format hook, so that the bound prompt format still applies to the subclass
+_PLAIN_HOOKS = {"prompt": "plain_prompt", "format_answer": "plain_answer"}
+
+
 class Task(ABC):
     """A source of math problems with its own prompt format and answer checker.
 
     Subclasses set ``name`` and ``step_delimiter`` and implement ``problems``,
-    ``extract_answer`` and ``answers_match``; the rest has working defaults.
+    ``extract_answer`` and ``answers_match``; the rest has working defaults. The task's own
+    prompt and final-answer step are ``plain_prompt`` and ``plain_answer`` (a subclass that
+    overrides ``prompt`` or ``format_answer`` instead overrides these). ``set_prompt_format``
+    binds another format (chat template, few-shot; ``roadmap.core.tasks.prompts``), which
+    ``prompt``, ``format_answer``, ``format_solution`` and ``step_delimiter`` then follow.
     """
 
     name: str = "task"
     step_delimiter: str = "\n"
-    #: prefix of the final-answer line written by ``format_solution``
+    #: prefix of the final-answer line written by ``plain_answer``
     answer_prefix: str = "Answer: "
+    _binding = None  # a prompts.PromptBinding once set_prompt_format is called
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for old, hook in _PLAIN_HOOKS.items():
+            if old in cls.__dict__ and hook not in cls.__dict__:
+                setattr(cls, hook, cls.__dict__[old])
+                setattr(cls, old, getattr(Task, old))
 
     @abstractmethod
     def problems(self, split: str = "train", n: int | None = None, seed: int = 0) -> list[Problem]:
@@ -92,13 +109,68 @@ class Task(ABC):
     def answers_match(self, predicted: str, reference: str) -> bool:
         """Whether an extracted answer equals the reference answer."""
 
-    def prompt(self, problem: Problem) -> str:
-        """The text the policy continues; the solution starts right after it."""
+    def extract_answer_flexible(self, text: str) -> str | None:
+        """A lenient reading of the final answer, reported beside the strict one (never deciding).
+
+        The strict answer when there is one; else the number after the last "the answer is", else
+        the last number in ``text`` (lm-evaluation-harness's "flexible-extract"). Numbers are
+        normalised ("1,200." -> "1200").
+        """
+        from roadmap.core.tasks._answers import flexible_answer
+        from roadmap.core.tasks._numeric import normalize_number
+
+        strict = self.extract_answer(text)
+        if strict is not None:
+            return strict
+        loose = flexible_answer(text)
+        return None if loose is None else (normalize_number(loose) or loose)
+
+    # ------------------------------------------------------------------ prompt format
+    def set_prompt_format(self, fmt, tokenizer=None) -> Task:
+        """Write prompts and solutions in ``fmt`` (a ``prompts.PromptFormat``) from now on; returns self.
+
+        ``tokenizer`` is the policy's; a chat format needs it (its chat template), and raises
+        ``ConfigError`` naming it when it has no template. Few-shot formats draw their shots from
+        this task's train split here.
+        """
+        from roadmap.core.tasks.prompts import bind_prompt
+
+        self._binding = bind_prompt(self, fmt, tokenizer)
+        self.step_delimiter = fmt.delimiter(type(self).step_delimiter)
+        return self
+
+    @property
+    def prompt_format(self):
+        """The bound ``prompts.PromptFormat`` (the plain one when none was set)."""
+        from roadmap.core.tasks.prompts import PromptFormat
+
+        return self._binding.format if self._binding is not None else PromptFormat()
+
+    def plain_prompt(self, problem: Problem) -> str:
+        """The task's own prompt text (the plain format)."""
         return f"Question: {problem.question}\nAnswer:\n"
 
-    def format_answer(self, answer: str) -> str:
-        """The final-answer step for ``answer`` (without delimiter)."""
+    def chat_question(self, problem: Problem) -> str:
+        """The user turn of ``problem`` under a chat format."""
+        return problem.question
+
+    def prompt(self, problem: Problem) -> str:
+        """The text the policy continues, in the bound format; the solution starts right after it."""
+        if self._binding is None or not (self._binding.format.chat or self._binding.format.num_shots):
+            return self.plain_prompt(problem)
+        return self._binding.prompt(self, problem)
+
+    def plain_answer(self, answer: str) -> str:
+        """The task's own final-answer step for ``answer`` (the plain format)."""
         return f"{self.answer_prefix}{answer}"
+
+    def format_answer(self, answer: str) -> str:
+        """The final-answer step for ``answer`` (without delimiter): "$\\boxed{...}$" under chat."""
+        if self._binding is not None and self._binding.format.chat:
+            from roadmap.core.tasks.prompts import chat_answer
+
+            return chat_answer(answer)
+        return self.plain_answer(answer)
 
     def format_solution(self, steps: Sequence[str], answer: str) -> str:
         """A solution: one step per delimiter, then the final-answer step."""
@@ -107,6 +179,15 @@ class Task(ABC):
     def reference_solution(self, problem: Problem) -> str:
         """The reference solution of ``problem`` in this task's solution format."""
         return self.format_solution(problem.steps, problem.answer)
+
+    def training_pair(self, problem: Problem, solution: str) -> tuple[str, str]:
+        """(prompt, completion) for supervised training on ``solution``, as TRL encodes string rows
+        (with special tokens): under chat the completion ends with the end-of-turn (EOS) token and
+        a prompt starting with the BOS text loses it when the tokenizer adds its own."""
+        text = self.prompt(problem)
+        if self._binding is None:
+            return text, solution
+        return self._binding.training_prompt(text), solution + self._binding.completion_end()
 
     def split_steps(self, text: str) -> list[str]:
         """Split a solution into its steps (delimiters removed, empty steps dropped)."""

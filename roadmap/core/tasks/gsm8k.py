@@ -9,7 +9,8 @@ calculator annotations, ending in the final-answer line::
 
 Steps are the lines before "####" with the annotations removed; ``Problem.answer`` is the
 normalised number ("#### 1,600" -> "1600"). Solutions are written the same way (step lines, then
-"#### N"), and answers are compared as numbers. Problems come from the Hub (``openai/gsm8k``) or,
+"#### N"; under a chat prompt format, blank-line steps and "$\\boxed{N}$"), the final answer is read
+from "####" or the last ``\\boxed{}``, and answers are compared as numbers. Problems come from the Hub (``openai/gsm8k``) or,
 offline, from a local file or a folder with the Hub layout (see ``roadmap.core.tasks._source``).
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roadmap.core.tasks._numeric import extract_hash_answer, numbers_match, split_hash_solution
+from roadmap.core.tasks._numeric import extract_numeric_answer, numbers_match, split_hash_solution
 from roadmap.core.tasks._source import SourceTask
 from roadmap.core.tasks.base import BadRowError, stable_hash
 from roadmap.core.types import Problem
@@ -71,8 +72,9 @@ class GSM8KTask(SourceTask):
         )
 
     def extract_answer(self, text: str) -> str | None:
-        """The number after the last "####" (normalised), or None; strict, see ``extract_hash_answer``."""
-        return extract_hash_answer(text)
+        """The number after the last "####" or in the last ``\\boxed{}`` (normalised), or None; strict,
+        see ``extract_numeric_answer``."""
+        return extract_numeric_answer(text)
 
     def answers_match(self, predicted: str, reference: str) -> bool:
         """Numeric equality ("1,234.50" == "1234.5"); math-verify for non-numeric answers."""

@@ -11,7 +11,7 @@ test_fraction)`` names, and ``problems`` keeps generating until it has ``n`` of 
 
 from __future__ import annotations
 
-from roadmap.core.tasks._numeric import extract_hash_answer, normalize_number, numbers_match, split_hash_solution
+from roadmap.core.tasks._numeric import extract_numeric_answer, normalize_number, numbers_match, split_hash_solution
 from roadmap.core.tasks.base import BadRowError, Task, check_split, hash_split, stable_hash
 from roadmap.core.types import Problem
 
@@ -93,8 +93,9 @@ class GSMSymbolicTask(Task):
         return out
 
     def extract_answer(self, text: str) -> str | None:
-        """The number after the last "####" (normalised), or None; strict, see ``extract_hash_answer``."""
-        return extract_hash_answer(text)
+        """The number after the last "####" or in the last ``\\boxed{}`` (normalised), or None; strict,
+        see ``extract_numeric_answer``."""
+        return extract_numeric_answer(text)
 
     def answers_match(self, predicted: str, reference: str) -> bool:
         """Numeric equality ("1,234.50" == "1234.5"); math-verify for non-numeric answers."""

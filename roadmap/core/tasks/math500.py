@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from roadmap.core.tasks._answers import last_boxed
 from roadmap.core.tasks._source import SourceTask
 from roadmap.core.tasks._verify import verify_math
 from roadmap.core.tasks.base import BadRowError, stable_hash
@@ -22,40 +23,7 @@ from roadmap.core.types import Problem
 
 __all__ = ["Math500Task", "last_boxed"]
 
-_BOXED = "\\boxed"
 _META_COLUMNS = ("subject", "level", "unique_id")
-
-
-def _boxed_content(text: str, start: int) -> str | None:
-    """The argument of the ``\\boxed`` at ``start``: "{...}" brace-matched, or one bare token."""
-    i = start + len(_BOXED)
-    if i < len(text) and text[i] == "{":
-        depth = 0
-        for j in range(i, len(text)):
-            if text[j] == "{" and text[j - 1] != "\\":
-                depth += 1
-            elif text[j] == "}" and text[j - 1] != "\\":
-                depth -= 1
-                if depth == 0:
-                    return text[i + 1 : j].strip() or None
-        return None  # unbalanced, e.g. a solution cut off mid-answer
-    if i < len(text) and text[i] == " ":  # "\boxed 5": the token up to a space or "$"
-        token = text[i:].lstrip().split(None, 1)[0] if text[i:].strip() else ""
-        token = token.split("$", 1)[0].rstrip(".,")
-        return token or None
-    return None
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` (nested braces allowed) or ``\\boxed X`` in ``text``.
-
-    Strict: when that last box is empty, unbalanced or malformed, the answer is None even if an
-    earlier box exists (an earlier box is usually an intermediate result).
-    """
-    start = text.rfind(_BOXED)
-    if start < 0:
-        return None
-    return _boxed_content(text, start)
 
 
 class Math500Task(SourceTask):
@@ -100,10 +68,10 @@ class Math500Task(SourceTask):
             meta=meta,
         )
 
-    def prompt(self, problem: Problem) -> str:
+    def plain_prompt(self, problem: Problem) -> str:
         return f"Problem: {problem.question}\nSolution:\n"
 
-    def format_answer(self, answer: str) -> str:
+    def plain_answer(self, answer: str) -> str:
         return f"The final answer is $\\boxed{{{answer}}}$."
 
     def extract_answer(self, text: str) -> str | None:

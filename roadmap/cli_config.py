@@ -1,0 +1,99 @@
+"""``roadmap <command> --config FILE.yaml``: a command's flags kept in a YAML file (a test-time recipe).
+
+search-and-learn runs ``python scripts/test_time_compute.py recipes/<model>/beam_search.yaml``;
+here ``roadmap eval --config recipes/real/<model>/beam_math500.yaml`` does the same. The file's
+keys are the command's long flags (``max_new_tokens`` or ``max-new-tokens`` for
+``--max-new-tokens``), plus ``command:`` naming the command it is for. Values become command-line
+tokens placed before the ones typed, so every value goes through the flag's own type check and a
+flag typed on the command line wins over the file. An unknown key fails at once, naming the
+file, the key, the closest flag and the command's flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+
+from roadmap.core.errors import ConfigError
+
+__all__ = ["expand_config"]
+
+
+def _flags(sub: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Long flag name without dashes -> its action, for the optional arguments of ``sub``."""
+    out = {}
+    for action in sub._actions:
+        for option in action.option_strings:
+            if option.startswith("--") and option not in ("--help", "--config", "--debug"):
+                out[option[2:]] = action
+    return out
+
+
+def _tokens(path: str, key: str, value, action: argparse.Action) -> list[str]:
+    flag = action.option_strings[-1] if action.option_strings[-1].startswith("--") else f"--{key}"
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {key}={value!r} must be true or false (it switches {flag})")
+        on = value if isinstance(action, argparse._StoreTrueAction) else not value
+        return [flag] if on else []
+    if isinstance(action, argparse._AppendAction):
+        items = value if isinstance(value, list) else [value]
+        return [t for item in items for t in (flag, _text(item))]
+    if isinstance(value, (list, tuple)):
+        value = ",".join(_text(v) for v in value)  # comma-separated flags (--budgets 4,16)
+    if isinstance(value, dict) or value is None:
+        raise ConfigError(f"{path}: {key}={value!r} is not a value {flag} takes; write a number, a string or a list")
+    return [flag, _text(value)]
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def expand_config(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``argv`` with ``--config FILE`` replaced by the flags the file holds (typed flags still win)."""
+    import yaml
+
+    argv = list(argv)
+    if "--config" not in argv and not any(a.startswith("--config=") for a in argv):
+        return argv
+    i = next(k for k, a in enumerate(argv) if a == "--config" or a.startswith("--config="))
+    if argv[i] == "--config":
+        if i + 1 >= len(argv):
+            raise ConfigError("--config needs a YAML file: roadmap <command> --config FILE.yaml")
+        path, rest = argv[i + 1], argv[:i] + argv[i + 2 :]
+    else:
+        path, rest = argv[i].split("=", 1)[1], argv[:i] + argv[i + 1 :]
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command = next((a for a in rest if a in subparsers.choices), None)
+    if command is None:
+        raise ConfigError(f"--config {path}: name the command first, e.g. roadmap eval --config {path}")
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--config {path} does not exist; see recipes/real/ for examples")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path} holds a {type(data).__name__}; it must map flag names to values")
+    wanted = data.pop("command", command)
+    if wanted != command:
+        raise ConfigError(f"--config {path} is a recipe for `roadmap {wanted}`, not `roadmap {command}`; "
+                          f"run roadmap {wanted} --config {path}")
+    flags = _flags(subparsers.choices[command])
+    tokens: list[str] = []
+    for key, value in data.items():
+        name = str(key).replace("_", "-")
+        if name not in flags:
+            close = difflib.get_close_matches(name, sorted(flags), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"--config {path}: `roadmap {command}` has no flag --{name}{hint}; "
+                              f"its flags: {sorted(flags)}")
+        tokens += _tokens(path, name, value, flags[name])
+    at = rest.index(command) + 1
+    return rest[:at] + tokens + rest[at:]

@@ -1,0 +1,60 @@
+"""Log-probabilities of given tokens without a [B, T, V] logits tensor.
+
+A causal LM's forward builds logits for every position: at batch 64 x 512 tokens x Qwen's
+151,936-token vocabulary that is about 20 GiB in fp32 (37 GiB once log_softmax copies it).
+Scoring needs one number per position, log pi(token_t | tokens_<t). ``next_token_logprobs``
+runs the decoder once, then applies the LM head to ``chunk_tokens`` positions at a time in
+fp32 (the "FP32 head" of ScaleRL), keeps the gathered log-probability and drops the chunk's
+logits. Under autograd each chunk is recomputed in backward (activation checkpointing), so
+training through it is as frugal as inference.
+"""
+
+from __future__ import annotations
+
+__all__ = ["next_token_logprobs", "DEFAULT_CHUNK_TOKENS"]
+
+#: positions whose logits exist at once: 4096 x 151,936 x 4 bytes is about 2.3 GiB
+DEFAULT_CHUNK_TOKENS = 4096
+
+
+def _head_logprobs(hidden, targets, head, softcap):
+    import torch
+
+    logits = head(hidden).float()
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets[:, None]).squeeze(-1)
+
+
+def next_token_logprobs(model, input_ids, attention_mask=None, position_ids=None, *,
+                        chunk_tokens: int = DEFAULT_CHUNK_TOKENS):
+    """``[B, T-1]`` fp32 log pi(input_ids[:, t+1] | input_ids[:, :t+1]); 0 where the target is padding.
+
+    ``model`` is any transformers causal LM (``get_decoder`` and ``get_output_embeddings``).
+    Only positions whose target token is attended (``attention_mask`` 1) are computed.
+    """
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    if chunk_tokens < 1:
+        raise ValueError(f"chunk_tokens={chunk_tokens} must be at least 1")
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    if decoder is None or head is None:
+        raise TypeError(f"{type(model).__name__} has no decoder/LM head to score tokens with; pass a causal LM")
+    hidden = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).last_hidden_state
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    batch, width = input_ids.shape
+    out = hidden.new_zeros((batch, width - 1), dtype=torch.float32)
+    keep = (attention_mask[:, 1:] if attention_mask is not None else torch.ones_like(input_ids[:, 1:])).bool()
+    rows, cols = keep.nonzero(as_tuple=True)
+    if not len(rows):
+        return out
+    h, targets = hidden[rows, cols], input_ids[rows, cols + 1]
+    parts = []
+    for start in range(0, len(rows), chunk_tokens):
+        piece = (h[start : start + chunk_tokens], targets[start : start + chunk_tokens], head, softcap)
+        if torch.is_grad_enabled() and h.requires_grad:
+            parts.append(checkpoint(_head_logprobs, *piece, use_reentrant=False))
+        else:
+            parts.append(_head_logprobs(*piece))
+    return out.index_put((rows, cols), torch.cat(parts))
