@@ -26,9 +26,13 @@ Sides (each in its own environment; vLLM and llm-reasoners cannot share the proj
   solution is not counted, as decoding drops it). Problems run one at a time, as
   llm-reasoners' Evaluator runs them.
 
-Regenerate (every run under the shared lock, one thread; peer MCTS is the slow one):
+Regenerate (every run under the shared lock, one thread). The policy and PRM of the 2026-12-01 run:
+``roadmap sft --policy p700 --max-steps 400 --seed 1 --out peer_policy`` (p700: 700 SFT steps from the
+tiny model; 69.0% greedy on these 200), ``roadmap label --policy peer_policy --n 400 --samples 4
+--method binary --rollouts 8 --out peer_labels``, ``roadmap train-prm --labels peer_labels --init
+peer_policy --out peer_prm --epochs 2`` (eval AUC 0.803). Then:
 
-    P=/work/artifacts/p700 PRM=/work/artifacts/peer_prm R=benchmarks/results
+    P=/work/artifacts/peer_policy PRM=/work/artifacts/peer_prm R=benchmarks/results
     flock /work/heavy.lock env OMP_NUM_THREADS=1 PYTHONPATH=$PWD /work/venv/bin/python \\
         benchmarks/peer_llm_reasoners.py --side ours --policy $P --prm $PRM --out $R/peer_ours.json
     flock /work/heavy.lock env OMP_NUM_THREADS=1 PYTHONPATH=$PWD /work/venv-vllm/bin/python \\
