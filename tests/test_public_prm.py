@@ -329,3 +329,22 @@ def test_cli_eval_searches_with_a_public_prm(method, qwen_dir, shepherd_dir, tin
                      "--budget", "4", "--max-new-tokens", "48", "--out", str(out), *extra]) == 0
         report = json.loads(out.read_text())
         assert report["n"] == 2 and report["method"] == method
+
+
+def test_a_hub_id_is_detected_from_its_snapshot_of_config_files(qwen_dir, monkeypatch):
+    """``--prm Qwen/Qwen2.5-Math-PRM-7B`` (a Hub id, no local folder): detection reads the snapshot of
+    the repository's small files that huggingface_hub downloads, and never asks for the weights."""
+    import huggingface_hub
+
+    from rewards import detect_prm_format
+
+    asked = {}
+
+    def fake_snapshot(repo_id, allow_patterns=None, **kw):
+        asked.update(repo_id=repo_id, patterns=allow_patterns)
+        return str(qwen_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert detect_prm_format("Qwen/Qwen2.5-Math-PRM-7B") == "qwen-prm"
+    assert asked["repo_id"] == "Qwen/Qwen2.5-Math-PRM-7B" and "*.safetensors" not in asked["patterns"]
