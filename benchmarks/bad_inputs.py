@@ -53,6 +53,20 @@ def _torn_cells(ws: Path) -> None:
     path.write_text(text[: len(text) - 40])  # cut the last cell mid-line, as a full disk did
 
 
+def _standin(family: str, name: str, remote_code: bool = False) -> Callable[[Path], None]:
+    def setup(ws: Path) -> None:
+        from policy_init.standins import build_standin
+
+        if not (ws / name).exists():
+            build_standin(family, ws / name)
+        if remote_code:  # a folder that ships its own modelling code, as Qwen2.5-Math-PRM does
+            cfg = json.loads((ws / name / "config.json").read_text())
+            cfg["auto_map"] = {"AutoModelForCausalLM": "modeling_own.OwnForCausalLM"}
+            (ws / name / "config.json").write_text(json.dumps(cfg))
+
+    return setup
+
+
 def cases() -> list[Case]:
     """The inputs tried; ``P`` is the tiny policy folder, relative to the scratch folder."""
     ev = ["eval", "--policy", "P", "--max-new-tokens", "8"]
@@ -168,6 +182,27 @@ def cases() -> list[Case]:
              setup=_write("zero.json", _points([(0, 0.1), (2, 0.2), (4, 0.3)]))),
         Case("fit --warmup 1.5", ["fit", "fall.json", "--warmup", "1.5"], "--warmup"),
         Case("fit --r0 10", ["fit", "fall.json", "--r0", "10"], "--r0"),
+        # real models (issue 13): prompt formats, lengths, remote code, PRM formats, the --config file
+        Case("eval --prompt-format chat, tokenizer without a chat template", ["eval", "--policy", "GPT2", "--n", "2",
+             "--prompt-format", "chat"], "--prompt-format plain", setup=_standin("gpt2", "GPT2")),
+        Case("eval --prm <a policy folder> (no PRM format)", ev + ["--n", "2", "--method", "beam", "--prm", "P"],
+             "--prm-format"),
+        Case("eval --policy <folder with auto_map>, no --trust-remote-code", ["eval", "--policy", "OWN", "--n", "2"],
+             "--trust-remote-code", setup=_standin("qwen2", "OWN", remote_code=True)),
+        Case("eval --task mypkg.missing:MyTask", ev + ["--n", "2", "--task", "mypkg.missing:MyTask"], "mypkg.missing"),
+        Case("eval --shots 2 under --prompt-format plain", ev + ["--n", "2", "--shots", "2"], "shots"),
+        Case("eval --max-step-tokens 0", ev + ["--max-step-tokens", "0"], "--max-step-tokens"),
+        Case("eval --device cpu --device-map auto", ev + ["--n", "2", "--device", "cpu", "--device-map", "auto"],
+             "device_map"),
+        Case("eval --backend vllm without vLLM installed", ev + ["--n", "2", "--backend", "vllm"], "vllm"),
+        Case("eval --config <file with an unknown flag>", ev + ["--config", "cfg.yaml"], "--max-new-token",
+             setup=_write("cfg.yaml", "command: eval\nmax_new_token: 8\n")),
+        Case("eval --config <a recipe for another command>", ev + ["--config", "cfg2.yaml"], "roadmap bench",
+             setup=_write("cfg2.yaml", "command: bench\nn: 2\n")),
+        Case("run: lengths: {max_steps: 0}", ["run", "ln.yaml", "--out", "run10"], "max_steps",
+             setup=_write("ln.yaml", good + "lengths: {max_steps: 0}\n")),
+        Case("run: prompt: {kind: chatty}", ["run", "pk.yaml", "--out", "run11"], "chatty",
+             setup=_write("pk.yaml", good + "prompt: {kind: chatty}\n")),
     ]
 
 
