@@ -26,8 +26,10 @@ _MARK = "\x00"
 
 
 def answer_cue(task) -> tuple[str, str]:
-    """The task's final-answer step split around the answer: ("Answer: ", "") in the plain format."""
-    head, _, tail = task.format_answer(_MARK).partition(_MARK)
+    """The task's final-answer step split around the answer: ("Answer: ", "") in the plain format
+    (and for a duck-typed task without ``format_answer``)."""
+    fmt = getattr(task, "format_answer", lambda answer: f"Answer: {answer}")
+    head, _, tail = fmt(_MARK).partition(_MARK)
     return head, tail
 
 

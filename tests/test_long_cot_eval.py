@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rewards.behaviour import behaviour_metrics, trace_events
@@ -18,8 +20,13 @@ BACKTRACKED = ("37+48=84\n84-91=-7\ncheck -7+91=84 ok\nrecheck 84-48=36 wrong, b
 CLEAN = "37+48=85\n85-91=-6\n-6+12=6\nAnswer: 6"
 
 
+def last_result(text: str) -> str:
+    found = re.findall(r"=(-?\d+)\n", text)
+    return found[-1] if found else "0"
+
+
 class ScriptedPolicy:
-    """Writes a fixed solution one character (token) at a time; after an answer cue it writes "6"."""
+    """Writes a fixed solution one character (token) at a time; after an answer cue, the last result so far."""
 
     def __init__(self, text: str) -> None:
         self.text, self.usage, self.calls = text, Usage(), []
@@ -28,7 +35,7 @@ class ScriptedPolicy:
         self.calls.append(max_new_tokens)
         out = []
         for prefix in prefixes:
-            full = "6\n" if prefix.endswith("Answer: ") else self.text
+            full = last_result(prefix) + "\n" if prefix.endswith("Answer: ") else self.text
             text, finished, stopped = full[:max_new_tokens], len(full) <= max_new_tokens, False
             for s in [stop] if isinstance(stop, str) else (stop or []):
                 if s in text:
@@ -46,7 +53,8 @@ def test_budget_forcing_stops_at_the_budget(budget):
     assert task.extract_answer(stopped.text) is None
     (forced,), = budget_forced(policy, task, ["37+48-91+12\n"], budget, mode="force")
     thinking = CORRECTED[:budget][: CORRECTED[:budget].rfind("\n") + 1]
-    assert forced.text == thinking + "Answer: 6\n" and forced.num_tokens == budget + 2
+    answer = last_result(thinking)
+    assert forced.text == f"{thinking}Answer: {answer}\n" and forced.num_tokens == budget + len(answer) + 1
     assert policy.calls[-2:] == [budget, 16]
 
 
@@ -91,3 +99,16 @@ def test_behaviour_rates_over_scripted_traces():
     assert none["self_check_accuracy"] is None and none["self_correction_rate"] is None
     with pytest.raises(ValueError, match="one solution per problem"):
         behaviour_metrics(task, [p], [])
+
+
+def test_bench_sequential_axis_gains_accuracy_with_thinking_tokens(tmp_path):
+    from roadmap.bench import TestTimeConfig, bench_test_time
+
+    task = ArithTask()
+    problems = [task.make_problem("37+48-91+12")]
+    config = TestTimeConfig(methods=("greedy", "sequential"), budgets=(1, 3, 8), seeds=(0, 1), thinking_unit=16)
+    result = bench_test_time(ScriptedPolicy(CORRECTED), task, problems, tmp_path, config, progress=False)
+    seq = {c["budget"]: c for c in result["cells"] if c["method"] == "sequential"}
+    assert sorted(seq) == [1, 3, 8] and {c["seed"] for c in seq.values()} == {0}  # deterministic: one seed
+    assert [seq[b]["accuracy"] for b in (1, 3, 8)] == [0.0, 0.0, 1.0]
+    assert seq[1]["tokens_per_problem"] < seq[3]["tokens_per_problem"] < seq[8]["tokens_per_problem"]
