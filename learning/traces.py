@@ -58,15 +58,25 @@ class TraceConfig:
 
 @dataclass(frozen=True)
 class Detour:
-    """A wrong sibling written before path step ``index`` (0-based): ``kind`` "correction" or "backtrack"."""
+    """A wrong sibling written before step ``index`` (0-based, over the path's step lines).
+
+    ``kind`` is "correction" or "backtrack"; ``sibling`` the node id; ``line`` which line of the
+    sibling's step text is the wrong one (a node's text may hold several steps, e.g. a last step
+    and the answer line; the lines before ``line`` are the path's own).
+    """
 
     index: int
     kind: str
     sibling: int
+    line: int = 0
 
 
-def _steps(nodes: Sequence[Node]) -> list[str]:
-    return [n.step.strip() for n in nodes]
+def _lines(task, node: Node) -> list[str]:
+    return [s.strip() for s in task.split_steps(node.step)]
+
+
+def _flat(task, path: Sequence[Node]) -> list[str]:
+    return [line for node in path for line in _lines(task, node)]
 
 
 def verified_path(tree: Tree, task, problem: Problem) -> list[Node] | None:
@@ -76,7 +86,7 @@ def verified_path(tree: Tree, task, problem: Problem) -> list[Node] | None:
         if not node.terminal or not task.is_correct(problem, tree.text(node.id)):
             continue
         path = tree.path(node.id)
-        steps = _steps(path)
+        steps = _flat(task, path)
         if any(task.step_verdict(problem, steps[:i], s) is False for i, s in enumerate(steps)):
             continue
         key = (node.value, node.visits, -node.id)
@@ -85,42 +95,54 @@ def verified_path(tree: Tree, task, problem: Problem) -> list[Node] | None:
     return None if best is None else best[1]
 
 
-def _low(tree: Tree, task, problem: Problem, before: list[str], node: Node, max_value: float) -> bool:
-    """Whether sibling ``node`` is a wrong step the search valued low (the task's checker agreeing)."""
-    step = node.step.strip()
-    if not step or node.visits == 0 or node.value > max_value:
-        return False
-    verdict = task.step_verdict(problem, before, step)
-    return True if verdict is None else not verdict
-
-
-def _below(tree: Tree, node: Node, depth: int) -> list[Node]:
-    """Up to ``depth`` non-terminal steps down ``node``'s best-valued visited children."""
-    out: list[Node] = []
+def _below(tree: Tree, task, problem: Problem, before: list[str], sibling: Node, line: int, depth: int) -> list[str]:
+    """Up to ``depth`` steps after the wrong line of ``sibling``, down its best-valued visited children:
+    right steps given the wrong branch (never an answer line, never a step wrong in itself)."""
+    branch = list(before) + [_lines(task, sibling)[line]]
+    pending = _lines(task, sibling)[line + 1:]
+    node, out = sibling, []
     while len(out) < depth:
-        kids = [c for c in tree.children(node.id) if c.visits > 0 and not c.terminal and c.step.strip()]
-        if not kids:
+        if not pending:
+            kids = [c for c in tree.children(node.id) if c.visits > 0 and c.step.strip()]
+            if not kids:
+                break
+            node = max(kids, key=lambda c: (c.value, c.visits))
+            pending = _lines(task, node)
+            continue
+        step = pending.pop(0)
+        if task.extract_answer(step) is not None or task.step_verdict(problem, branch, step) is False:
             break
-        node = max(kids, key=lambda c: (c.value, c.visits))
-        out.append(node)
+        out.append(step)
+        branch.append(step)
     return out
 
 
 def detour_candidates(tree: Tree, task, problem: Problem, path: Sequence[Node], config: TraceConfig
                       ) -> dict[str, list[Detour]]:
-    """Every possible detour along ``path``, by kind: low-valued wrong siblings of each path step
-    (a backtrack needs a sibling that is not terminal and has a visited continuation)."""
+    """Every possible detour along ``path``, by kind: visited siblings valued at most ``max_value`` whose
+    first line that departs from the path is wrong (by the task's checker; a task without one: by the
+    value alone). A backtrack also needs a continuation below the wrong line (``_below``)."""
     out: dict[str, list[Detour]] = {"correction": [], "backtrack": []}
-    steps = _steps(path)
-    for i, node in enumerate(path):
+    flat = _flat(task, path)
+    offset = 0
+    for node in path:
+        mine = _lines(task, node)
         for sib in tree.children(node.parent):
-            if sib.id == node.id or sib.step.strip() == steps[i]:
+            if sib.id == node.id or sib.visits == 0 or sib.value > config.max_value:
                 continue
-            if not _low(tree, task, problem, steps[:i], sib, config.max_value):
+            theirs = _lines(task, sib)
+            j = 0
+            while j < min(len(theirs), len(mine)) and theirs[j] == mine[j]:
+                j += 1
+            if j >= len(theirs) or offset + j >= len(flat):
                 continue
-            out["correction"].append(Detour(i, "correction", sib.id))
-            if not sib.terminal and _below(tree, sib, config.backtrack_depth):
-                out["backtrack"].append(Detour(i, "backtrack", sib.id))
+            before = flat[: offset + j]
+            if task.step_verdict(problem, before, theirs[j]) is True:
+                continue
+            out["correction"].append(Detour(offset + j, "correction", sib.id, j))
+            if _below(tree, task, problem, before, sib, j, config.backtrack_depth):
+                out["backtrack"].append(Detour(offset + j, "backtrack", sib.id, j))
+        offset += len(mine)
     return out
 
 
@@ -130,27 +152,26 @@ def linearize(tree: Tree, task, problem: Problem, path: Sequence[Node], detours:
     at = {d.index: d for d in detours}
     lines: list[str] = []
     before: list[str] = []
-    for i, node in enumerate(path):
+    for i, step in enumerate(_flat(task, path)):
         d = at.get(i)
         if d is not None:
-            wrong = tree.nodes[d.sibling].step.strip()
+            sibling = tree.nodes[d.sibling]
+            wrong = _lines(task, sibling)[d.line]
             lines.append(wrong)
             if d.kind == "correction":
                 lines.append(task.correction_text(problem, before, wrong))
             elif d.kind == "backtrack":
-                branch = [wrong]
-                for n in _below(tree, tree.nodes[d.sibling], backtrack_depth):
-                    step = n.step.strip()
-                    lines.append(step)
+                branch = before + [wrong]
+                for below in _below(tree, task, problem, before, sibling, d.line, backtrack_depth):
+                    lines.append(below)
                     if check_steps:
-                        lines.append(task.check_text(problem, before + branch, step))
-                    branch.append(step)
+                        lines.append(task.check_text(problem, branch, below))
+                    branch.append(below)
                 lines.append(task.backtrack_text(problem, before, wrong, i + 1))
             else:
                 raise ValueError(f"detour kind={d.kind!r} is not one of ('correction', 'backtrack')")
-        step = node.step.strip()
         lines.append(step)
-        if check_steps and not node.terminal:
+        if check_steps and task.extract_answer(step) is None:
             lines.append(task.check_text(problem, before, step))
         before.append(step)
     return task.step_delimiter.join(line for line in lines if line)

@@ -26,9 +26,9 @@ def arith_tree() -> tuple[ArithTask, Problem, Tree]:
     bad = tree.add(0, "37+48=84\n", visits=2, value_sum=0.0)
     tree.add(bad.id, "84-91=-7\n", visits=1, value_sum=0.0)
     s2 = tree.add(good.id, "85-91=-6\n", visits=3, value_sum=3.0)
-    s3 = tree.add(s2.id, "-6+12=6\n", visits=3, value_sum=3.0)
-    tree.add(s3.id, "Answer: 6", visits=2, value_sum=2.0, terminal=True, answer="6")
-    tree.add(s3.id, "Answer: 5", visits=1, value_sum=0.0, terminal=True, answer="5")
+    # as MCTS writes them, a last node holds the last step and the answer line
+    tree.add(s2.id, "-6+12=6\nAnswer: 6", visits=2, value_sum=2.0, terminal=True, answer="6")
+    tree.add(s2.id, "-6+12=6\nAnswer: 5", visits=1, value_sum=0.0, terminal=True, answer="5")
     return task, problem, tree
 
 
@@ -40,7 +40,7 @@ def row(task, problem, tree) -> dict:
 def test_tree_with_a_wrong_sibling_linearizes_into_a_corrected_trace():
     task, problem, tree = arith_tree()
     path = verified_path(tree, task, problem)
-    assert [n.step.strip() for n in path] == ["37+48=85", "85-91=-6", "-6+12=6", "Answer: 6"]
+    assert [n.step.strip() for n in path] == ["37+48=85", "85-91=-6", "-6+12=6\nAnswer: 6"]
     assert linearize(tree, task, problem, path, [Detour(0, "correction", 2)]) == CORRECTED
     ds = trace_rows([row(task, problem, tree)], task, TraceConfig(clean=0, correction=1, backtrack=0))
     assert ds["kind"] == ["correction"] and ds["completion"] in ([CORRECTED], [
@@ -66,11 +66,11 @@ def test_candidates_are_the_wrong_low_valued_siblings_only():
     task, problem, tree = arith_tree()
     path = verified_path(tree, task, problem)
     found = detour_candidates(tree, task, problem, path, TraceConfig())
-    assert [(d.index, d.sibling) for d in found["correction"]] == [(0, 2), (3, 7)]
+    assert [(d.index, d.sibling, d.line) for d in found["correction"]] == [(0, 2, 0), (3, 6, 1)]
     assert [(d.index, d.sibling) for d in found["backtrack"]] == [(0, 2)]
     tree.nodes[2].value_sum = 2.0  # valued high now: no longer a detour
     found = detour_candidates(tree, task, problem, path, TraceConfig())
-    assert [d.sibling for d in found["correction"]] == [7]
+    assert [d.sibling for d in found["correction"]] == [6]
 
 
 def test_extraction_reads_the_last_answer_of_a_trace_with_a_corrected_answer_line():
