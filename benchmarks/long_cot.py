@@ -64,14 +64,14 @@ def train(policy: str, ds, out: Path, epochs: float, args) -> dict:
 
 
 def greedy(policy_dir: str, task, problems, path: Path, max_new_tokens: int) -> dict:
-    from roadmap.core import HFPolicy
+    from roadmap.core import HFPolicy, Lengths
     from roadmap.core.io import write_json
     from roadmap.evaluate import evaluate
 
     if path.exists():
         return json.loads(path.read_text())
     report = evaluate(HFPolicy.from_pretrained(policy_dir, batch_size=64), task, problems, method="greedy",
-                      max_new_tokens=max_new_tokens, progress=False).to_dict()
+                      lengths=Lengths(max_solution_tokens=max_new_tokens), progress=False).to_dict()
     write_json(path, report)
     return report
 

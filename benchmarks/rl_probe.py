@@ -21,11 +21,12 @@ def main() -> None:
     args = ap.parse_args()
 
     from learning.rl import RLConfig, rl_step, scalerl_config
+    from roadmap.core import Lengths
     from roadmap.core.tasks import ArithTask
 
     task = ArithTask()
     cfg = dict(output_dir=f"{args.out}/{args.loss}_{args.lr}", max_steps=args.steps, eval_every=4, eval_problems=200,
-               learning_rate=args.lr, max_completion_length=64)
+               learning_rate=args.lr, lengths=Lengths(rl_completion_tokens=64))
     config = scalerl_config(**cfg) if args.loss == "scalerl" else RLConfig(loss_type=args.loss, **cfg)
     res = rl_step(args.policy, task, task.problems("train", n=512, seed=3), config)
     print([(p["step"], p["accuracy"]) for p in res["eval_curve"]], "rewards", res["reward_curve"][:3], "...",

@@ -25,6 +25,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from learning.rl import rl_step, scalerl_config
+    from roadmap.core import Lengths
     from roadmap.core.io import atomic_write_text, format_table, write_json
     from roadmap.core.tasks import ArithTask
     from roadmap.scaling import fit_power_law, fit_sigmoid, plot_fits
@@ -37,7 +38,7 @@ def main() -> None:
         run = json.loads(run_file.read_text())
     else:
         config = scalerl_config(output_dir=str(out / "policy"), max_steps=args.steps, eval_every=args.eval_every,
-                                eval_problems=200, learning_rate=5e-5, max_completion_length=64)
+                                eval_problems=200, learning_rate=5e-5, lengths=Lengths(rl_completion_tokens=64))
         run = rl_step(args.policy, task, task.problems("train", n=args.problems, seed=3), config)
         write_json(run_file, run)
     pts = [(p["train_tokens"], p["accuracy"]) for p in run["eval_curve"]]

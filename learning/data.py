@@ -17,6 +17,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from roadmap.core.tasks.base import Task
 from roadmap.core.types import Problem
 
 __all__ = ["verified_solutions", "sft_rows", "solution_pairs", "step_pairs", "grpo_rows"]
@@ -89,10 +90,12 @@ def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None, scorer=No
         kept = [(r, [t for x, t in sorted(zip(sc, sols), key=lambda z: -z[0]) if x >= floor])
                 for (r, sols), sc in zip(kept, scores)]
     out = {"prompt": [], "completion": [], "id": []}
+    pair = task.training_text if isinstance(task, Task) else (lambda prompt, text: (prompt, text))
     for r, sols in kept:
         for text in sols[:k]:
-            out["prompt"].append(r["prompt"])
-            out["completion"].append(text)
+            prompt, completion = pair(r["prompt"], text)  # chat: one BOS, completion ends with end-of-turn
+            out["prompt"].append(prompt)
+            out["completion"].append(completion)
             out["id"].append(r["problem_id"])
     return Dataset.from_dict(out)
 

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.lengths import Lengths
+from roadmap.core.precision import (
+    accumulation_field,
+    check_memory_fields,
+    gradient_checkpointing_field,
+    mixed_precision_field,
+)
 from roadmap.core.training import overwrite_field, time_cap_field
 
 __all__ = ["ExpertIterationConfig", "expert_iteration_data", "expert_iteration_step"]
@@ -37,6 +44,14 @@ class ExpertIterationConfig:
     reference_mix: int = field(default=0, metadata={
         "help": "Reference solutions of fresh training problems mixed into each update (against forgetting; "
                 "in the loop, learning.registry draws them)."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits; SFT rows are cut at lengths.train_max_length (in a recipe: top-level lengths:)."})
+    mixed_precision: str = mixed_precision_field()
+    gradient_checkpointing: bool = gradient_checkpointing_field()
+    gradient_accumulation_steps: int = accumulation_field()
+
+    def __post_init__(self) -> None:
+        check_memory_fields(self, self.batch_size)
 
 
 def expert_iteration_data(rows: Sequence[dict[str, Any]], config: ExpertIterationConfig | None = None, *,
@@ -84,6 +99,9 @@ def expert_iteration_step(
         raise ValueError("no verified solution in the search rows: nothing to learn from; search with a larger budget")
     sft = SFTWarmStartConfig(output_dir=config.output_dir, epochs=config.epochs, max_minutes=config.max_minutes,
                              learning_rate=config.learning_rate, batch_size=config.batch_size, lora=config.lora,
-                             seed=config.seed, warmup_fraction=0.05, logging_steps=10, overwrite=config.overwrite)
+                             seed=config.seed, warmup_fraction=0.05, logging_steps=10, overwrite=config.overwrite,
+                             lengths=config.lengths, mixed_precision=config.mixed_precision,
+                             gradient_checkpointing=config.gradient_checkpointing,
+                             gradient_accumulation_steps=config.gradient_accumulation_steps)
     result = warm_start(policy_dir, None, sft, train_dataset=data.shuffle(seed=config.seed))
     return {**result.to_dict(), "examples": len(data), "problems_with_data": len(set(data["id"]))}

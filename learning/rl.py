@@ -35,6 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from rewards.shaping import get_format_reward, get_soft_overlong_reward
+from roadmap.core.lengths import Lengths
+from roadmap.core.precision import (
+    check_memory_fields,
+    gradient_checkpointing_field,
+    mixed_precision_field,
+)
 from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
 __all__ = ["RLConfig", "RLResult", "rl_step", "rl_rewards", "scalerl_config", "LOSS_TYPES", "SHAPING_REWARDS"]
@@ -49,8 +55,8 @@ def _format_reward(task, config: RLConfig):
 
 def _overlong_reward(task, config: RLConfig):
     """DAPO's soft overlong punishment: 0, then down to -1 over the last ``overlong_cache`` tokens."""
-    cache = config.overlong_cache or max(1, config.max_completion_length // 4)
-    return get_soft_overlong_reward(config.max_completion_length, cache)
+    longest = config.lengths.rl_completion_tokens
+    return get_soft_overlong_reward(longest, config.overlong_cache or max(1, longest // 4))
 
 
 #: shaping rewards by name: ``factory(task, config)`` -> a TRL reward function
@@ -72,7 +78,6 @@ class RLConfig:
     beta: float = field(default=0.0, metadata={"help": "KL weight to the reference (0: no reference model)."})
     epsilon_high: float | None = field(default=None, metadata={"help": "Upper clip (ε_max for CISPO)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
-    max_completion_length: int = field(default=96, metadata={"help": "Longest completion, in tokens."})
     scale_rewards: str = field(default="group", metadata={"help": "Advantage normalisation: group | batch | none."})
     fp32_lm_head: bool = field(default=False, metadata={"help": "Compute logits in FP32."})
     prompt_level_loss: bool = field(default=False, metadata={"help": "Average tokens per prompt, then over prompts."})
@@ -84,11 +89,19 @@ class RLConfig:
         "help": "Shaping rewards added beside the verifier, name -> weight, e.g. {'format': 0.1}: 'format' (1 for "
                 "steps and a parsable final answer, else 0), 'overlong' (DAPO's soft overlong punishment, 0 to -1)."})
     overlong_cache: int | None = field(default=None, metadata={
-        "help": "Last tokens before max_completion_length over which 'overlong' falls to -1 (None: a quarter)."})
+        "help": "Last tokens before lengths.rl_completion_tokens over which 'overlong' falls to -1 (None: a quarter)."})
     eval_every: int = field(default=0, metadata={
         "help": "Greedy held-out accuracy every this many steps (0: never): the points of a compute-performance fit."})
     eval_problems: int = field(default=200, metadata={"help": "Held-out problems of each evaluation."})
     seed: int = field(default=0, metadata={"help": "Seed."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits; a sampled completion is at most lengths.rl_completion_tokens long (in a recipe: "
+                "top-level lengths:)."})
+    mixed_precision: str = mixed_precision_field()
+    gradient_checkpointing: bool = gradient_checkpointing_field()
+    gradient_accumulation_steps: int = field(default=1, metadata={
+        "help": "Micro-batches per optimizer step: the prompts_per_step x num_generations completions of a step are "
+                "trained in this many forward/backward passes (less memory, the same update)."})
 
     def __post_init__(self) -> None:
         if self.loss_type not in LOSS_TYPES:
@@ -98,9 +111,11 @@ class RLConfig:
         if self.scale_rewards not in ("group", "batch", "none"):
             raise ValueError(f"scale_rewards={self.scale_rewards!r} must be 'group', 'batch' or 'none'")
         _check_shaping(self.shaping)
-        if self.overlong_cache is not None and not 0 < self.overlong_cache <= self.max_completion_length:
-            raise ValueError(f"overlong_cache={self.overlong_cache} must lie in (0, max_completion_length="
-                             f"{self.max_completion_length}], or be None for a quarter of it")
+        longest = self.lengths.rl_completion_tokens
+        if self.overlong_cache is not None and not 0 < self.overlong_cache <= longest:
+            raise ValueError(f"overlong_cache={self.overlong_cache} must lie in (0, lengths.rl_completion_tokens="
+                             f"{longest}], or be None for a quarter of it")
+        check_memory_fields(self, self.prompts_per_step * self.num_generations, "prompts_per_step x num_generations")
 
 
 def _check_shaping(shaping) -> None:
@@ -187,7 +202,7 @@ def _eval_callback_class():
             was_training = model.training
             policy = HFPolicy(model, self.trainer.processing_class, batch_size=256)
             outs = policy.sample([self.task.prompt(p) for p in self.problems], n=1, temperature=0.0, seed=0,
-                                 max_new_tokens=self.config.max_completion_length)
+                                 max_new_tokens=self.config.lengths.rl_completion_tokens)
             model.train(was_training)
             right = sum(self.task.is_correct(p, o[0].text) for p, o in zip(self.problems, outs))
             self.curve.append({"step": step, "train_tokens": self.trainer.train_tokens,
@@ -301,7 +316,8 @@ def rl_step(
     from trl import GRPOConfig
 
     from learning.data import grpo_rows
-    from roadmap.core.training import check_model_dir, load_causal_lm, run_staged_training, training_args
+    from roadmap.core.precision import cast_to, load_trainable_lm, memory_args
+    from roadmap.core.training import check_model_dir, run_staged_training, training_args
 
     config = config or RLConfig()
     src = check_model_dir(policy_dir)
@@ -313,13 +329,13 @@ def rl_step(
     verifier = rewards[0]
 
     def build(scratch: Path):
-        tokenizer, model = load_causal_lm(src)
+        tokenizer, model, dtype = load_trainable_lm(src)
         tokenizer.padding_side = "left"
         args = GRPOConfig(**training_args(
-            scratch, config.seed, per_device_train_batch_size=config.prompts_per_step * config.num_generations,
+            scratch, config.seed, **memory_args(config, config.prompts_per_step * config.num_generations),
             num_generations=config.num_generations, max_steps=config.max_steps, learning_rate=config.learning_rate,
             beta=config.beta, loss_type=config.loss_type, epsilon_high=config.epsilon_high,
-            temperature=config.temperature, max_completion_length=config.max_completion_length,
+            temperature=config.temperature, max_completion_length=config.lengths.rl_completion_tokens,
             scale_rewards=config.scale_rewards, cast_lm_head_to_fp32=config.fp32_lm_head, reward_weights=weights,
             logging_steps=1, log_completions=False, disable_tqdm=False,  # LR: warm-up then cosine (BudgetMixin)
         ))
@@ -328,10 +344,11 @@ def rl_step(
                                           max_seconds=config.max_minutes * 60 if config.max_minutes else None)
         if config.eval_every:
             trainer.add_callback(_eval_callback_class()(trainer, task, config, curve))
+        trainer.source_dtype = dtype  # the trained policy is saved in the checkpoint's own dtype
         return trainer
 
     def save(trainer, folder: Path) -> None:
-        trainer.model.save_pretrained(folder)
+        cast_to(trainer.model, trainer.source_dtype).save_pretrained(folder)
         trainer.processing_class.padding_side = "right"
         trainer.processing_class.save_pretrained(folder)
 

@@ -3,7 +3,9 @@
 Pairs come from ``learning.data``: solution-level (a verified solution against a wrong one of the
 same problem) and step-level (siblings under one prefix whose MCTS Q-values differ by more than a
 margin, each finished along its best path). Both are plain prompt/chosen/rejected rows, so one
-DPO run takes a mix of them.
+DPO run takes a mix of them. A pair is at most ``Lengths.train_max_length`` tokens; precision and
+memory follow ``roadmap.core.precision`` (the frozen reference loads in the checkpoint's dtype when
+autocast is on, in fp32 otherwise).
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roadmap.core.lengths import Lengths
+from roadmap.core.precision import (
+    accumulation_field,
+    check_memory_fields,
+    gradient_checkpointing_field,
+    mixed_precision_field,
+)
 from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
 __all__ = ["TreeDPOConfig", "DPOResult", "tree_dpo_step"]
@@ -32,10 +41,17 @@ class TreeDPOConfig:
     warmup_fraction: float = field(default=0.05, metadata={
         "help": "Share of the step budget spent warming the learning rate up (then cosine decay)."})
     batch_size: int = field(default=32, metadata={"help": "Pairs per optimizer step."})
-    max_length: int = field(default=256, metadata={"help": "Longest prompt + completion, in tokens."})
     seed: int = field(default=0, metadata={"help": "Data order seed."})
     margin: float = field(default=0.3, metadata={
         "help": "Step pairs: siblings whose MCTS Q-values differ by more than this (learning.data.step_pairs)."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits; prompt + completion is cut at lengths.train_max_length (in a recipe: top-level lengths:)."})
+    mixed_precision: str = mixed_precision_field()
+    gradient_checkpointing: bool = gradient_checkpointing_field()
+    gradient_accumulation_steps: int = accumulation_field()
+
+    def __post_init__(self) -> None:
+        check_memory_fields(self, self.batch_size)
 
 
 @dataclass(kw_only=True)
@@ -56,7 +72,8 @@ def tree_dpo_step(policy_dir: str | Path, pairs, config: TreeDPOConfig | None = 
     """
     from trl import DPOConfig, DPOTrainer
 
-    from roadmap.core.training import BudgetMixin, check_model_dir, load_causal_lm, run_staged_training, training_args
+    from roadmap.core.precision import cast_to, load_trainable_lm, memory_args, resolve_precision
+    from roadmap.core.training import BudgetMixin, check_model_dir, run_staged_training, training_args
 
     config = config or TreeDPOConfig()
     if len(pairs) == 0:
@@ -69,22 +86,29 @@ def tree_dpo_step(policy_dir: str | Path, pairs, config: TreeDPOConfig | None = 
             self.init_budget(max_seconds, warmup_fraction=config.warmup_fraction)
 
     def build(scratch: Path):
-        tokenizer, model = load_causal_lm(src)
-        _, ref = load_causal_lm(src)
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        tokenizer, model, dtype = load_trainable_lm(src)
+        # the frozen reference needs no master weights: under autocast it may stay in the checkpoint's dtype
+        autocast = resolve_precision(config.mixed_precision) != "no"
+        ref = AutoModelForCausalLM.from_pretrained(src, dtype=dtype if autocast else torch.float32)
         # RPO-style: an NLL term on the chosen side, through TRL's multi-loss weights
         losses, weights = (([config.loss_type, "sft"], [1.0, config.sft_weight]) if config.sft_weight
                            else ([config.loss_type], None))
         args = DPOConfig(**training_args(
-            scratch, config.seed, per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
+            scratch, config.seed, **memory_args(config, config.batch_size), num_train_epochs=config.epochs,
             learning_rate=config.learning_rate, beta=config.beta, loss_type=losses, loss_weights=weights,
-            max_length=config.max_length, logging_steps=10,
+            max_length=config.lengths.train_max_length, logging_steps=10,
         ))
-        return BudgetDPOTrainer(model=model, ref_model=ref, args=args, train_dataset=pairs.shuffle(seed=config.seed),
-                                processing_class=tokenizer,
-                                max_seconds=config.max_minutes * 60 if config.max_minutes else None)
+        trainer = BudgetDPOTrainer(model=model, ref_model=ref, args=args, train_dataset=pairs.shuffle(seed=config.seed),
+                                   processing_class=tokenizer,
+                                   max_seconds=config.max_minutes * 60 if config.max_minutes else None)
+        trainer.source_dtype = dtype  # the trained policy is saved in the checkpoint's own dtype
+        return trainer
 
     def save(trainer, folder: Path) -> None:
-        trainer.model.save_pretrained(folder)
+        cast_to(trainer.model, trainer.source_dtype).save_pretrained(folder)
         trainer.processing_class.save_pretrained(folder)
 
     def result(trainer, stats) -> DPOResult:

@@ -4,7 +4,9 @@ The policy learns the task's solution format (one step per line, then the final 
 reference solutions with TRL's ``SFTTrainer`` on prompt/completion rows, so that the loss is
 on the completion only. LoRA (PEFT) is optional. Training is bounded by work (steps or epochs);
 the learning-rate schedule (warm-up, then cosine decay) follows that budget. A wall-time cap
-(``max_minutes``) is an explicit option; a run it cuts short is marked incomplete.
+(``max_minutes``) is an explicit option; a run it cuts short is marked incomplete. Sequences are at
+most ``Lengths.train_max_length`` tokens; precision and memory follow ``roadmap.core.precision``
+(fp32 master weights, optional autocast, saved in the checkpoint's own dtype).
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roadmap.core.lengths import Lengths
+from roadmap.core.precision import (
+    accumulation_field,
+    check_memory_fields,
+    gradient_checkpointing_field,
+    mixed_precision_field,
+)
 from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
 logger = logging.getLogger(__name__)
@@ -39,7 +48,11 @@ class SFTWarmStartConfig:
                 "then decay over that last share only (warmup-stable-decay)."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     batch_size: int = field(default=64, metadata={"help": "Sequences per optimizer step."})
-    max_length: int = field(default=256, metadata={"help": "Longest prompt+completion, in tokens."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits; a training row (prompt + completion) is cut at lengths.train_max_length tokens."})
+    mixed_precision: str = mixed_precision_field()
+    gradient_checkpointing: bool = gradient_checkpointing_field()
+    gradient_accumulation_steps: int = accumulation_field()
     group_by_length: bool = field(
         default=False, metadata={
             "help": "Batch rows of similar length together: ~20% faster steps on arith, but batches of one length "
@@ -53,7 +66,9 @@ class SFTWarmStartConfig:
     seed: int = field(default=0, metadata={"help": "Seed of data order and problem sampling."})
     report_to: str = field(default="none", metadata={"help": "Trainer loggers ('none', 'tensorboard', ...)."})
     trainer_kwargs: dict = field(
-        default_factory=dict, metadata={"help": "Extra SFTConfig arguments, e.g. {'adam_beta2': 0.95}."}
+        default_factory=dict, metadata={
+            "help": "Extra SFTConfig arguments, e.g. {'adam_beta2': 0.95}; they win over the library's own "
+                    "(so {'bf16': True} or {'gradient_checkpointing': True} work too)."}
     )
 
     def __post_init__(self) -> None:
@@ -68,6 +83,7 @@ class SFTWarmStartConfig:
         if self.decay_fraction is not None and not 0 < self.decay_fraction <= 1:
             raise ValueError(f"decay_fraction={self.decay_fraction} must lie in (0, 1], or be None for a cosine over "
                              "the whole budget")
+        check_memory_fields(self, self.batch_size)
 
 
 @dataclass(kw_only=True)
@@ -125,16 +141,16 @@ def warm_start(
     an existing folder that is not the library's policy output is refused (``OutputExistsError``),
     and a run cut short by ``max_minutes`` is marked ``completed=False`` in its result and marker.
     """
-    import torch
     from trl import SFTConfig
 
-    from roadmap.core.training import check_model_dir, load_causal_lm, run_staged_training, training_args
+    from roadmap.core.precision import cast_to, load_trainable_lm, memory_args, merge_trainer_kwargs
+    from roadmap.core.training import check_model_dir, run_staged_training, training_args
 
     config = config or SFTWarmStartConfig()
     src = check_model_dir(policy_dir)
 
     def build(scratch: Path):
-        tokenizer, model = load_causal_lm(src)
+        tokenizer, model, dtype = load_trainable_lm(src)
         data = train_dataset if train_dataset is not None else sft_dataset(task, n=config.num_problems, seed=config.seed)
         peft_config = None
         if config.lora:
@@ -142,25 +158,26 @@ def warm_start(
 
             peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                                      target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
-        args = SFTConfig(**training_args(
-            scratch, config.seed, report_to=config.report_to, per_device_train_batch_size=config.batch_size,
+        args = SFTConfig(**merge_trainer_kwargs(training_args(
+            scratch, config.seed, report_to=config.report_to, **memory_args(config, config.batch_size),
             num_train_epochs=config.epochs, max_steps=config.max_steps, learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay, logging_steps=config.logging_steps, max_length=config.max_length,
-            completion_only_loss=True, packing=False, bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+            weight_decay=config.weight_decay, logging_steps=config.logging_steps,
+            max_length=config.lengths.train_max_length, completion_only_loss=True, packing=False,
             disable_tqdm=False, dataset_num_proc=None,
             train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-            **config.trainer_kwargs,
-        ))
-        return _budget_trainer_class()(
+        ), config.trainer_kwargs))
+        trainer = _budget_trainer_class()(
             model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config,
             max_seconds=config.max_minutes * 60 if config.max_minutes else None,
             warmup_fraction=config.warmup_fraction, min_lr_ratio=config.min_lr_ratio,
             decay_fraction=config.decay_fraction,
         )
+        trainer.source_dtype = dtype  # the trained model is saved in the checkpoint's own dtype
+        return trainer
 
     def save(trainer, folder: Path) -> None:
         final = trainer.model.merge_and_unload() if config.lora else trainer.model
-        final.save_pretrained(folder)
+        cast_to(final, trainer.source_dtype).save_pretrained(folder)
         trainer.processing_class.save_pretrained(folder)
 
     result = run_staged_training(config.output_dir, "policy", config=config, build=build, save=save,

@@ -12,7 +12,8 @@ of the policy itself:
   solution whose final answer is right needs no rollouts at all.
 
 The final step of a solution that states an answer is labelled by the verifier directly. The
-output is a ``datasets.Dataset`` (one row per solution) that ``rewards.prm`` trains on.
+output is a ``datasets.Dataset`` (one row per solution) that ``rewards.prm`` trains on. Rollouts
+are at most ``Lengths.rollout_tokens`` long; each row counts the rollouts that limit cut.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from roadmap.core.lengths import Lengths
 from roadmap.core.outputs import StagedOutput
 from roadmap.core.types import Problem
 
@@ -39,7 +41,8 @@ class LabelConfig:
     method: str = field(default="mc", metadata={"help": "'mc' (Math-Shepherd) or 'binary' (OmegaPRM first error)."})
     rollouts: int = field(default=8, metadata={"help": "Completions sampled per probed step prefix (m)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the rollouts."})
-    max_new_tokens: int = field(default=128, metadata={"help": "Longest rollout, in tokens."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits; a rollout is at most lengths.rollout_tokens long (in a recipe: top-level lengths:)."})
     chunk_prefixes: int = field(default=256, metadata={"help": "Step prefixes sent to the policy per call."})
     seed: int = field(default=0, metadata={"help": "Seed of the rollouts."})
 
@@ -53,12 +56,16 @@ class LabelConfig:
 
 
 def sample_solutions(
-    policy, task, problems: Sequence[Problem], n: int, *, temperature: float = 1.0, max_new_tokens: int = 128,
+    policy, task, problems: Sequence[Problem], n: int, *, temperature: float = 1.0, lengths: Lengths | None = None,
     seed: int = 0,
 ) -> list[list[str]]:
-    """``n`` sampled solutions per problem: ``result[i][j]`` is sample j of problem i."""
+    """``n`` sampled solutions per problem: ``result[i][j]`` is sample j of problem i.
+
+    Each is at most ``lengths.max_solution_tokens`` long (default ``Lengths()``).
+    """
     prompts = [task.prompt(p) for p in problems]
-    out = policy.sample(prompts, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    out = policy.sample(prompts, n=n, max_new_tokens=(lengths or Lengths()).max_solution_tokens,
+                        temperature=temperature, seed=seed)
     return [[c.text for c in row] for row in out]
 
 
@@ -76,6 +83,7 @@ class _Item:
         self.final_known = bool(self.steps) and task.extract_answer(self.steps[-1]) is not None
         self.soft: list[float | None] = [None] * len(self.steps)
         self.rollouts = 0
+        self.truncated = 0  # rollouts cut by lengths.rollout_tokens
         if self.final_known:
             self.soft[-1] = 1.0 if self.correct else 0.0
 
@@ -92,7 +100,7 @@ def _probe(policy, task, items_steps: list[tuple[_Item, int]], config: LabelConf
         outs = policy.sample(
             [item.prompt + item.solution_prefix(i) for item, i in chunk],
             n=config.rollouts,
-            max_new_tokens=config.max_new_tokens,
+            max_new_tokens=config.lengths.rollout_tokens,
             temperature=config.temperature,
             seed=seed + start,
         )
@@ -100,6 +108,7 @@ def _probe(policy, task, items_steps: list[tuple[_Item, int]], config: LabelConf
             head = item.solution_prefix(i)
             good = sum(task.is_correct(item.problem, head + c.text) for c in completions)
             item.rollouts += len(completions)
+            item.truncated += sum(c.truncated for c in completions)
             fractions.append(good / len(completions))
         if bar is not None:
             bar.update(len(chunk))
@@ -159,8 +168,9 @@ def label_solutions(
         A ``datasets.Dataset`` with one row per solution: ``problem_id``, ``question``,
         ``answer``, ``prompt``, ``steps`` (list of step texts), ``soft_labels`` and
         ``hard_labels`` (one per step, in [0, 1]), ``correct`` (final answer right),
-        ``method``, ``rollouts`` (used for this solution) and ``full_mc_rollouts`` (what MC on
-        every step would have used). Empty solutions are kept with no steps and no labels.
+        ``method``, ``rollouts`` (used for this solution), ``truncated_rollouts`` (of those, cut by
+        ``config.lengths.rollout_tokens``) and ``full_mc_rollouts`` (what MC on every step would
+        have used). Empty solutions are kept with no steps and no labels.
     """
     from datasets import Dataset
     from tqdm.auto import tqdm
@@ -188,6 +198,7 @@ def label_solutions(
         "correct": [bool(it.correct) for it in items],
         "method": [config.method] * len(items),
         "rollouts": [it.rollouts for it in items],
+        "truncated_rollouts": [it.truncated for it in items],
         "full_mc_rollouts": full_mc,
     }
     used, full = sum(rows["rollouts"]), sum(full_mc)
@@ -230,8 +241,13 @@ def load_labels(path: str | Path):
 
 
 def rollout_summary(dataset) -> dict[str, float]:
-    """Rollouts used against what full MC would have used, over a label dataset."""
+    """Rollouts used against what full MC would have used, and how many a length limit cut, over a label dataset.
+
+    A dataset written before truncation was counted reports ``truncated_rollouts`` as 0.
+    """
     used, full = sum(dataset["rollouts"]), sum(dataset["full_mc_rollouts"])
+    cut = sum(dataset["truncated_rollouts"]) if "truncated_rollouts" in dataset.column_names else 0
     return {"rollouts": used, "full_mc_rollouts": full, "saved_fraction": 1 - used / full if full else 0.0,
+            "truncated_rollouts": cut, "truncated_rate": cut / used if used else 0.0,
             "solutions": len(dataset), "steps": sum(len(s) for s in dataset["steps"]),
             "mean_steps": sum(len(s) for s in dataset["steps"]) / max(1, len(dataset))}

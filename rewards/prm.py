@@ -295,7 +295,7 @@ class ProcessRewardModel:
         p = Path(path)
         meta = {"kind": self.kind, "step_delimiter": self.step_delimiter, "readout": self.readout}
         if self.readout == "likelihood":  # the two scalars live in the marker, the LM in its own files
-            meta["calibration"] = [float(self.model.verifier_scale), float(self.model.verifier_bias)]
+            meta["calibration"] = [float(self.model.verifier_scale.detach()), float(self.model.verifier_bias.detach())]
             state = {k: v for k, v in self.model.state_dict().items() if not k.startswith("verifier_")}
             self.model.save_pretrained(p, state_dict=state)
         else:

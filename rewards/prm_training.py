@@ -4,7 +4,11 @@ The model and its readouts are ``rewards.prm``'s; this module trains them on sof
 (Math-Shepherd MC fractions, arXiv 2312.08935) or hard (OmegaPRM, arXiv 2406.06592) labels from
 ``rewards.labels``, in a ``transformers.Trainer`` subclass with progress, a held-out ROC-AUC,
 and the library's staged-output skeleton (``roadmap.core.training.run_staged_training``).
-TRL has no PRM trainer for causal models with soft labels, so this module is that trainer.
+TRL has no PRM trainer for causal models with soft labels, so this module is that trainer. A
+solution is cut at ``Lengths.train_max_length`` tokens (its steps past the cut are not trained;
+``RewardModelResult.truncated_solutions`` counts them). The weights train in fp32 whatever the
+initialising checkpoint's dtype, with optional autocast, and are saved back in that dtype
+(``roadmap.core.precision``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from rewards.prm import (
     encode_steps,
     prefix_log_scores,
     token_logits,
+)
+from roadmap.core.lengths import Lengths
+from roadmap.core.precision import (
+    accumulation_field,
+    cast_to,
+    check_memory_fields,
+    gradient_checkpointing_field,
+    memory_args,
+    mixed_precision_field,
 )
 from roadmap.core.tasks.base import hash_split
 from roadmap.core.training import (
@@ -63,6 +76,12 @@ class RewardModelConfig:
     readout: str = field(default=DEFAULT_READOUT, metadata={
         "help": "'likelihood' (calibrated LM likelihood of each token), 'tokens' (a new per-token head) or "
                 "'step_end' (the delimiter's score alone); see rewards.prm."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits; prompt + solution is cut at lengths.train_max_length tokens (in a recipe: "
+                "top-level lengths:)."})
+    mixed_precision: str = mixed_precision_field()
+    gradient_checkpointing: bool = gradient_checkpointing_field()
+    gradient_accumulation_steps: int = accumulation_field()
 
     def __post_init__(self) -> None:
         if self.labels not in ("soft", "hard"):
@@ -75,6 +94,7 @@ class RewardModelConfig:
             raise ValueError(f"eval_fraction={self.eval_fraction} must lie in [0, 1)")
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+        check_memory_fields(self, self.batch_size)
 
 
 @dataclass(kw_only=True)
@@ -88,10 +108,15 @@ class RewardModelResult(TrainResult):
     eval_solutions: int = field(metadata={"help": "Solutions of held-out problems, for the AUC."})
     eval_auc: float | None = field(default=None, metadata={"help": "Step-level ROC-AUC on held-out problems."})
     class_weights: list[float] = field(default_factory=list, metadata={"help": "(bad, good) BCE weights."})
+    truncated_solutions: int = field(default=0, metadata={
+        "help": "Solutions longer than lengths.train_max_length, cut there (their later steps untrained; a "
+                "solution with no step left is dropped)."})
 
 
-def _rows(dataset, tokenizer, delimiter: str, label_column: str):
-    rows = []
+def _rows(dataset, tokenizer, delimiter: str, label_column: str, max_length: int):
+    """Training rows (token ids, a label at each step end, where the solution starts), cut at ``max_length``
+    tokens; also the number of solutions that were cut."""
+    rows, cut = [], 0
     for ex in dataset:
         steps, labels = list(ex["steps"]), list(ex[label_column])
         if not steps:
@@ -104,8 +129,13 @@ def _rows(dataset, tokenizer, delimiter: str, label_column: str):
             if y is None or math.isnan(y):
                 raise ValueError(f"row of problem {ex.get('problem_id')!r} has a NaN label; relabel it")
             target[k] = float(y)
+        if len(ids) > max_length:
+            cut += 1
+            ids, target = ids[:max_length], target[:max_length]
+            if all(y < 0 for y in target):
+                continue  # not one step ends inside the limit: nothing to train on
         rows.append({"input_ids": ids, "step_labels": target, "start": start, "problem_id": ex.get("problem_id", "")})
-    return rows
+    return rows, cut
 
 
 def _collate(pad_id: int):
@@ -166,7 +196,9 @@ def _trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("step_labels")
             judged = inputs.pop("token_mask")
-            logits = token_logits(model, self.readout, inputs["input_ids"], inputs["attention_mask"])
+            # accelerate autocasts model.forward only; the likelihood readout calls the decoder and head itself
+            with self.accelerator.autocast():
+                logits = token_logits(model, self.readout, inputs["input_ids"], inputs["attention_mask"])
             keep = labels >= 0
             y = labels[keep]
             w_bad, w_good = self.class_weights
@@ -222,7 +254,10 @@ def train_reward_model(
     inputs = {} if isinstance(init, PretrainedConfig) else {"init": check_model_dir(init, "init")}
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(init)
-    rows = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels")
+    rows, cut = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels", config.lengths.train_max_length)
+    if cut:
+        logger.warning("%d of %d solutions are longer than lengths.train_max_length=%d tokens and were cut there",
+                       cut, len(dataset), config.lengths.train_max_length)
     if not rows:
         raise ValueError("the label dataset has no solution with steps; label some solutions first")
     # split by problem, so that no eval problem's solutions are trained on
@@ -234,8 +269,13 @@ def train_reward_model(
 
     def build(scratch: Path):
         model = _load_for_training(init, config.readout)
+        # the checkpoint's dtype (the likelihood readout's own scalars are fp32); training runs on fp32 master
+        # weights, never pure bf16
+        source_dtype = next(p.dtype for n, p in model.named_parameters()
+                            if p.is_floating_point() and not n.startswith("verifier_"))
+        model.to(torch.float32)
         args = TrainingArguments(**training_args(
-            scratch, config.seed, per_device_train_batch_size=config.batch_size,
+            scratch, config.seed, **memory_args(config, config.batch_size),
             per_device_eval_batch_size=config.batch_size * 2, num_train_epochs=config.epochs,
             max_steps=config.max_steps, learning_rate=config.learning_rate, weight_decay=0.01,
             logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
@@ -249,21 +289,30 @@ def train_reward_model(
                 {"params": body, "lr": config.learning_rate, "weight_decay": 0.01},
                 {"params": calibration, "lr": config.calibration_lr, "weight_decay": 0.0},
             ]), None)
-        return _trainer_class()(
+        trainer = _trainer_class()(
             model=model, args=args, train_dataset=train, eval_dataset=evals or None, optimizers=optimizers,
             data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=_auc_metrics,
             max_seconds=config.max_minutes * 60 if config.max_minutes else None, class_weights=class_weights,
             readout=config.readout,
         )
+        trainer.source_dtype = source_dtype
+        return trainer
 
     def save(trainer, folder: Path) -> None:
-        ProcessRewardModel(trainer.model, tokenizer, step_delimiter, kind, readout=config.readout).save_pretrained(folder)
+        # saved in the initialising checkpoint's dtype; the likelihood readout's two scalars stay fp32
+        model = cast_to(trainer.model, trainer.source_dtype, keep_fp32=("verifier_",))
+        ProcessRewardModel(model, tokenizer, step_delimiter, kind, readout=config.readout).save_pretrained(folder)
+        if model.config.dtype != trainer.source_dtype:  # transformers read the dtype off the fp32 scalars
+            model.config.dtype = trainer.source_dtype
+            model.config.save_pretrained(folder)
+        cast_to(model, torch.float32)  # the held-out AUC below reads the saved weights, computed in fp32
 
     def result(trainer, stats) -> RewardModelResult:
         metrics = trainer.evaluate() if evals else {}
         return RewardModelResult(output_dir=str(config.output_dir), kind=kind, labels=config.labels,
                                  readout=config.readout, train_solutions=len(train), eval_solutions=len(evals),
-                                 eval_auc=metrics.get("eval_auc"), class_weights=list(class_weights), **stats)
+                                 eval_auc=metrics.get("eval_auc"), class_weights=list(class_weights),
+                                 truncated_solutions=cut, **stats)
 
     res = run_staged_training(config.output_dir, kind, config=config, build=build, save=save, result=result,
                               result_file="train_result.json", inputs=inputs)

@@ -67,6 +67,18 @@ def _read_config(p: Path) -> dict:
         return {}
 
 
+def _config_folder(path) -> Path:
+    """The local folder holding ``path``'s config and tokenizer: ``path`` itself, or for a Hub id
+    ("Qwen/Qwen2.5-Math-PRM-7B") its snapshot of those small files (the weights load later)."""
+    from roadmap.core.io import looks_like_path
+
+    if looks_like_path(path):
+        return Path(path)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(str(path), allow_patterns=["*.json", "*.model", "*.txt", "*.py"]))
+
+
 def _shepherd_ids(tokenizer) -> tuple[int, int, int] | None:
     """(step tag, "+", "-") token ids as Math-Shepherd's card computes them; None if they are not single tokens."""
     tag = tokenizer.encode(_SHEPHERD_TAG, add_special_tokens=False)
@@ -93,7 +105,7 @@ def detect_prm_format(path, prm_format: str = "auto") -> str:
     require_local_path(path, "reward model folder")
     if prm_format != "auto":
         return prm_format
-    p = Path(path)
+    p = _config_folder(path)
     if (p / MARKER).exists():
         return "roadmap"
     cfg = _read_config(p)

@@ -8,7 +8,8 @@ et al., arXiv 2408.03314, set beside parallel search) at several seeds, on the s
 the same N samples, as peers compare them. Each finished (method, N, seed) cell is appended to
 ``cells.jsonl`` at once, so a rerun skips what is done. The outputs are ``test_time.json``
 (cells and their means over seeds), ``test_time.md`` (accuracy table) and ``test_time.png``
-(accuracy against generated tokens per problem).
+(accuracy against generated tokens per problem). Every method's length limits come from
+``TestTimeConfig.lengths``; each cell counts the outputs a limit cut (``truncated``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from roadmap.core.errors import ConfigError, DataError, StaleOutputError
 from roadmap.core.io import atomic_write_text, format_table, json_fingerprint, save_figure, write_json
+from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem
 
@@ -60,6 +62,7 @@ class TestTimeConfig:
     width: int = field(default=4, metadata={"help": "Beam width M and MCTS children per expansion."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of every sampled method."})
     chunk: int = field(default=50, metadata={"help": "Problems searched together."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={"help": "Length limits of every method."})
     thinking_unit: int = field(default=32, metadata={
         "help": "Thinking tokens per budget unit of 'sequential' (one greedy chain of thought under budget forcing, "
                 "search.budget_forcing): at budget N it thinks N * thinking_unit tokens."})
@@ -75,10 +78,12 @@ class TestTimeConfig:
             raise ValueError("seeds is empty; give at least one seed")
 
 
-def _cell(method: str, budget: int, seed: int, correct: list[bool], usage: dict[str, int], wall: float) -> dict:
+def _cell(method: str, budget: int, seed: int, correct: list[bool], usage: dict[str, int], wall: float,
+          outputs: int, truncated: int) -> dict:
     n = len(correct)
     ok = sum(correct)
     return {"method": method, "budget": budget, "seed": seed, "n": n, "correct": ok, "accuracy": ok / n,
+            "outputs": outputs, "truncated": truncated, "truncated_rate": truncated / outputs if outputs else 0.0,
             "ci95": list(wilson_interval(ok, n)), "generated_tokens": usage.get("generated_tokens", 0),
             "tokens_per_problem": usage.get("generated_tokens", 0) / n,
             "sequences_per_problem": usage.get("sampled_sequences", 0) / n, "wall_seconds": wall,
@@ -95,11 +100,13 @@ def _sampled_cells(policy, task, problems, scorer, budget: int, seed: int, confi
     results = []
     for s in range(0, len(problems), config.chunk):
         part = problems[s : s + config.chunk]
-        cfg = BestOfNConfig(n=budget, temperature=config.temperature, seed=seed * 1_000_003 + s)
+        cfg = BestOfNConfig(n=budget, temperature=config.temperature, seed=seed * 1_000_003 + s,
+                            lengths=config.lengths)
         results += sample_candidates(policy, task, part, cfg)
     usage = (policy.usage - before).to_dict()
     wall = time.perf_counter() - t0
     answers = [[task.extract_answer(c) for c in r.candidates] for r in results]
+    outputs, truncated = sum(len(r.candidates) for r in results), sum(r.truncated for r in results)
     picks: dict[str, list[str | None]] = {"majority": [majority_vote(a) for a in answers]}
     scoring = 0.0
     if scorer is not None and ({"bon", "weighted"} & set(wanted)):
@@ -113,7 +120,8 @@ def _sampled_cells(policy, task, problems, scorer, budget: int, seed: int, confi
         if method not in picks:
             continue
         correct = [a is not None and task.answers_match(a, p.answer) for a, p in zip(picks[method], problems)]
-        cells.append(_cell(method, budget, seed, correct, usage, wall + (scoring if method != "majority" else 0.0)))
+        cells.append(_cell(method, budget, seed, correct, usage, wall + (scoring if method != "majority" else 0.0),
+                           outputs, truncated))
     return cells
 
 
@@ -121,16 +129,16 @@ def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed:
     from roadmap.evaluate import evaluate, evaluate_search
 
     if method == "greedy":
-        report = evaluate(policy, task, problems, method="greedy", seed=seed, progress=False)
+        report = evaluate(policy, task, problems, method="greedy", seed=seed, progress=False, lengths=config.lengths)
     elif method == SEQUENTIAL:
         report = evaluate(policy, task, problems, method="greedy", seed=seed, progress=False,
-                          thinking_budget=budget * config.thinking_unit)
+                          lengths=config.lengths, thinking_budget=budget * config.thinking_unit)
     else:
         report = evaluate_search(policy, task, problems, method=method, budget=budget, scorer=scorer,
                                  seed=seed * 1_000_003, chunk=config.chunk, progress=False,
-                                 temperature=config.temperature, width=config.width)
+                                 temperature=config.temperature, width=config.width, lengths=config.lengths)
     correct = [r["correct"] for r in report.records]
-    return _cell(method, budget, seed, correct, report.usage, report.wall_seconds)
+    return _cell(method, budget, seed, correct, report.usage, report.wall_seconds, report.outputs, report.truncated)
 
 
 def bench_test_time(
@@ -210,9 +218,17 @@ def bench_test_time(
     return result
 
 
+#: the length limits a sampled method reads; stepwise methods (and registered ones) may read them all
+_SOLUTION_LENGTHS = ("max_solution_tokens",)
+_SEARCH_LENGTHS = ("max_step_tokens", "max_steps", "max_solution_tokens", "rollout_tokens")
+
+
 def _provenance(method: str, base: dict, config: TestTimeConfig, scorer_inputs: Mapping[str, Any] | None) -> dict:
-    """What a cell of ``method`` depends on: greedy ignores temperature, only scored methods the scorer."""
+    """What a cell of ``method`` depends on: greedy ignores temperature, only scored methods the scorer,
+    sampled methods only the solution length."""
     p = dict(base)
+    limits = config.lengths.to_dict()
+    p["lengths"] = {k: limits[k] for k in (_SOLUTION_LENGTHS if method in ("greedy",) + _SAMPLED else _SEARCH_LENGTHS)}
     if method == SEQUENTIAL:
         p["thinking_unit"] = config.thinking_unit
     elif method != "greedy":
@@ -292,6 +308,7 @@ def _summarise(cells: list[dict]) -> list[dict]:
                      "seed_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                      "ci95_pooled": list(wilson_interval(ok, n)),
                      "tokens_per_problem": statistics.fmean(c["tokens_per_problem"] for c in cs),
+                     "truncated_rate": sum(c["truncated"] for c in cs) / max(1, sum(c["outputs"] for c in cs)),
                      "wall_seconds": statistics.fmean(c["wall_seconds"] for c in cs)})
     return rows
 

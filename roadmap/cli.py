@@ -27,7 +27,18 @@ from roadmap.core.errors import ConfigError
 from roadmap.core.io import format_table, write_json
 from roadmap.core.threads import configure_threads
 
-__all__ = ["main", "parse_task_args", "build_parser"]
+__all__ = ["main", "parse_task_args", "build_parser", "lengths_from_args"]
+
+
+def lengths_from_args(args: argparse.Namespace):
+    """The ``roadmap.core.Lengths`` of the length flags (``roadmap.cli_parser.length_options``) given; the rest
+    keep their defaults."""
+    from roadmap.cli_parser import LENGTH_FLAGS
+    from roadmap.core.lengths import Lengths
+
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, name in LENGTH_FLAGS.items()
+             if getattr(args, flag[2:].replace("-", "_"), None) is not None}
+    return Lengths(**given)
 
 
 def _policy(args: argparse.Namespace, path=None):
@@ -89,17 +100,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             method=args.method,
             samples=args.samples,
             temperature=args.temperature,
-            max_new_tokens=args.max_new_tokens,
+            lengths=lengths_from_args(args),
             seed=args.seed,
             thinking_budget=args.thinking_budget,
             budget_mode=args.budget_mode,
         )
     else:
         report = evaluate_search(policy, task, problems, method=args.method, budget=args.budget, scorer=scorer,
-                                 seed=args.seed, temperature=args.temperature)
+                                 seed=args.seed, temperature=args.temperature, lengths=lengths_from_args(args))
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
-                               "generated_tokens", "wall_seconds"]))
+                               "generated_tokens", "truncated", "wall_seconds"]))
     if report.behaviour.get("checks") or report.behaviour.get("corrections") or report.behaviour.get("backtracks"):
         print(format_table([report.behaviour], ["self_check_accuracy", "self_correction_rate", "backtrack_rate",
                                                 "right_after_wrong", "wrong_steps", "corrections", "backtracks"]))
@@ -132,6 +143,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
         lora=args.lora,
         seed=args.seed,
         overwrite=args.overwrite,
+        lengths=lengths_from_args(args),
         **{k: v for k, v in given.items() if v is not None},
     )
     result = warm_start(args.policy, task, config)
@@ -148,8 +160,11 @@ def _cmd_label(args: argparse.Namespace) -> int:
     problems = checked_problems(task, "train", args.n, args.seed)
     _bind_prompt(args, task, args.policy)
     policy = _policy(args)
-    solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed)
-    config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed)
+    lengths = lengths_from_args(args)
+    solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed,
+                                 lengths=lengths)
+    config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed,
+                         lengths=lengths)
     completer = policy
     if args.completer:
         completer = _policy(args, args.completer)
@@ -166,7 +181,8 @@ def _reward_model_config(args: argparse.Namespace):
 
     return RewardModelConfig(output_dir=args.out, labels=args.label_type, epochs=args.epochs,
                              max_minutes=args.minutes, learning_rate=args.lr, batch_size=args.batch_size,
-                             seed=args.seed, readout=args.readout, overwrite=args.overwrite)
+                             seed=args.seed, readout=args.readout, overwrite=args.overwrite,
+                             lengths=lengths_from_args(args))
 
 
 def _cmd_train_prm(args: argparse.Namespace) -> int:
@@ -198,7 +214,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     config = TrainSearchConfig(method=args.method, budget=args.budget, width=args.width,
-                               mcts_evaluation=args.mcts_evaluation, shard_size=args.shard_size, seed=args.seed)
+                               mcts_evaluation=args.mcts_evaluation, shard_size=args.shard_size, seed=args.seed,
+                               lengths=lengths_from_args(args))
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)
@@ -207,7 +224,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     summary = search_train(policy, task, problems, args.out, config, scorer=scorer, verifier=VerifierScorer(task),
                            inputs=inputs, scorer_inputs=scorer_inputs, overwrite=args.overwrite)
     print(format_table([summary], ["method", "budget", "problems", "accuracy", "any_correct", "verified_candidates",
-                                   "wall_seconds"]))
+                                   "truncated", "wall_seconds"]))
     print(f"wrote {args.out}/trees.jsonl")
     return 0
 
@@ -218,7 +235,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     config = TestTimeConfig(methods=tuple(args.methods.split(",")), budgets=args.budgets, seeds=args.seeds,
-                            width=args.width, temperature=args.temperature, thinking_unit=args.thinking_unit)
+                            width=args.width, temperature=args.temperature, lengths=lengths_from_args(args),
+                            thinking_unit=args.thinking_unit)
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)

@@ -20,7 +20,7 @@ from roadmap.cli_checks import (
     probability,
 )
 
-__all__ = ["build_parser", "OVERWRITE_COMMANDS"]
+__all__ = ["build_parser", "OVERWRITE_COMMANDS", "LENGTH_FLAGS", "length_options"]
 
 #: commands that write an output folder and take --overwrite
 #: formats of a --prm folder (rewards.public_prm.PRM_FORMATS; kept here so --help imports no model code)
@@ -29,6 +29,34 @@ PRM_FORMAT_HELP = ("format of the --prm folder; auto detects it: reward_model.js
                    "Qwen2ForProcessRewardModel in config.json (qwen-prm, needs --trust-remote-code), a causal LM "
                    "with the step tag 'ки' in a folder named for Math-Shepherd (math-shepherd)")
 OVERWRITE_COMMANDS = ("sft", "label", "train-prm", "train-orm", "search", "bench")
+
+#: length flag -> the ``roadmap.core.Lengths`` field it sets (``--max-steps`` is taken: sft's optimizer steps)
+LENGTH_FLAGS = {
+    "--max-step-tokens": "max_step_tokens",
+    "--max-solution-steps": "max_steps",
+    "--max-new-tokens": "max_solution_tokens",
+    "--rollout-tokens": "rollout_tokens",
+    "--max-length": "train_max_length",
+}
+_SEARCH_LENGTHS = ("--max-step-tokens", "--max-solution-steps", "--max-new-tokens", "--rollout-tokens")
+
+
+def length_options(p: argparse.ArgumentParser, flags=_SEARCH_LENGTHS) -> None:
+    """Add the length flags ``flags`` (keys of ``LENGTH_FLAGS``) to ``p``; each defaults to ``Lengths()``'s value.
+
+    Each is parsed under its flag's own name (``args.max_new_tokens``, ``args.max_solution_steps``: never
+    ``args.max_steps``, sft's optimizer steps); ``roadmap.cli.lengths_from_args`` turns them into one ``Lengths``.
+    """
+    from dataclasses import fields
+
+    from roadmap.core.lengths import Lengths
+
+    meta = {f.name: f for f in fields(Lengths)}
+    g = p.add_argument_group("length limits (roadmap.core.Lengths; an output they cut is counted truncated)")
+    for flag in flags:
+        f = meta[LENGTH_FLAGS[flag]]
+        g.add_argument(flag, type=positive_int, default=None, metavar="N",
+                       help=f"{f.metadata['help']} Default {f.default}.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"],
                    help="how the PRM's step scores make one score")
     p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of majority and every search method")
-    p.add_argument("--max-new-tokens", type=positive_int, default=192)
+    length_options(p)
     p.add_argument("--thinking-budget", type=positive_int, default=None,
                    help="budget forcing: each solution thinks at most this many tokens, then answers "
                         "(greedy, majority; --method sequential is greedy under this budget)")
@@ -120,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=None, help="sequences per step (default: the config's)")
     p.add_argument("--lora", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    length_options(p, ("--max-length",))
 
     p = sub.add_parser("label", help="sample solutions and label their steps automatically (MC or binary search)")
     p.add_argument("--policy", required=True, help="policy folder that samples the solutions (and rolls out)")
@@ -132,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="mc", choices=["mc", "binary"])
     p.add_argument("--rollouts", type=positive_int, default=8, help="rollouts per probed step prefix")
     p.add_argument("--temperature", type=nonnegative_float, default=1.0)
+    length_options(p, ("--max-new-tokens", "--rollout-tokens"))
     p.add_argument("--batch-size", type=positive_int, default=256)
     model_options(p)
     p.add_argument("--seed", type=int, default=0)
@@ -154,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="step score: calibrated likelihood of each token, a new per-token head, or the "
                             "step end's score alone (rewards.prm)")
         p.add_argument("--seed", type=int, default=0)
+        length_options(p, ("--max-length",))
 
     p = sub.add_parser("search", help="train-time search over training problems; writes trees for learning")
     p.add_argument("--policy", required=True, help="policy folder")
@@ -171,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--shard-size", type=positive_int, default=64, help="problems per resumable shard")
+    length_options(p)
     p.add_argument("--batch-size", type=positive_int, default=256)
     model_options(p)
     p.add_argument("--seed", type=int, default=0)
@@ -194,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
     p.add_argument("--problem-seed", type=int, default=0, help="seed choosing the held-out problems")
+    length_options(p)
     p.add_argument("--batch-size", type=positive_int, default=256)
     model_options(p)
 

@@ -5,7 +5,8 @@ tokens, wall seconds), so that methods can be compared at equal cost. Correctnes
 strict answer reading; ``accuracy_flexible`` reports its lenient one beside it
 (``Task.extract_answer_flexible``: also "The answer is N" and the last number), as
 lm-evaluation-harness reports strict-match and flexible-extract, so that a gap between the two
-shows answers lost to the answer format rather than to the math.
+shows answers lost to the answer format rather than to the math. Length limits come from one
+``roadmap.core.Lengths``; the report counts the outputs a limit cut (``truncated``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
 
@@ -26,7 +28,12 @@ METHODS = ("greedy", "majority")
 
 @dataclass
 class EvalReport:
-    """Result of one evaluation; ``to_dict`` is what ``roadmap eval --out`` writes."""
+    """Result of one evaluation; ``to_dict`` is what ``roadmap eval --out`` writes.
+
+    ``outputs`` are the solutions generated (problems × samples; a search's candidates), and
+    ``truncated`` how many of them a length limit cut (neither EOS nor an answer in time), so a
+    limit too short for the model shows as a high ``truncated_rate``, not only as low accuracy.
+    """
 
     task: str
     method: str
@@ -38,6 +45,10 @@ class EvalReport:
     generated_tokens: int
     wall_seconds: float
     usage: dict[str, int] = field(default_factory=dict)
+    outputs: int = 0
+    truncated: int = 0
+    truncated_rate: float = 0.0
+    lengths: dict[str, int] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     #: accuracy under the task's flexible answer reading (``extract_answer_flexible``), for comparison only
     accuracy_flexible: float = 0.0
@@ -63,7 +74,7 @@ def evaluate(
     samples: int = 1,
     temperature: float = 1.0,
     top_p: float = 1.0,
-    max_new_tokens: int = 192,
+    lengths: Lengths | None = None,
     seed: int = 0,
     progress: bool = True,
     thinking_budget: int | None = None,
@@ -75,8 +86,9 @@ def evaluate(
         method: "greedy" (one greedy solution) or "majority" (``samples`` solutions sampled at
             ``temperature``; the most frequent final answer wins, i.e. self-consistency).
         samples: solutions per problem for "majority".
+        lengths: length limits; a solution is at most ``lengths.max_solution_tokens`` long.
         thinking_budget: when given, each solution thinks at most this many tokens and then answers
-            (``budget_mode`` "force") or stops without an answer ("stop"); ``max_new_tokens`` is then unused.
+            (``budget_mode`` "force") or stops without an answer ("stop"); ``lengths.max_solution_tokens`` is then unused.
     """
     from tqdm.auto import tqdm
 
@@ -88,6 +100,7 @@ def evaluate(
         samples, temperature = 1, 0.0
     if samples < 1:
         raise ValueError(f"samples={samples} must be at least 1")
+    lengths = lengths or Lengths()
     per_call = max(1, policy.batch_size // samples) if hasattr(policy, "batch_size") else 16
     before, t0 = policy.usage.copy(), time.perf_counter()
     records: list[dict[str, Any]] = []
@@ -101,7 +114,7 @@ def evaluate(
             outs = budget_forced(policy, task, prefixes, thinking_budget, mode=budget_mode, n=samples,
                                  temperature=temperature, top_p=top_p, seed=seed + start)
         else:
-            outs = policy.sample(prefixes, samples, max_new_tokens=max_new_tokens, temperature=temperature,
+            outs = policy.sample(prefixes, samples, max_new_tokens=lengths.max_solution_tokens, temperature=temperature,
                                  top_p=top_p, seed=seed + start)
         for problem, comps in zip(chunk, outs):
             answers = [task.extract_answer(c.text) for c in comps]
@@ -115,6 +128,8 @@ def evaluate(
                     "reference": problem.answer,
                     "correct": ok,
                     "solution": comps[0].text,
+                    "outputs": len(comps),
+                    "truncated": sum(c.truncated for c in comps),
                     **_flexible(task, problem, flexible),
                 }
             )
@@ -122,7 +137,7 @@ def evaluate(
         done = sum(r["correct"] for r in records)
         bar.set_postfix(acc=f"{done / len(records):.3f}")
     bar.close()
-    report = _report(task, method, samples, records, policy.usage - before, t0, problems)
+    report = _report(task, method, samples, records, policy.usage - before, t0, lengths, problems)
     report.thinking_budget = thinking_budget
     return report
 
@@ -148,9 +163,10 @@ def _behaviour(task, problems: Sequence[Problem], records: list[dict[str, Any]])
 
 
 def _report(task, method: str, samples: int, records: list[dict[str, Any]], spent: Usage, t0: float,
-            problems: Sequence[Problem] = ()) -> EvalReport:
+            lengths: Lengths, problems: Sequence[Problem] = ()) -> EvalReport:
     correct, n = sum(r["correct"] for r in records), len(records)
     flexible = sum(r["correct_flexible"] for r in records)
+    outputs, truncated = sum(r["outputs"] for r in records), sum(r["truncated"] for r in records)
     return EvalReport(
         task=task.name,
         method=method,
@@ -162,6 +178,10 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
         generated_tokens=spent.generated_tokens,
         wall_seconds=time.perf_counter() - t0,
         usage=spent.to_dict(),
+        outputs=outputs,
+        truncated=truncated,
+        truncated_rate=truncated / outputs if outputs else 0.0,
+        lengths=lengths.to_dict(),
         records=records,
         accuracy_flexible=flexible / n if n else 0.0,
         behaviour=_behaviour(task, problems, records) if problems else {},
@@ -169,8 +189,11 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
 
 
 def run_search(policy, task, problems: Sequence[Problem], method: str, budget: int, scorer=None, *, seed: int = 0,
-               width: int = 4, verifier=None, mcts_evaluation: str = "scorer", temperature: float = 1.0):
+               width: int = 4, verifier=None, mcts_evaluation: str = "scorer", temperature: float = 1.0,
+               lengths: Lengths | None = None):
     """Run the search method registered as ``method`` (``search.registry``) at ``budget`` per problem.
+
+    ``lengths`` (default ``Lengths()``) reaches the method through its ``SearchBudget``.
 
     ``search.registry`` says how each method spends the budget N and the width M so that methods
     compare at equal compute (the benchmark reports the tokens each actually generated).
@@ -179,31 +202,34 @@ def run_search(policy, task, problems: Sequence[Problem], method: str, budget: i
 
     fn = get_search(method)
     settings = SearchBudget(budget=budget, width=width, seed=seed, temperature=temperature,
-                            mcts_evaluation=mcts_evaluation)
+                            mcts_evaluation=mcts_evaluation, lengths=lengths or Lengths())
     return fn(policy, task, problems, scorer, settings, verifier=verifier)
 
 
 def evaluate_search(
     policy, task, problems: Sequence[Problem], *, method: str, budget: int, scorer=None, seed: int = 0,
-    chunk: int = 32, progress: bool = True, temperature: float = 1.0, width: int = 4,
+    chunk: int = 32, progress: bool = True, temperature: float = 1.0, width: int = 4, lengths: Lengths | None = None,
 ) -> EvalReport:
-    """Test-time search on ``problems`` (``run_search``, beam/MCTS ``width``), in chunks, checked by ``task``."""
+    """Test-time search on ``problems`` (``run_search``, beam/MCTS ``width``, ``lengths``), in chunks, checked
+    by ``task``; ``truncated`` counts the candidates a length limit cut."""
     from tqdm.auto import tqdm
 
+    lengths = lengths or Lengths()
     before, t0 = policy.usage.copy(), time.perf_counter()
     records: list[dict[str, Any]] = []
     bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}@{budget}", disable=not progress, unit="problem")
     for start in range(0, len(problems), chunk):
         part = list(problems[start : start + chunk])
         for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
-                                                            width=width, temperature=temperature)):
+                                                            width=width, temperature=temperature, lengths=lengths)):
             ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
             solution = res.candidates[0] if res.candidates else ""
             # the search chose by the strict reading; the flexible one reads its chosen solution when that gave none
             flexible = res.answer if res.answer is not None else _flexible_reader(task)(solution)
             records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
-                            "solution": solution, "usage": res.usage.to_dict(), **_flexible(task, problem, flexible)})
+                            "solution": solution, "usage": res.usage.to_dict(), "outputs": len(res.candidates),
+                            "truncated": res.truncated, **_flexible(task, problem, flexible)})
         bar.update(len(part))
         bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     bar.close()
-    return _report(task, method, budget, records, policy.usage - before, t0, problems)
+    return _report(task, method, budget, records, policy.usage - before, t0, lengths, problems)

@@ -76,10 +76,12 @@ class _Run:
         from roadmap.evaluate import evaluate
 
         problems = self.task.problems("test", n=self.config.eval_problems, seed=self.config.seed)
-        report = evaluate(self.hf_policy(k), self.task, problems, method="greedy", progress=False)
+        report = evaluate(self.hf_policy(k), self.task, problems, method="greedy", progress=False,
+                          lengths=self.config.lengths_config)
         write_json(self.dir / f"iter_{k}" / "eval.json", report.to_dict())
         behaviour = {k: report.behaviour.get(k) for k in _BEHAVIOUR}
-        return {"accuracy": report.accuracy, "ci95": list(report.ci95), "n": report.n, **behaviour}
+        return {"accuracy": report.accuracy, "ci95": list(report.ci95), "n": report.n, "truncated": report.truncated,
+                **behaviour}
 
     def label_and_prm(self, k: int) -> tuple[dict, dict]:
         from rewards import (
@@ -98,7 +100,8 @@ class _Run:
         def label() -> dict:
             policy = self.hf_policy(k - 1)
             problems = self.task.problems("train", n=c.prm_config.problems, seed=c.seed + 7919 * k)
-            sols = sample_solutions(policy, self.task, problems, c.prm_config.samples, seed=c.seed + k)
+            sols = sample_solutions(policy, self.task, problems, c.prm_config.samples, seed=c.seed + k,
+                                    lengths=c.lengths_config)
             ds = label_solutions(policy, self.task, problems, sols, c.label_config, progress=False)
             save_labels(ds, here / "labels")
             return {**rollout_summary(ds), "generated_tokens": policy.usage.generated_tokens,

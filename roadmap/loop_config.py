@@ -2,7 +2,8 @@
 
 A recipe is YAML: top-level keys are ``LoopConfig``'s fields, and its ``search:``, ``learn:``,
 ``prm:``, ``model:`` and ``prompt:`` sections hold the fields of the phase's own config class
-(``prompt:`` those of ``roadmap.core.tasks.PromptFormat``). ``LoopConfig.__post_init__``
+(``prompt:`` those of ``roadmap.core.tasks.PromptFormat``); ``lengths:`` holds the fields of
+``roadmap.core.Lengths``, the length limits every phase reads. ``LoopConfig.__post_init__``
 builds those typed configs at once, so a misspelled key at any depth, a value of the wrong type
 or an unknown task fails in well under a second, naming the key, its section, the known keys
 (and the closest one), before the run folder is touched. The recipe itself is kept as plain
@@ -15,9 +16,11 @@ import difflib
 import logging
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from roadmap.core.lengths import Lengths
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,9 @@ __all__ = ["LoopConfig", "PRMPhaseConfig", "RecipeError", "load_recipe"]
 
 class RecipeError(ValueError):
     """A recipe key or value the loop cannot run; the message names it, its section and the fix."""
+
+
+_LENGTHS_REASON = "the top-level lengths: section, e.g. `lengths: {max_solution_tokens: 2048}`"
 
 
 @dataclass
@@ -143,7 +149,10 @@ class LoopConfig:
     - ``prompt_format``: ``roadmap.core.tasks.PromptFormat`` from ``prompt`` (the task's prompt format);
     - ``prm_config``, ``label_config``, ``reward_model_config``: ``PRMPhaseConfig``,
       ``rewards.LabelConfig`` and ``rewards.RewardModelConfig`` from ``prm`` (a key goes to every
-      one of them that has it).
+      one of them that has it);
+    - ``lengths_config``: ``roadmap.core.Lengths`` from ``lengths``, set into every typed config
+      above that has a ``lengths`` field (so a section may not set its own), and read by the
+      loop's evaluation and label sampling.
     """
 
     policy: str = field(default="", metadata={"help": "Starting (warm-started) policy folder."})
@@ -167,6 +176,9 @@ class LoopConfig:
     prompt: dict = field(default_factory=dict, metadata={
         "help": "Prompt format of the task: kind (plain | chat | fewshot), system_prompt, shots, step_delimiter, "
                 "shot_seed (roadmap.core.tasks.PromptFormat); chat binds the starting policy's tokenizer."})
+    lengths: dict = field(default_factory=dict, metadata={
+        "help": "Length limits of every phase (roadmap.core.Lengths fields: max_step_tokens, max_steps, "
+                "max_solution_tokens, rollout_tokens, train_max_length, rl_completion_tokens)."})
     seed: int = field(default=0, metadata={"help": "Base seed; iteration k uses seed + k."})
 
     def __post_init__(self) -> None:
@@ -188,9 +200,13 @@ class LoopConfig:
         self._check_task()
         self._build_prompt()
         self._build_model()
+        self.lengths_config = build_section(Lengths, self.lengths, "lengths")
         self._build_search()
         self._build_learn()
         self._build_prm()
+        for name in ("search_config", "learn_config", "label_config", "reward_model_config"):
+            if "lengths" in {f.name for f in fields(getattr(self, name))}:
+                setattr(self, name, replace(getattr(self, name), lengths=self.lengths_config))
 
     @property
     def trains_prm(self) -> bool:
@@ -223,7 +239,8 @@ class LoopConfig:
         from roadmap.train_search import TrainSearchConfig
 
         reason = "the top-level seed; iteration k searches with seed + 104729 k"
-        self.search_config = build_section(TrainSearchConfig, self.search, "search", set_by_loop={"seed": reason})
+        self.search_config = build_section(TrainSearchConfig, self.search, "search",
+                                           set_by_loop={"seed": reason, "lengths": _LENGTHS_REASON})
 
     def _build_learn(self) -> None:
         from learning.registry import LEARNERS, get_learner
@@ -244,7 +261,8 @@ class LoopConfig:
             for f in fields(other.config_class):
                 elsewhere.setdefault(f.name, f"learn.algorithm: {other.name}")
         self.learn_config = build_section(cls, values, "learn", label=f"algorithm {algorithm}: {cls.__name__}",
-                                          set_by_loop={"output_dir": "iter_k/policy of the run folder"},
+                                          set_by_loop={"output_dir": "iter_k/policy of the run folder",
+                                                       "lengths": _LENGTHS_REASON},
                                           elsewhere=elsewhere)
         needs = self.learner.scorer_field(self.learn_config)
         if needs and not (self.prm_dir or self.guide == "prm"):
@@ -256,7 +274,7 @@ class LoopConfig:
         if not isinstance(self.prm, dict):
             raise RecipeError(f"prm must be a mapping of labelling and PRM-training keys, not {self.prm!r}")
         classes = (PRMPhaseConfig, LabelConfig, RewardModelConfig)
-        loop_set = {"output_dir": "iter_k/prm of the run folder"}
+        loop_set = {"output_dir": "iter_k/prm of the run folder", "lengths": _LENGTHS_REASON}
         names = {c: {f.name for f in fields(c)} - set(loop_set) for c in classes}
         for key in self.prm:
             if key in loop_set:

@@ -4,7 +4,8 @@ Problems are searched in shards; each shard is written atomically to ``shards/NN
 soon as it finishes, beside a record of the settings and inputs that made it, and a rerun skips
 the shards on disk whose record matches (and refuses stale ones), so a killed search resumes
 where it stopped. When all shards exist they are joined into ``trees.jsonl`` (one row per
-problem, see ``search.trees.result_row``) and ``summary.json`` records accuracy and compute.
+problem, see ``search.trees.result_row``) and ``summary.json`` records accuracy, compute and the
+candidates a length limit cut (``TrainSearchConfig.lengths``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from roadmap.core.errors import ConfigError, StaleOutputError
 from roadmap.core.io import json_fingerprint, write_json
+from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, Usage
 
 __all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
@@ -38,6 +40,8 @@ class TrainSearchConfig:
                 "answer-verified solutions reach the right answer through cancelling mistakes."})
     shard_size: int = field(default=64, metadata={"help": "Problems per shard (the unit of resume)."})
     seed: int = field(default=0, metadata={"help": "Search seed; shard s uses seed + s * shard_size."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits of the search (in a recipe: the top-level lengths: section)."})
 
     def __post_init__(self) -> None:
         from search.registry import get_search
@@ -54,7 +58,7 @@ class TrainSearchConfig:
         from search.registry import SearchBudget
 
         return SearchBudget(budget=self.budget, width=self.width, seed=seed, temperature=self.temperature,
-                            mcts_evaluation=self.mcts_evaluation)
+                            mcts_evaluation=self.mcts_evaluation, lengths=self.lengths)
 
 
 def search_train(
@@ -122,11 +126,13 @@ def search_train(
     for r in rows:
         usage = usage + Usage(**r["usage"])
     n = len(rows)
+    candidates, truncated = sum(len(r["candidates"]) for r in rows), sum(r.get("truncated", 0) for r in rows)
     summary = {
         "method": config.method, "budget": config.budget, "problems": n,
         "accuracy": sum(r["correct"] for r in rows) / n if n else 0.0,
         "any_correct": sum(any(r["candidate_correct"]) for r in rows) / n if n else 0.0,
         "verified_candidates": sum(sum(r["candidate_correct"]) for r in rows),
+        "candidates": candidates, "truncated": truncated, "truncated_rate": truncated / candidates if candidates else 0.0,
         "usage": usage.to_dict(), "searched_now": done, "wall_seconds": time.perf_counter() - t0,
         "config": asdict(config),
     }

@@ -11,7 +11,7 @@ Both are one function over "groups": a group keeps its top ``keep`` partial solu
 expands each ``width`` ways. Candidates of every group of every problem are expanded in one
 batched policy call per depth and scored in one batched scorer call. A candidate that ends
 (final answer or EOS) leaves the beam and joins the completed solutions; the search ends when
-no beam is left or ``max_depth`` is reached. The answer is the completed solution with the
+no beam is left or ``Lengths.max_steps`` is reached (``expand.lengths``). The answer is the completed solution with the
 best score, or the weighted vote over completed solutions.
 """
 
@@ -50,7 +50,7 @@ def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, kee
     # beams[i][g]: node ids of problem i, group g, kept for expansion at this depth
     beams = [[[0] for _ in range(groups)] for _ in problems]
     completed: list[list[int]] = [[] for _ in problems]
-    for depth in range(config.expand.max_depth):
+    for depth in range(config.expand.lengths.max_steps):
         frontier, owners = [], []
         for i, per_group in enumerate(beams):
             for g, nodes in enumerate(per_group):
@@ -94,7 +94,7 @@ def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, kee
             answer = weighted_vote(answers, scores)
         results.append(SearchResult(
             problem_id=p.id, answer=answer, candidates=[tree.text(c) for c in done],
-            tree=tree, usage=usage[i], scores=scores,
+            tree=tree, usage=usage[i], scores=scores, truncated=sum(tree.nodes[c].truncated for c in done),
         ))
     return results
 

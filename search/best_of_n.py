@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, SearchResult
 from search.expand import score_many
 
@@ -35,7 +36,8 @@ class BestOfNConfig:
     selection: str = field(default="weighted", metadata={"help": "'majority', 'best' (top score) or 'weighted'."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold."})
-    max_new_tokens: int = field(default=192, metadata={"help": "Longest solution, in tokens."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits; a solution is at most lengths.max_solution_tokens long."})
     seed: int = field(default=0, metadata={"help": "Sampling seed."})
 
     def __post_init__(self) -> None:
@@ -74,10 +76,13 @@ def best_answer(answers: Sequence[str | None], scores: Sequence[float]) -> str |
 
 
 def sample_candidates(policy, task, problems: Sequence[Problem], config: BestOfNConfig) -> list[SearchResult]:
-    """N sampled solutions per problem as ``SearchResult`` candidates (no answer chosen yet)."""
+    """N sampled solutions per problem as ``SearchResult`` candidates (no answer chosen yet).
+
+    ``truncated`` counts the solutions that ``lengths.max_solution_tokens`` cut.
+    """
     before = policy.usage.copy()
     outs = policy.sample(
-        [task.prompt(p) for p in problems], n=config.n, max_new_tokens=config.max_new_tokens,
+        [task.prompt(p) for p in problems], n=config.n, max_new_tokens=config.lengths.max_solution_tokens,
         temperature=config.temperature, top_p=config.top_p, seed=config.seed,
     )
     generated = [sum(c.num_tokens for c in row) for row in outs]
@@ -86,7 +91,8 @@ def sample_candidates(policy, task, problems: Sequence[Problem], config: BestOfN
     for p, row, gen, share in zip(problems, outs, generated, shares):
         # a problem's own tokens and sequences are known exactly; the rest is its share of the batch
         usage = dataclasses.replace(share, generated_tokens=gen, sampled_sequences=len(row))
-        results.append(SearchResult(problem_id=p.id, answer=None, candidates=[c.text for c in row], usage=usage))
+        results.append(SearchResult(problem_id=p.id, answer=None, candidates=[c.text for c in row], usage=usage,
+                                    truncated=sum(c.truncated for c in row)))
     return results
 
 

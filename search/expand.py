@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, StepScorer, Tree, Usage
 
 __all__ = ["ExpandConfig", "expand", "score_many", "share_usage", "new_tree"]
@@ -23,18 +24,12 @@ __all__ = ["ExpandConfig", "expand", "score_many", "share_usage", "new_tree"]
 
 @dataclass
 class ExpandConfig:
-    """How next steps are sampled."""
+    """How next steps are sampled, and the length limits of the stepwise search that samples them."""
 
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of next steps."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold."})
-    max_step_tokens: int = field(default=64, metadata={"help": "Longest step, in tokens."})
-    max_depth: int = field(default=12, metadata={"help": "Steps after which a partial solution is cut off."})
-
-    def __post_init__(self) -> None:
-        if self.max_step_tokens < 1:
-            raise ValueError(f"max_step_tokens={self.max_step_tokens} must be at least 1")
-        if self.max_depth < 1:
-            raise ValueError(f"max_depth={self.max_depth} must be at least 1")
+    lengths: Lengths = field(default_factory=Lengths, metadata={
+        "help": "Length limits: max_step_tokens per step, max_steps per solution, rollout_tokens (MCTS)."})
 
 
 def new_tree(task, problem: Problem) -> Tree:
@@ -51,8 +46,9 @@ def expand(
 
     Returns the ids of the new (deduplicated) children of each frontier node, and the compute
     spent. A child is terminal when the policy ended the solution (EOS), when its step states a
-    final answer, when the step ran past ``max_step_tokens`` without a delimiter, or at
-    ``max_depth``. Priors are the siblings' per-token-normalised probabilities
+    final answer, when the step ran past ``lengths.max_step_tokens`` without a delimiter, or at
+    ``lengths.max_steps``; a step cut by its token limit, and a solution with no answer at
+    ``max_steps``, are marked ``truncated``. Priors are the siblings' per-token-normalised probabilities
     exp(logprob / tokens), normalised to sum to one; duplicates add their mass.
     """
     if k < 1:
@@ -62,7 +58,7 @@ def expand(
     before = policy.usage.copy()
     prefixes = [tree.prompt + tree.text(node) for tree, node in frontier]
     outs = policy.sample(
-        prefixes, n=k, stop=task.step_delimiter, max_new_tokens=config.max_step_tokens,
+        prefixes, n=k, stop=task.step_delimiter, max_new_tokens=config.lengths.max_step_tokens,
         temperature=config.temperature, top_p=config.top_p, seed=seed,
     )
     children: list[list[int]] = []
@@ -76,8 +72,10 @@ def expand(
                 continue
             answer = task.extract_answer(c.text) if c.text.strip() else None
             depth = parent.depth + 1
-            terminal = c.finished or answer is not None or not c.stopped or depth >= config.max_depth
-            child = tree.add(node_id, c.text, logprob=c.logprob, terminal=terminal, answer=answer)
+            at_limit = depth >= config.lengths.max_steps and not c.finished and answer is None
+            terminal = c.finished or answer is not None or c.truncated or at_limit
+            child = tree.add(node_id, c.text, logprob=c.logprob, terminal=terminal, answer=answer,
+                             truncated=c.truncated or at_limit)
             if terminal and answer is None:
                 child.answer = task.extract_answer(tree.text(child.id))
             by_text[c.text] = child.id

@@ -64,10 +64,10 @@ class MCTSConfig:
                 "this (their own evaluation, not their subtree's mean), it samples k more children there "
                 "instead of descending (None: never)."})
     max_children: int = field(default=16, metadata={"help": "Most children a node may gain by widening."})
-    rollout_max_tokens: int = field(default=192, metadata={"help": "Longest rollout, in tokens."})
     complete: bool = field(default=True, metadata={
         "help": "When the most visited path ends unfinished, let the policy finish it (greedy; counted in usage)."})
-    expand: ExpandConfig = field(default_factory=ExpandConfig, metadata={"help": "Step sampling."})
+    expand: ExpandConfig = field(default_factory=ExpandConfig, metadata={
+        "help": "Step sampling, and the search's length limits (expand.lengths: steps, step tokens, rollout tokens)."})
     seed: int = field(default=0, metadata={"help": "Sampling seed."})
 
     def __post_init__(self) -> None:
@@ -147,7 +147,8 @@ def mcts(
     judge = verifier if verifier is not None else scorer
     trees = [new_tree(task, p) for p in problems]
     usage = [Usage() for _ in problems]
-    rollouts: list[dict[str, float]] = [{} for _ in problems]  # finished rollout text -> verifier's verdict
+    # rollout text -> (verifier's verdict, cut by lengths.rollout_tokens)
+    rollouts: list[dict[str, tuple[float, bool]]] = [{} for _ in problems]
     expanded = [0] * len(problems)
     free_left = [config.free_revisits * config.simulations] * len(problems)
     for sim in itertools.count():  # rounds: every live problem selects, then expands or re-judges
@@ -209,15 +210,17 @@ def mcts(
             terminals.sort(key=lambda n: n.id != pick)
         candidates = [tree.text(n.id) for n in terminals]
         scores = [n.value if n.visits else (n.reward or 0.0) for n in terminals]
+        truncated = sum(n.truncated for n in terminals)
         seen = set(candidates)
-        for text, verdict in rollouts[i].items():  # finished rollouts are solutions too (train-time data)
+        for text, (verdict, cut) in rollouts[i].items():  # finished rollouts are solutions too (train-time data)
             if text not in seen:
                 seen.add(text)
                 candidates.append(text)
                 scores.append(verdict)
+                truncated += cut
         results.append(SearchResult(
             problem_id=p.id, answer=tree.nodes[pick].answer if pick is not None else None,
-            candidates=candidates, tree=tree, usage=usage[i], scores=scores,
+            candidates=candidates, tree=tree, usage=usage[i], scores=scores, truncated=truncated,
         ))
     return results
 
@@ -236,11 +239,11 @@ def _complete(policy, task, trees, picks, config: MCTSConfig, usage) -> None:
         return
     before = policy.usage.copy()
     outs = policy.sample([trees[i].prompt + trees[i].text(leaf.id) for i, leaf in todo], n=1,
-                         max_new_tokens=config.rollout_max_tokens, temperature=0.0, seed=config.seed)
+                         max_new_tokens=config.expand.lengths.rollout_tokens, temperature=0.0, seed=config.seed)
     counts = [0] * len(trees)
     for (i, leaf), out in zip(todo, outs):
         c = out[0]
-        node = trees[i].add(leaf.id, c.text, logprob=c.logprob, terminal=True)
+        node = trees[i].add(leaf.id, c.text, logprob=c.logprob, terminal=True, truncated=c.truncated)
         node.answer = task.extract_answer(trees[i].text(node.id))
         picks[i] = node.id
         counts[i] = 1
@@ -248,11 +251,12 @@ def _complete(policy, task, trees, picks, config: MCTSConfig, usage) -> None:
 
 
 def _evaluate(policy, task, problems, trees, nodes, scorer, verifier, config: MCTSConfig, sim: int, usage,
-              rollouts: list[dict[str, float]]):
+              rollouts: list[dict[str, tuple[float, bool]]]):
     """Values of freshly expanded nodes: scorer value, verified rollout, or their mix.
 
     Scores are also stored as each node's ``reward``. Terminal nodes need no rollout: the
-    verifier judges them as they are. Finished rollouts and their verdicts go to ``rollouts``.
+    verifier judges them as they are. Rollouts, their verdicts and whether ``rollout_tokens`` cut
+    them go to ``rollouts``.
     """
     if not nodes:
         return []
@@ -272,14 +276,17 @@ def _evaluate(policy, task, problems, trees, nodes, scorer, verifier, config: MC
         return values
     texts = [trees[i].text(c) for i, c in nodes]
     open_k = [k for k, (i, c) in enumerate(nodes) if not trees[i].nodes[c].terminal]
+    cut: dict[int, bool] = {}
     if open_k:
         before = policy.usage.copy()
         outs = policy.sample(
-            [trees[nodes[k][0]].prompt + texts[k] for k in open_k], n=1, max_new_tokens=config.rollout_max_tokens,
+            [trees[nodes[k][0]].prompt + texts[k] for k in open_k], n=1,
+            max_new_tokens=config.expand.lengths.rollout_tokens,
             temperature=config.expand.temperature, seed=config.seed + 7_777 * (sim + 1),
         )
         for k, o in zip(open_k, outs):
             texts[k] += o[0].text
+            cut[k] = o[0].truncated
         counts = [0] * len(problems)
         for k in open_k:
             counts[nodes[k][0]] += 1
@@ -291,5 +298,5 @@ def _evaluate(policy, task, problems, trees, nodes, scorer, verifier, config: MC
         for k, x in zip(by_problem[i], s):
             values[k] = w * x + (1 - w) * values[k]
             if k in rolled:
-                rollouts[i].setdefault(texts[k], x)
+                rollouts[i].setdefault(texts[k], (x, cut[k]))
     return values

@@ -18,9 +18,10 @@ new method is one ``register_search`` entry.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, SearchResult
 
 __all__ = ["SearchBudget", "SearchFn", "SEARCH_METHODS", "register_search", "get_search", "search_method_names"]
@@ -45,6 +46,9 @@ class SearchBudget:
         temperature: sampling temperature of every step.
         mcts_evaluation: MCTS leaf values: "scorer" (the StepScorer; test time), "rollout"
             (verified rollouts; train time) or "both".
+        lengths: the length limits (``roadmap.core.Lengths``): best-of-N solutions are at most
+            ``max_solution_tokens`` long; beam, DVTS and MCTS steps ``max_step_tokens``, their
+            solutions ``max_steps`` steps; MCTS rollouts ``rollout_tokens``.
     """
 
     budget: int
@@ -52,6 +56,7 @@ class SearchBudget:
     seed: int = 0
     temperature: float = 1.0
     mcts_evaluation: str = "scorer"
+    lengths: Lengths = field(default_factory=Lengths)
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -101,7 +106,8 @@ def _best_of_n(selection: str) -> SearchFn:
     def run(policy, task, problems: Sequence[Problem], scorer, budget: SearchBudget, *, verifier=None):
         from search.best_of_n import BestOfNConfig, best_of_n
 
-        config = BestOfNConfig(n=budget.budget, selection=selection, seed=budget.seed, temperature=budget.temperature)
+        config = BestOfNConfig(n=budget.budget, selection=selection, seed=budget.seed, temperature=budget.temperature,
+                               lengths=budget.lengths)
         return best_of_n(policy, task, problems, _guide(scorer, verifier), config)
 
     run.__qualname__ = f"best_of_n[{selection}]"
@@ -115,7 +121,7 @@ def _beam(groups: str) -> SearchFn:
 
         m = min(budget.width, budget.budget)
         config = BeamConfig(n=budget.budget - budget.budget % m, width=m, seed=budget.seed,
-                            expand=ExpandConfig(temperature=budget.temperature))
+                            expand=ExpandConfig(temperature=budget.temperature, lengths=budget.lengths))
         return (beam_search if groups == "beam" else dvts)(policy, task, problems, _guide(scorer, verifier), config)
 
     run.__qualname__ = groups
@@ -132,7 +138,7 @@ def _mcts(policy, task, problems: Sequence[Problem], scorer, budget: SearchBudge
 
     evaluation = budget.mcts_evaluation
     config = MCTSConfig(simulations=budget.budget, k=min(budget.width, budget.budget), seed=budget.seed,
-                        evaluation=evaluation, expand=ExpandConfig(temperature=budget.temperature),
+                        evaluation=evaluation, expand=ExpandConfig(temperature=budget.temperature, lengths=budget.lengths),
                         widen_below=0.5 if evaluation == "scorer" else None)
     return mcts(policy, task, problems, scorer, config, verifier=verifier)
 

@@ -1,8 +1,9 @@
 """Search results as data: JSONL files and ``datasets.Dataset`` rows that learning reads.
 
 One row per searched problem: the problem (question, reference answer), the method's answer
-and whether it is right, every complete candidate with its verdict and score, the whole tree
-(flat node list, ``roadmap.core.types.Tree``) and the compute it cost. Writing is atomic
+and whether it is right, every complete candidate with its verdict and score, how many candidates a
+length limit cut (``truncated``), the whole tree (flat node list, ``roadmap.core.types.Tree``) and the
+compute it cost. Writing is atomic
 (temporary name, then rename), so a killed run never leaves half a file under the real name.
 """
 
@@ -37,6 +38,7 @@ def result_row(task, problem: Problem, result: SearchResult, method: str = "") -
         "scores": [float(s) for s in result.scores],
         "tree": result.tree.to_dict() if result.tree is not None else None,
         "usage": result.usage.to_dict(),
+        "truncated": result.truncated,
     }
 
 
@@ -89,4 +91,5 @@ def row_result(row: dict[str, Any]) -> SearchResult:
     """Rebuild the ``SearchResult`` of a row."""
     usage = row["usage"] if isinstance(row["usage"], dict) else json.loads(row["usage"])
     return SearchResult(problem_id=row["problem_id"], answer=row["answer"], candidates=list(row["candidates"]),
-                        tree=row_tree(row), usage=Usage(**usage), scores=list(row["scores"]))
+                        tree=row_tree(row), usage=Usage(**usage), scores=list(row["scores"]),
+                        truncated=int(row.get("truncated", 0)))

@@ -3,7 +3,7 @@
 import pytest
 from fakes import BanditPolicy, BanditTask, PathScorer
 
-from roadmap.core import StepScorer
+from roadmap.core import Lengths, StepScorer
 from search import BeamConfig, ExpandConfig, beam_search, dvts
 
 
@@ -18,7 +18,7 @@ def test_beam_keeps_top_n_over_m_by_score():
     policy = BanditPolicy(depth=3, p_best=0.5)
     scorer = RankScorer()
     res = beam_search(policy, task, [task.problem()], scorer,
-                      BeamConfig(n=16, width=4, expand=ExpandConfig(max_depth=5)))[0]
+                      BeamConfig(n=16, width=4, expand=ExpandConfig(lengths=Lengths(max_steps=5))))[0]
     tree = res.tree
     for depth in (1, 2):
         layer = [n for n in tree.nodes if n.depth == depth and not n.terminal]

@@ -39,6 +39,31 @@ def test_eval_command_writes_json(tiny_dir, tmp_path, capsys):
     assert "accuracy" in capsys.readouterr().out
 
 
+def test_length_flags_make_one_lengths_per_command():
+    from roadmap.cli import build_parser, lengths_from_args
+    from roadmap.core import Lengths
+
+    parser = build_parser()
+    args = parser.parse_args(["eval", "--policy", "p", "--method", "beam", "--max-step-tokens", "512",
+                              "--max-solution-steps", "40", "--max-new-tokens", "2048", "--rollout-tokens", "1024"])
+    assert lengths_from_args(args) == Lengths(max_step_tokens=512, max_steps=40, max_solution_tokens=2048,
+                                              rollout_tokens=1024)
+    for command in (["search", "--out", "o"], ["bench", "test-time", "--out", "o"]):
+        args = parser.parse_args([*command, "--policy", "p", "--max-solution-steps", "20"])
+        assert lengths_from_args(args) == Lengths(max_steps=20)
+    args = parser.parse_args(["label", "--policy", "p", "--out", "o", "--rollout-tokens", "300"])
+    assert lengths_from_args(args) == Lengths(rollout_tokens=300)
+    # on sft, --max-steps stays the optimizer steps; --max-length is the training sequence length
+    args = parser.parse_args(["sft", "--policy", "p", "--out", "o", "--max-steps", "5", "--max-length", "3072"])
+    assert args.max_steps == 5 and lengths_from_args(args) == Lengths(train_max_length=3072)
+    args = parser.parse_args(["train-prm", "--labels", "l", "--init", "i", "--out", "o", "--max-length", "900"])
+    assert lengths_from_args(args).train_max_length == 900
+    assert lengths_from_args(parser.parse_args(["eval", "--policy", "p"])) == Lengths()
+    for bad in (["eval", "--policy", "p", "--max-new-tokens", "0"], ["eval", "--policy", "p", "--max-length", "9"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+
+
 def test_cli_help_starts_fast():
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "roadmap.cli", "--help"], capture_output=True, text=True)

@@ -158,3 +158,34 @@ def test_prefix_cache_evicts_to_its_bound():
     assert cache.tokens <= 10 and cache.lookup([1, 2, 3, 4, 5, 6]) == (3, "a")
     with pytest.raises(ValueError, match="max_tokens"):
         PrefixCache(0)
+
+
+def test_folder_with_its_own_code_needs_trust_remote_code(tiny_dir, tmp_path):
+    import json
+    import shutil
+
+    from roadmap.core.errors import ConfigError
+
+    folder = tmp_path / "remote"
+    shutil.copytree(tiny_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_mine.MineForCausalLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="trust-remote-code") as err:
+        HFPolicy.from_pretrained(folder)
+    assert str(folder) in str(err.value) and "trust_remote_code" in str(err.value)
+
+
+def test_token_logprobs_equal_the_full_logits_computation(tiny_policy, prefixes):
+    """Chunked fp32 head (no [B, T, V] tensor) gives what log_softmax over full logits gives."""
+    conts = ["12+3=15\n", "7", "", "99-1=98\n"]
+    pres = prefixes[: len(conts)]
+    ours = tiny_policy.token_logprobs(pres, conts)
+    for p, c, lp in zip(pres, conts, ours):
+        pre, cont = tiny_policy.encode_prefix(p), tiny_policy.encode_continuation(c)
+        ids = torch.tensor([pre + cont])
+        with torch.no_grad():
+            logits = tiny_policy.model(input_ids=ids).logits.float()
+        full = torch.log_softmax(logits[0, :-1], dim=-1).gather(-1, ids[0, 1:, None]).squeeze(-1)
+        assert len(lp) == len(cont)
+        assert lp == pytest.approx(full[len(pre) - 1 :].tolist(), abs=1e-5)

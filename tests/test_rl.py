@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from learning import RLConfig, grpo_rows, rl_rewards, rl_step, scalerl_config
-from roadmap.core import StepScorer
+from roadmap.core import Lengths, StepScorer
 
 
 class RecordingScorer(StepScorer):
@@ -42,7 +42,7 @@ def test_the_scorer_reward_sees_each_rows_real_question(arith_task):
 def test_shaping_rewards_join_the_verifier_with_their_weights(arith_task):
     problems = arith_task.problems("train", n=2, seed=0)
     data = grpo_rows(arith_task, problems)
-    config = RLConfig(shaping={"format": 0.1, "overlong": 0.5}, max_completion_length=8, overlong_cache=4)
+    config = RLConfig(shaping={"format": 0.1, "overlong": 0.5}, lengths=Lengths(rl_completion_tokens=8), overlong_cache=4)
     rewards, weights = rl_rewards(arith_task, config)
     assert [r.__name__ for r in rewards] == ["verifier_arith", "format_arith", "soft_overlong"] and weights == [1.0, 0.1, 0.5]
     right = arith_task.reference_solution(problems[0])
@@ -60,14 +60,14 @@ def test_bad_shaping_is_named(shaping, match):
     with pytest.raises((ValueError, TypeError), match=match):
         RLConfig(shaping=shaping)
     with pytest.raises(ValueError, match="overlong_cache=200"):
-        RLConfig(overlong_cache=200, max_completion_length=96)
+        RLConfig(overlong_cache=200, lengths=Lengths(rl_completion_tokens=96))
 
 
 def test_training_rewards_are_the_weighted_sum_and_the_prm_reads_questions(tiny_dir, arith_task, tmp_path):
     problems = arith_task.problems("train", n=2, seed=2)
     scorer = RecordingScorer()
     config = RLConfig(output_dir=str(tmp_path / "rl"), num_generations=2, prompts_per_step=2, max_steps=1,
-                      max_completion_length=8, prm_weight=0.5, shaping={"overlong": 2.0}, overlong_cache=8)
+                      lengths=Lengths(rl_completion_tokens=8), prm_weight=0.5, shaping={"overlong": 2.0}, overlong_cache=8)
     res = rl_step(tiny_dir, arith_task, problems, config, scorer=scorer)
     terms = res["reward_terms"]
     assert set(terms) == {"verifier_arith", "scorer_arith", "soft_overlong"}
@@ -83,7 +83,7 @@ def test_grpo_scalerl_filters_zero_variance_groups_and_retires(tiny_dir, arith_t
     problems = arith_task.problems("train", n=4, seed=2)
     # a random policy never answers right: every group has zero reward variance and is dropped
     config = scalerl_config(output_dir=str(tmp_path / "rl"), num_generations=2, prompts_per_step=2, max_steps=2,
-                            max_completion_length=8, eval_every=1, eval_problems=3)
+                            lengths=Lengths(rl_completion_tokens=8), eval_every=1, eval_problems=3)
     res = rl_step(tiny_dir, arith_task, problems, config)
     assert res["steps"] == 2 and res["groups_seen"] >= 2
     assert [p["step"] for p in res["eval_curve"]] == [0, 1, 2]

@@ -265,3 +265,20 @@ def test_recipe_takes_an_import_path(user_module, tmp_path):
     assert LoopConfig(policy=str(tmp_path), task=f"{user_module}:DoubledArith").task == f"{user_module}:DoubledArith"
     with pytest.raises((RecipeError, ConfigError), match="has no attribute 'Nope'"):
         LoopConfig(policy=str(tmp_path), task=f"{user_module}:Nope")
+
+
+def test_expert_iteration_rows_from_trees_train_like_sft_rows(standins):
+    """learning.data.sft_rows (expert iteration's data) encodes a chat tree's prompt with one BOS and
+    ends the completion with the end-of-turn token, exactly as SFT on reference solutions does."""
+    from learning.data import sft_rows
+
+    tok = standins["llama3"][1]
+    task = ArithTask().set_prompt_format(CHAT, tok)
+    p = task.problems("train", n=1)[0]
+    good = task.reference_solution(p)
+    row = {"problem_id": p.id, "question": p.question, "reference": p.answer, "prompt": task.prompt(p),
+           "candidates": [good], "candidate_correct": [True], "scores": [], "tree": None, "usage": {}}
+    data = sft_rows([row], task=task)
+    assert (data[0]["prompt"], data[0]["completion"]) == task.training_pair(p, good)
+    ids = tok(data[0]["prompt"] + data[0]["completion"])["input_ids"]
+    assert ids.count(tok.bos_token_id) == 1 and data[0]["completion"].endswith("<|eot_id|>")

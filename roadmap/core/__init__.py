@@ -3,6 +3,7 @@
 Imports no torch: ``HFPolicy`` loads torch and transformers only when a model is loaded.
 """
 
+from roadmap.core.lengths import Lengths
 from roadmap.core.policy import HFPolicy, Policy
 from roadmap.core.tasks import (
     TASKS,
@@ -27,6 +28,7 @@ __all__ = [
     "Tree",
     "SearchResult",
     "StepScorer",
+    "Lengths",
     "Policy",
     "HFPolicy",
     "Task",

@@ -12,7 +12,11 @@
 
 * across calls, a bounded LRU ``PrefixCache`` keeps the KV state of every sample that stopped
   at a step boundary, so expanding a tree node prefills only the tokens its parent's state
-  lacks (usually one); this is the KV reuse that tree search relies on.
+  lacks (usually one); this is the KV reuse that tree search relies on. Models with
+  sliding-window attention layers run without it (their layers keep only the window);
+* the text of a completion is the model's own document (``hf_text``): ``prefix + text``
+  encodes back to the ids the model generated, so stepwise search conditions each step on
+  exactly what the model wrote, and joined greedy steps equal one greedy generation.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from roadmap.core.prefix_cache import PrefixCache
+from roadmap.core.hf_text import DocumentMemory, as_stop_list, continuation_text, encode_prefix, token_texts
+from roadmap.core.prefix_cache import PrefixCache, has_sliding_window, load_cached, row_states
 from roadmap.core.types import Completion, Usage
 
 logger = logging.getLogger(__name__)
@@ -28,30 +33,26 @@ logger = logging.getLogger(__name__)
 __all__ = ["HFPolicy"]
 
 
-def _as_stop_list(stop: str | Sequence[str] | None) -> list[str]:
-    if stop is None:
-        return []
-    stops = [stop] if isinstance(stop, str) else list(stop)
-    if any(not s for s in stops):
-        raise ValueError(f"stop={stop!r} contains an empty string; pass None for no stop string")
-    return stops
-
-
 class HFPolicy:
     """A ``Policy`` over a transformers causal LM and its tokenizer.
 
     Args:
         model: a ``PreTrainedModel`` with a causal LM head.
-        tokenizer: its tokenizer; prefixes are encoded with its special tokens (e.g. BOS), and
-            continuations without, exactly as SFT encodes prompt and completion.
+        tokenizer: its tokenizer; prefixes are encoded with its special tokens (e.g. BOS) unless
+            they already start with the BOS token, continuations without, as SFT encodes prompt
+            and completion; a prefix the policy itself wrote is encoded as the ids it wrote.
         batch_size: most sequences decoded together; larger requests are split into chunks.
         device: where to run; defaults to the model's device.
         prefix_cache_tokens: token positions kept in the cross-call KV prefix cache (LRU);
-            0 turns it off. Memory per token is layers * 2 * hidden * bytes per value.
+            0 turns it off. Memory per token is layers * 2 * hidden * bytes per value. Off for
+            models with sliding-window attention layers (logged).
+        document_memory_tokens: token ids kept of the documents the policy wrote (LRU), so that
+            their text encodes back to the model's own ids.
     """
 
     def __init__(
-        self, model, tokenizer, *, batch_size: int = 64, device=None, prefix_cache_tokens: int = 200_000
+        self, model, tokenizer, *, batch_size: int = 64, device=None, prefix_cache_tokens: int = 200_000,
+        document_memory_tokens: int = 1_000_000,
     ) -> None:
         import torch
 
@@ -72,7 +73,13 @@ class HFPolicy:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.eos_ids or [0])[0]
         self.max_length = getattr(model.config, "max_position_embeddings", None)
         self._token_text: list[str] | None = None
+        if prefix_cache_tokens > 0 and has_sliding_window(model.config):
+            logger.warning("prefix cache off: %s has sliding-window attention layers, which keep only the last "
+                           "%s positions of a prefix", type(model).__name__, getattr(model.config, "sliding_window", "?"))
+            prefix_cache_tokens = 0
         self.prefix_cache = PrefixCache(prefix_cache_tokens) if prefix_cache_tokens > 0 else None
+        self.documents = DocumentMemory(document_memory_tokens)
+        self._special_ids = set(tokenizer.all_special_ids)
 
     @classmethod
     def from_pretrained(
@@ -84,32 +91,18 @@ class HFPolicy:
         ``dtype`` None or "auto" keeps the checkpoint's dtype; ``device_map``, ``attn_implementation``
         and ``trust_remote_code`` go to transformers' ``from_pretrained`` (see ``ModelOptions``).
         """
-        from pathlib import Path
+        from roadmap.core.hf_load import load_causal_lm
 
-        from roadmap.core.io import require_local_path
-
-        require_local_path(path, "policy folder")  # before transformers asks the Hub about a typo
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        p = Path(path).expanduser()
-        if p.exists() and not (p / "config.json").exists():
-            raise FileNotFoundError(
-                f"{path} is not a model folder (no config.json); pass a folder written by save_pretrained, "
-                "e.g. the output of `roadmap quickstart` or policy_init.sft"
-            )
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        extra = {"device_map": device_map} if device_map is not None else {}
-        if attn_implementation is not None:
-            extra["attn_implementation"] = attn_implementation
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "auto", trust_remote_code=trust_remote_code,
-                                                     **extra)
+        model, tokenizer = load_causal_lm(path, "policy folder", dtype=dtype, device_map=device_map,
+                                          attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)
         if device is not None:
             model.to(device)
         return cls(model, tokenizer, batch_size=batch_size, device=device, prefix_cache_tokens=prefix_cache_tokens)
 
     # ------------------------------------------------------------------ encoding
     def encode_prefix(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=True)["input_ids"]
+        """Ids of the document ``text``: the policy's own ids for what it wrote, BOS at most once."""
+        return encode_prefix(self.tokenizer, self.documents, text)
 
     def encode_continuation(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -128,16 +121,16 @@ class HFPolicy:
         return ids.to(self.device), mask.to(self.device), position_ids.to(self.device)
 
     def _stop_table(self, stops: list[str]):
-        """[V] bool: tokens whose text contains the last character of some stop string."""
+        """[V] bool: tokens whose text (alone or after another token) contains the last character of a stop string."""
         import torch
 
         if self._token_text is None:
-            vocab = len(self.tokenizer)
-            self._token_text = self.tokenizer.batch_decode([[i] for i in range(vocab)])
+            self._token_text = token_texts(self.tokenizer)
         ends = {s[-1] for s in stops}
+        partial = any(ord(c) > 127 for c in ends)  # its last byte may sit in a token that decodes to U+FFFD
         table = torch.zeros(max(len(self._token_text), self.model.config.vocab_size), dtype=torch.bool)
         for i, t in enumerate(self._token_text):
-            if any(c in t for c in ends):
+            if any(c in t for c in ends) or (partial and "\ufffd" in t):
                 table[i] = True
         return table.to(self.device)
 
@@ -163,7 +156,7 @@ class HFPolicy:
             raise ValueError(f"top_p={top_p} must lie in (0, 1]")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
-        stops = _as_stop_list(stop)
+        stops = as_stop_list(stop)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
 
@@ -173,11 +166,13 @@ class HFPolicy:
         stop_table = self._stop_table(stops) if stops else None
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
-            completions = self._sample_chunk(
-                [encoded[i] for i, _ in chunk], stops, stop_table, max_new_tokens, temperature, top_p, generator
+            row_ids = [encoded[i] for i, _ in chunk]
+            completions, generated = self._sample_chunk(
+                row_ids, stops, stop_table, max_new_tokens, temperature, top_p, generator
             )
-            for (i, j), c in zip(chunk, completions):
+            for (i, j), c, ids, gen in zip(chunk, completions, row_ids, generated):
                 results[i][j] = c
+                self._remember_document(prefixes[i] + c.text, ids, gen, c)
         return results  # type: ignore[return-value]
 
     def _sample_chunk(self, row_ids, stops, stop_table, max_new_tokens, temperature, top_p, generator):
@@ -202,7 +197,7 @@ class HFPolicy:
             cache = DynamicCache(config=self.model.config)
             hits = [self.prefix_cache.lookup(q) for q in seqs] if self.prefix_cache is not None else []
             if any(length for length, _ in hits):
-                ids, mask, pos = self._prefill_from_cache(seqs, hits, cache)
+                ids, mask, pos = (x.to(self.device) for x in load_cached(cache, seqs, hits, self.pad_id))
                 computed = sum(len(q) - length for q, (length, _) in zip(seqs, hits))
             else:
                 ids, mask, pos = self._left_pad(seqs)
@@ -252,7 +247,8 @@ class HFPolicy:
                         for slot in candidates.nonzero().flatten().tolist():
                             row = act[slot]
                             lo = max(0, t + 1 - (max_stop + 4))
-                            tail = self.tokenizer.decode(tokens[row, lo : t + 1].tolist(), skip_special_tokens=True)
+                            context = (list(row_ids[row][-8:]) + tokens[row, max(0, lo - 8) : lo].tolist())[-8:]
+                            tail, _ = continuation_text(self.tokenizer, context, tokens[row, lo : t + 1].tolist())
                             if any(s in tail for s in stops):
                                 stopped[row] = True
                                 slots_done.append(slot)
@@ -288,51 +284,26 @@ class HFPolicy:
 
         lengths_l = lengths.tolist()
         self.usage.generated_tokens += sum(lengths_l)
-        texts = self.tokenizer.batch_decode(
-            [tokens[r, : lengths_l[r]].tolist() for r in range(num_rows)], skip_special_tokens=True
-        )
+        generated = [tokens[r, : lengths_l[r]].tolist() for r in range(num_rows)]
         lps = total_lp.tolist()
         out_c = []
         for r in range(num_rows):
-            text = texts[r]
-            if stopped[r]:
-                cut = min((text.find(s) + len(s) for s in stops if s in text), default=len(text))
-                text = text[:cut]
+            # the whole text of the token that completed a stop string stays: it is part of the document
+            text, _ = continuation_text(self.tokenizer, row_ids[r], generated[r])
             out_c.append(
                 Completion(text=text, num_tokens=lengths_l[r], logprob=lps[r], finished=finished[r], stopped=stopped[r])
             )
-        return out_c
+        return out_c, generated
 
-    def _prefill_from_cache(self, seqs, hits, cache):
-        """Load cached KV into ``cache`` (left-padded to a common width); return the suffix batch.
-
-        Row r's layout is [pad | cached_r | pad | suffix_r]; the mask hides both pads and the
-        suffix's position ids continue from the cached length.
-        """
-        import torch
-
-        width_c = max(length for length, _ in hits)
-        suffixes = [q[length:] for q, (length, _) in zip(seqs, hits)]
-        width_s = max(len(x) for x in suffixes)
-        rows = len(seqs)
-        template = next(kv for length, kv in hits if length)
-        for layer, (k0, v0) in enumerate(template):
-            keys = k0.new_zeros((rows, k0.shape[0], width_c, k0.shape[-1]))
-            values = v0.new_zeros((rows, v0.shape[0], width_c, v0.shape[-1]))
-            for r, (length, kv) in enumerate(hits):
-                if length:
-                    keys[r, :, width_c - length :] = kv[layer][0]
-                    values[r, :, width_c - length :] = kv[layer][1]
-            cache.update(keys, values, layer)
-        ids = torch.full((rows, width_s), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((rows, width_c + width_s), dtype=torch.long)
-        pos = torch.zeros((rows, width_s), dtype=torch.long)
-        for r, ((length, _), suffix) in enumerate(zip(hits, suffixes)):
-            mask[r, width_c - length : width_c] = 1
-            mask[r, width_c + width_s - len(suffix) :] = 1
-            ids[r, width_s - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
-            pos[r, width_s - len(suffix) :] = torch.arange(length, length + len(suffix))
-        return ids.to(self.device), mask.to(self.device), pos.to(self.device)
+    def _remember_document(self, text: str, prefix_ids, generated: list[int], completion: Completion) -> None:
+        """Remember ``text`` (prefix plus completion) as the ids the model wrote it as, when those
+        ids are exactly that text: a held-back partial character or a special token inside is not."""
+        if completion.finished and generated and generated[-1] in self.eos_ids:
+            generated = generated[:-1]
+        if any(i in self._special_ids for i in generated):
+            return
+        if continuation_text(self.tokenizer, prefix_ids, generated) == (completion.text, True):
+            self.documents.put(text, list(prefix_ids) + generated)
 
     def _remember(self, cache, mask, active, slots, stopped, row_ids, tokens, t) -> None:
         """Store the KV state of rows that just stopped at a step boundary, keyed by their tokens.
@@ -345,12 +316,10 @@ class HFPolicy:
             row = rows[slot]
             if not stopped[row]:
                 continue
-            cols = mask[slot].bool()
-            kv = [(layer.keys[slot][:, cols], layer.values[slot][:, cols]) for layer in cache.layers]
-            self.prefix_cache.put(list(row_ids[row]) + tokens[row, :t].tolist(), kv)
+            self.prefix_cache.put(list(row_ids[row]) + tokens[row, :t].tolist(), row_states(cache, mask, slot))
 
     def clear_cache(self) -> None:
-        """Drop every cached prefix (e.g. after the model's weights changed)."""
+        """Drop every cached prefix (e.g. after the model's weights changed); remembered documents stay."""
         if self.prefix_cache is not None:
             self.prefix_cache.clear()
 
@@ -370,23 +339,28 @@ class HFPolicy:
 
     # ------------------------------------------------------------------ scoring
     def token_logprobs(self, prefixes: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
-        """Per-token log pi of each continuation given its prefix (untempered)."""
+        """Per-token log pi of each continuation given its prefix (untempered).
+
+        A continuation the policy wrote after that prefix is scored as the ids it wrote; the LM
+        head runs in fp32 chunks (``next_token_logprobs``), never as a [B, T, V] tensor.
+        """
         import torch
+
+        from roadmap.core.logits import next_token_logprobs
 
         if len(prefixes) != len(continuations):
             raise ValueError(
                 f"got {len(prefixes)} prefixes but {len(continuations)} continuations; pass one continuation per prefix"
             )
         pre = [self.encode_prefix(p) for p in prefixes]
-        cont = [self.encode_continuation(c) for c in continuations]
+        cont = [self._continuation_ids(p, ids, c) for p, ids, c in zip(prefixes, pre, continuations)]
         out: list[list[float]] = []
         for start in range(0, len(pre), self.batch_size):
             p_chunk, c_chunk = pre[start : start + self.batch_size], cont[start : start + self.batch_size]
             seqs = [p + c for p, c in zip(p_chunk, c_chunk)]
             with torch.inference_mode():
                 ids, mask, pos = self._left_pad(seqs)
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits.float()
-                logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+                logp = next_token_logprobs(self.model, ids, mask, pos)
             self.usage.prefill_tokens += sum(len(s) for s in seqs)
             self.usage.forward_passes += 1
             width = ids.shape[1]
@@ -394,6 +368,12 @@ class HFPolicy:
                 # token k of the row sits at column width-len(seq)+k and is predicted by column-1
                 out.append(logp[r, width - len(c) - 1 : width - 1].tolist() if c else [])
         return out
+
+    def _continuation_ids(self, prefix: str, prefix_ids: list[int], continuation: str) -> list[int]:
+        hit = self.documents.longest_prefix(prefix + continuation) if continuation else None
+        if hit is not None and hit[0] == len(prefix) + len(continuation) and list(hit[1][: len(prefix_ids)]) == prefix_ids:
+            return list(hit[1][len(prefix_ids) :])
+        return self.encode_continuation(continuation)
 
     def logprobs(self, prefixes: Sequence[str], continuations: Sequence[str]) -> list[float]:
         return [float(sum(lp)) for lp in self.token_logprobs(prefixes, continuations)]

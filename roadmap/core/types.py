@@ -67,9 +67,11 @@ class Completion:
     """One sampled continuation of a prefix.
 
     Attributes:
-        text: the generated text. When generation stopped at a stop string, the text ends with
-            that stop string (so ``prefix + text`` is the continued document); text after the
-            stop string inside the same token is dropped.
+        text: the generated text, exactly as it continues the prefix's document (a leading
+            space stays; ``prefix + text`` is the document the model wrote). When generation
+            stopped at a stop string, the text keeps the whole text of the token that completed
+            the stop string (a token ".\n\n" with stop "\n" gives ".\n\n"), so joined steps lose
+            no characters; the stop string is inside the text, usually at its end.
         num_tokens: generated tokens, including the one that contained the stop string or EOS.
         logprob: sum of the model's log-probabilities of the generated tokens under the
             untempered distribution (temperature 1, no top-p), i.e. log pi(text | prefix).
@@ -159,6 +161,9 @@ class Node:
         reward: the scorer's or verifier's reward at this node, if evaluated.
         terminal: True when the partial solution is complete (has a final answer or EOS).
         answer: the extracted final answer of a terminal node.
+        truncated: True when a length limit ended this terminal node (its step, rollout or
+            completion ran out of tokens, or the solution reached ``Lengths.max_steps`` with no
+            answer), rather than EOS or a stated answer.
     """
 
     id: int
@@ -172,6 +177,7 @@ class Node:
     reward: float | None = None
     terminal: bool = False
     answer: str | None = None
+    truncated: bool = False
 
     @property
     def value(self) -> float:
@@ -256,6 +262,7 @@ class SearchResult:
         tree: the search tree, when the method builds one.
         usage: compute spent on this problem.
         scores: one score per candidate when the method scores them.
+        truncated: how many of ``candidates`` a length limit cut (``roadmap.core.Lengths``).
     """
 
     problem_id: str
@@ -264,6 +271,7 @@ class SearchResult:
     tree: Tree | None = None
     usage: Usage = field(default_factory=Usage)
     scores: list[float] = field(default_factory=list)
+    truncated: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -273,6 +281,7 @@ class SearchResult:
             "scores": list(self.scores),
             "tree": self.tree.to_dict() if self.tree is not None else None,
             "usage": self.usage.to_dict(),
+            "truncated": self.truncated,
         }
 
 

@@ -185,10 +185,13 @@ class Task(ABC):
         """(prompt, completion) for supervised training on ``solution``, as TRL encodes string rows
         (with special tokens): under chat the completion ends with the end-of-turn (EOS) token and
         a prompt starting with the BOS text loses it when the tokenizer adds its own."""
-        text = self.prompt(problem)
+        return self.training_text(self.prompt(problem), solution)
+
+    def training_text(self, prompt: str, solution: str) -> tuple[str, str]:
+        """``training_pair`` for a prompt already rendered (a search tree's ``prompt``)."""
         if self._binding is None:
-            return text, solution
-        return self._binding.training_prompt(text), solution + self._binding.completion_end()
+            return prompt, solution
+        return self._binding.training_prompt(prompt), solution + self._binding.completion_end()
 
     # ------------------------------------------------------------------ long chains of thought
     # the verbal forms of a trace (learning.traces writes them, rewards.behaviour reads them back);
