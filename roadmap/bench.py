@@ -2,8 +2,9 @@
 
 ``bench_test_time`` runs greedy decoding, majority vote, best-of-N, weighted best-of-N, beam
 search, DVTS and MCTS at budgets N (sampled solutions, or steps per depth; MCTS gets N
-simulations of width children, see ``roadmap.evaluate.run_search``) and several seeds, on the
-same held-out problems. Majority, best-of-N and weighted best-of-N at one (N, seed) select from
+simulations of width children, see ``roadmap.evaluate.run_search``) and "sequential" (one greedy
+chain of thought thinking N x ``thinking_unit`` tokens under budget forcing, the revision axis Snell
+et al., arXiv 2408.03314, set beside parallel search) at several seeds, on the same held-out problems. Majority, best-of-N and weighted best-of-N at one (N, seed) select from
 the same N samples, as peers compare them. Each finished (method, N, seed) cell is appended to
 ``cells.jsonl`` at once, so a rerun skips what is done. The outputs are ``test_time.json``
 (cells and their means over seeds), ``test_time.md`` (accuracy table) and ``test_time.png``
@@ -29,7 +30,7 @@ from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem
 
-__all__ = ["TestTimeConfig", "bench_test_time", "bench_methods", "read_cells"]
+__all__ = ["SEQUENTIAL", "TestTimeConfig", "bench_test_time", "bench_methods", "read_cells"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,12 @@ def bench_methods() -> tuple[str, ...]:
 
     return METHODS + search_method_names()
 
+
+#: the sequential axis (budget forcing); asked for by name, not in the default grid
+SEQUENTIAL = "sequential"
+
 _SAMPLED = ("majority", "bon", "weighted")
+_UNSCORED = ("greedy", "majority", SEQUENTIAL)  # the methods that need no scorer
 
 
 @dataclass
@@ -57,12 +63,15 @@ class TestTimeConfig:
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of every sampled method."})
     chunk: int = field(default=50, metadata={"help": "Problems searched together."})
     lengths: Lengths = field(default_factory=Lengths, metadata={"help": "Length limits of every method."})
+    thinking_unit: int = field(default=32, metadata={
+        "help": "Thinking tokens per budget unit of 'sequential' (one greedy chain of thought under budget forcing, "
+                "search.budget_forcing): at budget N it thinks N * thinking_unit tokens."})
 
     def __post_init__(self) -> None:
         self.methods, self.budgets, self.seeds = tuple(self.methods), tuple(self.budgets), tuple(self.seeds)
-        bad = [m for m in self.methods if m not in bench_methods()]
+        bad = [m for m in self.methods if m not in bench_methods() + (SEQUENTIAL,)]
         if bad:
-            raise ValueError(f"unknown methods {bad}; use some of {bench_methods()}")
+            raise ValueError(f"unknown methods {bad}; use some of {bench_methods() + (SEQUENTIAL,)}")
         if not self.budgets or min(self.budgets) < 1:
             raise ValueError(f"budgets={self.budgets} must be positive integers")
         if not self.seeds:
@@ -121,6 +130,9 @@ def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed:
 
     if method == "greedy":
         report = evaluate(policy, task, problems, method="greedy", seed=seed, progress=False, lengths=config.lengths)
+    elif method == SEQUENTIAL:
+        report = evaluate(policy, task, problems, method="greedy", seed=seed, progress=False,
+                          lengths=config.lengths, thinking_budget=budget * config.thinking_unit)
     else:
         report = evaluate_search(policy, task, problems, method=method, budget=budget, scorer=scorer,
                                  seed=seed * 1_000_003, chunk=config.chunk, progress=False,
@@ -161,13 +173,13 @@ def bench_test_time(
     base = {"task": task.name, "n": len(problems),
             "problems": json_fingerprint([(p.id, p.question, p.answer) for p in problems]),
             "chunk": config.chunk, **dict(inputs or {})}
-    skipped = [m for m in config.methods if m not in ("greedy", "majority") and scorer is None]
+    skipped = [m for m in config.methods if m not in _UNSCORED and scorer is None]
     methods = [m for m in config.methods if m not in skipped]
     plan: list[tuple[str, int, int]] = []
     for seed in config.seeds:
         for budget in config.budgets:
             for m in methods:
-                if m != "greedy":
+                if m != "greedy" and (m != SEQUENTIAL or seed == config.seeds[0]):  # both deterministic
                     plan.append((m, budget, seed))
     if "greedy" in methods:
         plan.insert(0, ("greedy", 1, config.seeds[0]))
@@ -217,11 +229,13 @@ def _provenance(method: str, base: dict, config: TestTimeConfig, scorer_inputs: 
     p = dict(base)
     limits = config.lengths.to_dict()
     p["lengths"] = {k: limits[k] for k in (_SOLUTION_LENGTHS if method in ("greedy",) + _SAMPLED else _SEARCH_LENGTHS)}
-    if method != "greedy":
+    if method == SEQUENTIAL:
+        p["thinking_unit"] = config.thinking_unit
+    elif method != "greedy":
         p["temperature"] = config.temperature
     if method in ("beam", "dvts", "mcts"):
         p["width"] = config.width
-    if method not in ("greedy", "majority"):
+    if method not in _UNSCORED:
         p["scorer"] = dict(scorer_inputs or {})
     return p
 

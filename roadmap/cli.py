@@ -82,6 +82,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from roadmap.evaluate import METHODS, evaluate, evaluate_search
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
+    if args.method == "sequential":
+        if args.thinking_budget is None:
+            raise ConfigError("--method sequential needs --thinking-budget N (thinking tokens per solution)")
+        args.method = "greedy"
     if args.method not in METHODS and not args.prm:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
@@ -98,6 +102,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             lengths=lengths_from_args(args),
             seed=args.seed,
+            thinking_budget=args.thinking_budget,
+            budget_mode=args.budget_mode,
         )
     else:
         report = evaluate_search(policy, task, problems, method=args.method, budget=args.budget, scorer=scorer,
@@ -105,6 +111,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
                                "generated_tokens", "truncated", "wall_seconds"]))
+    if report.behaviour.get("checks") or report.behaviour.get("corrections") or report.behaviour.get("backtracks"):
+        print(format_table([report.behaviour], ["self_check_accuracy", "self_correction_rate", "backtrack_rate",
+                                                "right_after_wrong", "wrong_steps", "corrections", "backtracks"]))
     if args.out:
         write_json(args.out, report.to_dict())
         print(f"wrote {args.out}")
@@ -226,7 +235,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     config = TestTimeConfig(methods=tuple(args.methods.split(",")), budgets=args.budgets, seeds=args.seeds,
-                            width=args.width, temperature=args.temperature, lengths=lengths_from_args(args))
+                            width=args.width, temperature=args.temperature, lengths=lengths_from_args(args),
+                            thinking_unit=args.thinking_unit)
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
     scorer = _scorer(args, task)

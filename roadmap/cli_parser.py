@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--n", type=positive_int, default=500, help="problems to evaluate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", default="greedy", choices=bench_methods())
+    p.add_argument("--method", default="greedy", choices=bench_methods() + ("sequential",))
     p.add_argument("--samples", type=positive_int, default=8, help="solutions per problem for --method majority")
     p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem for search methods")
     p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the PRM's step scores make one score")
     p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of majority and every search method")
     length_options(p)
+    p.add_argument("--thinking-budget", type=positive_int, default=None,
+                   help="budget forcing: each solution thinks at most this many tokens, then answers "
+                        "(greedy, majority; --method sequential is greedy under this budget)")
+    p.add_argument("--budget-mode", default="force", choices=["force", "stop"],
+                   help="when the thinking budget runs out: force the answer line, or stop without one")
     p.add_argument("--batch-size", type=positive_int, default=64)
     model_options(p)
     p.add_argument("--out", default=None, help="write the report (with per-problem records) as JSON")
@@ -209,8 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     prompt_options(p)
     p.add_argument("--out", required=True, help="folder for cells.jsonl (resumable), test_time.json/.md/.png")
     p.add_argument("--n", type=positive_int, default=200, help="held-out problems")
-    p.add_argument("--methods", default=",".join(bench_methods()), help="comma-separated methods")
+    p.add_argument("--methods", default=",".join(bench_methods()),
+                   help="comma-separated methods (also: sequential, budget forcing at N x --thinking-unit tokens)")
     p.add_argument("--budgets", type=int_list(1), default=(1, 4, 16, 64), help="comma-separated N")
+    p.add_argument("--thinking-unit", type=positive_int, default=32,
+                   help="thinking tokens per budget unit of the sequential method (budget forcing)")
     p.add_argument("--seeds", type=int_list(), default=(0, 1), help="comma-separated seeds")
     p.add_argument("--width", type=positive_int, default=4)
     p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of every sampled method")

@@ -52,6 +52,10 @@ class EvalReport:
     records: list[dict[str, Any]] = field(default_factory=list)
     #: accuracy under the task's flexible answer reading (``extract_answer_flexible``), for comparison only
     accuracy_flexible: float = 0.0
+    #: reasoning-behaviour rates of the solutions (``rewards.behaviour_metrics``); {} for a duck-typed task
+    behaviour: dict[str, Any] = field(default_factory=dict)
+    #: thinking tokens per solution (budget forcing, ``search.budget_forcing``); None without a budget
+    thinking_budget: int | None = None
 
     def to_dict(self, with_records: bool = True) -> dict[str, Any]:
         d = asdict(self)
@@ -73,6 +77,8 @@ def evaluate(
     lengths: Lengths | None = None,
     seed: int = 0,
     progress: bool = True,
+    thinking_budget: int | None = None,
+    budget_mode: str = "force",
 ) -> EvalReport:
     """Solve ``problems`` with ``policy`` and check the answers with ``task``.
 
@@ -81,6 +87,8 @@ def evaluate(
             ``temperature``; the most frequent final answer wins, i.e. self-consistency).
         samples: solutions per problem for "majority".
         lengths: length limits; a solution is at most ``lengths.max_solution_tokens`` long.
+        thinking_budget: when given, each solution thinks at most this many tokens and then answers
+            (``budget_mode`` "force") or stops without an answer ("stop"); ``lengths.max_solution_tokens`` is then unused.
     """
     from tqdm.auto import tqdm
 
@@ -99,14 +107,15 @@ def evaluate(
     bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}", disable=not progress, unit="problem")
     for start in range(0, len(problems), per_call):
         chunk = problems[start : start + per_call]
-        outs = policy.sample(
-            [task.prompt(p) for p in chunk],
-            samples,
-            max_new_tokens=lengths.max_solution_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed + start,
-        )
+        prefixes = [task.prompt(p) for p in chunk]
+        if thinking_budget is not None:
+            from search.budget_forcing import budget_forced
+
+            outs = budget_forced(policy, task, prefixes, thinking_budget, mode=budget_mode, n=samples,
+                                 temperature=temperature, top_p=top_p, seed=seed + start)
+        else:
+            outs = policy.sample(prefixes, samples, max_new_tokens=lengths.max_solution_tokens, temperature=temperature,
+                                 top_p=top_p, seed=seed + start)
         for problem, comps in zip(chunk, outs):
             answers = [task.extract_answer(c.text) for c in comps]
             answer = majority_vote(answers)
@@ -128,7 +137,9 @@ def evaluate(
         done = sum(r["correct"] for r in records)
         bar.set_postfix(acc=f"{done / len(records):.3f}")
     bar.close()
-    return _report(task, method, samples, records, policy.usage - before, t0, lengths)
+    report = _report(task, method, samples, records, policy.usage - before, t0, lengths, problems)
+    report.thinking_budget = thinking_budget
+    return report
 
 
 def _flexible_reader(task):
@@ -142,8 +153,17 @@ def _flexible(task, problem: Problem, answer: str | None) -> dict[str, Any]:
             "correct_flexible": answer is not None and task.answers_match(answer, problem.answer)}
 
 
+def _behaviour(task, problems: Sequence[Problem], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Behaviour rates of the records' solutions; {} for a duck-typed task without the trace hooks."""
+    if not (hasattr(task, "trace_event") and hasattr(task, "step_verdict")):
+        return {}
+    from rewards.behaviour import behaviour_metrics
+
+    return behaviour_metrics(task, problems, [r["solution"] for r in records])
+
+
 def _report(task, method: str, samples: int, records: list[dict[str, Any]], spent: Usage, t0: float,
-            lengths: Lengths) -> EvalReport:
+            lengths: Lengths, problems: Sequence[Problem] = ()) -> EvalReport:
     correct, n = sum(r["correct"] for r in records), len(records)
     flexible = sum(r["correct_flexible"] for r in records)
     outputs, truncated = sum(r["outputs"] for r in records), sum(r["truncated"] for r in records)
@@ -164,6 +184,7 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
         lengths=lengths.to_dict(),
         records=records,
         accuracy_flexible=flexible / n if n else 0.0,
+        behaviour=_behaviour(task, problems, records) if problems else {},
     )
 
 
@@ -211,4 +232,4 @@ def evaluate_search(
         bar.update(len(part))
         bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     bar.close()
-    return _report(task, method, budget, records, policy.usage - before, t0, lengths)
+    return _report(task, method, budget, records, policy.usage - before, t0, lengths, problems)

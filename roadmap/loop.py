@@ -79,7 +79,9 @@ class _Run:
         report = evaluate(self.hf_policy(k), self.task, problems, method="greedy", progress=False,
                           lengths=self.config.lengths_config)
         write_json(self.dir / f"iter_{k}" / "eval.json", report.to_dict())
-        return {"accuracy": report.accuracy, "ci95": list(report.ci95), "n": report.n, "truncated": report.truncated}
+        behaviour = {k: report.behaviour.get(k) for k in _BEHAVIOUR}
+        return {"accuracy": report.accuracy, "ci95": list(report.ci95), "n": report.n, "truncated": report.truncated,
+                **behaviour}
 
     def label_and_prm(self, k: int) -> tuple[dict, dict]:
         from rewards import (
@@ -186,6 +188,8 @@ class _Run:
         write_json(self.dir / "metrics.json", {"config": asdict(self.config), "iterations": rows})
         cols = ["iteration", "accuracy", "ci95", "search_accuracy", "search_any_correct", "learn_steps",
                 "learn_tokens", "data_tokens", "train_compute"]
+        if any(r.get("self_check_accuracy") is not None for r in rows):  # the policy checks its steps
+            cols += list(_BEHAVIOUR)
         args = f" {self.config.task_args}" if self.config.task_args else ""
         text = (f"# Run report\n\nTask `{self.config.task}`{args}, learning "
                 f"`{self.algorithm}`, search `{self.config.search}` guided by the {self.config.guide}.\n\n"
@@ -194,6 +198,10 @@ class _Run:
         text += format_table(rows, cols, markdown=True) + "\n\n![accuracy](accuracy.png)\n![compute](compute.png)\n"
         atomic_write_text(self.dir / "report.md", text)
         _plot(rows, self.dir)
+
+
+#: behaviour rates of the evaluated solutions (``rewards.behaviour``) carried into the run report
+_BEHAVIOUR = ("self_check_accuracy", "self_correction_rate", "backtrack_rate", "right_after_wrong")
 
 
 def _tokenizer(config: LoopConfig):

@@ -71,8 +71,8 @@ def test_a_learner_with_nothing_to_learn_carries_the_policy_over(toy_learner, ti
 
 
 def test_the_registry_names_its_learners_and_refuses_a_second_under_one_name():
-    assert tuple(LEARNERS) == ("expert_iteration", "tree_dpo", "grpo")
-    assert [get_learner(n).searches for n in LEARNERS] == [True, True, False]
+    assert tuple(LEARNERS) == ("expert_iteration", "tree_dpo", "grpo", "long_cot")
+    assert [get_learner(n).searches for n in LEARNERS] == [True, True, False, True]
     with pytest.raises(ValueError, match=r"learn.algorithm='ppo' is unknown; use one of \('expert_iteration'"):
         get_learner("ppo")
     with pytest.raises(ValueError, match="already registered"):

@@ -31,6 +31,8 @@ _STEP = re.compile(r"^\s*(-?\d+)\s*([+-])\s*(\d+)\s*=\s*(-?\d+)\s*$")
 _TERM = re.compile(r"([+-])(\d+)")
 _ANSWER_LINE = re.compile(r"Answer:[ \t]*(-?\d+)[ \t]*$", re.MULTILINE)
 _INTEGER = re.compile(r"^-?\d+$")
+_CHECK = re.compile(r"^check \S+ (ok|wrong, redo:)$")
+_BACK = re.compile(r"^recheck .* wrong, back to step (\d+):$")
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,51 @@ class ArithTask(Task):
             return int(predicted.strip()) == int(reference.strip())
         except ValueError:
             return False
+
+    # ---------------------------------------------------------------- verbal forms of a long trace
+    # a step a+b=c is checked by its inverse c-b, compared with the result it started from:
+    # "37+48=85" is followed by "check 85-48=37 ok", "37+48=84" by "check 84-48=36 wrong, redo:"
+    def step_verdict(self, problem: Problem, before, step: str) -> bool | None:
+        answer = self.extract_answer(step)
+        if answer is not None:  # right when it reads the last result once every term is used
+            last = parse_step(before[-1]) if before else None
+            return (last is not None and len(before) == len(_operands(problem.question)[1])
+                    and int(answer) == last[3])
+        return check_step(step, before[-1] if before else None, problem.question, index=len(before))
+
+    def _inverse(self, step: str) -> str | None:
+        parsed = parse_step(step)
+        if parsed is None:
+            return None
+        _, op, b, c = parsed
+        inv = "-" if op == "+" else "+"
+        return f"{c}{inv}{b}={c - b if op == '+' else c + b}"
+
+    def check_text(self, problem: Problem, before, step: str) -> str:
+        inverse = self._inverse(step)
+        return "" if inverse is None else f"check {inverse} ok"
+
+    def correction_text(self, problem: Problem, before, step: str) -> str:
+        inverse = self._inverse(step)
+        if inverse is None and before and self.extract_answer(step) is not None:
+            last = parse_step(before[-1])
+            inverse = f"{last[3]}={self.extract_answer(step)}" if last is not None else None
+        return "wrong, redo:" if inverse is None else f"check {inverse} wrong, redo:"
+
+    def backtrack_text(self, problem: Problem, before, step: str, k: int) -> str:
+        inverse = self._inverse(step)
+        return f"recheck {inverse or step.strip()} wrong, back to step {k}:"
+
+    def trace_event(self, line: str) -> tuple[str, int | None]:
+        text = line.strip()
+        m = _BACK.match(text)
+        if m:
+            return "backtrack", int(m.group(1))
+        if _CHECK.match(text):
+            return ("correction", None) if text.endswith("wrong, redo:") else ("check", None)
+        if text == "wrong, redo:":
+            return "correction", None
+        return super().trace_event(line)
 
     def step_labels(self, problem: Problem, text: str) -> list[bool]:
         """Ground-truth process labels: one per step of ``text`` (split on the delimiter).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 
@@ -191,6 +192,35 @@ class Task(ABC):
         if self._binding is None:
             return prompt, solution
         return self._binding.training_prompt(prompt), solution + self._binding.completion_end()
+
+    # ------------------------------------------------------------------ long chains of thought
+    # the verbal forms of a trace (learning.traces writes them, rewards.behaviour reads them back);
+    # a task with an exact step checker overrides all four, the defaults only name the events
+    def step_verdict(self, problem: Problem, before: Sequence[str], step: str) -> bool | None:
+        """Whether ``step`` is right after the accepted steps ``before``; None when the task cannot tell."""
+        return None
+
+    def check_text(self, problem: Problem, before: Sequence[str], step: str) -> str:
+        """The self-check written after a step judged right ("" writes none)."""
+        return ""
+
+    def correction_text(self, problem: Problem, before: Sequence[str], step: str) -> str:
+        """The self-check written after a wrong step, before the step is written again."""
+        return "Wait, that step is wrong."
+
+    def backtrack_text(self, problem: Problem, before: Sequence[str], step: str, k: int) -> str:
+        """Written after a wrong branch from step ``k`` (1-based; ``step`` is that wrong step, ``before``
+        the steps before it) was followed for a while: back to step ``k``, which is written again."""
+        return f"Let me go back to step {k}."
+
+    def trace_event(self, line: str) -> tuple[str, int | None]:
+        """What one line of a trace is: ("check", None), ("correction", None), ("backtrack", k) or ("step", None)."""
+        if line.strip() == "Wait, that step is wrong.":
+            return "correction", None
+        m = re.match(r"^\s*Let me go back to step (\d+)\.\s*$", line)
+        if m:
+            return "backtrack", int(m.group(1))
+        return "step", None
 
     def split_steps(self, text: str) -> list[str]:
         """Split a solution into its steps (delimiters removed, empty steps dropped)."""
