@@ -172,10 +172,11 @@ def _init_ray(workers: Workers) -> bool:
     """Start (or join) Ray unless this process already runs it; return whether we started it."""
     import ray
 
+    if workers.address is not None:
+        _check_address(workers.address)  # also when Ray runs already: the address given must be a real one
     if ray.is_initialized():
         return False
     if workers.address is not None:
-        _check_address(workers.address)
         try:
             ray.init(address=workers.address, log_to_driver=False)
         except ConnectionError as e:
