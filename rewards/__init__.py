@@ -5,6 +5,7 @@ own rollouts give step labels (Math-Shepherd MC, OmegaPRM binary search), and PR
 from them. Submodules import torch/transformers only when their functions run.
 """
 
+from rewards.label_shards import label_problems
 from rewards.labels import LabelConfig, label_solutions, load_labels, rollout_summary, sample_solutions, save_labels
 from rewards.orm import orm_dataset, orm_dataset_from_labels, train_orm
 from rewards.prm import (
@@ -45,6 +46,7 @@ __all__ = [
     "save_labels",
     "load_labels",
     "rollout_summary",
+    "label_problems",
     "RewardModelConfig",
     "RewardModelResult",
     "ProcessRewardModel",

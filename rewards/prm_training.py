@@ -40,6 +40,7 @@ from roadmap.core.tasks.base import hash_split
 from roadmap.core.training import (
     TrainResult,
     check_model_dir,
+    forward_through,
     overwrite_field,
     run_staged_training,
     time_cap_field,
@@ -198,7 +199,8 @@ def _trainer_class():
             judged = inputs.pop("token_mask")
             # accelerate autocasts model.forward only; the likelihood readout calls the decoder and head itself
             with self.accelerator.autocast():
-                logits = token_logits(model, self.readout, inputs["input_ids"], inputs["attention_mask"])
+                logits = forward_through(model, token_logits, self.readout, inputs["input_ids"],
+                                         inputs["attention_mask"])
             keep = labels >= 0
             y = labels[keep]
             w_bad, w_good = self.class_weights

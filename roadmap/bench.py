@@ -144,9 +144,13 @@ def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed:
 def bench_test_time(
     policy, task, problems: Sequence[Problem], out_dir: str | Path, config: TestTimeConfig | None = None, *,
     scorer=None, progress: bool = True, inputs: Mapping[str, Any] | None = None,
-    scorer_inputs: Mapping[str, Any] | None = None, overwrite: bool = False,
+    scorer_inputs: Mapping[str, Any] | None = None, overwrite: bool = False, workers=None,
 ) -> dict[str, Any]:
     """Run the grid of ``config`` on ``problems``; write and return the cells and their means.
+
+    With ``workers`` (``roadmap.core.distributed.Workers``, n > 1 or an address) the cells run on Ray
+    actors that load their own policy and scorer (``policy`` and ``scorer`` may be None; a "scorer" in
+    ``workers.provides`` says one exists); each cell is computed as in one process.
 
     Methods that need a scorer (bon, weighted, beam, dvts, mcts) are skipped, with a warning in
     the result, when ``scorer`` is None. Greedy runs once (budget 1, first seed): it is
@@ -159,9 +163,11 @@ def bench_test_time(
     naming the setting, unless ``overwrite`` discards the stale cells. A torn last line of
     ``cells.jsonl`` (a crash mid-write) is dropped with a warning.
     """
-    from tqdm.auto import tqdm
+    from roadmap.core.distributed import Shard, Workers, run_shards
 
     config = config or TestTimeConfig()
+    workers = workers or Workers()
+    has_scorer = "scorer" in workers.provides if workers.remote else scorer is not None
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir {str(out)!r} is a file; pass a folder for cells.jsonl and test_time.*")
@@ -173,7 +179,7 @@ def bench_test_time(
     base = {"task": task.name, "n": len(problems),
             "problems": json_fingerprint([(p.id, p.question, p.answer) for p in problems]),
             "chunk": config.chunk, **dict(inputs or {})}
-    skipped = [m for m in config.methods if m not in _UNSCORED and scorer is None]
+    skipped = [m for m in config.methods if m not in _UNSCORED and not has_scorer]
     methods = [m for m in config.methods if m not in skipped]
     plan: list[tuple[str, int, int]] = []
     for seed in config.seeds:
@@ -186,28 +192,28 @@ def bench_test_time(
     wanted = {key: _provenance(key[0], base, config, scorer_inputs) for key in plan}
     done = _resume_cells(cells_path, wanted, overwrite)
     todo = [key for key in plan if key not in done]
-    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="test-time bench", unit="cell", disable=not progress)
+    jobs, grouped = [], set()
+    for key in todo:  # one job per search cell, one per (budget, seed) of the sampled methods (shared samples)
+        if key[0] not in _SAMPLED:
+            jobs.append(Shard(f"{key[0]}@{key[1]} seed {key[2]}", (task, problems, config, key, None), 1))
+        elif key[1:] not in grouped:
+            grouped.add(key[1:])
+            sampled = [m for m in _SAMPLED if (m, key[1], key[2]) in todo]
+            jobs.append(Shard(f"sampling@{key[1]} seed {key[2]}", (task, problems, config, key, sampled), len(sampled)))
     with cells_path.open("a") as f:
 
-        def emit(c: dict) -> None:
-            key = (c["method"], c["budget"], c["seed"])
-            c["provenance"] = wanted[key]
-            done[key] = c
-            f.write(json.dumps(c) + "\n")  # one write per line, made durable before the next cell starts
-            f.flush()
-            os.fsync(f.fileno())
-            bar.update(1)
+        def emit(_, cells: list[dict]) -> None:
+            for c in cells:
+                key = (c["method"], c["budget"], c["seed"])
+                c["provenance"] = wanted[key]
+                done[key] = c
+                f.write(json.dumps(c) + "\n")  # one write per line, made durable before the next cell starts
+                f.flush()
+                os.fsync(f.fileno())
 
-        for key in todo:
-            if key[0] not in _SAMPLED and key not in done:
-                bar.set_postfix(cell=f"{key[0]}@{key[1]} seed {key[2]}")
-                emit(_search_cell(policy, task, problems, scorer, *key, config))
-            elif key[0] in _SAMPLED and key not in done:
-                sampled = [m for m in _SAMPLED if (m, key[1], key[2]) in todo and (m, key[1], key[2]) not in done]
-                bar.set_postfix(cell=f"sampling@{key[1]} seed {key[2]}")
-                for c in _sampled_cells(policy, task, problems, scorer, key[1], key[2], config, sampled):
-                    emit(c)
-    bar.close()
+        run_shards(jobs, bench_cells, workers, local={"policy": policy, "scorer": scorer}, on_result=emit,
+                   desc="test-time bench", unit="cell", progress=progress, initial=len(plan) - len(todo),
+                   total=len(plan))
     cells = [done[k] for k in plan]
     summary = _summarise(cells)
     result = {"config": asdict(config), "problems": len(problems), "task": task.name, "skipped_no_scorer": skipped,
@@ -216,6 +222,15 @@ def bench_test_time(
     atomic_write_text(out / "test_time.md", markdown_table(summary, config.budgets) + "\n")
     plot_test_time(summary, out / "test_time.png", title=f"{task.name}: {len(problems)} held-out problems")
     return result
+
+
+def bench_cells(resources: dict[str, Any], payload) -> list[dict]:
+    """The cells of one bench job (a ``run_shards`` job): one search cell, or the sampled methods' cells."""
+    task, problems, config, key, sampled = payload
+    policy, scorer = resources["policy"], resources.get("scorer")
+    if sampled is None:
+        return [_search_cell(policy, task, problems, scorer, *key, config)]
+    return _sampled_cells(policy, task, problems, scorer, key[1], key[2], config, sampled)
 
 
 #: the length limits a sampled method reads; stepwise methods (and registered ones) may read them all

@@ -77,6 +77,20 @@ def _scorer(args: argparse.Namespace, task):
     return load_step_scorer(args.prm, task, args.aggregation, options=_options(args), prm_format=args.prm_format)
 
 
+def _workers(args: argparse.Namespace, task, *, prm: bool = True, completer: str | None = None):
+    """The ``Workers`` of --workers/--ray-address, whose actors load --policy (and --prm) like this process."""
+    from roadmap.core.distributed import Workers
+    from roadmap.distributed import ModelSpec, workers_for
+
+    if args.workers == 1 and args.ray_address is None:
+        return Workers()
+    spec = ModelSpec(task=task, policy=args.policy, backend=args.backend, batch_size=args.batch_size,
+                     options=_options(args), prm=getattr(args, "prm", None) if prm else None,
+                     prm_format=getattr(args, "prm_format", "auto"), aggregation=getattr(args, "aggregation", "min"),
+                     completer=completer)
+    return workers_for(spec, args.workers, args.ray_address)
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from roadmap.core.tasks import get_task
     from roadmap.evaluate import METHODS, evaluate, evaluate_search
@@ -89,12 +103,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.method not in METHODS and not args.prm:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
-    scorer = _scorer(args, task)
     _bind_prompt(args, task, args.policy)
-    policy = _policy(args)
-    if args.method in METHODS:
+    workers = _workers(args, task)
+    if workers.remote:
+        from roadmap.evaluate import evaluate_sharded
+
+        report = evaluate_sharded(workers, task, problems, method=args.method, samples=args.samples,
+                                  budget=args.budget, temperature=args.temperature, lengths=lengths_from_args(args),
+                                  seed=args.seed, batch_size=args.batch_size)
+    elif args.method in METHODS:
         report = evaluate(
-            policy,
+            _policy(args),
             task,
             problems,
             method=args.method,
@@ -106,7 +125,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             budget_mode=args.budget_mode,
         )
     else:
-        report = evaluate_search(policy, task, problems, method=args.method, budget=args.budget, scorer=scorer,
+        report = evaluate_search(_policy(args), task, problems, method=args.method, budget=args.budget,
+                                 scorer=_scorer(args, task),
                                  seed=args.seed, temperature=args.temperature, lengths=lengths_from_args(args))
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
@@ -153,23 +173,26 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from rewards import LabelConfig, label_solutions, rollout_summary, sample_solutions, save_labels
+    from rewards import LabelConfig, label_problems, rollout_summary
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
     problems = checked_problems(task, "train", args.n, args.seed)
     _bind_prompt(args, task, args.policy)
-    policy = _policy(args)
     lengths = lengths_from_args(args)
-    solutions = sample_solutions(policy, task, problems, args.samples, temperature=args.temperature, seed=args.seed,
-                                 lengths=lengths)
     config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed,
                          lengths=lengths)
-    completer = policy
+    workers = _workers(args, task, completer=args.completer)
+    policy = None if workers.remote else _policy(args)
+    completer = _policy(args, args.completer) if args.completer and not workers.remote else None
+    inputs, _ = input_fingerprints(args)
     if args.completer:
-        completer = _policy(args, args.completer)
-    dataset = label_solutions(completer, task, problems, solutions, config)
-    save_labels(dataset, args.out, overwrite=args.overwrite)
+        inputs["completer"] = input_fingerprints(argparse.Namespace(**{**vars(args), "policy": args.completer}))[0][
+            "policy"]
+    dataset, _ = label_problems(task, problems, args.out, samples=args.samples, config=config,
+                                temperature=args.temperature, lengths=lengths, shard_size=args.shard_size,
+                                policy=policy, completer=completer, workers=workers, inputs=inputs,
+                                overwrite=args.overwrite)
     summary = {"out": args.out, "method": args.method, **rollout_summary(dataset),
                "correct_fraction": sum(dataset["correct"]) / max(1, len(dataset))}
     print(format_table([summary], list(summary)))
@@ -218,11 +241,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
                                lengths=lengths_from_args(args))
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
-    scorer = _scorer(args, task)
     _bind_prompt(args, task, args.policy)
-    policy = _policy(args)
+    workers = _workers(args, task)
+    scorer = None if workers.remote else _scorer(args, task)
+    policy = None if workers.remote else _policy(args)
     summary = search_train(policy, task, problems, args.out, config, scorer=scorer, verifier=VerifierScorer(task),
-                           inputs=inputs, scorer_inputs=scorer_inputs, overwrite=args.overwrite)
+                           inputs=inputs, scorer_inputs=scorer_inputs, overwrite=args.overwrite, workers=workers)
     print(format_table([summary], ["method", "budget", "problems", "accuracy", "any_correct", "verified_candidates",
                                    "truncated", "wall_seconds"]))
     print(f"wrote {args.out}/trees.jsonl")
@@ -239,11 +263,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                             thinking_unit=args.thinking_unit)
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
-    scorer = _scorer(args, task)
     _bind_prompt(args, task, args.policy)
-    policy = _policy(args)
+    workers = _workers(args, task)
+    scorer = None if workers.remote else _scorer(args, task)
+    policy = None if workers.remote else _policy(args)
     result = bench_test_time(policy, task, problems, args.out, config, scorer=scorer, inputs=inputs,
-                             scorer_inputs=scorer_inputs, overwrite=args.overwrite)
+                             scorer_inputs=scorer_inputs, overwrite=args.overwrite, workers=workers)
     if result["skipped_no_scorer"]:
         print(f"skipped {result['skipped_no_scorer']}: they need --prm DIR")
     print((Path(args.out) / "test_time.md").read_text())

@@ -59,6 +59,16 @@ def length_options(p: argparse.ArgumentParser, flags=_SEARCH_LENGTHS) -> None:
                        help=f"{f.metadata['help']} Default {f.default}.")
 
 
+def worker_options(p: argparse.ArgumentParser) -> None:
+    """--workers and --ray-address: shards on Ray actors (roadmap.core.distributed), each with its own models."""
+    g = p.add_argument_group("scale out (Ray; pip install 'o1-roadmap[ray]')")
+    g.add_argument("--workers", type=positive_int, default=1,
+                   help="Ray actors, each loading its own policy (and PRM): one CPU thread, or one GPU, each; "
+                        "1 runs in this process. Results do not depend on it")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="join this Ray cluster (HOST:PORT from `ray start --head`, or auto) instead of a local Ray")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``roadmap`` parser; ``args.command`` names the sub-command to run."""
     from roadmap.bench import bench_methods  # greedy, majority and the search registry's methods
@@ -129,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64)
     model_options(p)
     p.add_argument("--out", default=None, help="write the report (with per-problem records) as JSON")
+    worker_options(p)
 
     p = sub.add_parser("tiny", help="build a tiny from-scratch policy and its tokenizer")
     task_options(p)
@@ -165,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=256)
     model_options(p)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shard-size", type=positive_int, default=64,
+                   help="problems per resumable shard; shard s is sampled with seed + its first problem's index")
+    worker_options(p)
 
     for name, kind, helptext in (("train-prm", "prm", "train a process reward model on step labels"),
                                  ("train-orm", "orm", "train an outcome reward model on the labelled solutions")):
@@ -206,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=256)
     model_options(p)
     p.add_argument("--seed", type=int, default=0)
+    worker_options(p)
 
     p = sub.add_parser("bench", help="benchmarks; `roadmap bench test-time`: accuracy vs compute per method")
     p.add_argument("which", choices=["test-time"], help="which benchmark")
@@ -229,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     length_options(p)
     p.add_argument("--batch-size", type=positive_int, default=256)
     model_options(p)
+    worker_options(p)
 
     p = sub.add_parser("run", help="the search-and-learn loop of a YAML recipe (resumable run directory)")
     p.add_argument("recipe", help="YAML recipe (see recipes/)")

@@ -20,7 +20,7 @@ from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
 
-__all__ = ["EvalReport", "evaluate", "evaluate_search", "run_search", "wilson_interval", "METHODS"]
+__all__ = ["EvalReport", "evaluate", "evaluate_search", "evaluate_sharded", "run_search", "wilson_interval", "METHODS"]
 
 #: the evaluation methods of ``evaluate``; the search methods are ``search.registry``'s
 METHODS = ("greedy", "majority")
@@ -233,3 +233,43 @@ def evaluate_search(
         bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     bar.close()
     return _report(task, method, budget, records, policy.usage - before, t0, lengths, problems)
+
+
+def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str = "greedy", samples: int = 1,
+                     budget: int = 16, temperature: float = 1.0, lengths: Lengths | None = None, seed: int = 0,
+                     batch_size: int = 64, chunk: int = 32, progress: bool = True) -> EvalReport:
+    """``evaluate`` (greedy, majority) or ``evaluate_search`` on Ray actors (``roadmap.core.distributed.Workers``).
+
+    Each shard is one chunk of the single-process run (``batch_size // samples`` problems, or ``chunk``
+    for a search) with that chunk's seed ``seed + start``, so the records are the single-process ones.
+    """
+    from roadmap.core.distributed import Shard, run_shards, shard_ranges
+
+    lengths = lengths or Lengths()
+    unit = max(1, batch_size // (1 if method == "greedy" else samples)) if method in METHODS else chunk
+    parts = shard_ranges(len(problems), unit)
+    shards = [Shard(start, (task, list(problems[start:stop]), method, samples, budget, temperature, lengths,
+                            seed + start, chunk), stop - start) for start, stop in parts]
+    done: dict[int, tuple[list, dict]] = {}
+    t0 = time.perf_counter()
+    run_shards(shards, eval_shard, workers, on_result=lambda k, r: done.__setitem__(k, r),
+               desc=f"eval {task.name} {method}", progress=progress)
+    records = [r for k in sorted(done) for r in done[k][0]]
+    spent = Usage()
+    for k in done:
+        spent = spent + Usage(**done[k][1])
+    return _report(task, method, budget if method not in METHODS else (1 if method == "greedy" else samples),
+                   records, spent, t0, lengths, problems)
+
+
+def eval_shard(resources, payload) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One shard of ``evaluate_sharded`` (a ``run_shards`` job): its records and the usage spent."""
+    task, part, method, samples, budget, temperature, lengths, seed, chunk = payload
+    policy = resources["policy"]
+    if method in METHODS:
+        report = evaluate(policy, task, part, method=method, samples=samples, temperature=temperature,
+                          lengths=lengths, seed=seed, progress=False)
+    else:
+        report = evaluate_search(policy, task, part, method=method, budget=budget, scorer=resources.get("scorer"),
+                                 seed=seed, chunk=chunk, progress=False, temperature=temperature, lengths=lengths)
+    return report.records, report.usage

@@ -71,6 +71,20 @@ class _Run:
         return load_policy(self.policy_dir(k), backend=self.config.backend, batch_size=self.config.batch_size,
                            options=self.config.model_options)
 
+    def workers(self, k: int, prm: bool = False):
+        """The ``Workers`` of the recipe's ``workers``/``ray_address``, whose actors load iteration k-1's policy."""
+        from roadmap.core.distributed import Workers
+        from roadmap.distributed import ModelSpec, workers_for
+
+        c = self.config
+        if c.workers == 1 and not c.ray_address:
+            return Workers()
+        folder = c.prm_dir or self.dir / f"iter_{k}" / "prm"
+        spec = ModelSpec(task=self.task, policy=str(self.policy_dir(k - 1)), backend=c.backend, batch_size=c.batch_size,
+                         options=c.model_options, prm=str(folder) if prm else None, aggregation=c.prm_config.aggregation,
+                         prm_batch_size=256)
+        return workers_for(spec, c.workers, c.ray_address or None)
+
     # ------------------------------------------------------------------ phases
     def evaluate(self, k: int) -> dict:
         from roadmap.evaluate import evaluate
@@ -84,28 +98,21 @@ class _Run:
                 **behaviour}
 
     def label_and_prm(self, k: int) -> tuple[dict, dict]:
-        from rewards import (
-            label_solutions,
-            load_labels,
-            rollout_summary,
-            sample_solutions,
-            save_labels,
-            train_prm,
-        )
+        from rewards import label_problems, load_labels, rollout_summary, train_prm
 
         c = self.config
         here = self.dir / f"iter_{k}"
         prev = self.policy_dir(k - 1)
 
         def label() -> dict:
-            policy = self.hf_policy(k - 1)
+            workers = self.workers(k)
+            policy = None if workers.remote else self.hf_policy(k - 1)
             problems = self.task.problems("train", n=c.prm_config.problems, seed=c.seed + 7919 * k)
-            sols = sample_solutions(policy, self.task, problems, c.prm_config.samples, seed=c.seed + k,
-                                    lengths=c.lengths_config)
-            ds = label_solutions(policy, self.task, problems, sols, c.label_config, progress=False)
-            save_labels(ds, here / "labels")
-            return {**rollout_summary(ds), "generated_tokens": policy.usage.generated_tokens,
-                    "prefill_tokens": policy.usage.prefill_tokens}
+            # sampled with seed + k, rolled out with the label config's seed, shard by shard (rewards.label_problems)
+            ds, usage = label_problems(self.task, problems, here / "labels", samples=c.prm_config.samples,
+                                       config=replace(c.label_config, seed=c.seed + k), lengths=c.lengths_config,
+                                       policy=policy, workers=workers, progress=False)
+            return {**rollout_summary(ds), **usage}
 
         labels = self.phase(k, "label", label)
 
@@ -128,11 +135,13 @@ class _Run:
         from rewards import VerifierScorer
         from roadmap.train_search import search_train
 
-        scorer = self.scorer(k) if self.config.guide == "prm" else None
+        workers = self.workers(k, prm=self.config.guide == "prm")
+        scorer = self.scorer(k) if self.config.guide == "prm" and not workers.remote else None
         config = replace(self.config.search_config, seed=self.config.seed + 104729 * k)
         problems = self.task.problems("train", n=self.config.train_problems, seed=self.config.seed + k)
-        summary = search_train(self.hf_policy(k - 1), self.task, problems, self.dir / f"iter_{k}" / "search", config,
-                               scorer=scorer, verifier=VerifierScorer(self.task), progress=False)
+        policy = None if workers.remote else self.hf_policy(k - 1)
+        summary = search_train(policy, self.task, problems, self.dir / f"iter_{k}" / "search", config,
+                               scorer=scorer, verifier=VerifierScorer(self.task), progress=False, workers=workers)
         return {x: v for x, v in summary.items() if x != "config"}
 
     def learn(self, k: int) -> dict:
@@ -269,7 +278,8 @@ def _run_locked(config: LoopConfig, out: Path, say: Callable[[str], None]) -> di
         # fields added since the run began count at their defaults, so older runs still resume
         data = {f.name: f.default_factory() if callable(f.default_factory) else f.default for f in fields(LoopConfig)}
         data.update(yaml.safe_load(text) or {})
-        data.pop("iterations", None)
+        for key in ("iterations", "workers", "ray_address"):  # results do not depend on where shards run
+            data.pop(key, None)
         return data
 
     mine = yaml.safe_dump(asdict(config), sort_keys=True)

@@ -180,6 +180,10 @@ class LoopConfig:
         "help": "Length limits of every phase (roadmap.core.Lengths fields: max_step_tokens, max_steps, "
                 "max_solution_tokens, rollout_tokens, train_max_length, rl_completion_tokens)."})
     seed: int = field(default=0, metadata={"help": "Base seed; iteration k uses seed + k."})
+    workers: int = field(default=1, metadata={
+        "help": "Ray actors of the search and label phases, each loading its own policy (and PRM); 1: this "
+                "process. Results do not depend on it (roadmap.core.distributed)."})
+    ray_address: str = field(default="", metadata={"help": "A Ray cluster the search and label phases join (HOST:PORT)."})
 
     def __post_init__(self) -> None:
         import os
@@ -188,7 +192,7 @@ class LoopConfig:
         check_types({f.name: getattr(self, f.name) for f in fields(self)}, LoopConfig, "")
         if not self.policy:
             raise RecipeError("policy is empty; set `policy:` to a warm-started policy folder (e.g. from roadmap quickstart)")
-        for name in ("iterations", "train_problems", "eval_problems", "batch_size"):
+        for name in ("iterations", "train_problems", "eval_problems", "batch_size", "workers"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name}={getattr(self, name)} must be at least 1")
         if self.guide not in ("verifier", "prm"):

@@ -64,7 +64,7 @@ class TrainSearchConfig:
 def search_train(
     policy, task, problems: Sequence[Problem], out_dir: str | Path, config: TrainSearchConfig | None = None, *,
     scorer=None, verifier=None, progress: bool = True, inputs: Mapping[str, Any] | None = None,
-    scorer_inputs: Mapping[str, Any] | None = None, overwrite: bool = False,
+    scorer_inputs: Mapping[str, Any] | None = None, overwrite: bool = False, workers=None,
 ) -> dict[str, Any]:
     """Search ``problems`` shard by shard into ``out_dir``; return the summary (also in summary.json).
 
@@ -76,17 +76,21 @@ def search_train(
         inputs: what identifies the policy (e.g. ``{"policy": folder_fingerprint(dir)}``);
             ``scorer_inputs`` the same for the scorer. Both go into every shard's provenance.
         overwrite: redo shards whose provenance differs instead of refusing them.
+        workers: ``roadmap.core.distributed.Workers``; with ``n > 1`` (or an address) the shards run on
+            Ray actors that load their own policy and scorer (``policy`` and ``scorer`` may then be None:
+            ``workers.provides`` says whether a "scorer" exists). The shards, their seeds and so their
+            bytes do not depend on the number of workers.
 
     Each shard ``shards/NNNNN.jsonl`` has a ``NNNNN.provenance.json`` beside it (written first):
     the config, the task, a fingerprint of the shard's problems and the inputs. A rerun reuses a
     shard only when its provenance matches; otherwise ``StaleOutputError`` names the setting.
     """
-    from tqdm.auto import tqdm
-
-    from search.registry import get_search
-    from search.trees import read_trees, result_row, write_trees
+    from roadmap.core.distributed import Shard, Workers, run_shards
+    from search.trees import read_trees, write_trees
 
     config = config or TrainSearchConfig()
+    workers = workers or Workers()
+    has_scorer = "scorer" in workers.provides if workers.remote else scorer is not None
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir {str(out)!r} is a file; pass a folder for shards/ and trees.jsonl")
@@ -94,32 +98,29 @@ def search_train(
         raise ConfigError("problems is empty; train-time search needs at least one problem (n >= 1)")
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    if scorer is None and verifier is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
+    if not has_scorer and verifier is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
         raise ValueError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
     n_shards = (len(problems) + config.shard_size - 1) // config.shard_size
     shards = [list(problems[s * config.shard_size : (s + 1) * config.shard_size]) for s in range(n_shards)]
     base = {"task": task.name, **asdict(config), **dict(inputs or {}),
-            "scorer": dict(scorer_inputs or {}) if scorer is not None else None}
+            "scorer": dict(scorer_inputs or {}) if has_scorer else None}
     wanted = [{**base, "shard": s, "problems": len(part),
                "problems_fingerprint": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
               for s, part in enumerate(shards)]
     reuse = [_reusable(shard_dir, s, wanted[s], overwrite) for s in range(n_shards)]  # all checked before work
     t0 = time.perf_counter()
-    done = 0
-    bar = tqdm(total=len(problems), desc=f"search {config.method}@{config.budget}", unit="problem",
-               disable=not progress)
-    for s, part in enumerate(shards):
-        path = shard_dir / f"{s:05d}.jsonl"
-        if reuse[s]:
-            bar.update(len(part))
-            continue
-        write_json(_provenance_path(shard_dir, s), wanted[s])  # first: a shard on disk always has its record
-        results = get_search(config.method)(policy, task, part, scorer, config.budget_for(config.seed + s * config.shard_size),
-                                            verifier=verifier)
-        write_trees((result_row(task, p, r, config.method) for p, r in zip(part, results)), path)
-        done += len(part)
-        bar.update(len(part))
-    bar.close()
+    todo = [Shard(s, (task, shards[s], config.method, config.budget_for(config.seed + s * config.shard_size),
+                      verifier), len(shards[s])) for s in range(n_shards) if not reuse[s]]
+    for shard in todo:  # first: a shard on disk always has its record
+        write_json(_provenance_path(shard_dir, shard.key), wanted[shard.key])
+
+    def write(s: int, rows: list[dict]) -> None:
+        write_trees(rows, shard_dir / f"{s:05d}.jsonl")
+
+    run_shards(todo, search_shard, workers, local={"policy": policy, "scorer": scorer}, on_result=write,
+               desc=f"search {config.method}@{config.budget}", progress=progress,
+               initial=len(problems) - sum(x.weight for x in todo), total=len(problems))
+    done = sum(x.weight for x in todo)
     rows = [row for s in range(n_shards) for row in read_trees(shard_dir / f"{s:05d}.jsonl")]
     write_trees(rows, out / TREES_FILE)
     usage = Usage()
@@ -138,6 +139,16 @@ def search_train(
     }
     write_json(out / "summary.json", summary)
     return summary
+
+
+def search_shard(resources: dict[str, Any], payload) -> list[dict[str, Any]]:
+    """Search one shard (``run_shards`` job): its ``result_row`` rows."""
+    from search.registry import get_search
+    from search.trees import result_row
+
+    task, part, method, budget, verifier = payload
+    results = get_search(method)(resources["policy"], task, part, resources.get("scorer"), budget, verifier=verifier)
+    return [result_row(task, p, r, method) for p, r in zip(part, results)]
 
 
 def _provenance_path(shard_dir: Path, s: int) -> Path:

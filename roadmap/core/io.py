@@ -37,6 +37,9 @@ __all__ = [
     "run_lock",
     "save_figure",
     "format_table",
+    "is_main_process",
+    "wait_for_everyone",
+    "sum_over_ranks",
 ]
 
 #: the lock file of a run folder (``run_lock``)
@@ -45,6 +48,43 @@ LOCK_NAME = ".o1-roadmap.lock"
 
 class RunLockedError(RuntimeError):
     """Another live process holds the lock of a run folder."""
+
+
+# ---------------------------------------------------------------------- ranks (accelerate launch)
+def is_main_process() -> bool:
+    """Whether this process writes outputs: rank 0 under ``accelerate launch``/torchrun (``RANK``), else always.
+
+    Every rank trains; only the main one writes checkpoints, result JSON, markers and plots.
+    """
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def _process_group():
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return None
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def wait_for_everyone() -> None:
+    """A barrier over the ranks of a distributed run (nothing in a single process)."""
+    dist = _process_group()
+    if dist is not None:
+        dist.barrier()
+
+
+def sum_over_ranks(value: int) -> int:
+    """``value`` summed over the ranks of a distributed run (itself in a single process)."""
+    dist = _process_group()
+    if dist is None:
+        return value
+    import torch
+
+    device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([int(value)], dtype=torch.long, device=device)
+    dist.all_reduce(t)
+    return int(t.item())
 
 
 # ---------------------------------------------------------------------- temporaries and fsync
@@ -157,15 +197,24 @@ def _provenance(obj: Any) -> Any:
 
 
 def write_json(path: str | Path, payload: Any) -> Path:
-    """Write ``payload`` as indented JSON, atomically (results, paths and sets are converted)."""
+    """Write ``payload`` as indented JSON, atomically (results, paths and sets are converted).
+
+    Under ``accelerate launch`` only the main process writes (``is_main_process``); the others return the path.
+    """
+    if not is_main_process():
+        return Path(path)
     return atomic_write_text(path, json.dumps(payload, indent=2, default=_jsonable) + "\n")
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save a matplotlib figure through a unique temporary file and a rename, then close it."""
+    """Save a matplotlib figure through a unique temporary file and a rename, then close it (on the main
+    process only, under ``accelerate launch``)."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    if not is_main_process():
+        plt.close(fig)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(path)
     try:

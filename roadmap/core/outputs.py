@@ -29,6 +29,7 @@ from roadmap.core.io import (
     folder_fingerprint,
     fsync_path,
     fsync_tree,
+    is_main_process,
     temp_sibling,
     write_json,
 )
@@ -201,14 +202,21 @@ class StagedOutput:
         return self.path / "trainer"
 
     def __enter__(self) -> StagedOutput:
-        prepare_output(self.out, self.kind, overwrite=self.overwrite)
-        for p in clean_stale_temps(self.out):
+        prepare_output(self.out, self.kind, overwrite=self.overwrite)  # every rank: the same refusal everywhere
+        for p in clean_stale_temps(self.out) if is_main_process() else ():
             logger.info("removed %s, left by a run that died", p)
         self.path.mkdir(parents=True)
         return self
 
     def finish(self, result: Mapping[str, Any] | None = None, result_file: str | None = None) -> Path:
-        """Write ``result`` (a ``TrainResult`` or dict, with the config) to ``result_file``, the marker, then rename."""
+        """Write ``result`` (a ``TrainResult`` or dict, with the config) to ``result_file``, the marker, then rename.
+
+        Under ``accelerate launch`` only the main process does; another rank drops its staging folder.
+        """
+        if not is_main_process():
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.finished = True
+            return self.out
         shutil.rmtree(self.scratch, ignore_errors=True)
         result = dict(result or {})
         if result_file is not None:

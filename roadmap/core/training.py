@@ -10,6 +10,11 @@ Every trainer of the library runs the same steps, written once here:
 3. ``run_staged_training``: seed, build the trainer (the caller's code), train, save (the
    caller's code), write the result JSON and the marker, fsync, rename.
 
+Under ``accelerate launch`` (DDP, FSDP, DeepSpeed ZeRO: ``recipes/accelerate/``) every rank runs
+these steps and trains its share of each batch; only the main process (``roadmap.core.io.is_main_process``)
+keeps what it saved, writes the result JSON and the marker and renames, the others drop their
+staging folder, and all ranks leave together. ``train_tokens`` is summed over the ranks.
+
 Budgets are work, not time (``BudgetMixin``): training runs for its steps or epochs, and the
 learning rate (linear warm-up, cosine decay to a floor) follows that budget only, so a result
 never depends on the machine's speed. A wall-time cap (``max_seconds``) is an explicit option;
@@ -42,6 +47,7 @@ __all__ = [
     "StagedOutput",
     "check_model_dir",
     "run_staged_training",
+    "forward_through",
     "training_args",
     "STOPPED_BY",
     "overwrite_field",
@@ -231,6 +237,23 @@ def check_model_dir(path: str | Path, name: str = "policy_dir") -> Path:
     return p
 
 
+def forward_through(model, fn: Callable[..., Any], *args):
+    """``fn(lm, *args)`` run as the forward pass of ``model``'s wrapper when accelerate wrapped it (DDP, FSDP).
+
+    A readout that calls the decoder and head itself (``roadmap.core.logits.next_token_logprobs``)
+    would bypass the wrapper's forward, and with it DDP's gradient all-reduce (or FSDP's unsharding):
+    so the wrapped module's ``forward`` is ``fn`` for this one call. Unwrapped, it is ``fn(model, *args)``.
+    """
+    inner = getattr(model, "module", None)
+    if inner is None:
+        return fn(model, *args)
+    inner.forward = lambda *a: fn(inner, *a)  # an instance attribute: shadows the class's forward for this call
+    try:
+        return model(*args)
+    finally:
+        del inner.forward
+
+
 def training_args(scratch: Path, seed: int, **kwargs) -> dict[str, Any]:
     """The ``TrainingArguments`` every trainer here shares (CPU when no GPU, no checkpoints, no
     reporting, no activation checkpointing: tiny models pay ~25% speed for it), updated by ``kwargs``."""
@@ -263,6 +286,8 @@ def run_staged_training(
     """
     from transformers import set_seed
 
+    from roadmap.core.io import sum_over_ranks, wait_for_everyone
+
     with StagedOutput(out, kind, overwrite=getattr(config, "overwrite", False), config=asdict(config),
                       inputs=inputs) as stage:
         set_seed(config.seed)
@@ -273,11 +298,12 @@ def run_staged_training(
         stopped_by, completed = trainer.budget_outcome()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         stats = {"steps": trainer.state.global_step, "max_steps": trainer.state.max_steps,
-                 "train_tokens": trainer.train_tokens, "wall_seconds": wall,
-                 "tokens_per_second": trainer.train_tokens / max(trainer.train_seconds() or wall, 1e-9),
+                 "train_tokens": sum_over_ranks(trainer.train_tokens), "wall_seconds": wall,
+                 "tokens_per_second": sum_over_ranks(trainer.train_tokens) / max(trainer.train_seconds() or wall, 1e-9),
                  "stopped_by": stopped_by, "completed": completed, "first_loss": losses[0] if losses else None,
                  "final_loss": losses[-1] if losses else None, "losses": losses}
-        save(trainer, stage.path)
+        save(trainer, stage.path)  # every rank (FSDP/ZeRO gather the weights together); only rank 0 keeps them
         res = result(trainer, stats)
         stage.finish(res, result_file)
+    wait_for_everyone()  # the other ranks return once rank 0's folder is in place
     return res
