@@ -88,6 +88,9 @@ class RLConfig:
     max_lag: int = field(default=0, metadata={
         "help": "Most optimizer steps between the weights that sampled a group and the weights that learn from it; "
                 "older groups are dropped (0: on-policy; 8: ScaleRL's PipelineRL-8). Own trainer."})
+    warmup_steps: int = field(default=0, metadata={
+        "help": "Steps of linear learning-rate warm-up (own trainer; 0: none). Adam's first steps move every weight "
+                "by about the learning rate, whatever its gradient's noise."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip. Own trainer."})
     checkpoint_every: int = field(default=1, metadata={
         "help": "Steps between resumable checkpoints (own trainer, when the caller gives a checkpoint folder)."})
@@ -130,6 +133,8 @@ class RLConfig:
             raise ValueError(f"max_lag={self.max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
         if not self.temperature > 0:
             raise ValueError(f"temperature={self.temperature} must be > 0: RL samples (greedy has no exploration)")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps={self.warmup_steps} must be >= 0")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every={self.checkpoint_every} must be at least 1")
         if self.num_generations < 2:
@@ -315,7 +320,8 @@ def _rl_step_own(src, task, pool, config: RLConfig, rewards, weights, retired, c
             first_reward=curve[0] if curve else None, final_reward=curve[-1] if curve else None,
             eval_curve=log["eval_curve"], zero_variance_dropped=sum(s.get("zero_variance_dropped", 0) for s in steps),
             groups_seen=sum(s.get("groups", 0) for s in steps), retired=log["retired"],
-            reward_terms={"verifier": [s["pass_rate"] for s in steps]}, steps_log=steps,
+            reward_terms={k: [s["reward_terms"][k] for s in steps] for k in (steps[0]["reward_terms"] if steps else {})},
+            steps_log=steps,
             sampling_tokens=log["sampler_tokens"]["generated"] + log["sampler_tokens"]["prefill"],
             sample_seconds=log["sample_seconds"], learn_seconds=learn, stale_dropped=log["stale_dropped"])
         stage.finish(res, "rl_result.json")

@@ -161,7 +161,8 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
             "step": step + 1, "reward": sum(rewards) / max(1, len(rewards)), "pass_rate": sum(passes) / max(1, len(passes)),
             "compute": compute, "train_tokens": learner.train_tokens, "sample_seconds": t1 - t0,
             "learn_seconds": t2 - t1, "lag": learner.version - 1 - min((g.version for g in groups), default=0),
-            "truncated": sum(not f for g in groups for f in g.finished), "retired": len(pool.retired), **stats})
+            "truncated": sum(not f for g in groups for f in g.finished), "retired": len(pool.retired),
+            "reward_terms": dict(sampler.last_terms), **stats})
         if c.eval_every and (step + 1) % c.eval_every == 0:
             acc = greedy_accuracy(model, tokenizer, task, eval_problems, c.lengths.rl_completion_tokens)
             log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": learner.train_tokens,

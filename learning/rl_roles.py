@@ -85,8 +85,8 @@ class RolloutBuffer:
 
 
 def combine_rewards(reward_fns: Sequence, weights: Sequence[float], prompts: list[str], completions: list[str],
-                    **columns) -> tuple[list[float], list[float]]:
-    """(weighted sums, first function's rewards) over TRL-signature reward functions.
+                    **columns) -> tuple[list[float], list[float], dict[str, float]]:
+    """(weighted sums, first function's rewards, each function's mean by name) over TRL-signature reward functions.
 
     A reward of None means "this function does not apply to that sample" and adds 0 (as TRL's
     nansum does); a NaN or infinite reward, or a list of the wrong length, is an error that
@@ -94,6 +94,7 @@ def combine_rewards(reward_fns: Sequence, weights: Sequence[float], prompts: lis
     """
     total = [0.0] * len(prompts)
     first: list[float] = []
+    terms: dict[str, float] = {}
     for k, (fn, w) in enumerate(zip(reward_fns, weights)):
         name = getattr(fn, "__name__", type(fn).__name__)
         out = list(fn(prompts, completions, **columns))
@@ -110,7 +111,9 @@ def combine_rewards(reward_fns: Sequence, weights: Sequence[float], prompts: lis
             total[i] += w * r
         if k == 0:
             first = [0.0 if r is None else float(r) for r in out]
-    return total, first
+        given = [float(r) for r in out if r is not None]
+        terms[name] = sum(given) / len(given) if given else float("nan")
+    return total, first, terms
 
 
 def padded(seqs: Sequence[Sequence[int]], pad_id: int, device=None):
@@ -164,6 +167,7 @@ class Sampler:
     fp32_head: bool = True
     version: int = 0
     tokens: dict[str, int] = field(default_factory=lambda: {"generated": 0, "prefill": 0})
+    last_terms: dict[str, float] = field(default_factory=dict)
 
     def load_weights(self, state_dict, version: int) -> None:
         """An in-flight weight update: the learner's weights after ``version`` steps."""
@@ -205,7 +209,7 @@ class Sampler:
                                            fp32_head=self.fp32_head, device=p.device)
         self.tokens["generated"] += p.usage.generated_tokens - before[0]
         self.tokens["prefill"] += p.usage.prefill_tokens - before[1] + sum(len(s) for s in seqs)
-        rewards, correct = combine_rewards(
+        rewards, correct, self.last_terms = combine_rewards(
             self.reward_fns, self.reward_weights, flat_prompts, flat_texts,
             answer=[m[0].answer for m in meta], question=[m[0].question for m in meta], id=[m[0].id for m in meta])
         groups = []
@@ -281,6 +285,11 @@ class Learner:
             stats["max_abs_log_ratio"] = max(stats["max_abs_log_ratio"], st["max_abs_log_ratio"])
             stats["mean_ratio"], stats["clipped"] = st["mean_ratio"], st["clipped"]
         stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm))
+        # linear warm-up: Adam's first updates are about lr * sign(g) in every weight, noise included
+        lr = c.learning_rate * min(1.0, self.version / max(1, c.warmup_steps))
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        stats["lr"] = lr
         self.optimizer.step()
         self.train_tokens += sum(len(s) for s in seqs)
         return stats
