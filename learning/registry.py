@@ -183,6 +183,14 @@ def _grpo(inputs: LearnInputs, config: RLConfig) -> dict[str, Any]:
     retired_path = inputs.previous_state_dir / "retired.json"
     retired = set(json.loads(retired_path.read_text())) if retired_path.exists() else set()
     scorer = _scorer(inputs, _rl_scorer_field(config))
-    res = rl_step(inputs.policy_dir, inputs.task, inputs.problems(), config, scorer=scorer, retired=retired)
+    # a killed learn phase resumes from its last finished step (rl_state/); Adam's moments carry over iterations
+    state = Path(inputs.state_dir) / "rl_state"
+    state.mkdir(parents=True, exist_ok=True)
+    res = rl_step(inputs.policy_dir, inputs.task, inputs.problems(), config, scorer=scorer, retired=retired,
+                  checkpoint_dir=state, optimizer_state=inputs.previous_state_dir / "rl_state" / "optimizer.pt")
     write_json(Path(inputs.state_dir) / "retired.json", res["retired"])
-    return res
+    out = dict(res)
+    out["rl_steps"] = [{k: s[k] for k in ("step", "reward", "pass_rate", "compute", "sample_seconds", "learn_seconds")}
+                       for s in res["steps_log"]]
+    out.pop("steps_log")
+    return out

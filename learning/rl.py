@@ -1,4 +1,10 @@
-"""Online RL through TRL's GRPOTrainer: GRPO, DAPO, Dr. GRPO and CISPO losses, and a ScaleRL preset.
+"""Online RL: GRPO, DAPO, Dr. GRPO, CISPO and GSPO losses, a sampler-learner loop, and a ScaleRL preset.
+
+``rl_step`` runs the project's own loop by default (``trainer="own"``, ``learning.rl_loop``): the
+sampler is an ``HFPolicy`` (the same sampling code as search and evaluation), the learner a
+compact loss over chunked fp32-head log-probabilities (``learning.rl_losses``), with a bounded
+lag ``max_lag`` between the weights that sampled and the weights that learn (PipelineRL, arXiv
+2509.19128). ``trainer="trl"`` runs TRL's GRPOTrainer instead (``learning.rl_trl``).
 
 Rewards come from ``rewards``: the verifier (1 for a right final answer), optionally plus a
 PRM's score of the completion (``prm_weight``), the shaping rewards named in ``shaping``
@@ -12,17 +18,15 @@ Ng et al. 1999, seen from the sequence level).
 
 The ScaleRL preset (arXiv 2510.13786, section 3) is:
 
-- CISPO loss (truncated importance-sampling REINFORCE, MiniMax-M1) with ε_max = 5; TRL has it;
-- FP32 logits at the LM head; TRL has it (``cast_lm_head_to_fp32``);
-- batch-level advantage normalisation; TRL has it (``scale_rewards="batch"``);
-- prompt-level loss aggregation: every prompt's tokens are averaged first, then prompts are
-  averaged; written here, by weighting each sequence's advantage by the inverse of its prompt
-  group's token count (TRL aggregates over all tokens of the batch);
+- CISPO loss (truncated importance-sampling REINFORCE, MiniMax-M1) with ε_max = 5;
+- FP32 logits at the LM head;
+- batch-level advantage normalisation;
+- prompt-level loss aggregation: every prompt's tokens are averaged first, then prompts are averaged;
 - zero-variance filtering: prompts whose samples all got the same reward carry no signal and
-  are removed from the loss and from its normaliser; written here;
+  are removed from the loss and from its normaliser;
 - no-positive-resampling: prompts the policy already solves (pass rate at least 0.9) are not
-  sampled again in later epochs; written here, as the ``retired`` set that ``rl_step`` returns
-  and accepts.
+  sampled again, as the ``retired`` set that ``rl_step`` returns and accepts;
+- PipelineRL-8 staleness (``max_lag=8``) where sampler and learner run apart.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
+from learning.rl_losses import LOSS_TYPES
 from rewards.shaping import get_format_reward, get_soft_overlong_reward
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
@@ -43,9 +47,10 @@ from roadmap.core.precision import (
 )
 from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
-__all__ = ["RLConfig", "RLResult", "rl_step", "rl_rewards", "scalerl_config", "LOSS_TYPES", "SHAPING_REWARDS"]
+__all__ = ["RLConfig", "RLResult", "rl_step", "rl_rewards", "scalerl_config", "LOSS_TYPES", "SHAPING_REWARDS",
+           "TRAINERS"]
 
-LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "cispo")
+TRAINERS = ("own", "trl")
 
 
 def _format_reward(task, config: RLConfig):
@@ -69,14 +74,26 @@ class RLConfig:
 
     output_dir: str = field(default="rl-policy", metadata={"help": "Where the updated policy is written."})
     overwrite: bool = overwrite_field()
-    loss_type: str = field(default="dapo", metadata={"help": "grpo | dapo | dr_grpo | cispo."})
+    trainer: str = field(default="own", metadata={
+        "help": "own: the project's sampler-learner loop (HFPolicy sampler); trl: TRL's GRPOTrainer."})
+    loss_type: str = field(default="dapo", metadata={"help": "grpo | dapo | dr_grpo | cispo | gspo (gspo: own only)."})
     num_generations: int = field(default=8, metadata={"help": "Samples per prompt (the group)."})
     prompts_per_step: int = field(default=16, metadata={"help": "Prompts per optimizer step."})
     max_steps: int = field(default=50, metadata={"help": "Optimizer steps."})
     max_minutes: float | None = time_cap_field()
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate."})
     beta: float = field(default=0.0, metadata={"help": "KL weight to the reference (0: no reference model)."})
+    epsilon: float = field(default=0.2, metadata={"help": "Lower clip of the importance ratio (1 - epsilon)."})
     epsilon_high: float | None = field(default=None, metadata={"help": "Upper clip (ε_max for CISPO)."})
+    max_lag: int = field(default=0, metadata={
+        "help": "Most optimizer steps between the weights that sampled a group and the weights that learn from it; "
+                "older groups are dropped (0: on-policy; 8: ScaleRL's PipelineRL-8). Own trainer."})
+    warmup_steps: int = field(default=0, metadata={
+        "help": "Steps of linear learning-rate warm-up (own trainer; 0: none). Adam's first steps move every weight "
+                "by about the learning rate, whatever its gradient's noise."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip. Own trainer."})
+    checkpoint_every: int = field(default=1, metadata={
+        "help": "Steps between resumable checkpoints (own trainer, when the caller gives a checkpoint folder)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     scale_rewards: str = field(default="group", metadata={"help": "Advantage normalisation: group | batch | none."})
     fp32_lm_head: bool = field(default=False, metadata={"help": "Compute logits in FP32."})
@@ -104,8 +121,22 @@ class RLConfig:
                 "trained in this many forward/backward passes (less memory, the same update)."})
 
     def __post_init__(self) -> None:
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"trainer={self.trainer!r} is unknown; use one of {TRAINERS}")
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type={self.loss_type!r} is not supported here; use one of {LOSS_TYPES}")
+        if self.trainer == "trl" and self.loss_type == "gspo":
+            raise ValueError("loss_type='gspo' runs on trainer='own'; set trainer: own")
+        if self.trainer == "own" and self.beta:
+            raise ValueError(f"beta={self.beta}: the own trainer has no reference model; set beta: 0 or trainer: trl")
+        if self.max_lag < 0:
+            raise ValueError(f"max_lag={self.max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature={self.temperature} must be > 0: RL samples (greedy has no exploration)")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps={self.warmup_steps} must be >= 0")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every={self.checkpoint_every} must be at least 1")
         if self.num_generations < 2:
             raise ValueError(f"num_generations={self.num_generations} must be at least 2 (advantages need a group)")
         if self.scale_rewards not in ("group", "batch", "none"):
@@ -146,6 +177,15 @@ class RLResult(TrainResult):
     retired: list[str] = field(default_factory=list, metadata={"help": "Problem ids not to sample again."})
     reward_terms: dict[str, list[float]] = field(default_factory=dict, metadata={
         "help": "Each reward function's own mean per logged step, by name."})
+    steps_log: list[dict] = field(default_factory=list, metadata={
+        "help": "Own trainer: per step reward, pass rate, cumulative compute, seconds sampling and learning, "
+                "zero-variance groups, importance-ratio statistics."})
+    sampling_tokens: int = field(default=0, metadata={
+        "help": "Tokens the sampler generated and prefilled (the data side of compute; 0 under TRL, which counts "
+                "its generation nowhere)."})
+    sample_seconds: float = field(default=0.0, metadata={"help": "Own trainer: seconds spent sampling."})
+    learn_seconds: float = field(default=0.0, metadata={"help": "Own trainer: seconds spent learning."})
+    stale_dropped: int = field(default=0, metadata={"help": "Groups dropped for being older than max_lag."})
 
 
 def scalerl_config(**overrides) -> RLConfig:
@@ -175,99 +215,6 @@ class _PassRates:
         return {k: sum(v) / len(v) for k, v in self.seen.items() if v}
 
 
-def _reward_terms(logs: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Each reward function's mean per logged step, by name, from TRL's ``rewards/<name>/mean`` logs."""
-    terms: dict[str, list[float]] = defaultdict(list)
-    for h in logs:
-        for key, value in h.items():
-            if key.startswith("rewards/") and key.endswith("/mean"):
-                terms[key[len("rewards/"):-len("/mean")]].append(value)
-    return dict(terms)
-
-
-def _eval_callback_class():
-    from transformers import TrainerCallback
-
-    class EvalCallback(TrainerCallback):
-        """Greedy held-out accuracy of the live policy before training and every ``eval_every`` steps."""
-
-        def __init__(self, trainer, task, config: RLConfig, curve: list) -> None:
-            self.trainer, self.task, self.config, self.curve = trainer, task, config, curve
-            self.problems = task.problems("test", n=config.eval_problems, seed=config.seed)
-
-        def _eval(self, step: int) -> None:
-            from roadmap.core import HFPolicy
-
-            model = self.trainer.model
-            was_training = model.training
-            policy = HFPolicy(model, self.trainer.processing_class, batch_size=256)
-            outs = policy.sample([self.task.prompt(p) for p in self.problems], n=1, temperature=0.0, seed=0,
-                                 max_new_tokens=self.config.lengths.rl_completion_tokens)
-            model.train(was_training)
-            right = sum(self.task.is_correct(p, o[0].text) for p, o in zip(self.problems, outs))
-            self.curve.append({"step": step, "train_tokens": self.trainer.train_tokens,
-                               "accuracy": right / len(self.problems)})
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self._eval(0)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step % self.config.eval_every == 0:
-                self._eval(state.global_step)
-
-    return EvalCallback
-
-
-def _trainer_class(config: RLConfig):
-    import torch
-    from trl import GRPOTrainer
-
-    from roadmap.core.training import BudgetMixin
-
-    class ScaleRLTrainer(BudgetMixin, GRPOTrainer):
-        """GRPOTrainer plus prompt-level loss aggregation and zero-variance filtering."""
-
-        def __init__(self, *a, max_seconds=None, **kw):
-            super().__init__(*a, **kw)
-            self.init_budget(max_seconds)
-            self.zero_variance_dropped = 0
-            self.groups_seen = 0
-
-        def _generate_and_score_completions(self, inputs):
-            out = super()._generate_and_score_completions(inputs)
-            # training compute: every token of the batch goes through forward and backward
-            # (BudgetMixin.training_step sees the raw batch here, before tokenisation)
-            self.train_tokens += int(out["completion_mask"].sum()) * self.args.num_iterations
-            if "prompt_mask" in out:
-                self.train_tokens += int(out["prompt_mask"].sum()) * self.args.num_iterations
-            if not (config.zero_variance_filter or config.prompt_level_loss):
-                return out
-            adv, mask = out["advantages"], out["completion_mask"]
-            g = self.num_generations
-            if adv.shape[0] % g:
-                return out  # not whole groups on this process; leave the batch as TRL made it
-            groups = adv.view(-1, g)
-            self.groups_seen += groups.shape[0]
-            if config.zero_variance_filter:
-                flat = torch.isclose(groups, torch.zeros_like(groups)).all(dim=1)
-                self.zero_variance_dropped += int(flat.sum())
-                keep = (~flat).repeat_interleave(g).to(mask.dtype)
-                mask = mask * keep.unsqueeze(1)
-                out["completion_mask"] = mask
-                out["num_items_in_batch"] = mask.sum().to(out["num_items_in_batch"].dtype).clamp(min=1)
-            if config.prompt_level_loss:
-                tokens = mask.sum(dim=1).view(-1, g).sum(dim=1)  # per prompt group
-                live = tokens > 0
-                if live.any():
-                    # token-mean over the batch, reweighted to a mean over prompts of their token-means
-                    weight = torch.where(live, mask.sum() / (live.sum() * tokens.clamp(min=1)), torch.zeros_like(tokens,
-                                         dtype=torch.float))
-                    out["advantages"] = adv * weight.repeat_interleave(g).to(adv.dtype)
-            return out
-
-    return ScaleRLTrainer
-
-
 def rl_rewards(task, config: RLConfig, *, scorer=None, extra_rewards: Sequence = ()) -> tuple[list, list[float]]:
     """The TRL reward functions of a run and their weights, in order.
 
@@ -293,9 +240,12 @@ def rl_rewards(task, config: RLConfig, *, scorer=None, extra_rewards: Sequence =
     return rewards, weights
 
 
+
+
 def rl_step(
     policy_dir: str | Path, task, problems: Sequence, config: RLConfig | None = None, *, scorer=None,
     extra_rewards: Sequence = (), retired: set[str] | frozenset[str] = frozenset(),
+    checkpoint_dir: str | Path | None = None, optimizer_state: str | Path | None = None,
 ) -> RLResult:
     """Run online RL from ``policy_dir`` on ``problems``; write the policy to ``config.output_dir``.
 
@@ -303,67 +253,76 @@ def rl_step(
         task: the task; its checker is the verifier reward.
         problems: training problems (their prompts and reference answers).
         scorer: a ``StepScorer`` (a PRM) for a shaped reward when ``config.prm_weight > 0``.
-        extra_rewards: more TRL reward functions.
+        extra_rewards: more TRL-signature reward functions.
         retired: problem ids not to sample (no-positive-resampling from an earlier run).
+        checkpoint_dir: own trainer: where a resumable checkpoint is kept every
+            ``config.checkpoint_every`` steps (a restart resumes from it), and where the
+            optimizer state is left at the end (``optimizer.pt``).
+        optimizer_state: own trainer: an ``optimizer.pt`` of an earlier call, so that Adam's
+            moments carry over between calls (the loop's iterations).
 
     Returns:
-        An ``RLResult``: steps, wall seconds, training tokens, ``completed``, the mean reward curve
-        (weighted sum of the rewards), each reward function's own mean per step (``reward_terms``),
-        the share of prompt groups dropped for zero variance, and ``retired`` (ids whose pass rate
-        reached ``config.retire_pass_rate``, to pass to the next call). The policy folder is written
-        through the library's staged-output skeleton (``roadmap.core.training.run_staged_training``).
+        An ``RLResult``: steps, wall seconds, training and sampling tokens, the reward curve,
+        ``steps_log`` (own trainer: per-step compute, timing and ratio statistics), the greedy
+        ``eval_curve`` (``eval_every``), zero-variance and stale groups dropped, and ``retired``
+        (to pass to the next call). The policy folder is written through ``StagedOutput``.
     """
-    from trl import GRPOConfig
-
-    from learning.data import grpo_rows
-    from roadmap.core.precision import cast_to, load_trainable_lm, memory_args
-    from roadmap.core.training import check_model_dir, run_staged_training, training_args
+    from roadmap.core.training import check_model_dir
 
     config = config or RLConfig()
     src = check_model_dir(policy_dir)
     pool = [p for p in problems if p.id not in retired]
     if not pool:
         raise ValueError("every problem is retired (already solved); give new problems or lower retire_pass_rate")
-    data = grpo_rows(task, pool)
     rewards, weights = rl_rewards(task, config, scorer=scorer, extra_rewards=extra_rewards)
-    verifier = rewards[0]
+    if config.trainer == "trl":
+        from learning.rl_trl import rl_step_trl
 
-    def build(scratch: Path):
+        return rl_step_trl(src, task, pool, config, rewards, weights, retired)
+    return _rl_step_own(src, task, pool, config, rewards, weights, retired, checkpoint_dir, optimizer_state)
+
+
+def _rl_step_own(src, task, pool, config: RLConfig, rewards, weights, retired, checkpoint_dir, optimizer_state):
+    import time
+
+    import torch
+    from transformers import set_seed
+
+    from learning.rl_loop import run_rl
+    from roadmap.core.outputs import StagedOutput
+    from roadmap.core.precision import cast_to, load_trainable_lm
+
+    with StagedOutput(config.output_dir, "policy", overwrite=config.overwrite, config=asdict(config),
+                      inputs={"policy_dir": src}) as stage:
+        set_seed(config.seed)
         tokenizer, model, dtype = load_trainable_lm(src)
-        tokenizer.padding_side = "left"
-        args = GRPOConfig(**training_args(
-            scratch, config.seed, **memory_args(config, config.prompts_per_step * config.num_generations),
-            num_generations=config.num_generations, max_steps=config.max_steps, learning_rate=config.learning_rate,
-            beta=config.beta, loss_type=config.loss_type, epsilon_high=config.epsilon_high,
-            temperature=config.temperature, max_completion_length=config.lengths.rl_completion_tokens,
-            scale_rewards=config.scale_rewards, cast_lm_head_to_fp32=config.fp32_lm_head, reward_weights=weights,
-            logging_steps=1, log_completions=False, disable_tqdm=False,  # LR: warm-up then cosine (BudgetMixin)
-        ))
-        trainer = _trainer_class(config)(model=model, reward_funcs=rewards, args=args, train_dataset=data,
-                                          processing_class=tokenizer,
-                                          max_seconds=config.max_minutes * 60 if config.max_minutes else None)
-        if config.eval_every:
-            trainer.add_callback(_eval_callback_class()(trainer, task, config, curve))
-        trainer.source_dtype = dtype  # the trained policy is saved in the checkpoint's own dtype
-        return trainer
-
-    def save(trainer, folder: Path) -> None:
-        cast_to(trainer.model, trainer.source_dtype).save_pretrained(folder)
-        trainer.processing_class.padding_side = "right"
-        trainer.processing_class.save_pretrained(folder)
-
-    def result(trainer, stats) -> RLResult:
-        rewards_logged = [h["reward"] for h in trainer.state.log_history if "reward" in h]
-        rates = verifier.pass_rates()
-        newly = {k for k, v in rates.items() if config.retire_pass_rate is not None and v >= config.retire_pass_rate}
-        return RLResult(
-            output_dir=str(config.output_dir), prompts_used=len(pool), reward_curve=rewards_logged,
-            first_reward=rewards_logged[0] if rewards_logged else None,
-            final_reward=rewards_logged[-1] if rewards_logged else None, eval_curve=curve,
-            zero_variance_dropped=trainer.zero_variance_dropped, groups_seen=trainer.groups_seen,
-            retired=sorted(set(retired) | newly), reward_terms=_reward_terms(trainer.state.log_history), **stats,
-        )
-
-    curve: list[dict[str, float]] = []
-    return run_staged_training(config.output_dir, "policy", config=config, build=build, save=save, result=result,
-                               result_file="rl_result.json", inputs={"policy_dir": src})
+        if config.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        opt = torch.load(optimizer_state, weights_only=False) if optimizer_state and Path(optimizer_state).exists() else None
+        t0 = time.perf_counter()
+        log = run_rl(model, tokenizer, task, pool, config, rewards, weights,
+                     checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None, retired=sorted(retired),
+                     optimizer_state=opt)
+        wall = time.perf_counter() - t0
+        if checkpoint_dir:
+            torch.save(log["optimizer_state"], Path(checkpoint_dir) / "optimizer.pt")
+        cast_to(model, dtype).save_pretrained(stage.path)
+        tokenizer.save_pretrained(stage.path)
+        steps = log["steps_log"]
+        curve = [s["reward"] for s in steps]
+        losses = [s["loss"] for s in steps if "loss" in s]
+        learn = log["learn_seconds"]
+        res = RLResult(
+            output_dir=str(config.output_dir), steps=len(steps), max_steps=config.max_steps,
+            train_tokens=log["train_tokens"], wall_seconds=wall, tokens_per_second=log["train_tokens"] / max(learn, 1e-9),
+            stopped_by="budget", completed=len(steps) == config.max_steps, first_loss=losses[0] if losses else None,
+            final_loss=losses[-1] if losses else None, losses=losses, prompts_used=len(pool), reward_curve=curve,
+            first_reward=curve[0] if curve else None, final_reward=curve[-1] if curve else None,
+            eval_curve=log["eval_curve"], zero_variance_dropped=sum(s.get("zero_variance_dropped", 0) for s in steps),
+            groups_seen=sum(s.get("groups", 0) for s in steps), retired=log["retired"],
+            reward_terms={k: [s["reward_terms"][k] for s in steps] for k in (steps[0]["reward_terms"] if steps else {})},
+            steps_log=steps,
+            sampling_tokens=log["sampler_tokens"]["generated"] + log["sampler_tokens"]["prefill"],
+            sample_seconds=log["sample_seconds"], learn_seconds=learn, stale_dropped=log["stale_dropped"])
+        stage.finish(res, "rl_result.json")
+    return res

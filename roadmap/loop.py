@@ -183,12 +183,13 @@ class _Run:
                 search = self.phase(k, "search", lambda k=k: self.search(k))
                 data_tokens += search["usage"]["generated_tokens"] + search["usage"]["prefill_tokens"]
             learn = self.phase(k, "learn", lambda k=k: self.learn(k))
-            data_tokens += learn.get("scoring_tokens", 0)
+            data_tokens += learn.get("scoring_tokens", 0) + learn.get("sampling_tokens", 0)  # PRM filter; RL sampler
             ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
             total += data_tokens + learn["train_tokens"]
             rows.append({"iteration": k, **ev, "search_accuracy": search.get("accuracy"),
                          "search_any_correct": search.get("any_correct"), "learn_steps": learn.get("steps"),
-                         "learn_tokens": learn["train_tokens"], "data_tokens": data_tokens, "train_compute": total})
+                         "learn_tokens": learn["train_tokens"], "data_tokens": data_tokens, "train_compute": total,
+                         **({"rl_steps": learn["rl_steps"]} if "rl_steps" in learn else {})})  # RL: compute per step
             self.say(f"iteration {k}: greedy accuracy {ev['accuracy']:.3f}")
         self.write_report(rows)
         return {"run_dir": str(self.dir), "iterations": rows}

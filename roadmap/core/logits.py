@@ -17,27 +17,40 @@ __all__ = ["next_token_logprobs", "DEFAULT_CHUNK_TOKENS"]
 DEFAULT_CHUNK_TOKENS = 4096
 
 
-def _head_logprobs(hidden, targets, head, softcap):
+def _head_logprobs(hidden, targets, head, softcap, temperature=1.0, fp32_head=True):
     import torch
 
-    logits = head(hidden).float()
+    if getattr(head, "weight", None) is None:  # not a plain Linear head: its own precision
+        logits = head(hidden).float()
+    elif fp32_head:
+        logits = torch.nn.functional.linear(hidden.float(), head.weight.float(),
+                                            None if head.bias is None else head.bias.float())
+    else:  # the head in bf16, as without ScaleRL's FP32-head fix; log_softmax itself in fp32
+        logits = torch.nn.functional.linear(hidden.bfloat16(), head.weight.bfloat16(),
+                                            None if head.bias is None else head.bias.bfloat16()).float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
+    if temperature != 1.0:
+        logits = logits / temperature
     return torch.log_softmax(logits, dim=-1).gather(-1, targets[:, None]).squeeze(-1)
 
 
 def next_token_logprobs(model, input_ids, attention_mask=None, position_ids=None, *,
-                        chunk_tokens: int = DEFAULT_CHUNK_TOKENS):
+                        chunk_tokens: int = DEFAULT_CHUNK_TOKENS, temperature: float = 1.0, fp32_head: bool = True):
     """``[B, T-1]`` fp32 log pi(input_ids[:, t+1] | input_ids[:, :t+1]); 0 where the target is padding.
 
     ``model`` is any transformers causal LM (``get_decoder`` and ``get_output_embeddings``).
     Only positions whose target token is attended (``attention_mask`` 1) are computed.
+    ``temperature`` divides the logits first (the distribution a sampler at that temperature
+    draws from); ``fp32_head=False`` computes the head's matmul in bf16 instead of fp32.
     """
     import torch
     from torch.utils.checkpoint import checkpoint
 
     if chunk_tokens < 1:
         raise ValueError(f"chunk_tokens={chunk_tokens} must be at least 1")
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature} must be > 0 (greedy has no log-probabilities to score)")
     decoder, head = model.get_decoder(), model.get_output_embeddings()
     if decoder is None or head is None:
         raise TypeError(f"{type(model).__name__} has no decoder/LM head to score tokens with; pass a causal LM")
@@ -52,7 +65,8 @@ def next_token_logprobs(model, input_ids, attention_mask=None, position_ids=None
     h, targets = hidden[rows, cols], input_ids[rows, cols + 1]
     parts = []
     for start in range(0, len(rows), chunk_tokens):
-        piece = (h[start : start + chunk_tokens], targets[start : start + chunk_tokens], head, softcap)
+        piece = (h[start : start + chunk_tokens], targets[start : start + chunk_tokens], head, softcap, temperature,
+                 fp32_head)
         if torch.is_grad_enabled() and h.requires_grad:
             parts.append(checkpoint(_head_logprobs, *piece, use_reentrant=False))
         else:
