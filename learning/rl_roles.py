@@ -45,6 +45,9 @@ class RolloutGroup:
         correct: G verifier rewards (1 right, 0 wrong): the pass rate.
         finished: G flags: the sample ended with EOS (else it was cut at the length limit).
         version: optimizer steps the sampler's weights had taken.
+        exact: G flags: the ids are the ones generated (the policy remembered the document). A
+            sample whose text does not encode back to its ids (a special token inside) is not
+            trained on: its re-encoded ids are not what the sampler's log-probabilities are of.
     """
 
     problem_id: str
@@ -57,6 +60,7 @@ class RolloutGroup:
     correct: list[float]
     finished: list[bool]
     version: int
+    exact: list[bool] = field(default_factory=list)
 
     @property
     def pass_rate(self) -> float:
@@ -193,6 +197,8 @@ class Sampler:
         for prob, prompt, group in zip(problems, prompts, outs):
             pids = p.encode_prefix(prompt)
             for c in group:
+                hit = p.documents.longest_prefix(prompt + c.text) if hasattr(p, "documents") else None
+                exact = not c.text or (hit is not None and hit[0] == len(prompt + c.text))
                 full = p.encode_prefix(prompt + c.text) if c.text else list(pids)
                 comp = full[len(pids):] if full[: len(pids)] == pids else p.encode_continuation(c.text)
                 if c.finished and eos is not None:
@@ -203,7 +209,7 @@ class Sampler:
                 flat_texts.append(c.text)
                 seqs.append(pids + comp)
                 plens.append(len(pids))
-                meta.append((prob, pids, comp, c))
+                meta.append((prob, pids, comp, c, exact))
         with torch.inference_mode():
             blp, bmask = _completion_logps(p.model, plens, seqs, p.pad_id, temperature=self.temperature,
                                            fp32_head=self.fp32_head, device=p.device)
@@ -222,7 +228,7 @@ class Sampler:
                 behaviour_logps=[blp[r, : int(bmask[r].sum())].tolist() for r in rows],
                 sampler_logprob=[meta[r][3].logprob for r in rows], rewards=[rewards[r] for r in rows],
                 correct=[correct[r] for r in rows], finished=[meta[r][3].finished for r in rows],
-                version=self.version))
+                version=self.version, exact=[meta[r][4] for r in rows]))
         return groups
 
 
@@ -250,8 +256,9 @@ class Learner:
         rewards = torch.tensor([gr.rewards for gr in groups], dtype=torch.float32)
         adv, keep = group_advantages(rewards, c.scale_rewards, zero_variance_filter=c.zero_variance_filter)
         how = "prompt" if c.prompt_level_loss else default_aggregation(c.loss_type)
-        rows = [(i, j) for i, gr in enumerate(groups) if keep[i] for j in range(len(gr.rewards))]
-        stats = {"groups": len(groups), "zero_variance_dropped": int((~keep).sum()), "loss": 0.0,
+        rows = [(i, j) for i, gr in enumerate(groups) if keep[i] for j in range(len(gr.rewards))
+                if not gr.exact or gr.exact[j]]
+        stats = {"groups": len(groups), "inexact": sum(not e for gr in groups for e in gr.exact), "zero_variance_dropped": int((~keep).sum()), "loss": 0.0,
                  "max_abs_log_ratio": 0.0, "mean_ratio": 1.0, "clipped": 0.0, "rows": len(rows)}
         self.version += 1
         if not rows:

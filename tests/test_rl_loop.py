@@ -1,0 +1,210 @@
+"""learning.rl_losses / rl_roles / rl_loop: the sampler-learner loop's rules, with fakes and a tiny model."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from learning.rl import RLConfig, rl_rewards, rl_step, scalerl_config
+from learning.rl_loop import PromptPool
+from learning.rl_losses import aggregation_weights, group_advantages, policy_loss
+from learning.rl_roles import Learner, RolloutBuffer, RolloutGroup, Sampler, _completion_logps, combine_rewards
+from roadmap.core import HFPolicy, Lengths
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _group(version: int, pid: str = "p") -> RolloutGroup:
+    return RolloutGroup(problem_id=pid, prompt="1+1\n", prompt_ids=[1, 2], completion_ids=[[3], [4]],
+                        behaviour_logps=[[-1.0], [-1.0]], sampler_logprob=[-1.0, -1.0], rewards=[0.0, 1.0],
+                        correct=[0.0, 1.0], finished=[True, True], version=version)
+
+
+def test_importance_ratio_is_one_on_policy(tiny_dir, arith_task):
+    policy = HFPolicy.from_pretrained(tiny_dir, prefix_cache_tokens=0, batch_size=64)
+    rewards, weights = rl_rewards(arith_task, RLConfig())
+    sampler = Sampler(policy, arith_task, rewards, weights, group_size=4, temperature=1.0, max_new_tokens=12)
+    groups = sampler.rollouts(arith_task.problems("train", n=3, seed=0), seed=0)
+    rows = [(g, j) for g in groups for j in range(4) if g.exact[j]]
+    assert len(rows) >= 4  # a random model may write a special token; such samples are not trained on
+    seqs = [g.prompt_ids + g.completion_ids[j] for g, j in rows]
+    policy.model.train()  # the learner's mode
+    lp, mask = _completion_logps(policy.model, [len(g.prompt_ids) for g, _ in rows], seqs, policy.pad_id,
+                                 temperature=1.0, fp32_head=True, device="cpu")
+    beh = torch.zeros_like(lp)
+    for r, (g, j) in enumerate(rows):
+        beh[r, : len(g.behaviour_logps[j])] = torch.tensor(g.behaviour_logps[j])
+    _, stats = policy_loss(lp, beh, torch.ones(len(rows)), mask, "cispo")
+    assert stats["max_abs_log_ratio"] < 1e-5 and stats["mean_ratio"] == pytest.approx(1.0, abs=1e-5)
+    # and the decode loop's own sums agree with the learner's forward
+    sums = (lp * mask).sum(1).tolist()
+    assert max(abs(a - g.sampler_logprob[j]) for a, (g, j) in zip(sums, rows)) < 1e-3
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo", "cispo", "gspo", "dr_grpo"])
+def test_zero_variance_groups_carry_no_gradient(loss_type):
+    rewards = torch.tensor([[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])  # group 0: all equal
+    adv, keep = group_advantages(rewards, "batch", zero_variance_filter=True)
+    assert keep.tolist() == [False, True] and adv[0].abs().sum() == 0
+    logp = torch.randn(6, 5, requires_grad=True)
+    mask = torch.ones(6, 5) * keep.repeat_interleave(3)[:, None]
+    loss, _ = policy_loss(logp, logp.detach(), adv.flatten(), mask, loss_type)
+    loss.backward()
+    assert logp.grad[:3].abs().sum() == 0 and logp.grad[3:].abs().sum() > 0
+    # filtered groups leave the normaliser too: the loss equals the loss of the live group alone
+    alone, _ = policy_loss(logp[3:], logp[3:].detach(), adv[1], torch.ones(3, 5), loss_type)
+    assert float(loss) == pytest.approx(float(alone), abs=1e-6)
+
+
+def test_prompt_level_aggregation_weights_prompts_equally_whatever_their_lengths():
+    mask = torch.zeros(4, 10)
+    mask[0, :10] = mask[1, :10] = 1  # prompt 0: long completions
+    mask[2, :1] = mask[3, :2] = 1  # prompt 1: short ones
+    group = torch.tensor([0, 0, 1, 1])
+    w = aggregation_weights(mask, "prompt", group)
+    per_prompt = [float(w[:2].sum()), float(w[2:].sum())]
+    assert per_prompt == pytest.approx([0.5, 0.5])
+    tok = aggregation_weights(mask, "token")
+    assert float(tok[:2].sum()) == pytest.approx(20 / 23)  # token-level: the long prompt dominates
+
+
+def test_a_stale_group_beyond_max_lag_is_never_used():
+    buf = RolloutBuffer(max_lag=2)
+    buf.put([_group(0, "a"), _group(1, "b"), _group(2, "c"), _group(3, "d")])
+    got = buf.take(learner_version=4, n=10)
+    assert [g.problem_id for g in got] == ["c", "d"] and buf.stale_dropped == 2
+    on_policy = RolloutBuffer(max_lag=0)
+    on_policy.put([_group(3), _group(4)])
+    assert [g.version for g in on_policy.take(4, 10)] == [4]
+    with pytest.raises(ValueError, match="max_lag=-1"):
+        RolloutBuffer(-1)
+
+
+def test_no_positive_resampling_retires_prompts_at_the_pass_rate(arith_task):
+    problems = arith_task.problems("train", n=4, seed=0)
+    pool = PromptPool(problems, seed=0, retire_pass_rate=0.9)
+    solved, almost = problems[0].id, problems[1].id
+    pool.record(solved, 1.0)
+    pool.record(almost, 7 / 8)  # below 0.9: stays
+    drawn = [p.id for _ in range(5) for p in pool.draw(3)]
+    assert solved not in drawn and almost in drawn and pool.retired == {solved}
+    for p in problems:
+        pool.record(p.id, 1.0)
+    with pytest.raises(ValueError, match="every training problem is retired"):
+        pool.draw(10)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="loss_type='ppo'"):
+        RLConfig(loss_type="ppo")
+    with pytest.raises(ValueError, match="max_lag=-1"):
+        RLConfig(max_lag=-1)
+    with pytest.raises(ValueError, match="num_generations=1"):
+        RLConfig(num_generations=1)
+    with pytest.raises(ValueError, match="group size >= 2"):
+        group_advantages(torch.tensor([[1.0], [0.0]]))
+    with pytest.raises(ValueError, match="beta"):
+        RLConfig(beta=0.1)  # the own trainer has no reference model
+
+    def nan_reward(prompts, completions, **kw):
+        return [float("nan")] * len(prompts)
+
+    def partial(prompts, completions, **kw):
+        return [None, 2.0]
+
+    def verifier(prompts, completions, **kw):
+        return [1.0, 0.0]
+
+    with pytest.raises(ValueError, match="'nan_reward' returned nan for completion 0"):
+        combine_rewards([verifier, nan_reward], [1.0, 1.0], ["a", "b"], ["x", "y"])
+    total, first, terms = combine_rewards([verifier, partial], [1.0, 0.5], ["a", "b"], ["x", "y"])
+    assert total == [1.0, 1.0] and first == [1.0, 0.0] and terms == {"verifier": 0.5, "partial": 2.0}
+    with pytest.raises(ValueError, match="returned 1 rewards for 2"):
+        combine_rewards([lambda p, c, **k: [1.0]], [1.0], ["a", "b"], ["x", "y"])
+
+
+def test_a_learner_step_moves_the_policy_towards_rewarded_samples(tiny_dir):
+    from roadmap.core.precision import load_trainable_lm
+
+    tok, model, _ = load_trainable_lm(tiny_dir)
+    learner = Learner(model, tok.pad_token_id, RLConfig(loss_type="cispo", learning_rate=1e-2))
+    good, bad = [5, 6, 7], [8, 9, 10]
+
+    def logps():
+        with torch.no_grad():
+            lp, m = _completion_logps(model, [2, 2], [[1, 4] + good, [1, 4] + bad], tok.pad_token_id,
+                                      temperature=1.0, fp32_head=True, device="cpu")
+        return (lp * m).sum(1)
+
+    before = logps()
+    group = RolloutGroup("p", "", [1, 4], [good, bad], [lp.tolist() for lp in _rows(model, tok, good, bad)],
+                         [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [True, True], 0)
+    stats = learner.step([group])
+    after = logps()
+    assert stats["rows"] == 2 and after[0] > before[0] and after[1] < before[1]
+
+
+def _rows(model, tok, good, bad):
+    with torch.no_grad():
+        lp, m = _completion_logps(model, [2, 2], [[1, 4] + good, [1, 4] + bad], tok.pad_token_id,
+                                  temperature=1.0, fp32_head=True, device="cpu")
+    return [lp[0, :3], lp[1, :3]]
+
+
+_KILLER = textwrap.dedent("""
+    import json, os, signal, sys
+    sys.path.insert(0, {root!r})
+    from learning.rl import rl_rewards, scalerl_config
+    from learning.rl_loop import run_rl
+    from roadmap.core import Lengths
+    from roadmap.core.precision import load_trainable_lm
+    from roadmap.core.tasks import ArithTask
+
+    task = ArithTask()
+    cfg = scalerl_config(num_generations=2, prompts_per_step=2, max_steps=4, lengths=Lengths(rl_completion_tokens=8))
+    rewards, weights = rl_rewards(task, cfg)
+    calls = []
+
+    def counting(prompts, completions, **kw):
+        calls.append(1)
+        if os.environ.get("KILL_AT") and len(calls) == int(os.environ["KILL_AT"]):
+            os.kill(os.getpid(), signal.SIGKILL)  # mid-step: sampled, not yet learned
+        return [0.0] * len(prompts)
+
+    tok, model, _ = load_trainable_lm({tiny!r})
+    log = run_rl(model, tok, task, task.problems("train", n=8, seed=0), cfg, [*rewards, counting], [*weights, 1.0],
+                 checkpoint_dir={ckpt!r})
+    print(json.dumps({{"steps": [s["step"] for s in log["steps_log"]], "calls": len(calls)}}))
+""")
+
+
+def test_a_run_killed_mid_step_resumes_without_repeating_finished_steps(tiny_dir, tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(_KILLER.format(root=str(ROOT), tiny=str(tiny_dir), ckpt=str(tmp_path / "ckpt")))
+    killed = subprocess.run([sys.executable, str(script)], env={**os.environ, "KILL_AT": "3"},
+                            capture_output=True, text=True)
+    assert killed.returncode == -9
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    out = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    assert out["steps"] == [1, 2, 3, 4]
+    assert out["calls"] == 2  # steps 1 and 2 were finished and checkpointed; only 3 and 4 ran again
+
+
+def test_rl_step_own_writes_the_policy_and_the_step_log(tiny_dir, arith_task, tmp_path):
+    problems = arith_task.problems("train", n=4, seed=2)
+    config = scalerl_config(output_dir=str(tmp_path / "rl"), num_generations=2, prompts_per_step=2, max_steps=2,
+                            max_lag=1, lengths=Lengths(rl_completion_tokens=8), eval_every=1, eval_problems=3)
+    res = rl_step(tiny_dir, arith_task, problems, config, checkpoint_dir=tmp_path / "state")
+    assert res["steps"] == 2 and [p["step"] for p in res["eval_curve"]] == [0, 1, 2]
+    log = res["steps_log"]
+    assert log[1]["compute"] > log[0]["compute"] > 0 and res["sampling_tokens"] > 0
+    assert log[1]["lag"] == 1  # max_lag 1: the second step learns from the first weights' samples
+    assert (tmp_path / "rl" / "config.json").exists() and (tmp_path / "state" / "optimizer.pt").exists()
+    assert all(math.isfinite(s["sample_seconds"]) for s in log)
