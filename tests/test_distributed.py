@@ -21,6 +21,19 @@ needs_ray = pytest.mark.skipif(not ray_installed(), reason="ray is not installed
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def one_thread_like_a_worker(monkeypatch):
+    """Byte-identity holds at equal threads per worker (a 2-thread matmul sums in another order):
+    the in-process ``--workers 1`` run gets the one thread each Ray actor has, whatever CI sets."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def ray_session():
     import ray

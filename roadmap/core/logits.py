@@ -22,9 +22,10 @@ def _head_logprobs(hidden, targets, head, softcap, temperature=1.0, fp32_head=Tr
 
     if getattr(head, "weight", None) is None:  # not a plain Linear head: its own precision
         logits = head(hidden).float()
-    elif fp32_head:
-        logits = torch.nn.functional.linear(hidden.float(), head.weight.float(),
-                                            None if head.bias is None else head.bias.float())
+    elif fp32_head:  # in fp32 even under a bf16 autocast (which would run the matmul in bf16)
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            logits = torch.nn.functional.linear(hidden.float(), head.weight.float(),
+                                                None if head.bias is None else head.bias.float())
     else:  # the head in bf16, as without ScaleRL's FP32-head fix; log_softmax itself in fp32
         logits = torch.nn.functional.linear(hidden.bfloat16(), head.weight.bfloat16(),
                                             None if head.bias is None else head.bias.bfloat16()).float()
@@ -32,7 +33,7 @@ def _head_logprobs(hidden, targets, head, softcap, temperature=1.0, fp32_head=Tr
         logits = torch.tanh(logits / softcap) * softcap
     if temperature != 1.0:
         logits = logits / temperature
-    return torch.log_softmax(logits, dim=-1).gather(-1, targets[:, None]).squeeze(-1)
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets[:, None]).squeeze(-1).float()
 
 
 def next_token_logprobs(model, input_ids, attention_mask=None, position_ids=None, *,
@@ -71,4 +72,4 @@ def next_token_logprobs(model, input_ids, attention_mask=None, position_ids=None
             parts.append(checkpoint(_head_logprobs, *piece, use_reentrant=False))
         else:
             parts.append(_head_logprobs(*piece))
-    return out.index_put((rows, cols), torch.cat(parts))
+    return out.index_put((rows, cols), torch.cat(parts).float())
