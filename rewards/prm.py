@@ -318,13 +318,17 @@ class PRMScorer:
 
     def score_batch(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         """``score`` for many problems in one batched pass (search calls this across problems)."""
-        prompts = [self.task.prompt(p) for p, sols in zip(problems, solutions) for _ in sols]
-        flat = self.prm.step_scores(prompts, [s for sols in solutions for s in sols])
+        flat = self._step_scores(problems, solutions)
         out, k = [], 0
         for sols in solutions:
             out.append([aggregate(x, self.aggregation) for x in flat[k : k + len(sols)]])
             k += len(sols)
         return out
+
+    def _step_scores(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        """The step scores of every solution, flattened in problem order."""
+        prompts = [self.task.prompt(p) for p, sols in zip(problems, solutions) for _ in sols]
+        return self.prm.step_scores(prompts, [s for sols in solutions for s in sols])
 
     def __repr__(self) -> str:
         return f"PRMScorer(kind={self.prm.kind!r}, aggregation={self.aggregation!r})"

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from rewards.prm import MARKER, PRMScorer, ProcessRewardModel, aggregate, check_length, load_kwargs, max_positions
+from rewards.prm import MARKER, PRMScorer, ProcessRewardModel, check_length, load_kwargs, max_positions
 from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.types import Problem
 
@@ -291,27 +291,13 @@ class QwenPRM(_PublicPRM):
         return logits[rows, cols].float().softmax(-1)[:, 1]
 
 
-class PublicPRMScorer:
-    """``StepScorer`` over a public PRM: the task's steps of each partial solution, scored and aggregated."""
+class PublicPRMScorer(PRMScorer):
+    """``StepScorer`` over a public PRM: the task's steps of each partial solution, scored and aggregated
+    (``PRMScorer``'s batching and aggregation; the PRM reads the bare question and the split steps)."""
 
-    def __init__(self, prm: _PublicPRM, task, aggregation: str = "min") -> None:
-        aggregate([], aggregation)  # validates the name
-        self.prm = prm
-        self.task = task
-        self.aggregation = aggregation
-
-    def score(self, problem: Problem, partial_solutions: Sequence[str]) -> list[float]:
-        return self.score_batch([problem], [partial_solutions])[0]
-
-    def score_batch(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
-        """``score`` for many problems in one batched pass."""
+    def _step_scores(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         questions = [p.question for p, sols in zip(problems, solutions) for _ in sols]
-        flat = self.prm.step_scores(questions, [self.task.split_steps(s) for sols in solutions for s in sols])
-        out, k = [], 0
-        for sols in solutions:
-            out.append([aggregate(x, self.aggregation) for x in flat[k : k + len(sols)]])
-            k += len(sols)
-        return out
+        return self.prm.step_scores(questions, [self.task.split_steps(s) for sols in solutions for s in sols])
 
     def __repr__(self) -> str:
         return f"PublicPRMScorer(format={self.prm.format!r}, aggregation={self.aggregation!r})"

@@ -24,7 +24,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from roadmap.core.hf_text import DocumentMemory, as_stop_list, continuation_text, encode_prefix, token_texts
+from roadmap.core.hf_text import (
+    DocumentMemory,
+    as_stop_list,
+    check_sample_args,
+    continuation_text,
+    encode_prefix,
+    token_texts,
+)
 from roadmap.core.prefix_cache import PrefixCache, has_sliding_window, load_cached, row_states
 from roadmap.core.types import Completion, Usage
 
@@ -148,14 +155,7 @@ class HFPolicy:
     ) -> list[list[Completion]]:
         import torch
 
-        if n < 1:
-            raise ValueError(f"n={n} must be at least 1")
-        if temperature < 0:
-            raise ValueError(f"temperature={temperature} must be >= 0 (0 means greedy)")
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p={top_p} must lie in (0, 1]")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
+        check_sample_args(n, temperature, top_p, max_new_tokens)
         stops = as_stop_list(stop)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))

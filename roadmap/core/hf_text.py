@@ -42,6 +42,18 @@ def as_stop_list(stop: str | Sequence[str] | None) -> list[str]:
     return stops
 
 
+def check_sample_args(n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
+    """Refuse ``Policy.sample`` arguments no backend can honour, naming the argument."""
+    if n < 1:
+        raise ValueError(f"n={n} must be at least 1")
+    if temperature < 0:
+        raise ValueError(f"temperature={temperature} must be >= 0 (0 means greedy)")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p={top_p} must lie in (0, 1]")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
+
+
 def _decode(tokenizer, seqs: list[list[int]]) -> list[str]:
     return tokenizer.batch_decode(seqs, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 

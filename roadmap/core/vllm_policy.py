@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from roadmap.core.errors import RoadmapError
+from roadmap.core.hf_text import as_stop_list, check_sample_args
 from roadmap.core.types import Completion, Usage
 
 logger = logging.getLogger(__name__)
@@ -42,15 +43,6 @@ _CONTEXT_TOKENS = 8
 
 class EngineDeadError(RoadmapError, RuntimeError):
     """The vLLM engine process died; the message names the model and what to do."""
-
-
-def _as_stop_list(stop: str | Sequence[str] | None) -> list[str]:
-    if stop is None:
-        return []
-    stops = [stop] if isinstance(stop, str) else list(stop)
-    if any(not s for s in stops):
-        raise ValueError(f"stop={stop!r} contains an empty string; pass None for no stop string")
-    return stops
 
 
 def request_seed(seed: int, prefix: str, occurrence: int, sample: int) -> int:
@@ -141,15 +133,8 @@ class VLLMPolicy:
         """``n`` continuations of each prefix, as ``Policy.sample`` (see the module docstring)."""
         import random
 
-        if n < 1:
-            raise ValueError(f"n={n} must be at least 1")
-        if temperature < 0:
-            raise ValueError(f"temperature={temperature} must be >= 0 (0 means greedy)")
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p={top_p} must lie in (0, 1]")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
-        stops = _as_stop_list(stop)
+        check_sample_args(n, temperature, top_p, max_new_tokens)
+        stops = as_stop_list(stop)
         if not prefixes:
             return []
         from vllm import SamplingParams
