@@ -22,7 +22,7 @@ from roadmap.core.precision import (
 )
 from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
-__all__ = ["TreeDPOConfig", "DPOResult", "tree_dpo_step"]
+__all__ = ["TreeDPOConfig", "DPOResult", "tree_dpo_step", "with_sampling_bos"]
 
 
 @dataclass
@@ -60,6 +60,27 @@ class DPOResult(TrainResult):
 
     pairs: int = field(metadata={"help": "Preference pairs trained on."})
     final_margin: float | None = field(default=None, metadata={"help": "Last logged chosen-rejected reward margin."})
+
+
+def with_sampling_bos(pairs, tokenizer):
+    """``pairs`` with each prompt starting as the policy saw it when sampling: BOS first where the tokenizer adds one.
+
+    TRL's DPO collator encodes prompts with ``add_special_tokens=False`` (so that a chat template's
+    own BOS is not doubled); on a plain prompt that drops the BOS that ``HFPolicy`` sampling,
+    evaluation and SFT all put first, and DPO would train on a context the policy never sees.
+    Prompts that already encode to a leading BOS (chat templates) are left as they are.
+    """
+    bos, bos_id = tokenizer.bos_token, tokenizer.bos_token_id
+    if bos is None or bos_id is None:
+        return pairs
+
+    def fix(prompt: str) -> str:
+        with_special = tokenizer(prompt).input_ids
+        bare = tokenizer(prompt, add_special_tokens=False).input_ids
+        adds_bos = bool(with_special) and with_special[0] == bos_id
+        return bos + prompt if adds_bos and (not bare or bare[0] != bos_id) else prompt
+
+    return pairs.map(lambda row: {"prompt": fix(row["prompt"])})
 
 
 def tree_dpo_step(policy_dir: str | Path, pairs, config: TreeDPOConfig | None = None) -> DPOResult:
@@ -101,7 +122,8 @@ def tree_dpo_step(policy_dir: str | Path, pairs, config: TreeDPOConfig | None = 
             learning_rate=config.learning_rate, beta=config.beta, loss_type=losses, loss_weights=weights,
             max_length=config.lengths.train_max_length, logging_steps=10,
         ))
-        trainer = BudgetDPOTrainer(model=model, ref_model=ref, args=args, train_dataset=pairs.shuffle(seed=config.seed),
+        train = with_sampling_bos(pairs, tokenizer).shuffle(seed=config.seed)
+        trainer = BudgetDPOTrainer(model=model, ref_model=ref, args=args, train_dataset=train,
                                    processing_class=tokenizer,
                                    max_seconds=config.max_minutes * 60 if config.max_minutes else None)
         trainer.source_dtype = dtype  # the trained policy is saved in the checkpoint's own dtype

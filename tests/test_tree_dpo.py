@@ -16,3 +16,26 @@ def test_tree_dpo_widens_the_chosen_rejected_margin(tiny_dir, arith_task, tmp_pa
     _, after = likelihood_margin(tmp_path / "dpo", rows)
     assert res["pairs"] == 4 and res["final_loss"] < res["first_loss"]
     assert after > before + 1
+
+
+def test_dpo_prompts_keep_the_bos_that_sampling_puts_first(tiny_dir):
+    """TRL's collator encodes prompts without special tokens; plain prompts must still start with BOS."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from learning.tree_dpo import with_sampling_bos
+    from policy_init.standins import build_standin_tokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_dir)
+    pairs = Dataset.from_dict({"prompt": ["12+3\n", "7-4\n1"], "chosen": ["a", "b"], "rejected": ["c", "d"]})
+    fixed = with_sampling_bos(pairs, tok)
+    for before, after in zip(pairs["prompt"], fixed["prompt"]):
+        sampled = tok(before).input_ids  # how HFPolicy and SFT encode the prompt: BOS first
+        assert sampled[0] == tok.bos_token_id
+        assert tok(after, add_special_tokens=False).input_ids == sampled  # how TRL's DPO collator encodes it
+    # a chat prompt whose template already writes BOS is left alone (no doubled BOS)
+    chat = build_standin_tokenizer("llama3")
+    text = chat.apply_chat_template([{"role": "user", "content": "1+1"}], tokenize=False, add_generation_prompt=True)
+    kept = with_sampling_bos(Dataset.from_dict({"prompt": [text], "chosen": ["2"], "rejected": ["3"]}), chat)
+    assert kept["prompt"] == [text]
+    assert chat(text, add_special_tokens=False).input_ids.count(chat.bos_token_id) == 1
