@@ -106,11 +106,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     _bind_prompt(args, task, args.policy)
     workers = _workers(args, task)
     if workers.remote:
-        from roadmap.evaluate import evaluate_sharded
+        from roadmap.evaluate import eval_shards_dir, evaluate_sharded
 
+        inputs, scorer_inputs = input_fingerprints(args)  # a rerun on the same --out reuses its finished shards
         report = evaluate_sharded(workers, task, problems, method=args.method, samples=args.samples,
                                   budget=args.budget, temperature=args.temperature, lengths=lengths_from_args(args),
-                                  seed=args.seed, batch_size=args.batch_size)
+                                  seed=args.seed, batch_size=args.batch_size,
+                                  shards=eval_shards_dir(args.out) if args.out else None,
+                                  inputs={**inputs, **(scorer_inputs if args.method not in METHODS else {})},
+                                  overwrite=args.overwrite)
     elif args.method in METHODS:
         report = evaluate(
             _policy(args),
@@ -136,6 +140,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                                 "right_after_wrong", "wrong_steps", "corrections", "backtracks"]))
     if args.out:
         write_json(args.out, report.to_dict())
+        if workers.remote:  # the report holds every shard now
+            import shutil
+
+            from roadmap.evaluate import eval_shards_dir
+
+            shutil.rmtree(eval_shards_dir(args.out), ignore_errors=True)
         print(f"wrote {args.out}")
     return 0
 

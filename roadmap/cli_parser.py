@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when the thinking budget runs out: force the answer line, or stop without one")
     p.add_argument("--batch-size", type=positive_int, default=64)
     model_options(p)
-    p.add_argument("--out", default=None, help="write the report (with per-problem records) as JSON")
+    p.add_argument("--out", default=None, help="write the report (with per-problem records) as JSON; with --workers "
+                   "its finished shards wait in .OUT.shards/ beside it, so a rerun resumes")
+    p.add_argument("--overwrite", action="store_true", help="redo eval shards left by a run with other settings")
     worker_options(p)
 
     p = sub.add_parser("tiny", help="build a tiny from-scratch policy and its tokenizer")

@@ -12,15 +12,16 @@ shows answers lost to the answer format rather than to the math. Length limits c
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
 
-__all__ = ["EvalReport", "evaluate", "evaluate_search", "evaluate_sharded", "run_search", "wilson_interval", "METHODS"]
+__all__ = ["EvalReport", "evaluate", "evaluate_search", "evaluate_sharded", "eval_shards_dir", "run_search", "wilson_interval", "METHODS"]
 
 #: the evaluation methods of ``evaluate``; the search methods are ``search.registry``'s
 METHODS = ("greedy", "majority")
@@ -235,25 +236,66 @@ def evaluate_search(
     return _report(task, method, budget, records, policy.usage - before, t0, lengths, problems)
 
 
+def eval_shards_dir(out: str | Path) -> Path:
+    """The folder of a sharded evaluation's finished shards, beside its report file ``out``."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.shards")
+
+
 def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str = "greedy", samples: int = 1,
                      budget: int = 16, temperature: float = 1.0, lengths: Lengths | None = None, seed: int = 0,
-                     batch_size: int = 64, chunk: int = 32, progress: bool = True) -> EvalReport:
+                     batch_size: int = 64, chunk: int = 32, progress: bool = True, shards: str | Path | None = None,
+                     inputs: Mapping[str, Any] | None = None, overwrite: bool = False) -> EvalReport:
     """``evaluate`` (greedy, majority) or ``evaluate_search`` on Ray actors (``roadmap.core.distributed.Workers``).
 
     Each shard is one chunk of the single-process run (``batch_size // samples`` problems, or ``chunk``
     for a search) with that chunk's seed ``seed + start``, so the records are the single-process ones.
+
+    With ``shards`` (a folder, ``eval_shards_dir(report)`` for ``roadmap eval --out report``) each finished
+    shard is written there atomically (``NNNNN.json``, with the settings that made it and ``inputs``, what
+    identifies the models); a rerun reuses the shards whose settings match, so a killed evaluation redoes
+    only its unfinished shards. A shard made with other settings raises ``StaleOutputError`` unless
+    ``overwrite`` redoes it.
     """
+    import json
+
     from roadmap.core.distributed import Shard, run_shards, shard_ranges
+    from roadmap.core.errors import StaleOutputError
+    from roadmap.core.io import json_fingerprint, write_json
 
     lengths = lengths or Lengths()
     unit = max(1, batch_size // (1 if method == "greedy" else samples)) if method in METHODS else chunk
-    parts = shard_ranges(len(problems), unit)
-    shards = [Shard(start, (task, list(problems[start:stop]), method, samples, budget, temperature, lengths,
-                            seed + start, chunk), stop - start) for start, stop in parts]
+    folder = Path(shards) if shards is not None else None
+    base = {"task": task.name, "method": method, "samples": samples, "budget": budget, "temperature": temperature,
+            "lengths": lengths.to_dict(), "chunk": chunk, **dict(inputs or {})}
     done: dict[int, tuple[list, dict]] = {}
+    wanted_of: dict[int, dict] = {}
+    todo = []
+    for s, (start, stop) in enumerate(shard_ranges(len(problems), unit)):
+        part = list(problems[start:stop])
+        wanted_of[s] = {**base, "shard": s, "start": start, "seed": seed + start,
+                        "problems": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
+        path = folder / f"{s:05d}.json" if folder is not None else None
+        if path is not None and path.exists():
+            recorded = json.loads(path.read_text())
+            if recorded.get("provenance") == wanted_of[s]:
+                done[s] = (recorded["records"], recorded["usage"])
+                continue
+            if not overwrite:
+                raise StaleOutputError.mismatch(str(path), recorded.get("provenance"), wanted_of[s])
+        todo.append(Shard(s, (task, part, method, samples, budget, temperature, lengths, seed + start, chunk),
+                          stop - start))
+
+    def write(s: int, result: tuple[list, dict]) -> None:
+        # the JSON form, on disk and here alike: a resumed report is the bytes of an uninterrupted one
+        row = json.loads(json.dumps({"provenance": wanted_of[s], "records": result[0], "usage": result[1]}))
+        if folder is not None:
+            write_json(folder / f"{s:05d}.json", row)
+        done[s] = (row["records"], row["usage"])
+
     t0 = time.perf_counter()
-    run_shards(shards, eval_shard, workers, on_result=lambda k, r: done.__setitem__(k, r),
-               desc=f"eval {task.name} {method}", progress=progress)
+    run_shards(todo, eval_shard, workers, on_result=write, desc=f"eval {task.name} {method}", progress=progress,
+               initial=len(problems) - sum(x.weight for x in todo), total=len(problems))
     records = [r for k in sorted(done) for r in done[k][0]]
     spent = Usage()
     for k in done:

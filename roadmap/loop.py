@@ -10,6 +10,8 @@ in full before any work) and keeps everything in one run directory::
       iter_k/prm/                the PRM guiding this iteration's search (idem)
       iter_k/search/             shards/, trees.jsonl, summary.json (train-time search)
       iter_k/policy/             the updated policy
+      iter_k/learn_job.json, learn.log, learn_result.json   (accelerate_config: the learn subprocess's
+                                 inputs, output and metrics; roadmap.learn_launch)
       iter_k/eval.json           its held-out accuracy
       iter_k/<phase>.done.json   the phase's metrics; its presence marks the phase complete
       report.md, accuracy.png, compute.png, metrics.json
@@ -37,7 +39,7 @@ from roadmap.loop_config import LoopConfig, RecipeError, load_recipe
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoopConfig", "RecipeError", "run_loop", "load_recipe"]
+__all__ = ["LoopConfig", "RecipeError", "run_loop", "load_recipe", "learn_here"]
 
 
 class _Run:
@@ -145,6 +147,14 @@ class _Run:
         return {x: v for x, v in summary.items() if x != "config"}
 
     def learn(self, k: int) -> dict:
+        """Iteration k's learn phase: here, or as an ``accelerate launch`` subprocess (``accelerate_config``)."""
+        if self.config.accelerate_config:
+            from roadmap.learn_launch import launch_learn
+
+            return launch_learn(self.config, self.dir, k, self.say)
+        return self.learn_here(k)
+
+    def learn_here(self, k: int) -> dict:
         from learning.registry import LearnInputs, NothingToLearn
 
         c = self.config
@@ -254,6 +264,12 @@ def _plot(rows: list[dict], out: Path) -> None:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         save_figure(fig, out / f"{name}.png")
+
+
+def learn_here(config: LoopConfig, run_dir: str | Path, k: int) -> dict:
+    """Run iteration ``k``'s learn phase of ``config`` in this process, on the search trees (and state) already
+    in ``run_dir``, and return its metrics; what each rank of ``roadmap.learn_launch`` runs. Writes no marker."""
+    return _Run(config, Path(run_dir), logger.info).learn_here(k)
 
 
 def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None] = print) -> dict:

@@ -184,17 +184,26 @@ class LoopConfig:
         "help": "Ray actors of the search and label phases, each loading its own policy (and PRM); 1: this "
                 "process. Results do not depend on it (roadmap.core.distributed)."})
     ray_address: str = field(default="", metadata={"help": "A Ray cluster the search and label phases join (HOST:PORT)."})
+    accelerate_config: str = field(default="", metadata={
+        "help": "An accelerate config file (e.g. recipes/accelerate/ddp.yaml): each learn phase then runs as "
+                "`accelerate launch --config_file PATH -m roadmap.learn_launch` (DDP, FSDP, DeepSpeed), its log in "
+                "iter_k/learn.log (roadmap.learn_launch); empty: the learn phase runs in the loop's process."})
+    num_processes: int = field(default=0, metadata={
+        "help": "Processes of the learn subprocess (--num_processes); 0: the accelerate_config file's own count. "
+                "Only with accelerate_config."})
 
     def __post_init__(self) -> None:
         import os
 
-        self.policy, self.prm_dir = (os.fspath(p) if isinstance(p, os.PathLike) else p for p in (self.policy, self.prm_dir))
+        self.policy, self.prm_dir, self.accelerate_config = (
+            os.fspath(p) if isinstance(p, os.PathLike) else p for p in (self.policy, self.prm_dir, self.accelerate_config))
         check_types({f.name: getattr(self, f.name) for f in fields(self)}, LoopConfig, "")
         if not self.policy:
             raise RecipeError("policy is empty; set `policy:` to a warm-started policy folder (e.g. from roadmap quickstart)")
         for name in ("iterations", "train_problems", "eval_problems", "batch_size", "workers"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name}={getattr(self, name)} must be at least 1")
+        self._check_accelerate()
         if self.guide not in ("verifier", "prm"):
             raise RecipeError(f"guide={self.guide!r} must be 'verifier' or 'prm'")
         if self.prm_dir:  # this project's PRM, Math-Shepherd or Qwen2.5-Math-PRM; anything else is refused
@@ -216,6 +225,22 @@ class LoopConfig:
     def trains_prm(self) -> bool:
         """Whether each iteration labels steps and trains its own PRM (guide: prm without prm_dir)."""
         return self.guide == "prm" and not self.prm_dir
+
+    def _check_accelerate(self) -> None:
+        import importlib.util
+
+        if self.num_processes < 0 or (self.num_processes and not self.accelerate_config):
+            raise RecipeError(f"num_processes={self.num_processes} must be >= 0 and needs accelerate_config (the "
+                              "config file of the learn subprocess); set accelerate_config, or drop num_processes")
+        if not self.accelerate_config:
+            return
+        if not Path(self.accelerate_config).is_file():
+            raise RecipeError(f"accelerate_config={self.accelerate_config!r}: no such file; give an accelerate config "
+                              "file (e.g. recipes/accelerate/ddp.yaml, or one `accelerate config` wrote), or drop the "
+                              "key to learn in the loop's process")
+        if importlib.util.find_spec("accelerate") is None:
+            raise RecipeError(f"accelerate_config={self.accelerate_config!r} needs accelerate, which is not "
+                              "installed; pip install accelerate, or drop the key")
 
     def _check_task(self) -> None:
         from roadmap.core.tasks import get_task

@@ -164,3 +164,48 @@ def test_workers_without_ray_say_how_to_install_it(monkeypatch):
     with pytest.raises(ConfigError, match=r"--workers 2 needs Ray, which is not installed; install it with pip install"):
         Workers(n=2, load=dict)
     assert not Workers(n=1).remote  # one worker runs in this process, Ray or not
+
+
+def _eval(task, tiny_dir, shards, problems, **kwargs):
+    from roadmap.core.io import folder_fingerprint
+    from roadmap.core.lengths import Lengths
+    from roadmap.distributed import ModelSpec, workers_for
+    from roadmap.evaluate import evaluate_sharded
+
+    workers = workers_for(ModelSpec(task=task, policy=str(tiny_dir), batch_size=2), 2)
+    return evaluate_sharded(workers, task, problems, method="greedy", batch_size=2, progress=False, shards=shards,
+                            lengths=kwargs.pop("lengths", Lengths(max_solution_tokens=24)),
+                            inputs={"policy": folder_fingerprint(tiny_dir)}, **kwargs)
+
+
+@needs_ray
+def test_a_killed_eval_redoes_only_its_unfinished_shard_and_reports_the_same(ray_session, tiny_dir, tmp_path):
+    import json
+
+    from roadmap.core.errors import StaleOutputError
+    from roadmap.core.lengths import Lengths
+    from roadmap.evaluate import eval_shards_dir
+
+    report = tmp_path / "ref.json"
+    assert _cli("eval", "--policy", str(tiny_dir), "--n", "4", "--batch-size", "2", "--max-new-tokens", "24",
+                "--workers", "2", "--out", str(report)) == 0
+    ref = json.loads(report.read_text())
+    assert ref["n"] == 4 and not eval_shards_dir(report).exists()  # removed once the report holds every shard
+
+    problems = ArithTask().problems("test", n=4, seed=0)
+    shards = eval_shards_dir(tmp_path / "run.json")
+    task = KillingTask(problems[3].id, str(tmp_path / "killed.flag"))
+    with pytest.raises(ShardError, match=r"shard 1: its worker died"):
+        _eval(task, tiny_dir, shards, problems)
+    assert sorted(p.name for p in shards.iterdir()) == ["00000.json"]  # written atomically: no temporary left
+    first = (shards / "00000.json").stat().st_mtime_ns
+    again = _eval(task, tiny_dir, shards, problems)
+    assert (shards / "00000.json").stat().st_mtime_ns == first, "a finished shard was recomputed"
+    assert (shards / "00001.json").exists()
+    assert again.records == ref["records"] and again.accuracy == ref["accuracy"] and again.usage == ref["usage"]
+
+    # other settings on the same shards are refused before any work, naming the setting; overwrite redoes them
+    with pytest.raises(StaleOutputError, match=r"00000.json was made with other settings: lengths="):
+        _eval(ArithTask(), tiny_dir, shards, problems, lengths=Lengths(max_solution_tokens=16))
+    redone = _eval(ArithTask(), tiny_dir, shards, problems, lengths=Lengths(max_solution_tokens=16), overwrite=True)
+    assert redone.n == 4 and (shards / "00000.json").stat().st_mtime_ns != first
