@@ -108,6 +108,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if workers.remote:
         from roadmap.evaluate import eval_shards_dir, evaluate_sharded
 
+        if args.thinking_budget is not None:  # the sharded evaluation has no budget forcing
+            raise ConfigError(f"--thinking-budget {args.thinking_budget} runs in one process; drop --workers "
+                              f"{args.workers}/--ray-address for a budget-forced evaluation")
+
         inputs, scorer_inputs = input_fingerprints(args)  # a rerun on the same --out reuses its finished shards
         report = evaluate_sharded(workers, task, problems, method=args.method, samples=args.samples,
                                   budget=args.budget, temperature=args.temperature, lengths=lengths_from_args(args),

@@ -209,3 +209,11 @@ def test_a_killed_eval_redoes_only_its_unfinished_shard_and_reports_the_same(ray
         _eval(ArithTask(), tiny_dir, shards, problems, lengths=Lengths(max_solution_tokens=16))
     redone = _eval(ArithTask(), tiny_dir, shards, problems, lengths=Lengths(max_solution_tokens=16), overwrite=True)
     assert redone.n == 4 and (shards / "00000.json").stat().st_mtime_ns != first
+
+
+@needs_ray
+def test_a_budget_forced_eval_on_workers_is_refused_not_run_without_its_budget(ray_session, tiny_dir, tmp_path, capsys):
+    code = _cli("eval", "--policy", str(tiny_dir), "--n", "2", "--workers", "2", "--thinking-budget", "8",
+                "--out", str(tmp_path / "e.json"))
+    assert code == 2 and "--thinking-budget 8 runs in one process" in capsys.readouterr().err
+    assert not (tmp_path / "e.json").exists()
