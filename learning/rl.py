@@ -99,6 +99,12 @@ class RLConfig:
     fp32_lm_head: bool = field(default=False, metadata={"help": "Compute logits in FP32."})
     prompt_level_loss: bool = field(default=False, metadata={"help": "Average tokens per prompt, then over prompts."})
     zero_variance_filter: bool = field(default=False, metadata={"help": "Drop prompts whose rewards are all equal."})
+    verifier: str = field(default="answer", metadata={
+        "help": "The reward: answer (the final answer is right) | steps (and the task's step checker accepts every "
+                "step; arith: an outcome reward also pays for right answers reached through wrong steps)."})
+    negative_weight: float = field(default=1.0, metadata={
+        "help": "Scale of the negative advantages (below-mean samples): 1 is the policy gradient; 0 learns only from "
+                "better-than-average samples (RAFT++ / Reinforce-Rej, arXiv 2504.11343). Own trainer."})
     retire_pass_rate: float | None = field(default=None, metadata={
         "help": "No-positive-resampling: stop sampling prompts whose pass rate reached this (ScaleRL: 0.9)."})
     prm_weight: float = field(default=0.0, metadata={"help": "Weight of the PRM-shaped reward (needs a scorer)."})
@@ -129,6 +135,13 @@ class RLConfig:
             raise ValueError("loss_type='gspo' runs on trainer='own'; set trainer: own")
         if self.trainer == "own" and self.beta:
             raise ValueError(f"beta={self.beta}: the own trainer has no reference model; set beta: 0 or trainer: trl")
+        if self.verifier not in ("answer", "steps"):
+            raise ValueError(f"verifier={self.verifier!r} is unknown; use 'answer' or 'steps'")
+        if self.trainer == "trl" and self.negative_weight != 1.0:
+            raise ValueError(f"negative_weight={self.negative_weight} runs on trainer='own'; set trainer: own")
+        if not 0.0 <= self.negative_weight <= 1.0:
+            raise ValueError(f"negative_weight={self.negative_weight} must lie in [0, 1] (1: plain policy gradient; "
+                             "0: positive advantages only)")
         if self.max_lag < 0:
             raise ValueError(f"max_lag={self.max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
         if not self.temperature > 0:
@@ -223,9 +236,10 @@ def rl_rewards(task, config: RLConfig, *, scorer=None, extra_rewards: Sequence =
     ``config.shaping`` (their weights), then ``extra_rewards`` (weight 1 each).
     """
     from rewards.shaping import get_scorer_reward
-    from rewards.verifier import get_verifier_reward
+    from rewards.verifier import get_step_verifier_reward, get_verifier_reward
 
-    rewards: list = [_PassRates(get_verifier_reward(task))]
+    verify = get_step_verifier_reward if config.verifier == "steps" else get_verifier_reward
+    rewards: list = [_PassRates(verify(task))]
     weights = [1.0]
     if config.prm_weight:
         if scorer is None:

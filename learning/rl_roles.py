@@ -255,6 +255,7 @@ class Learner:
         c = self.config
         rewards = torch.tensor([gr.rewards for gr in groups], dtype=torch.float32)
         adv, keep = group_advantages(rewards, c.scale_rewards, zero_variance_filter=c.zero_variance_filter)
+        adv = torch.where(adv < 0, adv * c.negative_weight, adv)
         how = "prompt" if c.prompt_level_loss else default_aggregation(c.loss_type)
         rows = [(i, j) for i, gr in enumerate(groups) if keep[i] for j in range(len(gr.rewards))
                 if not gr.exact or gr.exact[j]]

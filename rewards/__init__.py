@@ -35,11 +35,12 @@ from rewards.shaping import (
     potential_shaping,
     scorer_potentials,
 )
-from rewards.verifier import VerifierScorer, get_verifier_reward
+from rewards.verifier import VerifierScorer, get_step_verifier_reward, get_verifier_reward
 
 __all__ = [
     "VerifierScorer",
     "get_verifier_reward",
+    "get_step_verifier_reward",
     "LabelConfig",
     "sample_solutions",
     "label_solutions",

@@ -22,7 +22,7 @@ from roadmap.core.types import Problem, StepScorer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VerifierScorer", "get_verifier_reward", "completion_text"]
+__all__ = ["VerifierScorer", "get_verifier_reward", "get_step_verifier_reward", "completion_text"]
 
 
 class VerifierScorer(StepScorer):
@@ -102,3 +102,43 @@ def get_verifier_reward(task, answer_column: str = "answer"):
         answer is missing (TRL then ignores this reward on that row).
     """
     return _VerifierReward(task, answer_column)
+
+
+class _StepVerifierReward(_VerifierReward):
+    """Picklable TRL reward: 1.0 when the final answer is right *and* the task's step checker accepts every step."""
+
+    def __init__(self, task, answer_column: str) -> None:
+        super().__init__(task, answer_column)
+        self.__name__ = f"step_verifier_{task.name}"
+
+    def __call__(self, prompts, completions, **kwargs) -> list[float | None]:
+        answers = super().__call__(prompts, completions, **kwargs)
+        questions = kwargs.get("question")
+        if questions is None:
+            raise KeyError("the step verifier needs each row's question in the column 'question' (the steps are "
+                           "checked against its operands); add that column")
+        out: list[float | None] = []
+        for i, (right, completion) in enumerate(zip(answers, completions)):
+            if not right:  # None (no reference) or 0.0 (wrong answer) stay as they are
+                out.append(right)
+                continue
+            problem = Problem(id=str(i), question=str(questions[i]), answer=str(kwargs[self.answer_column][i]))
+            labels = self.task.step_labels(problem, completion_text(completion))
+            out.append(1.0 if labels and all(labels) else 0.0)
+        return out
+
+
+def get_step_verifier_reward(task, answer_column: str = "answer"):
+    """Like ``get_verifier_reward``, but a right answer reached through a wrong step earns 0.
+
+    For tasks whose every step can be checked exactly (``task.step_labels``, e.g. arith): an
+    outcome verifier there also rewards solutions whose errors cancel or whose answer line does
+    not follow from the steps, and RL that reinforces them learns wrong steps.
+
+    Raises:
+        TypeError: ``task`` has no ``step_labels`` checker.
+    """
+    if not callable(getattr(task, "step_labels", None)):
+        raise TypeError(f"task {getattr(task, 'name', task)!r} has no step checker (step_labels); use the answer "
+                        "verifier (verifier: answer) for it")
+    return _StepVerifierReward(task, answer_column)

@@ -208,3 +208,35 @@ def test_rl_step_own_writes_the_policy_and_the_step_log(tiny_dir, arith_task, tm
     assert log[1]["lag"] == 1  # max_lag 1: the second step learns from the first weights' samples
     assert (tmp_path / "rl" / "config.json").exists() and (tmp_path / "state" / "optimizer.pt").exists()
     assert all(math.isfinite(s["sample_seconds"]) for s in log)
+
+
+def test_negative_weight_zero_stops_pushing_below_average_samples_down(tiny_dir):
+    from roadmap.core.precision import load_trainable_lm
+
+    seqs = [[1, 5, 6, 2], [1, 5, 7, 2]]
+
+    def moved(negative_weight: float):
+        tok, model, _ = load_trainable_lm(tiny_dir)
+        learner = Learner(model, tok.pad_token_id, RLConfig(negative_weight=negative_weight, loss_type="cispo",
+                                                            learning_rate=1e-3))
+        with torch.no_grad():
+            token_lp = _completion_logps(model, [2, 2], seqs, tok.pad_token_id, temperature=1.0, fp32_head=True,
+                                         device="cpu")[0]
+            before = token_lp.sum(1)
+            group = RolloutGroup(problem_id="p", prompt="1+1\n", prompt_ids=[1, 5], completion_ids=[[6, 2], [7, 2]],
+                                 behaviour_logps=token_lp.tolist(),
+                                 sampler_logprob=[0.0, 0.0], rewards=[0.0, 1.0], correct=[0.0, 1.0],
+                                 finished=[True, True], version=0, exact=[True, True])
+        learner.step([group])
+        with torch.no_grad():
+            after = _completion_logps(model, [2, 2], seqs, tok.pad_token_id, temperature=1.0, fp32_head=True,
+                                      device="cpu")[0].sum(1)
+        return after - before
+
+    full, positive_only = moved(1.0), moved(0.0)
+    assert positive_only[1] > 0 and full[1] > 0  # the rewarded sample rises either way
+    assert full[0] < positive_only[0]  # only the policy gradient pushes the unrewarded one down by itself
+    with pytest.raises(ValueError, match="negative_weight=1.5"):
+        RLConfig(negative_weight=1.5)
+    with pytest.raises(ValueError, match="verifier='proof'"):
+        RLConfig(verifier="proof")

@@ -32,3 +32,25 @@ def test_reward_is_picklable(arith_task):
     assert reward.__name__ == "verifier_arith"
 
 
+
+
+def test_step_verifier_pays_only_for_right_answers_reached_through_right_steps(arith_task):
+    import pytest
+
+    from rewards import get_step_verifier_reward
+
+    reward = get_step_verifier_reward(arith_task)
+    # "36+62-58": 98 then 40; the second completion's first step is wrong but its errors cancel
+    completions = ["36+62=98\n98-58=40\nAnswer: 40", "36+62=106\n106-58=40\nAnswer: 40", "36+62=98\nAnswer: 98"]
+    kw = {"answer": ["40"] * 3, "question": ["36+62-58"] * 3}
+    assert get_verifier_reward(arith_task)(["q"] * 3, completions, **kw) == [1.0, 1.0, 0.0]
+    assert reward(["q"] * 3, completions, **kw) == [1.0, 0.0, 0.0]
+    assert reward(["q"], ["Answer: 1"], answer=[None], question=["1+0"]) == [None]
+    with pytest.raises(KeyError, match="'question'"):
+        reward(["q"], completions[:1], answer=["40"])
+
+    class NoSteps:
+        name = "nosteps"
+
+    with pytest.raises(TypeError, match="no step checker"):
+        get_step_verifier_reward(NoSteps())
