@@ -89,6 +89,8 @@ def main() -> None:
     ap.add_argument("--clean", type=float, default=0.4, help="trace mix: weight of clean (checked) paths")
     ap.add_argument("--correction", type=float, default=0.4, help="trace mix: weight of corrected errors")
     ap.add_argument("--backtrack", type=float, default=0.2, help="trace mix: weight of backtracks")
+    ap.add_argument("--no-train-on-errors", dest="train_on_errors", action="store_false",
+                    help="traces: put the text up to the wrong step in the prompt (the loss skips the error)")
     ap.add_argument("--budgets", default="1,2,3,4,6,8", help="bench budgets N (samples, or thinking units)")
     ap.add_argument("--thinking-unit", type=int, default=24, help="thinking tokens per budget unit (sequential)")
     ap.add_argument("--bench-problems", type=int, default=500)
@@ -117,7 +119,8 @@ def main() -> None:
                                                 temperature=1.0, shard_size=256, seed=args.seed),
                               verifier=VerifierScorer(task), progress=False)
     rows = read_trees(out / "search" / "trees.jsonl")
-    mix = TraceConfig(clean=args.clean, correction=args.correction, backtrack=args.backtrack, seed=args.seed)
+    mix = TraceConfig(clean=args.clean, correction=args.correction, backtrack=args.backtrack, seed=args.seed,
+                      train_on_errors=args.train_on_errors)
     arms = {"traces": trace_rows(rows, task, mix),
             "clean": trace_rows(rows, task, TraceConfig(clean=1, correction=0, backtrack=0, check_steps=False))}
     per_epoch = {name: tokens(ds) for name, ds in arms.items()}

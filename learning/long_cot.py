@@ -32,6 +32,8 @@ class LongCoTConfig(ExpertIterationConfig):
     max_value: float = field(default=0.5, metadata={"help": "Siblings valued at most this count as wrong."})
     backtrack_depth: int = field(default=2, metadata={"help": "Steps followed down a wrong branch before backing up."})
     check_steps: bool = field(default=True, metadata={"help": "Write the task's self-check after every right step."})
+    train_on_errors: bool = field(default=True, metadata={
+        "help": "Train on the wrong step too; False puts the trace up to the first wrong step in the prompt."})
 
     def __post_init__(self) -> None:
         self.trace_config()  # validates the trace fields

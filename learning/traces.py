@@ -7,11 +7,14 @@ valued low. ``linearize`` writes the path one step at a time; after each right s
 self-check (``Task.check_text``); at a chosen depth, first a low-valued sibling, then
 
 - a *correction*: the sibling, its failed check (``Task.correction_text``), then the right step;
-- a *backtrack*: the sibling and the tree's best continuation below it, then a return to that
-  depth (``Task.backtrack_text``), then the right step;
+- a *backtrack*: the sibling and the tree's best continuation below it (up to ``backtrack_depth``
+  steps; none when the search never expanded the sibling, as at small MCTS budgets), then a
+  return to that depth (``Task.backtrack_text``), then the right step;
 
 ending in the final-answer line. The task owns every verbal form; ``TraceConfig`` sets the mix of
-clean paths, corrected errors and backtracks. ``trace_rows`` turns ``trees.jsonl`` rows into SFT
+clean paths, corrected errors and backtracks, and whether the wrong step itself is trained on
+(``train_on_errors=False`` moves the text up to the first wrong step into the row's prompt, so that
+the completion-only SFT loss teaches the check and the repair, never the error). ``trace_rows`` turns ``trees.jsonl`` rows into SFT
 rows (``prompt``, ``completion``, ``id``, ``kind``).
 """
 
@@ -43,6 +46,8 @@ class TraceConfig:
     backtrack_depth: int = field(default=2, metadata={
         "help": "Steps followed down a wrong branch (the tree's best-valued ones) before backing up."})
     check_steps: bool = field(default=True, metadata={"help": "Write the task's self-check after every right step."})
+    train_on_errors: bool = field(default=True, metadata={
+        "help": "Train on the wrong step too; False puts the trace up to the first wrong step in the prompt."})
     traces_per_problem: int = field(default=1, metadata={"help": "Traces drawn from each tree (distinct texts)."})
     seed: int = field(default=0, metadata={"help": "Seed of the kind and detour draws."})
 
@@ -121,7 +126,7 @@ def detour_candidates(tree: Tree, task, problem: Problem, path: Sequence[Node], 
                       ) -> dict[str, list[Detour]]:
     """Every possible detour along ``path``, by kind: visited siblings valued at most ``max_value`` whose
     first line that departs from the path is wrong (by the task's checker; a task without one: by the
-    value alone). A backtrack also needs a continuation below the wrong line (``_below``)."""
+    value alone). Every such sibling is also a backtrack; its continuation (``_below``) may be empty."""
     out: dict[str, list[Detour]] = {"correction": [], "backtrack": []}
     flat = _flat(task, path)
     offset = 0
@@ -140,47 +145,58 @@ def detour_candidates(tree: Tree, task, problem: Problem, path: Sequence[Node], 
             if task.step_verdict(problem, before, theirs[j]) is True:
                 continue
             out["correction"].append(Detour(offset + j, "correction", sib.id, j))
-            if _below(tree, task, problem, before, sib, j, config.backtrack_depth):
-                out["backtrack"].append(Detour(offset + j, "backtrack", sib.id, j))
+            out["backtrack"].append(Detour(offset + j, "backtrack", sib.id, j))
         offset += len(mine)
     return out
 
 
-def linearize(tree: Tree, task, problem: Problem, path: Sequence[Node], detours: Sequence[Detour] = (), *,
-              check_steps: bool = True, backtrack_depth: int = 2) -> str:
-    """The trace text of ``path`` with ``detours`` written in, joined by the task's step delimiter."""
+def _trace_lines(tree: Tree, task, problem: Problem, path: Sequence[Node], detours: Sequence[Detour],
+                 check_steps: bool, backtrack_depth: int) -> tuple[list[str], list[int]]:
+    """The non-empty lines of the trace and the positions (in those lines) of the wrong sibling steps."""
     at = {d.index: d for d in detours}
     lines: list[str] = []
+    wrong_at: list[int] = []
     before: list[str] = []
+
+    def put(line: str) -> None:
+        if line:
+            lines.append(line)
+
     for i, step in enumerate(_flat(task, path)):
         d = at.get(i)
         if d is not None:
             sibling = tree.nodes[d.sibling]
             wrong = _lines(task, sibling)[d.line]
-            lines.append(wrong)
+            wrong_at.append(len(lines))
+            put(wrong)
             if d.kind == "correction":
-                lines.append(task.correction_text(problem, before, wrong))
+                put(task.correction_text(problem, before, wrong))
             elif d.kind == "backtrack":
                 branch = before + [wrong]
                 for below in _below(tree, task, problem, before, sibling, d.line, backtrack_depth):
-                    lines.append(below)
+                    put(below)
                     if check_steps:
-                        lines.append(task.check_text(problem, branch, below))
+                        put(task.check_text(problem, branch, below))
                     branch.append(below)
-                lines.append(task.backtrack_text(problem, before, wrong, i + 1))
+                put(task.backtrack_text(problem, before, wrong, i + 1))
             else:
                 raise ValueError(f"detour kind={d.kind!r} is not one of ('correction', 'backtrack')")
-        lines.append(step)
+        put(step)
         if check_steps and task.extract_answer(step) is None:
-            lines.append(task.check_text(problem, before, step))
+            put(task.check_text(problem, before, step))
         before.append(step)
-    return task.step_delimiter.join(line for line in lines if line)
+    return lines, wrong_at
+
+
+def linearize(tree: Tree, task, problem: Problem, path: Sequence[Node], detours: Sequence[Detour] = (), *,
+              check_steps: bool = True, backtrack_depth: int = 2) -> str:
+    """The trace text of ``path`` with ``detours`` written in, joined by the task's step delimiter."""
+    lines, _ = _trace_lines(tree, task, problem, path, detours, check_steps, backtrack_depth)
+    return task.step_delimiter.join(lines)
 
 
 def _draw(rng: random.Random, config: TraceConfig, candidates: dict[str, list[Detour]]) -> list[Detour]:
     kind = rng.choices(TRACE_KINDS, weights=(config.clean, config.correction, config.backtrack))[0]
-    if kind == "backtrack" and not candidates["backtrack"]:
-        kind = "correction"  # the tree has no continuation below a wrong sibling: correct it instead
     if kind == "clean" or not candidates[kind]:
         return []
     pool = list(candidates[kind])
@@ -196,9 +212,10 @@ def trace_rows(rows: Sequence[dict[str, Any]], task, config: TraceConfig | None 
     """SFT rows of traces from ``trees.jsonl`` rows: ``prompt``, ``completion``, ``id`` and ``kind``
     ("clean", "correction", "backtrack", or "mixed" when detours of both kinds are drawn).
 
-    Problems whose tree holds no verified path are dropped. A kind drawn for a tree that offers no
-    such detour falls back (backtrack to correction, correction to clean), so that the realised mix
-    (``Counter(ds["kind"])``) can be below the configured one on shallow trees.
+    Problems whose tree holds no verified path are dropped. A detour drawn for a tree without a
+    wrong low-valued sibling falls back to a clean trace, so that the realised mix
+    (``Counter(ds["kind"])``) can be below the configured one. With ``train_on_errors=False`` a row
+    with a detour has the trace up to and including its first wrong step appended to ``prompt``.
     """
     from datasets import Dataset
 
@@ -222,14 +239,17 @@ def trace_rows(rows: Sequence[dict[str, Any]], task, config: TraceConfig | None 
         seen: set[str] = set()
         for _ in range(config.traces_per_problem):
             detours = _draw(rng, config, candidates)
-            text = linearize(tree, task, problem, path, detours, check_steps=config.check_steps,
-                             backtrack_depth=config.backtrack_depth)
+            lines, wrong_at = _trace_lines(tree, task, problem, path, detours, config.check_steps,
+                                           config.backtrack_depth)
+            delim = task.step_delimiter
+            text = delim.join(lines)
             if text in seen:
                 continue
             seen.add(text)
             kinds = {d.kind for d in detours}
-            out["prompt"].append(r["prompt"])
-            out["completion"].append(text)
+            cut = wrong_at[0] + 1 if wrong_at and not config.train_on_errors else 0
+            out["prompt"].append(r["prompt"] + "".join(line + delim for line in lines[:cut]))
+            out["completion"].append(delim.join(lines[cut:]))
             out["id"].append(r["problem_id"])
             out["kind"].append("clean" if not kinds else kinds.pop() if len(kinds) == 1 else "mixed")
     return Dataset.from_dict(out)

@@ -6,14 +6,15 @@ import pytest
 
 from learning import LongCoTConfig, TraceConfig, linearize, long_cot_data, trace_rows
 from learning.traces import Detour, detour_candidates, verified_path
+from rewards.behaviour import trace_events
 from roadmap.core.tasks.arith import ArithTask
 from roadmap.core.tasks.base import Task
 from roadmap.core.types import Problem, Tree
 
-CORRECTED = ("37+48=84\ncheck 84-48=36 wrong, redo:\n37+48=85\ncheck 85-48=37 ok\n85-91=-6\ncheck -6+91=85 ok\n"
-             "-6+12=6\ncheck 6-12=-6 ok\nAnswer: 6")
-BACKTRACKED = ("37+48=84\n84-91=-7\ncheck -7+91=84 ok\nrecheck 84-48=36 wrong, back to step 1:\n37+48=85\n"
-               "check 85-48=37 ok\n85-91=-6\ncheck -6+91=85 ok\n-6+12=6\ncheck 6-12=-6 ok\nAnswer: 6")
+CORRECTED = ("37+48=84\n84-48=36 no\n37+48=85\n85-48=37 ok\n85-91=-6\n-6+91=85 ok\n"
+             "-6+12=6\n6-12=-6 ok\nAnswer: 6")
+BACKTRACKED = ("37+48=84\n84-91=-7\n-7+91=84 ok\n84-48=36 no, back to 1\n37+48=85\n"
+               "85-48=37 ok\n85-91=-6\n-6+91=85 ok\n-6+12=6\n6-12=-6 ok\nAnswer: 6")
 
 
 def arith_tree() -> tuple[ArithTask, Problem, Tree]:
@@ -44,13 +45,37 @@ def test_tree_with_a_wrong_sibling_linearizes_into_a_corrected_trace():
     assert linearize(tree, task, problem, path, [Detour(0, "correction", 2)]) == CORRECTED
     ds = trace_rows([row(task, problem, tree)], task, TraceConfig(clean=0, correction=1, backtrack=0))
     assert ds["kind"] == ["correction"] and ds["completion"] in ([CORRECTED], [
-        CORRECTED.replace("Answer: 6", "Answer: 5\ncheck 6=5 wrong, redo:\nAnswer: 6")])
+        CORRECTED.replace("Answer: 6", "Answer: 5\n6=5 no\nAnswer: 6")])
 
 
 def test_backtrack_follows_the_wrong_branch_then_returns_to_its_step():
     task, problem, tree = arith_tree()
-    ds = trace_rows([row(task, problem, tree)], task, TraceConfig(clean=0, correction=0, backtrack=1))
-    assert ds["completion"] == [BACKTRACKED] and ds["kind"] == ["backtrack"]
+    path = verified_path(tree, task, problem)
+    assert linearize(tree, task, problem, path, [Detour(0, "backtrack", 2)]) == BACKTRACKED
+    ds = trace_rows([row(task, problem, tree)] * 20, task, TraceConfig(clean=0, correction=0, backtrack=1))
+    assert set(ds["kind"]) == {"backtrack"} and BACKTRACKED in ds["completion"]
+
+
+def test_a_wrong_sibling_never_expanded_still_gives_a_backtrack_right_after_it():
+    task, problem, tree = arith_tree()
+    path = verified_path(tree, task, problem)
+    # the wrong answer sibling (node 6) has nothing searched below it: back up at once, to step 4
+    text = linearize(tree, task, problem, path, [Detour(3, "backtrack", 6, 1)])
+    assert text == CORRECTED.split("no\n", 1)[1].replace("Answer: 6", "Answer: 5\n6=5 no, back to 4\nAnswer: 6")
+    assert task.trace_event("6=5 no, back to 4") == ("backtrack", 4)
+    ev = trace_events(task, problem, text)
+    assert (ev.wrong_steps, ev.corrected, ev.backtracks, ev.correct) == (1, 1, 1, True)
+
+
+def test_without_training_on_errors_the_wrong_step_moves_into_the_prompt():
+    task, problem, tree = arith_tree()
+    config = TraceConfig(clean=0, correction=1, backtrack=0, train_on_errors=False, seed=1)
+    ds = trace_rows([row(task, problem, tree)] * 20, task, config)
+    pairs = set(zip(ds["prompt"], ds["completion"]))
+    assert (tree.prompt + "37+48=84\n", CORRECTED.split("37+48=84\n", 1)[1]) in pairs
+    for prompt, completion in pairs:  # the text is the trace, cut just after its wrong step
+        assert prompt.endswith(("37+48=84\n", "Answer: 5\n")) and completion.split("\n")[0].endswith(" no")
+    assert LongCoTConfig(train_on_errors=False).trace_config().train_on_errors is False
 
 
 def test_clean_trace_and_unchecked_clean_solution():
@@ -58,7 +83,7 @@ def test_clean_trace_and_unchecked_clean_solution():
     checked = trace_rows([row(task, problem, tree)], task, TraceConfig(clean=1, correction=0, backtrack=0))
     plain = trace_rows([row(task, problem, tree)], task,
                        TraceConfig(clean=1, correction=0, backtrack=0, check_steps=False))
-    assert checked["completion"] == [CORRECTED.split("redo:\n", 1)[1]]
+    assert checked["completion"] == [CORRECTED.split(" no\n", 1)[1]]
     assert plain["completion"] == [task.reference_solution(problem)]
 
 
@@ -67,7 +92,7 @@ def test_candidates_are_the_wrong_low_valued_siblings_only():
     path = verified_path(tree, task, problem)
     found = detour_candidates(tree, task, problem, path, TraceConfig())
     assert [(d.index, d.sibling, d.line) for d in found["correction"]] == [(0, 2, 0), (3, 6, 1)]
-    assert [(d.index, d.sibling) for d in found["backtrack"]] == [(0, 2)]
+    assert [(d.index, d.sibling) for d in found["backtrack"]] == [(0, 2), (3, 6)]
     tree.nodes[2].value_sum = 2.0  # valued high now: no longer a detour
     found = detour_candidates(tree, task, problem, path, TraceConfig())
     assert [d.sibling for d in found["correction"]] == [6]
@@ -75,7 +100,7 @@ def test_candidates_are_the_wrong_low_valued_siblings_only():
 
 def test_extraction_reads_the_last_answer_of_a_trace_with_a_corrected_answer_line():
     task = ArithTask()
-    trace = "37+48=85\ncheck 85-48=37 ok\nAnswer: 5\ncheck 85=5 wrong, redo:\n85-91=-6\nAnswer: -6"
+    trace = "37+48=85\n85-48=37 ok\nAnswer: 5\n85=5 no\n85-91=-6\nAnswer: -6"
     assert task.extract_answer(trace) == "-6"
     assert task.is_correct(task.make_problem("37+48-91"), trace)
 

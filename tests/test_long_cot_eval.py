@@ -12,10 +12,10 @@ from roadmap.core.types import Completion, Usage
 from roadmap.evaluate import evaluate
 from search.budget_forcing import budget_forced
 
-CORRECTED = ("37+48=84\ncheck 84-48=36 wrong, redo:\n37+48=85\ncheck 85-48=37 ok\n85-91=-6\ncheck -6+91=85 ok\n"
-             "-6+12=6\ncheck 6-12=-6 ok\nAnswer: 6")
-FALSE_OK = "37+48=84\ncheck 84-48=37 ok\n84-91=-7\n-7+12=5\nAnswer: 5"
-BACKTRACKED = ("37+48=84\n84-91=-7\ncheck -7+91=84 ok\nrecheck 84-48=36 wrong, back to step 1:\n37+48=85\n"
+CORRECTED = ("37+48=84\n84-48=36 no\n37+48=85\n85-48=37 ok\n85-91=-6\n-6+91=85 ok\n"
+             "-6+12=6\n6-12=-6 ok\nAnswer: 6")
+FALSE_OK = "37+48=84\n84-48=37 ok\n84-91=-7\n-7+12=5\nAnswer: 5"
+BACKTRACKED = ("37+48=84\n84-91=-7\n-7+91=84 ok\n84-48=36 no, back to 1\n37+48=85\n"
                "85-91=-6\n-6+12=6\nAnswer: 6")
 CLEAN = "37+48=85\n85-91=-6\n-6+12=6\nAnswer: 6"
 

@@ -31,8 +31,8 @@ _STEP = re.compile(r"^\s*(-?\d+)\s*([+-])\s*(\d+)\s*=\s*(-?\d+)\s*$")
 _TERM = re.compile(r"([+-])(\d+)")
 _ANSWER_LINE = re.compile(r"Answer:[ \t]*(-?\d+)[ \t]*$", re.MULTILINE)
 _INTEGER = re.compile(r"^-?\d+$")
-_CHECK = re.compile(r"^check \S+ (ok|wrong, redo:)$")
-_BACK = re.compile(r"^recheck .* wrong, back to step (\d+):$")
+_CHECK = re.compile(r"^-?\d+(?:[+-]\d+)?=-?\d+ (ok|no)$")
+_BACK = re.compile(r"^-?\d+(?:[+-]\d+)?=-?\d+ no, back to (\d+)$")
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,9 @@ class ArithTask(Task):
             return False
 
     # ---------------------------------------------------------------- verbal forms of a long trace
-    # a step a+b=c is checked by its inverse c-b, compared with the result it started from:
-    # "37+48=85" is followed by "check 85-48=37 ok", "37+48=84" by "check 84-48=36 wrong, redo:"
+    # a step a+b=c is checked by its inverse c-b, written as an ordinary step line (what the model
+    # already writes), then a two-letter verdict against the result it started from: "37+48=85" is
+    # followed by "85-48=37 ok", "37+48=84" by "84-48=36 no" and the step written again
     def step_verdict(self, problem: Problem, before, step: str) -> bool | None:
         answer = self.extract_answer(step)
         if answer is not None:  # right when it reads the last result once every term is used
@@ -196,37 +197,37 @@ class ArithTask(Task):
                     and int(answer) == last[3])
         return check_step(step, before[-1] if before else None, problem.question, index=len(before))
 
-    def _inverse(self, step: str) -> str | None:
+    def _inverse(self, before, step: str) -> str | None:
         parsed = parse_step(step)
-        if parsed is None:
-            return None
+        if parsed is None:  # an answer line is checked against the last result: "85=5"
+            last = parse_step(before[-1]) if before else None
+            answer = self.extract_answer(step)
+            return None if last is None or answer is None else f"{last[3]}={answer}"
         _, op, b, c = parsed
         inv = "-" if op == "+" else "+"
         return f"{c}{inv}{b}={c - b if op == '+' else c + b}"
 
     def check_text(self, problem: Problem, before, step: str) -> str:
-        inverse = self._inverse(step)
-        return "" if inverse is None else f"check {inverse} ok"
+        inverse = self._inverse(before, step) if parse_step(step) is not None else None
+        return "" if inverse is None else f"{inverse} ok"
 
     def correction_text(self, problem: Problem, before, step: str) -> str:
-        inverse = self._inverse(step)
-        if inverse is None and before and self.extract_answer(step) is not None:
-            last = parse_step(before[-1])
-            inverse = f"{last[3]}={self.extract_answer(step)}" if last is not None else None
-        return "wrong, redo:" if inverse is None else f"check {inverse} wrong, redo:"
+        inverse = self._inverse(before, step)
+        return "no" if inverse is None else f"{inverse} no"
 
     def backtrack_text(self, problem: Problem, before, step: str, k: int) -> str:
-        inverse = self._inverse(step)
-        return f"recheck {inverse or step.strip()} wrong, back to step {k}:"
+        inverse = self._inverse(before, step)
+        return f"{inverse or step.strip()} no, back to {k}"
 
     def trace_event(self, line: str) -> tuple[str, int | None]:
         text = line.strip()
         m = _BACK.match(text)
         if m:
             return "backtrack", int(m.group(1))
-        if _CHECK.match(text):
-            return ("correction", None) if text.endswith("wrong, redo:") else ("check", None)
-        if text == "wrong, redo:":
+        m = _CHECK.match(text)
+        if m:
+            return ("check", None) if m.group(1) == "ok" else ("correction", None)
+        if text == "no":
             return "correction", None
         return super().trace_event(line)
 
