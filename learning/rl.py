@@ -91,6 +91,10 @@ class RLConfig:
     warmup_steps: int = field(default=0, metadata={
         "help": "Steps of linear learning-rate warm-up (own trainer; 0: none). Adam's first steps move every weight "
                 "by about the learning rate, whatever its gradient's noise."})
+    decay_steps: int = field(default=0, metadata={
+        "help": "Last steps of max_steps over which the learning rate falls linearly (k/decay_steps of the peak at the k-th "
+                "step from the end; warmup-stable-decay; "
+                "0: constant after the warm-up). Own trainer."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip. Own trainer."})
     checkpoint_every: int = field(default=1, metadata={
         "help": "Steps between resumable checkpoints (own trainer, when the caller gives a checkpoint folder)."})
@@ -148,6 +152,8 @@ class RLConfig:
             raise ValueError(f"temperature={self.temperature} must be > 0: RL samples (greedy has no exploration)")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be >= 0")
+        if not 0 <= self.decay_steps <= self.max_steps:
+            raise ValueError(f"decay_steps={self.decay_steps} must lie in [0, max_steps={self.max_steps}]")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every={self.checkpoint_every} must be at least 1")
         if self.num_generations < 2:

@@ -295,6 +295,8 @@ class Learner:
         stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm))
         # linear warm-up: Adam's first updates are about lr * sign(g) in every weight, noise included
         lr = c.learning_rate * min(1.0, self.version / max(1, c.warmup_steps))
+        if c.decay_steps:  # warmup-stable-decay: the last decay_steps steps anneal to 0
+            lr *= min(1.0, max(0, c.max_steps - self.version + 1) / c.decay_steps)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         stats["lr"] = lr

@@ -240,3 +240,18 @@ def test_negative_weight_zero_stops_pushing_below_average_samples_down(tiny_dir)
         RLConfig(negative_weight=1.5)
     with pytest.raises(ValueError, match="verifier='proof'"):
         RLConfig(verifier="proof")
+
+
+def test_decay_steps_anneal_the_learning_rate_linearly_over_the_last_steps(tiny_dir):
+    from roadmap.core.precision import load_trainable_lm
+
+    tok, model, _ = load_trainable_lm(tiny_dir)
+    learner = Learner(model, tok.pad_token_id, RLConfig(max_steps=4, decay_steps=2, warmup_steps=0,
+                                                        learning_rate=1e-3))
+    group = RolloutGroup(problem_id="p", prompt="1+1\n", prompt_ids=[1, 5], completion_ids=[[6, 2], [7, 2]],
+                         behaviour_logps=[[-1.0, -1.0], [-1.0, -1.0]], sampler_logprob=[-2.0, -2.0],
+                         rewards=[0.0, 1.0], correct=[0.0, 1.0], finished=[True, True], version=0, exact=[True, True])
+    lrs = [learner.step([group])["lr"] for _ in range(4)]
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4])  # steps 3-4 are the decay: 2/2, then 1/2 of the peak
+    with pytest.raises(ValueError, match="decay_steps=9"):
+        RLConfig(max_steps=5, decay_steps=9)
