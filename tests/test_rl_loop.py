@@ -255,3 +255,28 @@ def test_decay_steps_anneal_the_learning_rate_linearly_over_the_last_steps(tiny_
     assert lrs == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4])  # steps 3-4 are the decay: 2/2, then 1/2 of the peak
     with pytest.raises(ValueError, match="decay_steps=9"):
         RLConfig(max_steps=5, decay_steps=9)
+
+
+def test_on_policy_the_clipped_losses_and_cispo_give_one_gradient():
+    """At ratio 1 (one update per fresh batch, max_lag 0) PPO-clip, DAPO, CISPO and GSPO all reduce to
+    -A * grad log pi: the loss choice can only matter off-policy, which is why the ablation runs it at max_lag 8."""
+    torch.manual_seed(0)
+    logp0 = torch.randn(4, 6) - 1.0
+    adv = torch.tensor([1.0, -1.0, 0.5, -0.5])
+    mask = torch.ones(4, 6)
+    group = torch.tensor([0, 0, 1, 1])
+    grads = {}
+    for loss_type in ("grpo", "dapo", "cispo", "gspo"):
+        logp = logp0.clone().requires_grad_(True)
+        loss, _ = policy_loss(logp, logp0, adv, mask, loss_type, aggregation="prompt", group=group)
+        loss.backward()
+        grads[loss_type] = logp.grad
+    for loss_type in ("dapo", "cispo", "gspo"):
+        assert torch.allclose(grads[loss_type], grads["grpo"], atol=1e-6), loss_type
+    off = logp0 + 0.5  # off-policy: the behaviour log-probs differ, and so do the losses' gradients
+    g = {}
+    for loss_type in ("grpo", "cispo"):
+        logp = off.clone().requires_grad_(True)
+        policy_loss(logp, logp0, adv, mask, loss_type, aggregation="prompt", group=group)[0].backward()
+        g[loss_type] = logp.grad
+    assert not torch.allclose(g["grpo"], g["cispo"], atol=1e-4)
