@@ -157,7 +157,8 @@ def main() -> None:
         rows_out.append({"policy": name, "accuracy": ev["accuracy"], "ci95": ev["ci95"],
                          "tokens_per_problem": ev["generated_tokens"] / ev["n"],
                          "train_tokens": sft[name]["train_tokens"] if name in sft else 0,
-                         **{k: b.get(k) for k in ("self_check_accuracy", "self_correction_rate", "backtrack_rate",
+                         **{k: b.get(k) for k in ("first_step_accuracy", "self_check_accuracy", "no_after_wrong",
+                                                  "no_after_right", "self_correction_rate", "backtrack_rate",
                                                   "right_after_wrong", "wrong_steps", "corrections", "backtracks")}})
     curves = [{"policy": name, **{k: r[k] for k in ("method", "budget", "accuracy", "tokens_per_problem")}}
               for name, res in benches.items() for r in res["summary"]]

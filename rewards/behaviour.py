@@ -9,7 +9,12 @@ arith has an exact one) says whether each step was in fact right. From those eve
 - ``self_check_accuracy``: share of checks (ok, correction or backtrack) whose verdict is right;
 - ``self_correction_rate``: share of wrong steps later undone by a correction or a backtrack;
 - ``backtrack_rate``: share of solutions with at least one backtrack;
-- ``right_after_wrong``: share of right final answers whose solution wrote a wrong step first.
+- ``right_after_wrong``: share of right final answers whose solution wrote a wrong step first;
+- ``no_after_wrong`` / ``no_after_right``: share of checks of a wrong / a right step that call it
+  wrong (a check carries information only when the first is above the second; self-check accuracy
+  alone hides that behind the share of wrong steps);
+- ``first_step_accuracy``: share of solutions whose first step line the checker calls right (a
+  trace format that harms the arithmetic shows here before the final answer).
 
 A rate whose denominator is zero (no check written, no wrong step) is None, not 0.
 """
@@ -37,6 +42,11 @@ class TraceEvents:
         corrected: wrong steps later undone (by a correction or a backtrack past them).
         corrections: correction lines written.
         backtracks: backtrack lines written.
+        checks_on_wrong: judged checks whose target step was wrong.
+        no_on_wrong: those that called it wrong.
+        no_on_right: checks of a right step that called it wrong.
+        first_steps: 1 when the first line is a step the checker can judge.
+        first_right: 1 when that step is right.
         correct: whether the final answer is right.
     """
 
@@ -47,6 +57,11 @@ class TraceEvents:
     corrected: int = 0
     corrections: int = 0
     backtracks: int = 0
+    checks_on_wrong: int = 0
+    no_on_wrong: int = 0
+    no_on_right: int = 0
+    first_steps: int = 0
+    first_right: int = 0
     correct: bool = False
 
 
@@ -60,6 +75,9 @@ def trace_events(task, problem: Problem, text: str) -> TraceEvents:
         if verdict is not None:
             ev.checks += 1
             ev.right_checks += verdict is claims_right
+            ev.checks_on_wrong += verdict is False
+            ev.no_on_wrong += verdict is False and not claims_right
+            ev.no_on_right += verdict is True and not claims_right
 
     for line in task.split_steps(text):
         kind, k = task.trace_event(line)
@@ -67,6 +85,8 @@ def trace_events(task, problem: Problem, text: str) -> TraceEvents:
             verdict = task.step_verdict(problem, accepted, line.strip())
             ev.steps += 1
             ev.wrong_steps += verdict is False
+            if ev.steps == 1 and verdict is not None:
+                ev.first_steps, ev.first_right = 1, int(verdict)
             accepted.append(line.strip())
             verdicts.append(verdict)
         elif kind == "check":
@@ -111,6 +131,9 @@ def behaviour_metrics(task, problems: Sequence[Problem], solutions: Sequence[str
         "self_correction_rate": _rate(total.corrected, total.wrong_steps),
         "backtrack_rate": _rate(sum(e.backtracks > 0 for e in events), len(events)),
         "right_after_wrong": _rate(sum(e.wrong_steps > 0 for e in right), len(right)),
+        "no_after_wrong": _rate(total.no_on_wrong, total.checks_on_wrong),
+        "no_after_right": _rate(total.no_on_right, total.checks - total.checks_on_wrong),
+        "first_step_accuracy": _rate(total.first_right, total.first_steps),
         "solutions": len(events),
         **{k: v for k, v in asdict(total).items() if k != "correct"},
     }

@@ -95,8 +95,15 @@ def test_behaviour_rates_over_scripted_traces():
     assert m["self_correction_rate"] == pytest.approx(2 / 3)
     assert m["backtrack_rate"] == pytest.approx(1 / 4)
     assert m["right_after_wrong"] == pytest.approx(2 / 3)
+    # the checks of the three wrong first steps say "no" twice (FALSE_OK passes its wrong step); the four
+    # checks of right steps never do; only CLEAN starts with a right step
+    assert (m["no_after_wrong"], m["no_after_right"]) == (pytest.approx(2 / 3), 0.0)
+    assert m["first_step_accuracy"] == pytest.approx(1 / 4)
     none = behaviour_metrics(task, [p], [CLEAN])
     assert none["self_check_accuracy"] is None and none["self_correction_rate"] is None
+    assert none["no_after_wrong"] is None and none["first_step_accuracy"] == 1.0
+    doubts = behaviour_metrics(task, [p], ["37+48=85\n85-48=37 no\n37+48=85\n85-91=-6\n-6+12=6\nAnswer: 6"])
+    assert (doubts["no_after_right"], doubts["no_after_wrong"], doubts["self_check_accuracy"]) == (1.0, None, 0.0)
     with pytest.raises(ValueError, match="one solution per problem"):
         behaviour_metrics(task, [p], [])
 
