@@ -131,6 +131,8 @@ def _plot(runs, fits, path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from roadmap.core.io import save_figure
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     starts = set()
     for i, (name, log) in enumerate(runs.items()):
@@ -156,7 +158,7 @@ def _plot(runs, fits, path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 def main() -> None:

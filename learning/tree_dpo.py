@@ -70,15 +70,15 @@ def with_sampling_bos(pairs, tokenizer):
     evaluation and SFT all put first, and DPO would train on a context the policy never sees.
     Prompts that already encode to a leading BOS (chat templates) are left as they are.
     """
-    bos, bos_id = tokenizer.bos_token, tokenizer.bos_token_id
-    if bos is None or bos_id is None:
+    from roadmap.core.tasks.prompts import adds_bos
+
+    if tokenizer.bos_token is None or not adds_bos(tokenizer):
         return pairs
+    bos, bos_id = tokenizer.bos_token, tokenizer.bos_token_id
 
     def fix(prompt: str) -> str:
-        with_special = tokenizer(prompt).input_ids
         bare = tokenizer(prompt, add_special_tokens=False).input_ids
-        adds_bos = bool(with_special) and with_special[0] == bos_id
-        return bos + prompt if adds_bos and (not bare or bare[0] != bos_id) else prompt
+        return prompt if bare[:1] == [bos_id] else bos + prompt
 
     return pairs.map(lambda row: {"prompt": fix(row["prompt"])})
 

@@ -13,7 +13,6 @@ A run with ``shard_size >= len(problems)`` gives exactly the labels of one ``sam
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rewards.labels import LabelConfig, label_solutions, sample_solutions, save_labels
-from roadmap.core.errors import ConfigError, StaleOutputError
+from roadmap.core.errors import ConfigError
 from roadmap.core.io import json_fingerprint, write_json
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem
@@ -71,7 +70,7 @@ def label_problems(
     """
     from datasets import Dataset
 
-    from roadmap.core.distributed import Shard, Workers, run_shards, shard_ranges
+    from roadmap.core.distributed import Shard, Workers, finished_shard, run_shards, shard_ranges
 
     config = config or LabelConfig()
     lengths = lengths or config.lengths
@@ -90,14 +89,10 @@ def label_problems(
         wanted = {**base, "shard": s, "start": start,
                   "problems": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
         wanted_of[s] = wanted
-        path = folder / f"{s:05d}.json"
-        if path.exists():
-            recorded = json.loads(path.read_text())
-            if recorded.get("provenance") == wanted:
-                results[s] = recorded
-                continue
-            if not overwrite:
-                raise StaleOutputError.mismatch(str(path), recorded.get("provenance"), wanted)
+        recorded = finished_shard(folder / f"{s:05d}.json", wanted, overwrite)
+        if recorded is not None:
+            results[s] = recorded
+            continue
         payload = (task, part, samples, temperature, lengths, replace(config, seed=config.seed + start))
         todo.append(Shard(s, payload, len(part)))
 

@@ -105,6 +105,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     problems = checked_problems(task, args.split, args.n, args.seed)
     _bind_prompt(args, task, args.policy)
     workers = _workers(args, task)
+    shards = None  # a sharded eval's finished shards, kept beside --out until its report is written
     if workers.remote:
         from roadmap.evaluate import eval_shards_dir, evaluate_sharded
 
@@ -113,10 +114,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                               f"{args.workers}/--ray-address for a budget-forced evaluation")
 
         inputs, scorer_inputs = input_fingerprints(args)  # a rerun on the same --out reuses its finished shards
+        shards = eval_shards_dir(args.out) if args.out else None
         report = evaluate_sharded(workers, task, problems, method=args.method, samples=args.samples,
                                   budget=args.budget, temperature=args.temperature, lengths=lengths_from_args(args),
                                   seed=args.seed, batch_size=args.batch_size,
-                                  shards=eval_shards_dir(args.out) if args.out else None,
+                                  shards=shards,
                                   inputs={**inputs, **(scorer_inputs if args.method not in METHODS else {})},
                                   overwrite=args.overwrite)
     elif args.method in METHODS:
@@ -144,12 +146,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                                 "right_after_wrong", "wrong_steps", "corrections", "backtracks"]))
     if args.out:
         write_json(args.out, report.to_dict())
-        if workers.remote:  # the report holds every shard now
+        if shards is not None:  # the report holds every shard now
             import shutil
 
-            from roadmap.evaluate import eval_shards_dir
-
-            shutil.rmtree(eval_shards_dir(args.out), ignore_errors=True)
+            shutil.rmtree(shards, ignore_errors=True)
         print(f"wrote {args.out}")
     return 0
 

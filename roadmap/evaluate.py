@@ -259,8 +259,7 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
     """
     import json
 
-    from roadmap.core.distributed import Shard, run_shards, shard_ranges
-    from roadmap.core.errors import StaleOutputError
+    from roadmap.core.distributed import Shard, finished_shard, run_shards, shard_ranges
     from roadmap.core.io import json_fingerprint, write_json
 
     lengths = lengths or Lengths()
@@ -275,14 +274,10 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
         part = list(problems[start:stop])
         wanted_of[s] = {**base, "shard": s, "start": start, "seed": seed + start,
                         "problems": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
-        path = folder / f"{s:05d}.json" if folder is not None else None
-        if path is not None and path.exists():
-            recorded = json.loads(path.read_text())
-            if recorded.get("provenance") == wanted_of[s]:
-                done[s] = (recorded["records"], recorded["usage"])
-                continue
-            if not overwrite:
-                raise StaleOutputError.mismatch(str(path), recorded.get("provenance"), wanted_of[s])
+        recorded = finished_shard(folder / f"{s:05d}.json", wanted_of[s], overwrite) if folder is not None else None
+        if recorded is not None:
+            done[s] = (recorded["records"], recorded["usage"])
+            continue
         todo.append(Shard(s, (task, part, method, samples, budget, temperature, lengths, seed + start, chunk),
                           stop - start))
 

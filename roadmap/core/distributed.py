@@ -34,7 +34,7 @@ from roadmap.core.errors import ConfigError, RoadmapError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Workers", "Shard", "ShardError", "run_shards", "fresh_shard", "shard_ranges", "ray_installed"]
+__all__ = ["Workers", "Shard", "ShardError", "run_shards", "fresh_shard", "finished_shard", "shard_ranges", "ray_installed"]
 
 RAY_INSTALL = "pip install 'o1-roadmap[ray]' (or pip install 'ray==2.60.0')"
 
@@ -105,6 +105,28 @@ def shard_ranges(n: int, size: int) -> list[tuple[int, int]]:
     if size < 1:
         raise ConfigError(f"shard_size={size} must be >= 1")
     return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+def finished_shard(path, wanted: dict[str, Any], overwrite: bool = False) -> dict[str, Any] | None:
+    """The JSON shard at ``path`` when its ``provenance`` equals ``wanted`` (reuse it), else None (run it).
+
+    A shard made with other settings raises ``StaleOutputError`` naming both, unless ``overwrite``
+    lets it be redone.
+    """
+    import json
+    from pathlib import Path
+
+    from roadmap.core.errors import StaleOutputError
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    recorded = json.loads(path.read_text())
+    if recorded.get("provenance") == wanted:
+        return recorded
+    if not overwrite:
+        raise StaleOutputError.mismatch(str(path), recorded.get("provenance"), wanted)
+    return None
 
 
 def fresh_shard(resources: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from roadmap.core.tasks.base import Task
     from roadmap.core.types import Problem
 
-__all__ = ["PromptFormat", "PromptBinding", "PROMPT_KINDS", "DEFAULT_SYSTEM_PROMPT", "CHAT_STEP_DELIMITER",
+__all__ = ["PromptFormat", "PromptBinding", "adds_bos", "PROMPT_KINDS", "DEFAULT_SYSTEM_PROMPT", "CHAT_STEP_DELIMITER",
            "DEFAULT_SHOTS", "bind_prompt", "chat_answer"]
 
 PROMPT_KINDS = ("plain", "chat", "fewshot")
@@ -119,7 +119,8 @@ def check_chat_template(tokenizer) -> None:
                           "policy whose tokenizer has a chat template (an Instruct model's folder)")
 
 
-def _adds_bos(tokenizer) -> bool:
+def adds_bos(tokenizer) -> bool:
+    """Whether ``tokenizer`` puts its BOS first when it encodes text with its special tokens."""
     bos = getattr(tokenizer, "bos_token_id", None)
     return bos is not None and tokenizer("x")["input_ids"][:1] == [bos]
 
@@ -208,14 +209,14 @@ def bind_prompt(task: Task, fmt: PromptFormat, tokenizer=None) -> PromptBinding:
     """``fmt`` bound to ``task``: its shots drawn, and under chat the tokenizer's template checked."""
     if not isinstance(fmt, PromptFormat):
         raise ConfigError(f"prompt format {fmt!r} is not a PromptFormat; build one, e.g. PromptFormat(kind='chat')")
-    adds_bos = False
+    bos_first = False
     if fmt.chat:
         check_chat_template(tokenizer)
-        adds_bos = _adds_bos(tokenizer)
+        bos_first = adds_bos(tokenizer)
     shots: list = []
     if fmt.num_shots:
         shots = task.problems("train", n=fmt.num_shots + 1, seed=fmt.shot_seed)
         if len(shots) < fmt.num_shots:
             raise ConfigError(f"task {task.name!r} has {len(shots)} train problems; few-shot with "
                               f"shots={fmt.num_shots} needs at least that many. Pass fewer shots")
-    return PromptBinding(format=fmt, tokenizer=tokenizer if fmt.chat else None, shots=shots, adds_bos=adds_bos)
+    return PromptBinding(format=fmt, tokenizer=tokenizer if fmt.chat else None, shots=shots, adds_bos=bos_first)
