@@ -55,6 +55,15 @@ def _options(args: argparse.Namespace):
                         attn_implementation=args.attn_implementation, trust_remote_code=args.trust_remote_code)
 
 
+def _task(args: argparse.Namespace, folder):
+    """The --task with its --task-arg options, over the options the model folder was trained with (its
+    task.json, e.g. a ladder policy's arith solution_format): the flags win."""
+    from roadmap.core.tasks import get_task, saved_task_options
+
+    saved = saved_task_options(folder, args.task) if isinstance(folder, str) and Path(folder).is_dir() else {}
+    return get_task(args.task, **{**saved, **parse_task_args(args.task_arg)})
+
+
 def _bind_prompt(args: argparse.Namespace, task, folder):
     """``task`` with the --prompt-format flags' format bound, with the tokenizer of the model folder
     ``folder`` (loaded alone, before any weights, so that a chat format whose tokenizer has no chat
@@ -92,10 +101,9 @@ def _workers(args: argparse.Namespace, task, *, prm: bool = True, completer: str
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from roadmap.core.tasks import get_task
     from roadmap.evaluate import METHODS, evaluate, evaluate_search
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _task(args, args.policy)
     if args.method == "sequential":
         if args.thinking_budget is None:
             raise ConfigError("--method sequential needs --thinking-budget N (thinking tokens per solution)")
@@ -166,9 +174,8 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
 
 def _cmd_sft(args: argparse.Namespace) -> int:
     from policy_init.sft import SFTWarmStartConfig, warm_start
-    from roadmap.core.tasks import get_task
 
-    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.policy)
+    task = _bind_prompt(args, _task(args, args.policy), folder=args.policy)
     given = {"num_problems": args.problems, "learning_rate": args.lr, "batch_size": args.batch_size}
     config = SFTWarmStartConfig(
         output_dir=args.out,
@@ -188,9 +195,8 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
 def _cmd_label(args: argparse.Namespace) -> int:
     from rewards import LabelConfig, label_problems, rollout_summary
-    from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _task(args, args.policy)
     problems = checked_problems(task, "train", args.n, args.seed)
     _bind_prompt(args, task, args.policy)
     lengths = lengths_from_args(args)
@@ -224,9 +230,8 @@ def _reward_model_config(args: argparse.Namespace):
 
 def _cmd_train_prm(args: argparse.Namespace) -> int:
     from rewards import load_labels, train_prm
-    from roadmap.core.tasks import get_task
 
-    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.init)
+    task = _bind_prompt(args, _task(args, args.init), folder=args.init)
     result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args),
                        step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
@@ -235,9 +240,8 @@ def _cmd_train_prm(args: argparse.Namespace) -> int:
 
 def _cmd_train_orm(args: argparse.Namespace) -> int:
     from rewards import load_labels, orm_dataset_from_labels, train_orm
-    from roadmap.core.tasks import get_task
 
-    task = _bind_prompt(args, get_task(args.task, **parse_task_args(args.task_arg)), folder=args.init)
+    task = _bind_prompt(args, _task(args, args.init), folder=args.init)
     rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
     result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
@@ -246,10 +250,9 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from rewards import VerifierScorer
-    from roadmap.core.tasks import get_task
     from roadmap.train_search import TrainSearchConfig, search_train
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _task(args, args.policy)
     config = TrainSearchConfig(method=args.method, budget=args.budget, width=args.width,
                                mcts_evaluation=args.mcts_evaluation, shard_size=args.shard_size, seed=args.seed,
                                lengths=lengths_from_args(args))
@@ -269,9 +272,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from roadmap.bench import TestTimeConfig, bench_test_time
-    from roadmap.core.tasks import get_task
 
-    task = get_task(args.task, **parse_task_args(args.task_arg))
+    task = _task(args, args.policy)
     config = TestTimeConfig(methods=tuple(args.methods.split(",")), budgets=args.budgets, seeds=args.seeds,
                             width=args.width, temperature=args.temperature, lengths=lengths_from_args(args),
                             thinking_unit=args.thinking_unit)
@@ -291,12 +293,30 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from roadmap.ladder import is_ladder_recipe
     from roadmap.loop import load_recipe, run_loop
 
+    if is_ladder_recipe(args.recipe):
+        return _run_ladder(args)
     config = load_recipe(args.recipe, policy=args.policy, iterations=args.iterations, prm_dir=args.prm_dir)
     result = run_loop(config, args.out)
     print(format_table(result["iterations"], ["iteration", "accuracy", "ci95", "search_accuracy", "learn_tokens",
                                               "train_compute"]))
+    print(f"wrote {args.out}/report.md")
+    return 0
+
+
+def _run_ladder(args: argparse.Namespace) -> int:
+    from roadmap.ladder import load_ladder_recipe, run_ladder
+
+    if args.prm_dir:
+        raise ConfigError(f"--prm-dir does not apply to the ladder recipe {args.recipe}; leave it out")
+    config = load_ladder_recipe(args.recipe, policy=args.policy, iterations=args.iterations)
+    result = run_ladder(config, args.out)
+    rows = [{"iteration": r["iteration"], **{f"L{lv}": r["levels"].get(str(lv), r["levels"].get(lv))["accuracy"]
+                                             for lv in config.levels}, "compute": r["train_compute"]}
+            for r in result["iterations"]]
+    print(format_table(rows, list(rows[0])))
     print(f"wrote {args.out}/report.md")
     return 0
 

@@ -40,6 +40,8 @@ from roadmap.core.tasks.prompts import DEFAULT_SYSTEM_PROMPT, PROMPT_KINDS, Prom
 
 __all__ = [
     "Task",
+    "TASK_FILE",
+    "saved_task_options",
     "SPLITS",
     "BadRowError",
     "SourceUnavailableError",
@@ -159,3 +161,26 @@ def get_task(name: str, **kwargs) -> Task:
         cls = TASKS[name]
     _check_options(name, cls, kwargs)
     return cls(**kwargs)
+
+
+#: a policy folder's record of the task it was trained on: {"task": name, "task_args": {...}}
+TASK_FILE = "task.json"
+
+
+def saved_task_options(folder, name: str) -> dict:
+    """The task options a policy folder was trained with (its ``task.json``, written by the ladder), when it was
+    trained on task ``name``; else ``{}``. Commands merge them under the user's own ``--task-arg`` flags, so an
+    option the training changed (arith's ``solution_format``) travels with the policy."""
+    import json
+    from pathlib import Path
+
+    if folder is None:
+        return {}
+    path = Path(folder) / TASK_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(saved, dict) or saved.get("task") != name or not isinstance(saved.get("task_args"), dict):
+        return {}
+    return dict(saved["task_args"])

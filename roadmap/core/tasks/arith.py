@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from roadmap.core.tasks._answers import boxed_span
 from roadmap.core.tasks.base import Task, check_split, hash_split, stable_hash
 from roadmap.core.types import Problem
 
-__all__ = ["ArithConfig", "ArithTask", "parse_step", "check_step"]
+#: arith's solution formats (``ArithConfig.solution_format``)
+SOLUTION_FORMATS = ("steps", "carry")
 
-_STEP = re.compile(r"^\s*(-?\d+)\s*([+-])\s*(\d+)\s*=\s*(-?\d+)\s*$")
+__all__ = ["SOLUTION_FORMATS", "ArithConfig", "ArithTask", "parse_step", "check_step"]
+
+_STEP = re.compile(r"^\s*(-?\d+)\s*([+-])\s*(\d+)\s*=\s*(-?\d+)((?:[+-]\d+)*)\s*$")
 _TERM = re.compile(r"([+-])(\d+)")
 _ANSWER_LINE = re.compile(r"Answer:[ \t]*(-?\d+)[ \t]*$", re.MULTILINE)
 _INTEGER = re.compile(r"^-?\d+$")
@@ -44,14 +47,21 @@ class ArithConfig:
         max_operands: most operands in a chain.
         digits: digits per operand (1 means 0..9, d > 1 means 10^(d-1)..10^d - 1).
         test_fraction: share of all possible questions that belong to the test split.
+        solution_format: "steps" (each line one operation, "37+48=85") or "carry" (each line one
+            operation followed by the rest of the chain, "37+48=85-91+12"): every carry line depends
+            only on the line above it, so a policy trained on short chains has a local rule to
+            extend to longer ones (the self-improvement ladder, ``learning.ladder``).
     """
 
     min_operands: int = 3
     max_operands: int = 4
     digits: int = 2
     test_fraction: float = 0.1
+    solution_format: str = "steps"
 
     def __post_init__(self) -> None:
+        if self.solution_format not in SOLUTION_FORMATS:
+            raise ValueError(f"solution_format={self.solution_format!r} is unknown; use one of {SOLUTION_FORMATS}")
         if self.min_operands < 2:
             raise ValueError(f"min_operands={self.min_operands} must be at least 2 (a chain needs one operation)")
         if self.max_operands < self.min_operands:
@@ -65,11 +75,20 @@ class ArithConfig:
 
 
 def parse_step(line: str) -> tuple[int, str, int, int] | None:
-    """Parse "a+b=c" or "a-b=c" into (a, op, b, c); None when the line is not such a step."""
+    """Parse "a+b=c" or "a-b=c" into (a, op, b, c); None when the line is not such a step.
+
+    A carry line ("37+48=85-91+12", the rest of the chain after the result) parses too; its rest
+    is read by ``step_rest``."""
     m = _STEP.match(line)
     if m is None:
         return None
     return int(m.group(1)), m.group(2), int(m.group(3)), int(m.group(4))
+
+
+def step_rest(line: str) -> list[tuple[str, int]]:
+    """The terms a carry line carries after its result ("37+48=85-91+12" -> [("-", 91), ("+", 12)])."""
+    m = _STEP.match(line)
+    return [] if m is None else [(op, int(b)) for op, b in _TERM.findall(m.group(5))]
 
 
 def _operands(question: str) -> tuple[int, list[tuple[str, int]]]:
@@ -81,7 +100,8 @@ def _operands(question: str) -> tuple[int, list[tuple[str, int]]]:
     return first, terms
 
 
-def check_step(line: str, previous_line: str | None = None, question: str | None = None, index: int = 0) -> bool:
+def check_step(line: str, previous_line: str | None = None, question: str | None = None, index: int = 0,
+               carry: bool = False) -> bool:
     """Whether one step line is arithmetically right and consistent with what came before.
 
     Args:
@@ -91,6 +111,8 @@ def check_step(line: str, previous_line: str | None = None, question: str | None
         question: the chain (e.g. "37+48-91+12"); when given, the step's operation and right
             operand must be the question's term number ``index``.
         index: position of the step among the steps (0 for the first).
+        carry: the step is a carry line ("solution_format: carry"): it must carry exactly the
+            question's remaining terms; a plain step must carry none.
     """
     step = parse_step(line)
     if step is None:
@@ -106,6 +128,8 @@ def check_step(line: str, previous_line: str | None = None, question: str | None
         first, terms = _operands(question)
         if index >= len(terms) or terms[index] != (op, b):
             return False
+        if step_rest(line) != (terms[index + 1 :] if carry else []):
+            return False
         if previous_line is None and (index != 0 or a != first):
             return False
     return True
@@ -120,6 +144,13 @@ class ArithTask(Task):
     def __init__(self, config: ArithConfig | None = None, **kwargs) -> None:
         self.config = config if config is not None else ArithConfig(**kwargs)
 
+    def level_task(self, level: int) -> ArithTask:
+        """Chains of exactly ``level`` operands, in this task's digits and solution format."""
+        if isinstance(level, bool) or not isinstance(level, int) or not 2 <= level <= 64:
+            raise ValueError(f"arith level {level!r} is not an operand count the task can make; use a whole "
+                             "number from 2 to 64")
+        return type(self)(replace(self.config, min_operands=level, max_operands=level))
+
     def plain_prompt(self, problem: Problem) -> str:
         return f"{problem.question}\n"
 
@@ -130,9 +161,11 @@ class ArithTask(Task):
         """The problem (with reference steps and answer) for a chain like "37+48-91"."""
         first, terms = _operands(question)
         steps, acc = [], first
-        for op, b in terms:
+        carry = self.config.solution_format == "carry"
+        for i, (op, b) in enumerate(terms):
             new = acc + b if op == "+" else acc - b
-            steps.append(f"{acc}{op}{b}={new}")
+            rest = "".join(f"{o}{v}" for o, v in terms[i + 1 :]) if carry else ""
+            steps.append(f"{acc}{op}{b}={new}{rest}")
             acc = new
         pid = f"arith-{stable_hash(question):016x}"[:22]
         return Problem(
@@ -195,7 +228,8 @@ class ArithTask(Task):
             last = parse_step(before[-1]) if before else None
             return (last is not None and len(before) == len(_operands(problem.question)[1])
                     and int(answer) == last[3])
-        return check_step(step, before[-1] if before else None, problem.question, index=len(before))
+        return check_step(step, before[-1] if before else None, problem.question, index=len(before),
+                          carry=self.config.solution_format == "carry")
 
     def _inverse(self, before, step: str) -> str | None:
         parsed = parse_step(step)
@@ -248,7 +282,8 @@ class ArithTask(Task):
                 if answer is not None:
                     ok = self.answers_match(answer, problem.answer)
                 else:
-                    ok = check_step(line, prev, problem.question, index=i)
+                    ok = check_step(line, prev, problem.question, index=i,
+                                    carry=self.config.solution_format == "carry")
                     prev = line
             labels.append(ok)
         return labels

@@ -222,6 +222,14 @@ class Task(ABC):
             return "backtrack", int(m.group(1))
         return "step", None
 
+    def level_task(self, level: int) -> Task:
+        """This task at one difficulty level: the rungs of the self-improvement ladder (``roadmap.ladder``).
+
+        A task declares its levels by overriding this (arith: the number of operands). The default
+        refuses, naming the task."""
+        raise ValueError(f"task {self.name!r} declares no difficulty levels; the ladder needs a task whose "
+                         "level_task(level) returns it at one level (arith: levels are operand counts)")
+
     def split_steps(self, text: str) -> list[str]:
         """Split a solution into its steps (delimiters removed, empty steps dropped)."""
         return [s for s in text.split(self.step_delimiter) if s.strip()]

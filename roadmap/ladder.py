@@ -1,0 +1,304 @@
+"""The self-improvement ladder: learning that climbs past its demonstrations (``roadmap run`` of a ladder recipe).
+
+Worked solutions exist only for the seed set (``LadderConfig.seed_levels``); every other problem the
+ladder sees is answer-only (``Problem.steps`` empty), so no training row outside the seed set can
+carry a worked solution. The run folder::
+
+    run/
+      config.yaml                     the recipe as run
+      tiny/                           the embedded tiny model (policy: tiny)
+      seed.jsonl                      the seed set's worked solutions (the only demonstrations)
+      iter_0/policy/ eval.json        the warm start on the seed set, evaluated per level
+      iter_k/probe.done.json          pass rate per level on answer-only train problems
+      iter_k/search/L<level>/         train-time search (roadmap.train_search) at each chosen level
+      iter_k/data.jsonl               the kept solutions (with the step checker's verdict, for analysis only)
+      iter_k/policy/ eval.json        the policy after learning on new data and replay
+      iter_k/<phase>.done.json        phase markers: a rerun skips finished phases
+      report.md, metrics.json, levels.png, compute.png
+
+The step checker (``Task.step_labels``) is read only to analyse the kept data (``kept_steps_right``),
+never to choose or weight it. Every policy folder carries ``task.json`` (task and options, e.g. arith's
+``solution_format``), which ``roadmap eval`` reads, so the plain CLI scores the ladder's policies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from roadmap.core.io import atomic_write_text, run_lock, write_json
+from roadmap.ladder_config import LadderConfig, choose_levels, mix_rows, select_solution
+from roadmap.loop_config import RecipeError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LadderConfig", "run_ladder", "load_ladder_recipe", "is_ladder_recipe", "TASK_FILE"]
+
+#: the task a policy folder was trained on, read by ``roadmap eval`` (``task_options``)
+TASK_FILE = "task.json"
+
+
+def _answer_only(problem):
+    return replace(problem, steps=())
+
+
+class _Ladder:
+    def __init__(self, config: LadderConfig, run_dir: Path, say: Callable[[str], None]) -> None:
+        from roadmap.core.tasks import get_task
+
+        self.c, self.dir, self.say = config, run_dir, say
+        self.task = get_task(config.task, **config.task_args)
+        self.rungs = {lv: self.task.level_task(lv) for lv in config.levels}
+        self.lengths = config.lengths_config
+
+    def phase(self, k: int, name: str, fn: Callable[[], dict]) -> dict:
+        marker = self.dir / f"iter_{k}" / f"{name}.done.json"
+        if marker.exists():
+            return json.loads(marker.read_text())
+        self.say(f"iteration {k}: {name}")
+        t0 = time.perf_counter()
+        metrics = fn()
+        metrics["phase_seconds"] = time.perf_counter() - t0
+        write_json(marker, metrics)
+        return metrics
+
+    def policy(self, k: int):
+        from roadmap.core import HFPolicy
+
+        return HFPolicy.from_pretrained(self.dir / f"iter_{k}" / "policy")
+
+    # ------------------------------------------------------------------ data
+    def seed_rows(self) -> list[dict[str, Any]]:
+        """The seed set: the only worked solutions, ``seed_problems`` split over ``seed_levels``."""
+        path = self.dir / "seed.jsonl"
+        if path.exists():
+            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        c, rows = self.c, []
+        per = [c.seed_problems // len(c.seed_levels)] * len(c.seed_levels)
+        per[0] += c.seed_problems - sum(per)
+        for lv, n in zip(c.seed_levels, per):
+            rung = self.rungs[lv]
+            for p in rung.problems("train", n=n, seed=1000 + c.seed):
+                prompt, completion = rung.training_pair(p, rung.reference_solution(p))
+                rows.append({"prompt": prompt, "completion": completion, "id": p.id, "level": lv, "source": "seed"})
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+        return rows
+
+    def kept_rows(self, before: int) -> list[dict[str, Any]]:
+        rows = []
+        for k in range(1, before):
+            path = self.dir / f"iter_{k}" / "data.jsonl"
+            if path.exists():
+                rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return rows
+
+    def answer_only(self, level: int, n: int, seed: int):
+        return [_answer_only(p) for p in self.rungs[level].problems("train", n=n, seed=seed)]
+
+    # ------------------------------------------------------------------ phases
+    def sft(self, k: int, init: Path, rows: list[dict[str, Any]], steps: int, lr: float) -> dict:
+        from datasets import Dataset
+
+        from policy_init.sft import SFTWarmStartConfig, warm_start
+
+        out = self.dir / f"iter_{k}" / "policy"
+        data = Dataset.from_dict({x: [r[x] for r in rows] for x in ("prompt", "completion", "id")})
+        cfg = SFTWarmStartConfig(output_dir=str(out), max_steps=steps, epochs=max(1.0, steps * self.c.batch_size / len(rows)),
+                                 learning_rate=lr, batch_size=self.c.batch_size, seed=self.c.seed + 31 * k,
+                                 overwrite=True, lengths=self.lengths, logging_steps=max(1, steps // 10))
+        res = warm_start(init, self.task, cfg, train_dataset=data)
+        write_json(out / TASK_FILE, {"task": self.c.task, "task_args": self.c.task_args})
+        return {"steps": res.steps, "train_tokens": res.train_tokens, "first_loss": res.first_loss,
+                "final_loss": res.final_loss, "rows": len(rows), "train_seconds": res.wall_seconds}
+
+    def warm_start(self) -> dict:
+        from policy_init.tiny import TinyConfig, create_tiny
+
+        c = self.c
+        init = Path(c.policy)
+        if c.policy == "tiny":
+            init = self.dir / "tiny"
+            # the tokenizer sees the longest rung, so every level's characters are in its vocabulary
+            create_tiny(self.rungs[max(c.levels)], init, TinyConfig(seed=c.seed, **c.tiny), overwrite=True)
+        seed = self.seed_rows()
+        if c.warm_start_steps == 0:
+            import shutil
+
+            shutil.copytree(init, self.dir / "iter_0" / "policy", dirs_exist_ok=True)
+            write_json(self.dir / "iter_0" / "policy" / TASK_FILE, {"task": c.task, "task_args": c.task_args})
+            return {"steps": 0, "train_tokens": 0}
+        return self.sft(0, init, mix_rows(seed, [], c.warm_start_steps * c.batch_size, 0.0, c.seed),
+                        c.warm_start_steps, c.warm_start_learning_rate)
+
+    def probe(self, k: int) -> dict:
+        """Pass rate per level: the share of right answers among ``probe_samples`` samples of answer-only problems."""
+        c, policy = self.c, self.policy(k - 1)
+        before = policy.usage.copy()
+        rates, at_k = {}, {}
+        for lv, rung in self.rungs.items():
+            problems = self.answer_only(lv, c.probe_problems, seed=c.seed + 9973 * k + lv)
+            outs = policy.sample([rung.prompt(p) for p in problems], c.probe_samples, stop=None,
+                                 max_new_tokens=self.lengths.max_solution_tokens,
+                                 temperature=self.c.search_config.temperature, seed=c.seed + 17 * k + lv)
+            right = [[rung.is_correct(p, s.text) for s in comps] for p, comps in zip(problems, outs)]
+            rates[lv] = sum(map(sum, right)) / (len(right) * c.probe_samples)
+            at_k[lv] = sum(any(r) for r in right) / len(right)
+        spent = policy.usage - before
+        chosen = choose_levels(rates, c.band, c.max_levels)
+        self.say(f"iteration {k}: pass rates {_pct(rates)}; learning at levels {chosen}")
+        return {"pass_rate": rates, "pass_at_k": at_k, "chosen": chosen,
+                "data_tokens": spent.generated_tokens + spent.prefill_tokens}
+
+    def search(self, k: int, levels: list[int]) -> dict:
+        """Search each chosen level's answer-only problems; keep one selected solution per problem (``selection``)."""
+        from rewards import VerifierScorer
+        from roadmap.train_search import search_train
+        from search.trees import read_trees
+
+        c = self.c
+        policy, kept, per_level, tokens = self.policy(k - 1), [], {}, 0
+        for lv in levels:
+            rung = self.rungs[lv]
+            problems = self.answer_only(lv, c.search_problems, seed=c.seed + 104729 * k + lv)
+            folder = self.dir / f"iter_{k}" / "search" / f"L{lv}"
+            config = replace(c.search_config, seed=c.seed + 7919 * k + lv)
+            summary = search_train(policy, rung, problems, folder, config, verifier=VerifierScorer(rung),
+                                   progress=True, overwrite=True)
+            tokens += summary["usage"]["generated_tokens"] + summary["usage"]["prefill_tokens"]
+            rows, n_right = read_trees(folder / "trees.jsonl"), 0
+            by_id = {p.id: p for p in problems}
+            for row in rows:
+                answers = [rung.extract_answer(t) for t in row["candidates"]]
+                text = select_solution(row["candidates"], row["candidate_correct"], answers, c.selection)
+                if text is None:
+                    continue
+                problem = by_id[row["problem_id"]]
+                # the step checker is read here only to analyse the kept data, never to choose it
+                steps_right = rung.is_correct(problem, text) and all(rung.step_labels(problem, text))
+                n_right += steps_right
+                prompt, completion = rung.training_text(row["prompt"], text)
+                kept.append({"prompt": prompt, "completion": completion, "id": row["problem_id"], "level": lv,
+                             "source": f"iter_{k}", "answer_right": rung.is_correct(problem, text),
+                             "steps_right": steps_right})
+            n_kept = sum(r["level"] == lv for r in kept)
+            per_level[lv] = {"searched": len(rows), "kept": n_kept, "steps_right": n_right,
+                             "search_accuracy": summary.get("accuracy"), "any_correct": summary.get("any_correct")}
+            if n_kept == 0:
+                logger.warning("iteration %d: level %s gave no kept solution in %d problems; it is skipped", k, lv,
+                               len(rows))
+                self.say(f"iteration {k}: level {lv}: no verified solution in {len(rows)} problems, skipped")
+        atomic_write_text(self.dir / f"iter_{k}" / "data.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+        n = len(kept)
+        return {"levels": per_level, "kept": n, "data_tokens": tokens,
+                "kept_steps_right": sum(r["steps_right"] for r in kept) / n if n else None,
+                "kept_answer_right": sum(r["answer_right"] for r in kept) / n if n else None}
+
+    def learn(self, k: int) -> dict:
+        c = self.c
+        new = [] if c.control == "more_sft" else [
+            json.loads(x) for x in (self.dir / f"iter_{k}" / "data.jsonl").read_text().splitlines() if x.strip()]
+        replay = self.seed_rows() + self.kept_rows(k)
+        rows = mix_rows(new, replay, c.learn_steps * c.batch_size, c.replay_share, c.seed + k)
+        return self.sft(k, self.dir / f"iter_{k - 1}" / "policy", rows, c.learn_steps, c.learning_rate)
+
+    def evaluate(self, k: int) -> dict:
+        from roadmap.evaluate import evaluate
+
+        policy, out = self.policy(k), {}
+        for lv, rung in self.rungs.items():
+            problems = rung.problems("test", n=self.c.eval_problems, seed=self.c.eval_seed)
+            rep = evaluate(policy, rung, problems, method="greedy", progress=False, lengths=self.lengths)
+            out[lv] = {"accuracy": rep.accuracy, "ci95": list(rep.ci95), "n": rep.n, "truncated": rep.truncated}
+        write_json(self.dir / f"iter_{k}" / "eval.json", out)
+        self.say(f"iteration {k}: greedy by level {_pct({lv: r['accuracy'] for lv, r in out.items()})}")
+        return {"levels": out}
+
+    # ------------------------------------------------------------------ the ladder
+    def run(self) -> dict:
+        c = self.c
+        (self.dir / "iter_0").mkdir(parents=True, exist_ok=True)
+        warm = self.phase(0, "warm_start", self.warm_start)
+        rows = [{"iteration": 0, **self.phase(0, "eval", lambda: self.evaluate(0)), "chosen": [], "kept": None,
+                 "kept_steps_right": None, "pass_rate": {}, "learn_tokens": warm["train_tokens"], "data_tokens": 0,
+                 "train_compute": warm["train_tokens"]}]
+        total = warm["train_tokens"]
+        t_first = None
+        for k in range(1, c.iterations + 1):
+            t0 = time.perf_counter()
+            (self.dir / f"iter_{k}").mkdir(parents=True, exist_ok=True)
+            probe, search, data = {"chosen": [], "pass_rate": {}}, {}, 0
+            if c.control == "none":
+                probe = self.phase(k, "probe", lambda k=k: self.probe(k))
+                search = self.phase(k, "search", lambda k=k, lv=probe["chosen"]: self.search(k, lv))
+                data = probe["data_tokens"] + search["data_tokens"]
+            learn = self.phase(k, "learn", lambda k=k: self.learn(k))
+            ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
+            total += data + learn["train_tokens"]
+            rows.append({"iteration": k, **ev, "chosen": probe["chosen"], "pass_rate": probe["pass_rate"],
+                         "kept": search.get("kept"), "kept_steps_right": search.get("kept_steps_right"),
+                         "learn_tokens": learn["train_tokens"], "data_tokens": data, "train_compute": total})
+            if t_first is None and k < c.iterations:
+                t_first = time.perf_counter() - t0
+                self.say(f"iteration {k} took {t_first:.0f} s; about {t_first * (c.iterations - k) / 60:.0f} more "
+                         "minutes for the rest on this machine")
+        self.write_report(rows)
+        return {"run_dir": str(self.dir), "iterations": rows}
+
+    def write_report(self, rows: list[dict[str, Any]]) -> None:
+        from roadmap.ladder_report import write_ladder_report
+
+        write_ladder_report(self.c, self.dir, rows)
+
+
+def _pct(d: dict) -> str:
+    return ", ".join(f"{k}: {v:.0%}" for k, v in d.items())
+
+
+def is_ladder_recipe(path: str | Path) -> bool:
+    """Whether the YAML recipe at ``path`` is a ladder recipe (``ladder: true``)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # load_recipe gives the precise error
+    return isinstance(data, dict) and data.get("ladder") is True
+
+
+def load_ladder_recipe(path: str | Path, **overrides) -> LadderConfig:
+    """A ``LadderConfig`` from a YAML recipe; overrides that are not None replace its keys."""
+    from dataclasses import fields
+
+    import yaml
+
+    from roadmap.loop_config import _unknown
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        _unknown(data, {f.name for f in fields(LadderConfig)}, "top level")
+        return LadderConfig(**data)
+    except RecipeError as e:
+        raise RecipeError(f"recipe {path}: {e}") from e
+
+
+def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], None] = print) -> dict:
+    """Run (or resume) the ladder of ``config`` in ``run_dir``; a folder of another recipe is refused."""
+    import yaml
+
+    out = Path(run_dir)
+    with run_lock(out):
+        saved = out / "config.yaml"
+        mine = yaml.safe_dump(asdict(config), sort_keys=True)
+        if saved.exists():
+            theirs = yaml.safe_load(saved.read_text()) or {}
+            if {k: v for k, v in theirs.items() if k != "iterations"} != \
+                    {k: v for k, v in yaml.safe_load(mine).items() if k != "iterations"}:
+                raise RecipeError(f"{out} holds a run of a different recipe (config.yaml differs); use a new --out")
+        atomic_write_text(saved, mine)
+        return _Ladder(config, out, say).run()

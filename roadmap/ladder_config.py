@@ -1,0 +1,189 @@
+"""The self-improvement ladder's recipe (``roadmap run`` of a recipe with ``ladder: true``), checked before any work.
+
+Worked solutions exist only for a small seed set of easy problems; every other problem carries
+only its final answer. Each iteration measures the policy's pass rate per level on a small probe,
+searches where that rate sits in ``band`` (the edge of competence) and on the next level up, keeps
+the verified solutions (``selection``), and fine-tunes on them mixed with replay of the seed set and
+of everything kept before (``replay_share``). ``roadmap.ladder`` runs it.
+
+The pure parts live here and are tested on their own: ``choose_levels`` (where to learn, from given
+pass rates) and ``mix_rows`` (new data with replay).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from roadmap.core.lengths import Lengths
+from roadmap.loop_config import RecipeError, _unknown, check_types
+
+__all__ = ["LadderConfig", "SELECTIONS", "choose_levels", "mix_rows", "select_solution"]
+
+#: how a searched problem's samples become training data:
+#: verified: the first sample whose final answer is right (the outcome filter);
+#: agreement: the right-answer text sampled most often (a lucky slip rarely repeats; ties: the first);
+#: majority: the most frequent answer's first sample, reference unseen (no verifier: a control);
+#: unfiltered: the first sample, right or wrong (the error-avalanche control)
+SELECTIONS = ("verified", "agreement", "majority", "unfiltered")
+
+
+@dataclass
+class LadderConfig:
+    """A ladder recipe. Levels are values of the task's level knob (arith: operand counts)."""
+
+    ladder: bool = field(default=True, metadata={"help": "Marks a ladder recipe (roadmap run dispatches on it)."})
+    task: str = field(default="arith", metadata={"help": "A task with levels (Task.level_task)."})
+    task_args: dict = field(default_factory=lambda: {"digits": 2, "solution_format": "carry"},
+                            metadata={"help": "Task options; they are saved with every policy (task.json)."})
+    levels: list = field(default_factory=lambda: [2, 3, 4, 5, 6, 7, 8], metadata={"help": "The rungs, easiest first."})
+    seed_levels: list = field(default_factory=lambda: [2, 3, 4], metadata={
+        "help": "Levels of the seed set: the only problems with worked solutions."})
+    seed_problems: int = field(default=2000, metadata={"help": "Worked solutions in the seed set."})
+    policy: str = field(default="tiny", metadata={
+        "help": "Starting model folder, or 'tiny' to build the embedded tiny model (tiny: section) in the run."})
+    tiny: dict = field(default_factory=dict, metadata={"help": "policy_init.tiny.TinyConfig fields for policy: tiny."})
+    warm_start_steps: int = field(default=600, metadata={"help": "SFT steps on the seed set before the ladder (0: none)."})
+    warm_start_learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate of the warm start."})
+    iterations: int = field(default=8, metadata={"help": "Ladder iterations after the warm start."})
+    control: str = field(default="none", metadata={
+        "help": "'none' (the ladder), or 'more_sft': the same learn steps on the seed set alone, no search."})
+    probe_problems: int = field(default=32, metadata={"help": "Answer-only problems per level in the pass-rate probe."})
+    probe_samples: int = field(default=8, metadata={"help": "Samples per probe problem."})
+    band: list = field(default_factory=lambda: [0.1, 0.9], metadata={
+        "help": "[low, high] pass rates of the edge of competence, where the ladder searches."})
+    max_levels: int = field(default=2, metadata={"help": "Most levels searched per iteration."})
+    search: dict = field(default_factory=lambda: {"method": "bon", "budget": 16, "temperature": 0.7, "shard_size": 64},
+                         metadata={"help": "roadmap.train_search.TrainSearchConfig fields (guided by the verifier)."})
+    search_problems: int = field(default=512, metadata={"help": "Answer-only problems searched per chosen level."})
+    selection: str = field(default="agreement", metadata={"help": f"How samples become data: one of {SELECTIONS}."})
+    learn_steps: int = field(default=300, metadata={"help": "SFT optimizer steps per iteration."})
+    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate of each iteration's SFT."})
+    batch_size: int = field(default=64, metadata={"help": "Rows per SFT step."})
+    replay_share: float = field(default=0.5, metadata={
+        "help": "Share of each iteration's rows drawn from replay (the seed set and all data kept before)."})
+    eval_problems: int = field(default=200, metadata={"help": "Held-out problems per level, greedy."})
+    eval_seed: int = field(default=918273, metadata={"help": "Seed of the held-out problems (the test seed)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the model init, seed set, probes, search and SFT order."})
+    lengths: dict = field(default_factory=dict, metadata={"help": "roadmap.core.Lengths fields."})
+
+    def __post_init__(self) -> None:
+        from roadmap.core.tasks import get_task
+
+        check_types({f.name: getattr(self, f.name) for f in fields(self)}, LadderConfig, "")
+        for name in ("seed_problems", "iterations", "probe_problems", "probe_samples", "max_levels", "search_problems",
+                     "learn_steps", "batch_size", "eval_problems"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.warm_start_steps < 0:
+            raise RecipeError(f"warm_start_steps={self.warm_start_steps} must be 0 (no warm start) or more")
+        for name in ("learning_rate", "warm_start_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise RecipeError(f"{name}={getattr(self, name)} must be a positive number, e.g. 5.0e-4")
+        if len(self.band) != 2 or not all(isinstance(x, (int, float)) and 0 <= x <= 1 for x in self.band) \
+                or self.band[0] > self.band[1]:
+            raise RecipeError(f"band={self.band!r} must be [low, high] with 0 <= low <= high <= 1, e.g. [0.1, 0.9]")
+        if not 0 <= self.replay_share <= 1:
+            raise RecipeError(f"replay_share={self.replay_share} must lie in [0, 1] (0: new data only)")
+        if self.selection not in SELECTIONS:
+            raise RecipeError(f"selection={self.selection!r} is unknown; use one of {SELECTIONS}")
+        if self.control not in ("none", "more_sft"):
+            raise RecipeError(f"control={self.control!r} is unknown; use 'none' or 'more_sft'")
+        if not self.seed_levels:
+            raise RecipeError("seed_levels=[] leaves the seed set empty; the ladder needs worked solutions at one "
+                              "level at least, e.g. seed_levels: [2, 3, 4]")
+        if not self.levels:
+            raise RecipeError("levels=[] names no rung; list the task's levels, e.g. levels: [2, 3, 4, 5, 6]")
+        if sorted(self.levels) != list(self.levels) or len(set(self.levels)) != len(self.levels):
+            raise RecipeError(f"levels={self.levels} must be distinct and in increasing order")
+        if not set(self.seed_levels) <= set(self.levels):
+            raise RecipeError(f"seed_levels={self.seed_levels} must be among levels={self.levels}")
+        try:
+            task = get_task(self.task, **self.task_args)
+        except (ValueError, TypeError) as e:
+            raise RecipeError(f"task {self.task!r} with task_args={self.task_args!r}: {e}") from e
+        for level in self.levels:
+            try:
+                task.level_task(level)
+            except ValueError as e:
+                raise RecipeError(f"levels: {e}") from e
+        try:
+            self.search_config  # noqa: B018 (builds and checks the section)
+            self.lengths_config  # noqa: B018
+        except (TypeError, ValueError) as e:
+            raise RecipeError(str(e)) from e
+
+    @property
+    def lengths_config(self) -> Lengths:
+        _unknown(self.lengths, {f.name for f in fields(Lengths)}, "lengths")
+        return Lengths(**self.lengths)
+
+    @property
+    def search_config(self):
+        from roadmap.train_search import TrainSearchConfig
+
+        _unknown(self.search, {f.name for f in fields(TrainSearchConfig)} - {"lengths", "seed"}, "search")
+        try:
+            return TrainSearchConfig(**self.search, lengths=Lengths(**self.lengths))
+        except ValueError as e:
+            raise RecipeError(f"search: {e}") from e
+
+
+def choose_levels(pass_rates: dict[int, float], band: tuple[float, float] | list, max_levels: int) -> list[int]:
+    """Where to learn: the levels whose pass rate lies in ``band``, and the first level above every level the
+    policy passes at ``band[0]`` or more (the next rung up, even at a pass rate below the band), at most
+    ``max_levels`` of them, the hardest first. Levels above the band (mastered) are left out.
+    """
+    low, high = band
+    levels = sorted(pass_rates)
+    edge = [lv for lv in levels if low <= pass_rates[lv] <= high]
+    reached = [lv for lv in levels if pass_rates[lv] >= low]
+    above = [lv for lv in levels if not reached or lv > max(reached)]
+    if above and pass_rates[above[0]] < low:
+        edge.append(above[0])
+    return sorted(set(edge), reverse=True)[:max_levels]
+
+
+def mix_rows(new: list[dict[str, Any]], replay: list[dict[str, Any]], total: int, replay_share: float,
+             seed: int) -> list[dict[str, Any]]:
+    """``total`` training rows: ``replay_share`` of them drawn from ``replay``, the rest from ``new``, each pool
+    cycled in a shuffled order (with no new data, or no replay, the other pool fills every row)."""
+    rng = random.Random(seed)
+    n_replay = round(total * replay_share) if new else total
+    if not replay:
+        n_replay = 0
+    out = _cycle(replay, n_replay, rng) + _cycle(new, total - n_replay, rng)
+    rng.shuffle(out)
+    return out
+
+
+def _cycle(pool: list, n: int, rng: random.Random) -> list:
+    out: list = []
+    while pool and len(out) < n:
+        order = list(pool)
+        rng.shuffle(order)
+        out.extend(order[: n - len(out)])
+    return out
+
+
+def select_solution(candidates: list[str], correct: list[bool], answers: list[str | None], selection: str) -> str | None:
+    """The one training text a searched problem gives under ``selection`` (see ``SELECTIONS``), or None."""
+    texts = [t.strip() for t in candidates]
+    if selection == "unfiltered":
+        return next((t for t in texts if t), None)
+    if selection == "majority":
+        counts: dict[str, int] = {}
+        for a in answers:
+            if a is not None:
+                counts[a] = counts.get(a, 0) + 1
+        if not counts:
+            return None
+        best = max(counts, key=lambda a: counts[a])  # first reached among ties
+        return next(t for t, a in zip(texts, answers) if a == best)
+    right = [t for t, ok in zip(texts, correct) if ok and t]
+    if not right:
+        return None
+    if selection == "verified":
+        return right[0]
+    return max(right, key=right.count)  # agreement: max keeps the first of equal counts

@@ -1,0 +1,110 @@
+"""The ladder's report: accuracy per level x iteration (table and heat map), pass rates, the kept data's
+step-checked share, and a sigmoid fit of the top levels' accuracy against compute when the points pin one down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from roadmap.core.io import atomic_write_text, format_table, save_figure, write_json
+
+__all__ = ["write_ladder_report", "top_level_fit"]
+
+
+def _acc(row: dict[str, Any], level) -> float:
+    levels = row["levels"]
+    return levels[str(level)]["accuracy"] if str(level) in levels else levels[level]["accuracy"]
+
+
+def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sigmoid of the mean greedy accuracy at the two top levels against cumulative compute, or why none is given."""
+    from roadmap.scaling import fit_sigmoid
+
+    top = list(config.levels)[-2:]
+    compute = [max(float(r["train_compute"]), 1.0) for r in rows]
+    acc = [sum(_acc(r, lv) for lv in top) / len(top) for r in rows]
+    out: dict[str, Any] = {"levels": top, "compute": compute, "accuracy": acc}
+    if len(set(compute)) < 3:
+        return {**out, "fit": None, "why": f"{len(set(compute))} distinct compute values; a sigmoid needs 3"}
+    if max(acc) - min(acc) < 0.02:
+        return {**out, "fit": None, "why": f"flat: accuracy stays within {max(acc) - min(acc):.3f}"}
+    try:
+        fit = fit_sigmoid(compute, acc, bootstrap=200)
+    except (ValueError, RuntimeError) as e:
+        return {**out, "fit": None, "why": str(e)}
+    d = fit.to_dict()
+    at_bound = [name for name, v, lo, hi in (("A", fit.a, 0.0, 1.0),) if abs(v - hi) < 1e-3 or abs(v - lo) < 1e-3]
+    return {**out, "fit": d, "why": f"parameters at their bounds: {at_bound}" if at_bound else None}
+
+
+def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    levels = list(config.levels)
+    fit = top_level_fit(config, rows)
+    write_json(run_dir / "metrics.json", {"iterations": rows, "fit": fit})
+    table = [{"iteration": r["iteration"], **{f"L{lv}": f"{_acc(r, lv):.1%}" for lv in levels},
+              "searched at": ",".join(map(str, r["chosen"])) or "-", "kept": r["kept"],
+              "kept steps right": None if r["kept_steps_right"] is None else f"{r['kept_steps_right']:.1%}",
+              "compute": r["train_compute"]} for r in rows]
+    passes = [{"iteration": r["iteration"], **{f"L{lv}": f"{r['pass_rate'].get(str(lv), r['pass_rate'].get(lv, 0)):.0%}"
+                                               for lv in levels}} for r in rows if r["pass_rate"]]
+    kind = "the more-SFT control (seed set only, no search)" if config.control == "more_sft" else \
+        f"search `{config.search.get('method', 'mcts')}`, selection `{config.selection}`"
+    text = (f"# Ladder report\n\nTask `{config.task}` {config.task_args}, levels {levels}, worked solutions only at "
+            f"{config.seed_levels} ({config.seed_problems}); {kind}; replay share {config.replay_share}.\n\n"
+            f"Greedy accuracy on {config.eval_problems} held-out problems per level (test seed {config.eval_seed}); "
+            "`kept steps right`: share of the kept solutions whose every step is right, by the step checker "
+            "(analysis only: the ladder never reads it); compute in tokens (generated + prefilled + trained).\n\n")
+    text += format_table(table, list(table[0]), markdown=True) + "\n\n"
+    if passes:
+        text += "Pass rate per level in each iteration's probe (before learning):\n\n"
+        text += format_table(passes, list(passes[0]), markdown=True) + "\n\n"
+    if fit["fit"]:
+        f = fit["fit"]
+        text += (f"Sigmoid of the mean accuracy at levels {fit['levels']} against compute: A = {f['a']:.3f}, "
+                 f"B = {f['b']:.2f}, C_mid = {f['c_mid']:.3g}" + (f" ({fit['why']})" if fit["why"] else "") + "\n\n")
+    else:
+        text += f"No sigmoid fit of levels {fit['levels']}: {fit['why']}.\n\n"
+    text += "![levels](levels.png)\n![compute](compute.png)\n"
+    atomic_write_text(run_dir / "report.md", text)
+    _plots(levels, rows, fit, run_dir)
+
+
+def _plots(levels: list, rows: list[dict[str, Any]], fit: dict[str, Any], out: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+    except ImportError:
+        return
+    grid = np.array([[_acc(r, lv) for r in rows] for lv in levels])
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(rows), 1.0 + 0.45 * len(levels)))
+    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
+    for i in range(len(levels)):
+        for j in range(len(rows)):
+            ax.text(j, i, f"{grid[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if grid[i, j] < 0.6 else "black")
+    ax.set_xticks(range(len(rows)), [str(r["iteration"]) for r in rows])
+    ax.set_yticks(range(len(levels)), [str(lv) for lv in levels])
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("level")
+    fig.colorbar(im, ax=ax, label="greedy held-out accuracy")
+    fig.tight_layout()
+    save_figure(fig, out / "levels.png")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for lv in levels:
+        ax.plot(fit["compute"], [_acc(r, lv) for r in rows], marker="o", label=f"level {lv}")
+    if fit["fit"]:
+        from roadmap.scaling import sigmoid
+
+        f = fit["fit"]
+        xs = np.geomspace(min(fit["compute"]), max(fit["compute"]) * 2, 100)
+        ax.plot(xs, sigmoid(xs, f["a"], f["b"], f["c_mid"], f["r0"]), "k--", label=f"sigmoid, levels {fit['levels']}")
+    ax.set_xscale("log")
+    ax.set_xlabel("cumulative compute (tokens)")
+    ax.set_ylabel("greedy held-out accuracy")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, out / "compute.png")

@@ -1,0 +1,121 @@
+"""The self-improvement ladder (roadmap.ladder): where it learns, what it learns from, what it refuses."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from roadmap.core.tasks import ArithTask, get_task, saved_task_options
+from roadmap.ladder import LadderConfig, run_ladder
+from roadmap.ladder_config import choose_levels, mix_rows, select_solution
+from roadmap.loop_config import RecipeError
+
+
+def test_level_chooser_picks_the_band_and_the_next_level_up():
+    rates = {2: 1.0, 3: 0.97, 4: 0.6, 5: 0.2, 6: 0.01, 7: 0.0}
+    assert choose_levels(rates, (0.1, 0.9), 3) == [6, 5, 4]  # band 4, 5, and 6: first above every reached level
+    assert choose_levels(rates, (0.1, 0.9), 1) == [6]  # the hardest first
+    assert choose_levels({2: 1.0, 3: 1.0, 4: 0.0}, (0.1, 0.9), 2) == [4]  # nothing in band: the next rung up
+    assert choose_levels({2: 1.0, 3: 1.0}, (0.1, 0.9), 2) == []  # all mastered: nothing to learn
+    assert choose_levels({2: 0.5, 3: 0.95, 4: 0.3}, (0.1, 0.9), 5) == [4, 2]  # mastered 3 is left out
+
+
+def test_replay_keeps_the_seed_set_in_the_mix():
+    seed = [{"id": f"s{i}", "source": "seed"} for i in range(10)]
+    new = [{"id": f"n{i}", "source": "iter_1"} for i in range(3)]
+    rows = mix_rows(new, seed, 100, 0.5, seed=0)
+    assert len(rows) == 100
+    assert sum(r["source"] == "seed" for r in rows) == 50
+    assert {r["id"] for r in rows if r["source"] == "seed"} == {r["id"] for r in seed}  # the whole seed set, cycled
+    assert sum(r["source"] == "seed" for r in mix_rows([], seed, 40, 0.5, seed=0)) == 40  # no new data: all replay
+    assert sum(r["source"] == "seed" for r in mix_rows(new, seed, 40, 0.0, seed=0)) == 0
+
+
+def test_selection_rules():
+    cands = ["a\nAnswer: 5", "b\nAnswer: 5", "b\nAnswer: 5", "c\nAnswer: 4", "c\nAnswer: 4", "c\nAnswer: 4"]
+    right = [True, True, True, False, False, False]
+    answers = ["5", "5", "5", "4", "4", "4"]
+    assert select_solution(cands, right, answers, "verified") == "a\nAnswer: 5"
+    assert select_solution(cands, right, answers, "agreement") == "b\nAnswer: 5"  # the most-sampled right text
+    assert select_solution(cands, right, answers, "majority") == "a\nAnswer: 5"  # answer 5 and 4 tie: first reached
+    assert select_solution(cands, right, ["4", "5", "5", "4", "4", "4"], "majority") == "a\nAnswer: 5"
+    assert select_solution(cands, right, answers, "unfiltered") == "a\nAnswer: 5"
+    assert select_solution(cands, [False] * 6, answers, "verified") is None
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("band", [0.2, 1.5], "band"), ("band", [-0.1, 0.5], "band"), ("band", [0.9, 0.1], "band"),
+    ("seed_levels", [], "seed_levels"), ("levels", [2, 3, 1], "levels"), ("levels", [2, 3, 100], "levels"),
+    ("replay_share", 1.5, "replay_share"), ("replay_share", -0.1, "replay_share"),
+    ("learning_rate", -1e-4, "learning_rate"), ("selection", "best", "selection"),
+])
+def test_bad_ladder_recipes_are_refused_naming_the_key(key, value, named):
+    with pytest.raises(RecipeError, match=named):
+        LadderConfig(**{key: value})
+
+
+def test_arith_levels_and_the_carry_format():
+    task = ArithTask(digits=2, solution_format="carry")
+    rung = task.level_task(5)
+    p = rung.problems("train", n=3, seed=0)[0]
+    assert p.meta["operands"] == 5 and len(p.steps) == 4
+    text = rung.reference_solution(p)
+    assert rung.step_labels(p, text) == [True] * 5
+    # a carry line that drops a term of the rest is a wrong step, though its arithmetic is right
+    first, *rest = text.split("\n")
+    dropped = first[: first.rfind("+") if first.rfind("+") > first.find("=") else first.rfind("-")]
+    assert rung.step_labels(p, "\n".join([dropped, *rest]))[0] is False
+    with pytest.raises(ValueError, match="level"):
+        task.level_task(1)
+
+
+def test_eval_reads_the_task_options_a_policy_was_trained_with(tmp_path):
+    (tmp_path / "task.json").write_text(json.dumps({"task": "arith", "task_args": {"solution_format": "carry"}}))
+    assert saved_task_options(tmp_path, "arith") == {"solution_format": "carry"}
+    assert saved_task_options(tmp_path, "gsm8k") == {}
+    assert get_task("arith", **saved_task_options(tmp_path, "arith")).config.solution_format == "carry"
+
+
+@pytest.mark.slow
+def test_a_tiny_ladder_learns_only_from_answers_outside_the_seed_set(tmp_path, monkeypatch, caplog):
+    """End to end on an untrained tiny model: no worked solution outside the seed set reaches the search or the
+    training rows, a level with no verified solution is skipped with a logged reason, and a rerun resumes."""
+    import roadmap.train_search as train_search
+
+    searched = []
+    real = train_search.search_train
+
+    def spy(policy, task, problems, *a, **kw):
+        searched.extend(problems)
+        return real(policy, task, problems, *a, **kw)
+
+    monkeypatch.setattr(train_search, "search_train", spy)
+    config = LadderConfig(levels=[2, 3, 4], seed_levels=[2], seed_problems=16, tiny={"hidden_size": 32, "num_heads": 2,
+                          "num_layers": 1, "intermediate_size": 64}, warm_start_steps=2, iterations=1,
+                          probe_problems=2, probe_samples=2, max_levels=2, search_problems=3,
+                          search={"method": "bon", "budget": 2, "temperature": 1.0, "shard_size": 4},
+                          selection="unfiltered", learn_steps=2, batch_size=4, eval_problems=2,
+                          lengths={"max_solution_tokens": 24})
+    with caplog.at_level(logging.WARNING, logger="roadmap.ladder"):
+        first = run_ladder(config, tmp_path / "run", say=lambda s: None)
+    assert searched and all(p.steps == () for p in searched)  # the search sees answers only
+    seed_ids = {json.loads(x)["id"] for x in (tmp_path / "run" / "seed.jsonl").read_text().splitlines()}
+    data = [json.loads(x) for x in (tmp_path / "run" / "iter_1" / "data.jsonl").read_text().splitlines()]
+    trees = "".join(p.read_text() for p in (tmp_path / "run" / "iter_1" / "search").rglob("trees.jsonl"))
+    for row in data:  # every non-seed row is one of the policy's own samples
+        assert row["source"] == "iter_1" and json.dumps(row["completion"].strip())[1:-1] in trees
+    assert all(json.loads(x)["level"] == 2 for x in (tmp_path / "run" / "seed.jsonl").read_text().splitlines())
+    assert len(seed_ids) == 16
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "| iteration | L2 | L3 | L4 |" in report and (tmp_path / "run" / "levels.png").exists()
+
+    # unfiltered keeps every first sample; verified keeps none from an untrained model: the level is skipped
+    config2 = LadderConfig(**{**config.__dict__, "selection": "verified"})
+    with caplog.at_level(logging.WARNING, logger="roadmap.ladder"):
+        run_ladder(config2, tmp_path / "run2", say=lambda s: None)
+    assert "gave no kept solution" in caplog.text
+    # a rerun finds every phase done and gives the same table
+    again = run_ladder(config, tmp_path / "run", say=lambda s: pytest.fail(f"phase rerun: {s}"))
+    assert [r["levels"] for r in again["iterations"]] == json.loads(json.dumps([r["levels"] for r in first["iterations"]]))
