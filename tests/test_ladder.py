@@ -119,3 +119,17 @@ def test_a_tiny_ladder_learns_only_from_answers_outside_the_seed_set(tmp_path, m
     # a rerun finds every phase done and gives the same table
     again = run_ladder(config, tmp_path / "run", say=lambda s: pytest.fail(f"phase rerun: {s}"))
     assert [r["levels"] for r in again["iterations"]] == json.loads(json.dumps([r["levels"] for r in first["iterations"]]))
+
+
+@pytest.mark.parametrize("line, named", [("band: [0.5, 2.0]", "band"), ("seed_levels: []", "seed_levels"),
+                                         ("levels: [2, 3, 1000]", "levels"), ("replay_share: 2", "replay_share"),
+                                         ("bogus_key: 1", "bogus_key")])
+def test_cli_refuses_a_bad_ladder_recipe_in_one_line(tmp_path, capsys, line, named):
+    from roadmap.cli import main
+
+    recipe = tmp_path / "ladder.yaml"
+    recipe.write_text(f"ladder: true\n{line}\n")
+    assert main(["run", str(recipe), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "run").exists()  # refused before the run folder is touched

@@ -1,0 +1,97 @@
+"""The self-improvement ladder and its controls at equal learn steps (issue 24), from one shared warm start.
+
+    python benchmarks/ladder.py --out benchmarks/results/ladder --arms ladder,more_sft [--seed 0] [--set key=value ...]
+
+Arms (each a ``roadmap.ladder.LadderConfig`` of ``recipes/ladder.yaml`` with overrides):
+- ladder: the recipe (best-of-n sampling with the outcome filter, agreement selection);
+- more_sft: the same learn steps on the seed set alone, no search (is the gain just more training?);
+- verified: the first right-answer sample, no agreement (what agreement adds to the step-checked share);
+- majority: the majority answer's sample, the reference unseen (how much the verifier carries);
+- unfiltered: greedy self-labels, no filter (the error avalanche);
+- mcts: MCTS with verified rollouts as the source of data (does search make better data than sampling?).
+
+Every arm starts from the same warm start: the first arm run trains it (iteration 0) and the others copy its
+``iter_0``, ``tiny`` and ``seed.jsonl`` (the warm start depends only on the keys in ``WARM_KEYS``). Results:
+``OUT/<arm>-s<seed>/`` run folders and ``OUT/summary-s<seed>.json`` with each arm's per-level table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from roadmap.cli_checks import parse_task_args  # noqa: E402
+from roadmap.ladder import load_ladder_recipe, run_ladder  # noqa: E402
+
+ARMS = {
+    "ladder": {},
+    "more_sft": {"control": "more_sft"},
+    "verified": {"selection": "verified"},
+    "majority": {"selection": "majority"},
+    "unfiltered": {"selection": "unfiltered", "search": {"method": "bon", "budget": 1, "temperature": 0.0}},
+    "mcts": {"search": {"method": "mcts", "budget": 4, "width": 4, "mcts_evaluation": "rollout", "temperature": 0.7}},
+}
+#: the keys iteration 0 (tiny model, seed set, warm start, its evaluation) depends on
+WARM_KEYS = ("task", "task_args", "levels", "seed_levels", "seed_problems", "policy", "tiny", "warm_start_steps",
+             "warm_start_learning_rate", "batch_size", "eval_problems", "eval_seed", "seed", "lengths")
+
+
+def _share_warm_start(src: Path, dst: Path) -> None:
+    if (dst / "iter_0" / "eval.done.json").exists() or not (src / "iter_0" / "eval.done.json").exists():
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("iter_0", "tiny", "seed.jsonl"):
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dst / name, dirs_exist_ok=True)
+        elif (src / name).exists():
+            shutil.copy2(src / name, dst / name)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", default="recipes/ladder.yaml")
+    ap.add_argument("--out", default="benchmarks/results/ladder")
+    ap.add_argument("--arms", default="ladder,more_sft")
+    ap.add_argument("--seed", type=int, default=0, help="initialisation seed (model, seed set, search)")
+    ap.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE (YAML value), all arms")
+    args = ap.parse_args()
+    import yaml
+
+    overrides = {k: yaml.safe_load(str(v)) for k, v in parse_task_args(args.set).items()}
+    out = Path(args.out)
+    path = out / f"summary-s{args.seed}.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    warm_from = next((out / f"{a}-s{args.seed}" for a in ARMS
+                      if (out / f"{a}-s{args.seed}" / "iter_0" / "eval.done.json").exists()), None)
+    for arm in args.arms.split(","):
+        if arm not in ARMS:
+            ap.error(f"unknown arm {arm!r}; use some of {sorted(ARMS)}")
+        base = load_ladder_recipe(args.recipe, seed=args.seed, **overrides)
+        config = load_ladder_recipe(args.recipe, seed=args.seed, **{**overrides, **ARMS[arm]})
+        assert {k: asdict(base)[k] for k in WARM_KEYS} == {k: asdict(config)[k] for k in WARM_KEYS}
+        run = out / f"{arm}-s{args.seed}"
+        if warm_from is not None:
+            _share_warm_start(warm_from, run)
+        t0 = time.perf_counter()
+        result = run_ladder(config, run)
+        warm_from = warm_from or run
+        summary[arm] = {"seconds": time.perf_counter() - t0, "overrides": ARMS[arm],
+                        "iterations": [{"iteration": r["iteration"], "train_compute": r["train_compute"],
+                                        "chosen": r["chosen"], "kept": r["kept"],
+                                        "kept_steps_right": r["kept_steps_right"],
+                                        "levels": {str(k): v for k, v in r["levels"].items()}}
+                                       for r in result["iterations"]]}
+        path.write_text(json.dumps(summary, indent=1))
+        print(f"{arm}: wrote {run}/report.md", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
