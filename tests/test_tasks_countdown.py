@@ -235,3 +235,19 @@ def test_unreadable_numbers_count_as_wrong_not_an_error():
     task = CountdownTask(max_number=20)
     p = task.make_problem([4, 7, 9, 11], 24)
     assert task.is_correct(p, "7-4=3\n" + "9" * 5000 + "+1=10\nAnswer: 24") is False
+
+
+def test_chat_format_writes_and_checks_both_variants(tmp_path):
+    from transformers import AutoTokenizer
+
+    from policy_init.standins import build_standin
+    from roadmap.core.tasks import PromptFormat
+
+    tok = AutoTokenizer.from_pretrained(build_standin("qwen2", tmp_path / "qwen2"))
+    task = CountdownTask(max_number=20, trace_max_chars=100_000).set_prompt_format(PromptFormat(kind="chat"), tok)
+    p = task.make_problem([4, 6, 9], 30)
+    assert "Using the numbers 4, 6, 9, each exactly once" in task.prompt(p)
+    for text in (task.reference_solution(p), task.trace_solution(p)):
+        assert "\n\n" in text and text.endswith("$\\boxed{30}$.")
+        assert task.is_correct(p, text) and task.step_labels(p, text)[-1] is True
+    assert not task.is_correct(p, "9*4=36\n\n36-6=30\n\nTherefore, the final answer is $\\boxed{31}$.")
