@@ -1,6 +1,7 @@
 """Tests of the countdown task: exact solver values, the verifier, step labels and search traces."""
 
 import itertools
+import random
 from functools import cache
 
 import pytest
@@ -47,6 +48,11 @@ def test_solver_values_match_an_independent_brute_force():
             for target in targets:
                 assert state_value(nums, target) == (target in values), (nums, target)
                 cases += 1
+    rng = random.Random(5)
+    for _ in range(3):  # five numbers, a few draws (the independent brute force is slow)
+        nums = tuple(sorted(rng.randint(1, 9) for _ in range(5)))
+        values = reachable(nums)
+        assert [state_value(nums, t) for t in range(150)] == [t in values for t in range(150)], nums
     assert cases > 5000
     assert state_value([1, 1, 1], 7) is False and state_value([2, 3, 4], 24) is True
 
@@ -59,6 +65,7 @@ def test_solve_gives_a_shortest_verified_solution(task):
         assert p.steps == tuple(steps) and CountdownTask(max_numbers=5, max_number=20).is_correct(
             p, "\n".join(steps) + f"\nAnswer: {target}")
     assert solve([1, 1, 1], 7) is None
+    assert CountdownTask().make_problem([4, 7, 9], 24).answer == "none"  # asked for by hand: its answer says so
 
 
 def test_splits_are_disjoint_deterministic_and_solvable(task):

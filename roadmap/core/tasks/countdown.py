@@ -29,6 +29,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 
 from roadmap.core.errors import DataError
 from roadmap.core.tasks._answers import boxed_span
@@ -103,7 +104,7 @@ class CountdownTask(Task):
         return f"{problem.question}\n"
 
     def chat_question(self, problem: Problem) -> str:
-        numbers, target = self.parse_question(problem.question)
+        numbers, target = self.numbers_target(problem)
         return (f"Using the numbers {', '.join(map(str, numbers))}, each exactly once, and + - * /, make {target}. "
                 "Every intermediate result must be a whole number >= 0. Write one operation per line, like 11-7=4.")
 
@@ -112,8 +113,8 @@ class CountdownTask(Task):
         ``DataError`` naming it (a number out of 1..max_number, a count or target out of range, a
         target that is not a whole number)."""
         cfg = self.config
-        if isinstance(target, bool) or not (isinstance(target, int) or (isinstance(target, str)
-                                                                        and target.strip().isdigit())):
+        if isinstance(target, bool) or not (isinstance(target, Integral) or (isinstance(target, str)
+                                                                             and target.strip().isdigit())):
             raise DataError(f"countdown: target {target!r} is not a whole number; give an integer in "
                             f"{cfg.min_target}..{cfg.max_target}")
         target = int(target)
@@ -124,10 +125,10 @@ class CountdownTask(Task):
             raise DataError(f"countdown: {len(numbers)} numbers {list(numbers)} is outside this level "
                             f"({cfg.min_numbers}..{cfg.max_numbers} numbers); change min_numbers/max_numbers")
         for x in numbers:
-            if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= cfg.max_number:
+            if isinstance(x, bool) or not isinstance(x, Integral) or not 1 <= x <= cfg.max_number:
                 raise DataError(f"countdown: number {x!r} is outside this level (whole numbers 1..{cfg.max_number}); "
                                 "pick numbers in range or raise max_number")
-        return tuple(sorted(numbers)), target
+        return tuple(sorted(int(x) for x in numbers)), target
 
     @staticmethod
     def question_text(numbers: Sequence[int], target: int) -> str:
