@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def task_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--task", default="arith",
-                       help="arith | gsm_symbolic | gsm8k | math500, or a Task subclass's import path mypkg.tasks:MyTask")
+                       help="arith | countdown | gsm_symbolic | gsm8k | math500, or a Task subclass's import path mypkg.tasks:MyTask")
         p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="task option, repeatable (e.g. source=data/gsm8k.jsonl, max_operands=5)")
 

@@ -1,6 +1,7 @@
 """Tasks: sources of math problems, each with its prompt format and answer checker.
 
-Built-ins: ``arith`` (procedural +/- chains), ``gsm_symbolic`` (reasoning-gym word problems),
+Built-ins: ``arith`` (procedural +/- chains), ``countdown`` (reach a target from 3-5 numbers, with
+an exact solver and search traces), ``gsm_symbolic`` (reasoning-gym word problems),
 ``gsm8k`` and ``math500`` (Hub or local files); a user's own Task subclass loads by import path
 ("mypkg.tasks:MyTask"). Prompt formats (plain, chat template, few-shot) are ``PromptFormat``s
 bound with ``Task.set_prompt_format``. Heavy dependencies (datasets, math-verify,
@@ -33,6 +34,7 @@ from roadmap.core.tasks.base import (
     hash_split,
     stable_hash,
 )
+from roadmap.core.tasks.countdown import CountdownConfig, CountdownTask
 from roadmap.core.tasks.gsm8k import GSM8KTask
 from roadmap.core.tasks.gsm_symbolic import GSMSymbolicTask
 from roadmap.core.tasks.math500 import Math500Task
@@ -51,6 +53,8 @@ __all__ = [
     "stable_hash",
     "ArithConfig",
     "ArithTask",
+    "CountdownConfig",
+    "CountdownTask",
     "GSMSymbolicTask",
     "GSM8KTask",
     "Math500Task",
@@ -68,6 +72,7 @@ T = TypeVar("T", bound=type)
 #: task name -> task class; ``get_task`` builds from it and ``register_task`` adds to it
 TASKS: dict[str, type[Task]] = {
     ArithTask.name: ArithTask,
+    CountdownTask.name: CountdownTask,
     GSMSymbolicTask.name: GSMSymbolicTask,
     GSM8KTask.name: GSM8KTask,
     Math500Task.name: Math500Task,
