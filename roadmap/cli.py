@@ -140,7 +140,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                  seed=args.seed, temperature=args.temperature, lengths=lengths_from_args(args))
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
-                               "generated_tokens", "truncated", "wall_seconds"]))
+                               "generated_tokens", "truncated", "wall_seconds"]
+                       + (["scorer_truncated"] if row["scorer_truncated"] else [])))
     if report.behaviour.get("checks") or report.behaviour.get("corrections") or report.behaviour.get("backtracks"):
         print(format_table([report.behaviour], ["self_check_accuracy", "self_correction_rate", "backtrack_rate",
                                                 "right_after_wrong", "wrong_steps", "corrections", "backtracks"]))

@@ -211,3 +211,55 @@ def test_training_that_hurts_keeps_the_initialisation(trained, tmp_path):
                                                             batch_size=16, learning_rate=5.0, readout="step_end",
                                                             keep_best=False))
     assert last["eval_history"] == [] and last["eval_auc"] < result["eval_auc"] - 0.05  # what keep_best prevents
+
+
+def _short_context_prm(tiny_dir, limit):
+    """The tiny policy's untrained likelihood PRM, told it reads only ``limit`` positions."""
+    prm = ProcessRewardModel.from_policy(tiny_dir)
+    prm.model.config.max_position_embeddings = limit
+    return prm
+
+
+def test_a_candidate_past_the_positions_is_cut_and_counted(tiny_dir, arith_task, caplog):
+    prm = _short_context_prm(tiny_dir, 24)
+    problem = arith_task.make_problem("1+1")
+    prompt = arith_task.prompt(problem)
+    steps = ["1+1=2", "2+0=2", "2+0=2", "2+0=2", "Answer: 2"]  # ~30 tokens with the prompt: past 24
+    long, fits = "\n".join(steps), "\n".join(steps[:2])
+    n = len(encode_steps(prm.tokenizer, prompt, steps, "\n")[0])
+    assert n > 24
+    cut, whole = prm.step_scores([prompt, prompt], [long, fits])
+    assert len(cut) == len(steps) and prm.truncated == 1 and prm.last_truncated == [0]
+    inside = [k for k in encode_steps(prm.tokenizer, prompt, steps, "\n")[2] if k < 24]
+    assert 0 < len(inside) < len(steps)
+    # the steps that fit keep the scores of the uncut text (causal attention); the rest score 0.0
+    assert all(math.isclose(a, b, abs_tol=1e-5) for a, b in zip(cut, whole))
+    assert cut[len(inside):] == [0.0] * (len(steps) - len(inside)) and all(s > 0 for s in cut[: len(inside)])
+
+    scorer = PRMScorer(prm, arith_task, aggregation="min")
+    assert scorer.score(problem, [long, fits])[0] == 0.0  # never chosen for what was not read
+    scorer.score(problem, [long])
+    assert scorer.truncated[problem.id] == 2
+    warned = [r.message for r in caplog.records if "longer than the reward model's 24 positions" in r.message]
+    assert len(warned) == 1 and "--max-solution-steps" in warned[0]  # three cut scorings, one warning
+
+
+def test_a_search_survives_candidates_past_the_positions(tiny_dir, tiny_policy, arith_task, caplog):
+    from rewards.prm import PRMLengthError
+    from roadmap.core import Lengths
+    from roadmap.evaluate import evaluate_search
+
+    problems = arith_task.problems("test", 6, seed=3)
+    prompt = max(len(ProcessRewardModel.from_policy(tiny_dir).tokenizer(arith_task.prompt(p))["input_ids"])
+                 for p in problems)
+    scorer = PRMScorer(_short_context_prm(tiny_dir, prompt + 8), arith_task)  # room for a step or so
+    report = evaluate_search(tiny_policy, arith_task, problems, method="beam", budget=4, scorer=scorer,
+                             progress=False, lengths=Lengths(max_steps=4, max_step_tokens=16))
+    assert report.n == len(problems)
+    assert report.scorer_truncated > 0 and report.scorer_truncated == sum(scorer.truncated.values())
+    assert sum(r["scorer_truncated"] for r in report.records) == report.scorer_truncated
+    assert "a candidate can reach about" in caplog.text and "--max-solution-steps" in caplog.text  # before the run
+
+    with pytest.raises(PRMLengthError, match="no step could be scored"):
+        evaluate_search(tiny_policy, arith_task, problems, method="beam", budget=4, progress=False,
+                        scorer=PRMScorer(_short_context_prm(tiny_dir, prompt), arith_task))
