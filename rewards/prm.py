@@ -357,6 +357,7 @@ class PRMScorer:
         self.task = task
         self.aggregation = aggregation
         self.truncated: Counter[str] = Counter()
+        self._warned_context: set[tuple[int, int]] = set()
 
     def check_context(self, problems: Sequence[Problem], solution_tokens: int, fix: str) -> None:
         """Before a run: refuse when a prompt alone fills the reward model's positions (no step could be
@@ -370,7 +371,8 @@ class PRMScorer:
             raise PRMLengthError(f"problem {problem.id!r}: its prompt is {n} tokens and the reward model reads "
                                  f"{limit} positions, so no step could be scored; use a reward model with a longer "
                                  "context")
-        if n + solution_tokens > limit:
+        if n + solution_tokens > limit and (n, solution_tokens) not in self._warned_context:
+            self._warned_context.add((n, solution_tokens))  # once per setting, not once per benchmark cell
             logger.warning("a candidate can reach about %d tokens (the longest prompt, %d, + %d of solution) but the "
                            "reward model reads %d positions: a longer one has its steps past them scored 0.0 and is "
                            "counted in scorer_truncated. Fix: lower %s to fit %d solution tokens, or use a reward "
