@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,8 +53,8 @@ __all__ = [
     "ProcessRewardModel",
     "PRMScorer",
     "PRMLengthError",
+    "ContextGuard",
     "aggregate",
-    "check_length",
     "load_kwargs",
     "max_positions",
     "encode_steps",
@@ -98,7 +99,7 @@ def aggregate(step_scores: Sequence[float], how: str = "min") -> float:
 
 
 class PRMLengthError(RoadmapError, ValueError):
-    """A text to score is longer than the reward model's position limit (refused, never cut)."""
+    """A run's prompts alone are longer than the reward model's positions: no step could be scored."""
 
 
 def max_positions(config) -> int | None:
@@ -109,18 +110,47 @@ def max_positions(config) -> int | None:
     return None
 
 
-def check_length(n_tokens: int, limit: int | None, where: str) -> None:
-    """Refuse a text of ``n_tokens`` tokens that a model with ``limit`` positions cannot read.
+class ContextGuard:
+    """Scoring past the reward model's positions, shared by ``ProcessRewardModel`` and the public PRMs.
 
-    A reward model past its positions scores garbage (or fails inside attention), and cutting the
-    text would drop the steps being judged, so the text is refused with the length and the limit.
+    A model read past its positions scores garbage or fails inside attention, and a search or an
+    evaluation must not stop for one long candidate. A text longer than ``max_positions`` is cut
+    there: the steps that end inside the context keep their scores (attention is causal, so they
+    are the scores of the uncut text), the steps past it score 0.0 (the worst, so a cut candidate
+    is never chosen for what was not read), and the text counts in ``truncated``. One warning per
+    model says so and names the fix.
+
+    Attributes:
+        truncated: texts cut so far (all calls).
+        last_truncated: indices, into the last ``step_scores`` call's texts, of the ones cut.
     """
-    if limit is not None and n_tokens > limit:
-        raise PRMLengthError(
-            f"{where}: a prompt + solution of {n_tokens} tokens is longer than the reward model's limit of "
-            f"{limit} positions; shorten the solutions (max tokens per step, max steps) or use a reward model "
-            "with a longer context"
-        )
+
+    name = "reward model"
+
+    def _init_guard(self) -> None:
+        self.truncated = 0
+        self.last_truncated: list[int] = []
+        self._warned_context = False
+
+    @property
+    def max_positions(self) -> int | None:
+        return max_positions(self.model.config)
+
+    def _fit(self, ids: list[int], positions: list[int], index: int) -> tuple[list[int], list[int]]:
+        """``ids`` cut at the model's positions and the step positions that still lie inside them."""
+        limit = self.max_positions
+        if limit is None or len(ids) <= limit:
+            return ids, positions
+        self.truncated += 1
+        self.last_truncated.append(index)
+        if not self._warned_context:
+            self._warned_context = True
+            logger.warning(
+                "%s: a prompt + solution of %d tokens is longer than the reward model's %d positions; its steps "
+                "past position %d score 0.0 and it counts as truncated (this warning is shown once). Fix: shorter "
+                "solutions (--max-solution-steps, --max-step-tokens, --max-new-tokens) or a reward model with a "
+                "longer context", self.name, len(ids), limit, limit)
+        return ids[:limit], [k for k in positions if k < limit]
 
 
 def encode_steps(
@@ -180,7 +210,7 @@ def token_logits(model, readout: str, input_ids, attention_mask):
     return torch.cat([torch.zeros_like(z[:, :1]), z], dim=1)
 
 
-class ProcessRewardModel:
+class ProcessRewardModel(ContextGuard):
     """A trained PRM (or ORM): scores every step of a batch of partial solutions.
 
     Args:
@@ -191,6 +221,9 @@ class ProcessRewardModel:
         kind: "prm" (a score per step) or "orm" (one score for the whole solution).
         batch_size: sequences per forward pass when scoring.
         readout: "likelihood", "tokens" or "step_end", as the model was trained (module docstring).
+
+    A text longer than the model's positions is cut there (``ContextGuard``): its steps past
+    them score 0.0 and it counts in ``truncated``.
     """
 
     def __init__(self, model, tokenizer, step_delimiter: str = "\n", kind: str = "prm", batch_size: int = 64,
@@ -204,6 +237,7 @@ class ProcessRewardModel:
         self.batch_size = batch_size
         self.readout = readout
         self.scored_tokens = 0  # tokens read by step_scores (forward only): the compute of scoring
+        self._init_guard()
 
     @classmethod
     def from_policy(cls, init, *, step_delimiter: str = "\n", readout: str = DEFAULT_READOUT,
@@ -256,14 +290,18 @@ class ProcessRewardModel:
         return [s for s in text.split(self.step_delimiter) if s.strip()]
 
     def step_scores(self, prompts: Sequence[str], solutions: Sequence[str]) -> list[list[float]]:
-        """Sigmoid scores of each step (one per unit for an ORM) of each ``prompts[i] + solutions[i]``."""
+        """Sigmoid scores of each step (one per unit for an ORM) of each ``prompts[i] + solutions[i]``; 0.0 for
+        a step past the model's positions (``ContextGuard``)."""
         import torch
 
-        encoded = [encode_steps(self.tokenizer, p, self.units(s), self.step_delimiter) for p, s in zip(prompts, solutions)]
-        limit = max_positions(self.model.config)
-        for seq, _, _ in encoded:
-            check_length(len(seq), limit, "ProcessRewardModel.step_scores")
-        out: list[list[float]] = [[] for _ in encoded]
+        encoded, steps = [], []
+        self.last_truncated = []
+        for i, (p, s) in enumerate(zip(prompts, solutions)):
+            ids, start, pos = encode_steps(self.tokenizer, p, self.units(s), self.step_delimiter)
+            steps.append(len(pos))
+            ids, pos = self._fit(ids, pos, i)
+            encoded.append((ids, start, pos))
+        out: list[list[float]] = [[0.0] * n for n in steps]  # a step past the positions keeps its 0.0
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # less padding
         device = next(self.model.parameters()).device
         pad = self.tokenizer.pad_token_id or 0
@@ -288,7 +326,8 @@ class ProcessRewardModel:
                 else:
                     probs = prefix_log_scores(logits, judged.to(logits.device)).exp().cpu()
             for r, i in enumerate(idx):
-                out[i] = probs[r, encoded[i][2]].tolist()
+                kept = encoded[i][2]
+                out[i][: len(kept)] = probs[r, kept].tolist()
         return out
 
     def save_pretrained(self, path) -> None:
@@ -305,13 +344,43 @@ class ProcessRewardModel:
 
 
 class PRMScorer:
-    """``StepScorer`` over a reward model: aggregated step scores of each partial solution."""
+    """``StepScorer`` over a reward model: aggregated step scores of each partial solution.
+
+    ``truncated`` counts, by problem id, the scorings of a candidate cut at the reward model's
+    positions (``ContextGuard``: its steps past them scored 0.0); ``check_context`` warns before a
+    run whose candidates can reach that far.
+    """
 
     def __init__(self, prm: ProcessRewardModel, task, aggregation: str = "min") -> None:
         aggregate([], aggregation)  # validates the name
         self.prm = prm
         self.task = task
         self.aggregation = aggregation
+        self.truncated: Counter[str] = Counter()
+        self._warned_context: set[tuple[int, int]] = set()
+
+    def check_context(self, problems: Sequence[Problem], solution_tokens: int, fix: str) -> None:
+        """Before a run: refuse when a prompt alone fills the reward model's positions (no step could be
+        scored); warn, naming ``fix``, when a prompt + a solution of ``solution_tokens`` tokens can pass them."""
+        limit = getattr(self.prm, "max_positions", None)
+        if limit is None or not problems:
+            return
+        n, problem = max((self._prompt_tokens(p), i) for i, p in enumerate(problems))
+        problem = problems[problem]
+        if n >= limit:
+            raise PRMLengthError(f"problem {problem.id!r}: its prompt is {n} tokens and the reward model reads "
+                                 f"{limit} positions, so no step could be scored; use a reward model with a longer "
+                                 "context")
+        if n + solution_tokens > limit and (n, solution_tokens) not in self._warned_context:
+            self._warned_context.add((n, solution_tokens))  # once per setting, not once per benchmark cell
+            logger.warning("a candidate can reach about %d tokens (the longest prompt, %d, + %d of solution) but the "
+                           "reward model reads %d positions: a longer one has its steps past them scored 0.0 and is "
+                           "counted in scorer_truncated. Fix: lower %s to fit %d solution tokens, or use a reward "
+                           "model with a longer context", n + solution_tokens, n, solution_tokens, limit, fix,
+                           limit - n)
+
+    def _prompt_tokens(self, problem: Problem) -> int:
+        return len(self.prm.tokenizer(self.task.prompt(problem))["input_ids"])
 
     def score(self, problem: Problem, partial_solutions: Sequence[str]) -> list[float]:
         return self.score_batch([problem], [partial_solutions])[0]
@@ -319,6 +388,9 @@ class PRMScorer:
     def score_batch(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         """``score`` for many problems in one batched pass (search calls this across problems)."""
         flat = self._step_scores(problems, solutions)
+        if self.prm.last_truncated:
+            owners = [p.id for p, sols in zip(problems, solutions) for _ in sols]
+            self.truncated.update(owners[i] for i in self.prm.last_truncated)
         out, k = [], 0
         for sols in solutions:
             out.append([aggregate(x, self.aggregation) for x in flat[k : k + len(sols)]])

@@ -4,6 +4,10 @@ The model and its readouts are ``rewards.prm``'s; this module trains them on sof
 (Math-Shepherd MC fractions, arXiv 2312.08935) or hard (OmegaPRM, arXiv 2406.06592) labels from
 ``rewards.labels``, in a ``transformers.Trainer`` subclass with progress, a held-out ROC-AUC,
 and the library's staged-output skeleton (``roadmap.core.training.run_staged_training``).
+Training never leaves a PRM worse than where it started: the held-out AUC is measured on the
+initialisation (step 0) and after every epoch (or ``eval_steps``), and the weights of the best
+evaluation are the ones saved, the initialisation's included (``keep_best``). The held-out labels
+are those of whole problems (``split_by_problem``), so no problem's labels are on both sides.
 TRL has no PRM trainer for causal models with soft labels, so this module is that trainer. A
 solution is cut at ``Lengths.train_max_length`` tokens (its steps past the cut are not trained;
 ``RewardModelResult.truncated_solutions`` counts them). The weights train in fp32 whatever the
@@ -49,7 +53,7 @@ from roadmap.core.training import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RewardModelConfig", "RewardModelResult", "train_reward_model", "train_prm"]
+__all__ = ["RewardModelConfig", "RewardModelResult", "split_by_problem", "train_reward_model", "train_prm"]
 
 
 @dataclass
@@ -68,6 +72,13 @@ class RewardModelConfig:
         "help": "Learning rate of the 'likelihood' readout's two calibration scalars."})
     batch_size: int = field(default=32, metadata={"help": "Solutions per optimizer step."})
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of problems held out for the eval AUC."})
+    eval_steps: int = field(default=0, metadata={
+        "help": "Measure the held-out AUC every this many optimizer steps (0: at the end of every epoch); the "
+                "initialisation is measured before training and the last step after it."})
+    keep_best: bool = field(default=True, metadata={
+        "help": "Save the weights of the evaluation with the best held-out AUC, the initialisation's included "
+                "(an equal AUC goes to the lower held-out loss, then to the earlier step), so training never "
+                "makes the PRM worse on held-out labels; False: the last step's."})
     logging_steps: int = field(default=50, metadata={"help": "Log loss every this many steps."})
     save_steps: int = field(default=500, metadata={"help": "Checkpoint every this many steps."})
     seed: int = field(default=0, metadata={"help": "Seed of the head's initialisation and data order."})
@@ -95,6 +106,8 @@ class RewardModelConfig:
             raise ValueError(f"eval_fraction={self.eval_fraction} must lie in [0, 1)")
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+        if self.eval_steps < 0:
+            raise ValueError(f"eval_steps={self.eval_steps} must be 0 (every epoch) or a positive step count")
         check_memory_fields(self, self.batch_size)
 
 
@@ -107,7 +120,18 @@ class RewardModelResult(TrainResult):
     readout: str = field(metadata={"help": "The readout trained (rewards.prm)."})
     train_solutions: int = field(metadata={"help": "Solutions trained on."})
     eval_solutions: int = field(metadata={"help": "Solutions of held-out problems, for the AUC."})
-    eval_auc: float | None = field(default=None, metadata={"help": "Step-level ROC-AUC on held-out problems."})
+    eval_auc: float | None = field(default=None, metadata={
+        "help": "Step-level ROC-AUC on held-out problems of the saved reward model."})
+    eval_problems: int = field(default=0, metadata={"help": "Problems held out (none of their labels trained on)."})
+    init_eval_auc: float | None = field(default=None, metadata={
+        "help": "The held-out AUC of the initialisation, before any training step (None: no held-out labels)."})
+    eval_history: list[dict] = field(default_factory=list, metadata={
+        "help": "Every held-out evaluation, in order: {'step': optimizer step (0: the initialisation), 'auc': "
+                "step ROC-AUC, 'loss': weighted BCE}."})
+    chosen_step: int | None = field(default=None, metadata={
+        "help": "The step whose weights were saved (0: the initialisation; None: no held-out labels, the last)."})
+    kept_init: bool = field(default=False, metadata={
+        "help": "True when no trained step beat the initialisation's held-out AUC, so the initialisation was saved."})
     class_weights: list[float] = field(default_factory=list, metadata={"help": "(bad, good) BCE weights."})
     truncated_solutions: int = field(default=0, metadata={
         "help": "Solutions longer than lengths.train_max_length, cut there (their later steps untrained; a "
@@ -135,8 +159,23 @@ def _rows(dataset, tokenizer, delimiter: str, label_column: str, max_length: int
             ids, target = ids[:max_length], target[:max_length]
             if all(y < 0 for y in target):
                 continue  # not one step ends inside the limit: nothing to train on
-        rows.append({"input_ids": ids, "step_labels": target, "start": start, "problem_id": ex.get("problem_id", "")})
+        rows.append({"input_ids": ids, "step_labels": target, "start": start, "problem_id": ex.get("problem_id", ""),
+                     "prompt": ex["prompt"]})
     return rows, cut
+
+
+def split_by_problem(rows, eval_fraction: float) -> tuple[list, list]:
+    """(train, held-out) rows, split by a stable hash of the problem (``problem_id``, else the prompt).
+
+    Whole problems go to one side, so labels of one problem are never both trained on and judged;
+    the split is the same on every run and every machine (``roadmap.core.tasks.base.hash_split``).
+    """
+    train, evals = [], []
+    for r in rows:
+        key = str(r.get("problem_id") or "") or r["prompt"]
+        held_out = eval_fraction > 0 and hash_split(key, eval_fraction) == "test"
+        (evals if held_out else train).append(r)
+    return train, evals
 
 
 def _collate(pad_id: int):
@@ -188,11 +227,59 @@ def _trainer_class():
         The eval "logits" are then those log scores: the AUC only needs their order.
         """
 
-        def __init__(self, *args, max_seconds=None, class_weights=(1.0, 1.0), readout="tokens", **kw):
+        def __init__(self, *args, max_seconds=None, class_weights=(1.0, 1.0), readout="tokens", keep_best=False,
+                     **kw):
             super().__init__(*args, **kw)
             self.init_budget(max_seconds)
             self.class_weights = class_weights  # (bad, good)
             self.readout = readout
+            self.keep_best = keep_best and self.eval_dataset is not None
+            self.eval_history: list[dict] = []  # {"step", "auc"} of every held-out evaluation, step 0 = the init
+            self.chosen_step: int | None = None
+            self._tracking = False
+            self._best: tuple[float, int, dict] | None = None  # (auc, step, CPU copy of the weights)
+
+        def evaluate(self, *args, **kw):
+            metrics = super().evaluate(*args, **kw)
+            if self._tracking:
+                auc, step = metrics.get("eval_auc", float("nan")), self.state.global_step
+                loss = metrics.get("eval_loss", float("nan"))
+                self.eval_history.append({"step": step, "auc": auc, "loss": loss})
+                # a higher AUC wins; an equal one (it saturates at 1.0) goes to the lower held-out BCE, and a
+                # full tie keeps the earlier weights, the initialisation first of all
+                key = (auc, -loss if not math.isnan(loss) else -math.inf)
+                if not math.isnan(auc) and (self._best is None or key > self._best[0]):
+                    weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+                    self._best = (key, step, weights)
+            return metrics
+
+        def train(self, *args, **kw):
+            """Train between two held-out evaluations (the initialisation, the last step); with ``keep_best``
+            the model ends with the weights of the best evaluation."""
+            if not self.keep_best:
+                return super().train(*args, **kw)
+            self._tracking = True
+            try:
+                self.evaluate()  # step 0: the initialisation, the bar every checkpoint must clear
+                out = super().train(*args, **kw)
+                if self.eval_history[-1]["step"] != self.state.global_step:
+                    self.evaluate()
+            finally:
+                self._tracking = False
+            if self._best is None:
+                logger.warning("no held-out evaluation gave an AUC (the held-out steps are all of one class); "
+                               "keeping the last step's weights")
+                self.chosen_step = self.state.global_step
+                return out
+            (auc, _), self.chosen_step, weights = self._best
+            if self.chosen_step != self.state.global_step:
+                self.model.load_state_dict(weights)
+                logger.warning("the held-out AUC was best at step %d (%.4f%s), not at the last step %d (%.4f): "
+                               "saving step %d's weights", self.chosen_step, auc,
+                               ", the initialisation" if self.chosen_step == 0 else "", self.state.global_step,
+                               self.eval_history[-1]["auc"], self.chosen_step)
+            self._best = None  # free the copy
+            return out
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("step_labels")
@@ -217,6 +304,15 @@ def _trainer_class():
             return (loss, out) if return_outputs else loss
 
     return StepBCETrainer
+
+
+def _eval_schedule(config: RewardModelConfig, has_evals: bool) -> dict:
+    """``TrainingArguments`` of the held-out evaluations during training (``keep_best`` chooses among them)."""
+    if not (config.keep_best and has_evals):
+        return {"eval_strategy": "no"}
+    if config.eval_steps:
+        return {"eval_strategy": "steps", "eval_steps": config.eval_steps}
+    return {"eval_strategy": "epoch"}
 
 
 def _class_weights(rows) -> tuple[float, float]:
@@ -244,8 +340,9 @@ def train_reward_model(
         step_delimiter: the task's step delimiter.
 
     Returns:
-        A ``RewardModelResult`` (steps, wall seconds, losses, eval AUC, ``completed``), also written as
-        ``train_result.json``. The model folder appears at ``config.output_dir`` only when training
+        A ``RewardModelResult`` (steps, wall seconds, losses, eval AUC, ``completed``; the
+        initialisation's held-out AUC, every evaluation's, the step saved and whether it was the
+        initialisation), also written as ``train_result.json``. The model folder appears at ``config.output_dir`` only when training
         finished; an existing folder that is not a library output of this ``kind`` is refused
         (``roadmap.core.io.OutputExistsError``).
     """
@@ -262,11 +359,12 @@ def train_reward_model(
                        cut, len(dataset), config.lengths.train_max_length)
     if not rows:
         raise ValueError("the label dataset has no solution with steps; label some solutions first")
-    # split by problem, so that no eval problem's solutions are trained on
-    train, evals = [], []
-    for r in rows:
-        held_out = config.eval_fraction and hash_split(r["problem_id"], config.eval_fraction) == "test"
-        (evals if held_out else train).append(r)
+    train, evals = split_by_problem(rows, config.eval_fraction)
+    eval_problems = len({str(r["problem_id"] or "") or r["prompt"] for r in evals})
+    if config.keep_best and not evals:
+        logger.warning("no problem is held out (eval_fraction=%s over %d rows): the held-out AUC cannot be "
+                       "measured, so the last step is saved whether or not training helped",
+                       config.eval_fraction, len(rows))
     class_weights = _class_weights(train) if config.balance else (1.0, 1.0)
 
     def build(scratch: Path):
@@ -281,7 +379,8 @@ def train_reward_model(
             per_device_eval_batch_size=config.batch_size * 2, num_train_epochs=config.epochs,
             max_steps=config.max_steps, learning_rate=config.learning_rate, weight_decay=0.01,
             logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
-            save_total_limit=1, eval_strategy="no", remove_unused_columns=False, label_names=["step_labels"],
+            save_total_limit=1, remove_unused_columns=False, label_names=["step_labels"],
+            **_eval_schedule(config, bool(evals)),
         ))
         optimizers = (None, None)
         if config.readout == "likelihood":  # the calibration scalars learn far faster than the LM
@@ -295,7 +394,7 @@ def train_reward_model(
             model=model, args=args, train_dataset=train, eval_dataset=evals or None, optimizers=optimizers,
             data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=_auc_metrics,
             max_seconds=config.max_minutes * 60 if config.max_minutes else None, class_weights=class_weights,
-            readout=config.readout,
+            readout=config.readout, keep_best=config.keep_best,
         )
         trainer.source_dtype = source_dtype
         return trainer
@@ -311,14 +410,18 @@ def train_reward_model(
 
     def result(trainer, stats) -> RewardModelResult:
         metrics = trainer.evaluate() if evals else {}
+        history = trainer.eval_history
         return RewardModelResult(output_dir=str(config.output_dir), kind=kind, labels=config.labels,
                                  readout=config.readout, train_solutions=len(train), eval_solutions=len(evals),
-                                 eval_auc=metrics.get("eval_auc"), class_weights=list(class_weights),
-                                 truncated_solutions=cut, **stats)
+                                 eval_problems=eval_problems, eval_auc=metrics.get("eval_auc"),
+                                 init_eval_auc=history[0]["auc"] if history else None, eval_history=history,
+                                 chosen_step=trainer.chosen_step, kept_init=trainer.chosen_step == 0,
+                                 class_weights=list(class_weights), truncated_solutions=cut, **stats)
 
     res = run_staged_training(config.output_dir, kind, config=config, build=build, save=save, result=result,
                               result_file="train_result.json", inputs=inputs)
-    logger.info("%s trained: %d steps in %.0fs, eval AUC %s", kind.upper(), res.steps, res.wall_seconds, res.eval_auc)
+    logger.info("%s trained: %d steps in %.0fs, eval AUC %s (initialisation %s, saved step %s)", kind.upper(),
+                res.steps, res.wall_seconds, res.eval_auc, res.init_eval_auc, res.chosen_step)
     return res
 
 

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from rewards.prm import MARKER, PRMScorer, ProcessRewardModel, check_length, load_kwargs, max_positions
+from rewards.prm import MARKER, ContextGuard, PRMScorer, ProcessRewardModel, load_kwargs
 from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.types import Problem
 
@@ -131,8 +131,9 @@ def detect_prm_format(path, prm_format: str = "auto") -> str:
     )
 
 
-class _PublicPRM:
-    """Batched step scoring shared by the public formats: encode, pad on the right, read at tag positions."""
+class _PublicPRM(ContextGuard):
+    """Batched step scoring shared by the public formats: encode, pad on the right, read at tag positions; a text
+    past the model's positions is cut there, its later steps scored 0.0 (``rewards.prm.ContextGuard``)."""
 
     format = ""
 
@@ -144,6 +145,7 @@ class _PublicPRM:
         self.kind = "prm"
         self.scored_tokens = 0  # tokens read by step_scores (forward only), as ProcessRewardModel counts
         self._warned = False
+        self._init_guard()
 
     def _clean(self, text: str, tag: str) -> str:
         if tag not in text:
@@ -170,14 +172,13 @@ class _PublicPRM:
         return positions
 
     def step_scores(self, questions: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
-        """One score in [0, 1] per step of each (``questions[i]``, ``steps[i]``); [] for no steps."""
+        """One score in [0, 1] per step of each (``questions[i]``, ``steps[i]``); [] for no steps; 0.0 for a step
+        past the model's positions."""
         import torch
 
-        encoded = [self.encode(q, s) if s else ([], []) for q, s in zip(questions, steps)]
-        limit = max_positions(self.model.config)
-        for ids, _ in encoded:
-            check_length(len(ids), limit, f"{self.name} reward model")
-        out: list[list[float]] = [[] for _ in encoded]
+        self.last_truncated = []
+        encoded = [self._fit(*self.encode(q, s), i) if s else ([], []) for i, (q, s) in enumerate(zip(questions, steps))]
+        out: list[list[float]] = [[0.0] * len(s) if s else [] for s in steps]  # past the positions: 0.0
         order = sorted((i for i, e in enumerate(encoded) if e[1]), key=lambda i: len(encoded[i][0]))
         device = next(self.model.parameters()).device
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -199,7 +200,7 @@ class _PublicPRM:
             k = 0
             for i in idx:
                 n = len(encoded[i][1])
-                out[i], k = probs[k : k + n], k + n
+                out[i][:n], k = probs[k : k + n], k + n
         return out
 
 
@@ -298,6 +299,9 @@ class PublicPRMScorer(PRMScorer):
     def _step_scores(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         questions = [p.question for p, sols in zip(problems, solutions) for _ in sols]
         return self.prm.step_scores(questions, [self.task.split_steps(s) for sols in solutions for s in sols])
+
+    def _prompt_tokens(self, problem: Problem) -> int:
+        return len(self.prm.tokenizer(problem.question)["input_ids"])  # the format's own words are not counted
 
     def __repr__(self) -> str:
         return f"PublicPRMScorer(format={self.prm.format!r}, aggregation={self.aggregation!r})"

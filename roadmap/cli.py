@@ -148,7 +148,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                  seed=args.seed, temperature=args.temperature, lengths=lengths_from_args(args))
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
-                               "generated_tokens", "truncated", "wall_seconds"]))
+                               "generated_tokens", "truncated", "wall_seconds"]
+                       + (["scorer_truncated"] if row["scorer_truncated"] else [])))
     if report.behaviour.get("checks") or report.behaviour.get("corrections") or report.behaviour.get("backtracks"):
         print(format_table([report.behaviour], ["self_check_accuracy", "self_correction_rate", "backtrack_rate",
                                                 "right_after_wrong", "wrong_steps", "corrections", "backtracks"]))
@@ -234,7 +235,8 @@ def _cmd_train_prm(args: argparse.Namespace) -> int:
     task = _bind_prompt(args, _task(args, args.init), folder=args.init)
     result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args),
                        step_delimiter=task.step_delimiter)
-    print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
+    print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss",
+                                  "init_eval_auc", "eval_auc", "chosen_step", "kept_init"]))
     return 0
 
 
@@ -244,7 +246,8 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
     task = _bind_prompt(args, _task(args, args.init), folder=args.init)
     rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
     result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter)
-    print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss", "eval_auc"]))
+    print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss",
+                                  "init_eval_auc", "eval_auc", "chosen_step", "kept_init"]))
     return 0
 
 

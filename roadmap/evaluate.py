@@ -21,7 +21,8 @@ from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
 
-__all__ = ["EvalReport", "evaluate", "evaluate_search", "evaluate_sharded", "eval_shards_dir", "run_search", "wilson_interval", "METHODS"]
+__all__ = ["EvalReport", "evaluate", "evaluate_search", "evaluate_sharded", "eval_shards_dir", "run_search",
+           "check_scorer_context", "wilson_interval", "METHODS"]
 
 #: the evaluation methods of ``evaluate``; the search methods are ``search.registry``'s
 METHODS = ("greedy", "majority")
@@ -57,6 +58,9 @@ class EvalReport:
     behaviour: dict[str, Any] = field(default_factory=dict)
     #: thinking tokens per solution (budget forcing, ``search.budget_forcing``); None without a budget
     thinking_budget: int | None = None
+    #: scorings of a candidate longer than the reward model's positions: cut there, its later steps scored 0.0
+    #: (``rewards.prm.ContextGuard``); 0 without a scorer
+    scorer_truncated: int = 0
 
     def to_dict(self, with_records: bool = True) -> dict[str, Any]:
         d = asdict(self)
@@ -168,6 +172,7 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
     correct, n = sum(r["correct"] for r in records), len(records)
     flexible = sum(r["correct_flexible"] for r in records)
     outputs, truncated = sum(r["outputs"] for r in records), sum(r["truncated"] for r in records)
+    scorer_truncated = sum(r.get("scorer_truncated", 0) for r in records)
     return EvalReport(
         task=task.name,
         method=method,
@@ -182,6 +187,7 @@ def _report(task, method: str, samples: int, records: list[dict[str, Any]], spen
         outputs=outputs,
         truncated=truncated,
         truncated_rate=truncated / outputs if outputs else 0.0,
+        scorer_truncated=scorer_truncated,
         lengths=lengths.to_dict(),
         records=records,
         accuracy_flexible=flexible / n if n else 0.0,
@@ -216,11 +222,14 @@ def evaluate_search(
     from tqdm.auto import tqdm
 
     lengths = lengths or Lengths()
+    check_scorer_context(scorer, problems, method, lengths)
+    cut = getattr(scorer, "truncated", None)  # the PRM's candidates cut at its positions, by problem id
     before, t0 = policy.usage.copy(), time.perf_counter()
     records: list[dict[str, Any]] = []
     bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}@{budget}", disable=not progress, unit="problem")
     for start in range(0, len(problems), chunk):
         part = list(problems[start : start + chunk])
+        cut_before = dict(cut) if cut is not None else {}
         for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
                                                             width=width, temperature=temperature, lengths=lengths)):
             ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
@@ -229,11 +238,22 @@ def evaluate_search(
             flexible = res.answer if res.answer is not None else _flexible_reader(task)(solution)
             records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
                             "solution": solution, "usage": res.usage.to_dict(), "outputs": len(res.candidates),
-                            "truncated": res.truncated, **_flexible(task, problem, flexible)})
+                            "truncated": res.truncated, **_flexible(task, problem, flexible),
+                            "scorer_truncated": cut.get(problem.id, 0) - cut_before.get(problem.id, 0) if cut else 0})
         bar.update(len(part))
         bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     bar.close()
     return _report(task, method, budget, records, policy.usage - before, t0, lengths, problems)
+
+
+def check_scorer_context(scorer, problems: Sequence[Problem], method: str, lengths: Lengths) -> None:
+    """Before a search: a scorer that reads a limited context (a PRM's positions) warns when ``method``'s
+    candidates under ``lengths`` can be longer, and refuses when a prompt alone fills it."""
+    from search.registry import longest_candidate
+
+    bound = longest_candidate(method, lengths)
+    if bound is not None and hasattr(scorer, "check_context"):
+        scorer.check_context(problems, *bound)
 
 
 def eval_shards_dir(out: str | Path) -> Path:

@@ -111,6 +111,10 @@ def search_train(
     t0 = time.perf_counter()
     todo = [Shard(s, (task, shards[s], config.method, config.budget_for(config.seed + s * config.shard_size),
                       verifier), len(shards[s])) for s in range(n_shards) if not reuse[s]]
+    if todo and scorer is not None:
+        from roadmap.evaluate import check_scorer_context
+
+        check_scorer_context(scorer, problems, config.method, config.lengths)
     for shard in todo:  # first: a shard on disk always has its record
         write_json(_provenance_path(shard_dir, shard.key), wanted[shard.key])
 

@@ -24,7 +24,8 @@ from typing import Any
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, SearchResult
 
-__all__ = ["SearchBudget", "SearchFn", "SEARCH_METHODS", "register_search", "get_search", "search_method_names"]
+__all__ = ["SearchBudget", "SearchFn", "SEARCH_METHODS", "register_search", "get_search", "search_method_names",
+           "longest_candidate"]
 
 #: ``(policy, task, problems, scorer, budget, *, verifier=None) -> list[SearchResult]``
 SearchFn = Callable[..., list[SearchResult]]
@@ -94,6 +95,21 @@ def get_search(name: str) -> SearchFn:
         raise ValueError(f"method={name!r} is not a search method; use one of {search_method_names()} "
                          "(add one with search.register_search)")
     return SEARCH_METHODS[name]
+
+
+def longest_candidate(method: str, lengths: Lengths) -> tuple[int, str] | None:
+    """The most solution tokens a candidate of ``method`` can have under ``lengths``, and the limits (with
+    their CLI flags) that set it; None for a method registered elsewhere, whose lengths are unknown here.
+
+    What a scorer must be able to read: ``bon``/``weighted`` score whole solutions, the stepwise
+    methods up to ``max_steps`` steps of ``max_step_tokens``.
+    """
+    if method in ("bon", "weighted"):
+        return lengths.max_solution_tokens, "lengths.max_solution_tokens (--max-new-tokens)"
+    if method in ("beam", "dvts", "mcts"):
+        return (lengths.max_steps * lengths.max_step_tokens,
+                "lengths.max_steps × lengths.max_step_tokens (--max-solution-steps, --max-step-tokens)")
+    return None
 
 
 # A verifier passed to bon/beam/dvts guides them when there is no scorer (train time may look at

@@ -159,3 +159,107 @@ def test_bad_training_input(tiny_dir, tmp_path):
         train_prm(nan, tiny_dir, RewardModelConfig(output_dir=str(tmp_path / "x")))
     with pytest.raises(FileNotFoundError, match="config.json"):
         train_prm(toy_dataset(4), tmp_path, RewardModelConfig(output_dir=str(tmp_path / "x")), tokenizer=object())
+
+
+def test_held_out_split_is_by_whole_problem():
+    from rewards.prm_training import split_by_problem
+
+    rows = [{"problem_id": f"p{i % 40}", "prompt": f"{i % 40}+1\n"} for i in range(200)]  # 5 rows a problem
+    train, evals = split_by_problem(rows, 0.25)
+    held = {r["problem_id"] for r in evals}
+    assert held and {r["problem_id"] for r in train}.isdisjoint(held)
+    assert len(evals) == 5 * len(held)  # every row of a held-out problem, none of the others
+    assert split_by_problem(list(reversed(rows)), 0.25)[1] == list(reversed(evals))  # not by row order
+    no_ids = [{"problem_id": "", "prompt": r["prompt"]} for r in rows]  # keyed by the prompt instead
+    assert len(split_by_problem(no_ids, 0.25)[1]) % 5 == 0 and 0 < len(split_by_problem(no_ids, 0.25)[1]) < 200
+    assert split_by_problem(rows, 0.0) == (rows, [])
+
+
+@pytest.mark.parametrize("trained", ["likelihood", "tokens", "step_end"], indirect=True)
+def test_training_that_helps_saves_a_later_step(trained):
+    _, _, result = trained
+    history = result["eval_history"]
+    assert history[0]["step"] == 0 and history[0]["auc"] == result["init_eval_auc"]
+    assert history[-1]["step"] == result["steps"] and len(history) >= 3  # init, each epoch, the last step
+    assert result["chosen_step"] > 0 and not result["kept_init"]
+    best = max(h["auc"] for h in history)
+    assert best > result["init_eval_auc"]
+    chosen = [h for h in history if h["step"] == result["chosen_step"]][0]
+    assert chosen["auc"] == best  # and among the best AUCs, the lowest held-out loss
+    assert chosen["loss"] == min(h["loss"] for h in history if h["auc"] == best)
+    assert math.isclose(result["eval_auc"], best, abs_tol=1e-6)  # the saved model is the chosen one
+    assert result["eval_problems"] > 0
+
+
+@pytest.mark.parametrize("trained", ["step_end"], indirect=True)
+def test_training_that_hurts_keeps_the_initialisation(trained, tmp_path):
+    """An absurd learning rate wrecks a good PRM; the saved one is still the initialisation."""
+    _, good, _ = trained
+    out = tmp_path / "wrecked"
+    result = train_prm(toy_dataset(), good, RewardModelConfig(output_dir=str(out), epochs=2, batch_size=16,
+                                                              learning_rate=5.0, readout="step_end"))
+    history = result["eval_history"]
+    later = [h["auc"] for h in history[1:]]
+    assert later and all(math.isnan(a) or a < result["init_eval_auc"] - 0.05 for a in later)  # training hurt
+    assert result["kept_init"] and result["chosen_step"] == 0 and result["steps"] > 0
+    assert result["eval_auc"] >= result["init_eval_auc"] - 1e-6
+    before = ProcessRewardModel.from_pretrained(good).step_scores(*PARTIALS)
+    after = ProcessRewardModel.from_pretrained(out).step_scores(*PARTIALS)
+    assert all(math.isclose(a, b, abs_tol=1e-5) for x, y in zip(before, after) for a, b in zip(x, y))
+
+    last = train_prm(toy_dataset(), good, RewardModelConfig(output_dir=str(tmp_path / "last"), epochs=2,
+                                                            batch_size=16, learning_rate=5.0, readout="step_end",
+                                                            keep_best=False))
+    assert last["eval_history"] == [] and last["eval_auc"] < result["eval_auc"] - 0.05  # what keep_best prevents
+
+
+def _short_context_prm(tiny_dir, limit):
+    """The tiny policy's untrained likelihood PRM, told it reads only ``limit`` positions."""
+    prm = ProcessRewardModel.from_policy(tiny_dir)
+    prm.model.config.max_position_embeddings = limit
+    return prm
+
+
+def test_a_candidate_past_the_positions_is_cut_and_counted(tiny_dir, arith_task, caplog):
+    prm = _short_context_prm(tiny_dir, 24)
+    problem = arith_task.make_problem("1+1")
+    prompt = arith_task.prompt(problem)
+    steps = ["1+1=2", "2+0=2", "2+0=2", "2+0=2", "Answer: 2"]  # ~30 tokens with the prompt: past 24
+    long, fits = "\n".join(steps), "\n".join(steps[:2])
+    n = len(encode_steps(prm.tokenizer, prompt, steps, "\n")[0])
+    assert n > 24
+    cut, whole = prm.step_scores([prompt, prompt], [long, fits])
+    assert len(cut) == len(steps) and prm.truncated == 1 and prm.last_truncated == [0]
+    inside = [k for k in encode_steps(prm.tokenizer, prompt, steps, "\n")[2] if k < 24]
+    assert 0 < len(inside) < len(steps)
+    # the steps that fit keep the scores of the uncut text (causal attention); the rest score 0.0
+    assert all(math.isclose(a, b, abs_tol=1e-5) for a, b in zip(cut, whole))
+    assert cut[len(inside):] == [0.0] * (len(steps) - len(inside)) and all(s > 0 for s in cut[: len(inside)])
+
+    scorer = PRMScorer(prm, arith_task, aggregation="min")
+    assert scorer.score(problem, [long, fits])[0] == 0.0  # never chosen for what was not read
+    scorer.score(problem, [long])
+    assert scorer.truncated[problem.id] == 2
+    warned = [r.message for r in caplog.records if "longer than the reward model's 24 positions" in r.message]
+    assert len(warned) == 1 and "--max-solution-steps" in warned[0]  # three cut scorings, one warning
+
+
+def test_a_search_survives_candidates_past_the_positions(tiny_dir, tiny_policy, arith_task, caplog):
+    from rewards.prm import PRMLengthError
+    from roadmap.core import Lengths
+    from roadmap.evaluate import evaluate_search
+
+    problems = arith_task.problems("test", 6, seed=3)
+    prompt = max(len(ProcessRewardModel.from_policy(tiny_dir).tokenizer(arith_task.prompt(p))["input_ids"])
+                 for p in problems)
+    scorer = PRMScorer(_short_context_prm(tiny_dir, prompt + 8), arith_task)  # room for a step or so
+    report = evaluate_search(tiny_policy, arith_task, problems, method="beam", budget=4, scorer=scorer,
+                             progress=False, lengths=Lengths(max_steps=4, max_step_tokens=16))
+    assert report.n == len(problems)
+    assert report.scorer_truncated > 0 and report.scorer_truncated == sum(scorer.truncated.values())
+    assert sum(r["scorer_truncated"] for r in report.records) == report.scorer_truncated
+    assert "a candidate can reach about" in caplog.text and "--max-solution-steps" in caplog.text  # before the run
+
+    with pytest.raises(PRMLengthError, match="no step could be scored"):
+        evaluate_search(tiny_policy, arith_task, problems, method="beam", budget=4, progress=False,
+                        scorer=PRMScorer(_short_context_prm(tiny_dir, prompt), arith_task))

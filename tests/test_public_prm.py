@@ -18,7 +18,6 @@ from standin_prms import build_qwen_prm_standin, build_shepherd_standin  # noqa:
 from rewards import (  # noqa: E402
     PRM_FORMATS,
     PRMFormatError,
-    PRMLengthError,
     ProcessRewardModel,
     PublicPRMScorer,
     QwenPRM,
@@ -167,18 +166,21 @@ def test_qwen_prm_without_trust_remote_code_names_the_flag(qwen_dir):
         load_step_scorer(qwen_dir, _Task())
 
 
-def test_a_text_past_the_position_limit_is_refused(shepherd_dir, qwen_dir, tiny_dir):
+def test_a_text_past_the_position_limit_is_cut_and_its_later_steps_score_zero(shepherd_dir, qwen_dir, tiny_dir):
     long_steps = ["5 + 3 = 8 and so on"] * 200
     for path, options in ((shepherd_dir, None), (qwen_dir, ModelOptions(trust_remote_code=True))):
         prm = load_step_scorer(path, _Task(), options=options).prm
-        n, limit = len(prm.encode(QUESTION, long_steps)[0]), prm.model.config.max_position_embeddings
-        assert n > limit == 1024
-        with pytest.raises(PRMLengthError, match=rf"{n} tokens is longer than the reward model's limit of {limit}"):
-            prm.step_scores([QUESTION], [long_steps])
+        ids, positions = prm.encode(QUESTION, long_steps)
+        limit = prm.model.config.max_position_embeddings
+        assert len(ids) > limit == 1024
+        inside = sum(k < limit for k in positions)
+        cut, short = prm.step_scores([QUESTION, QUESTION], [long_steps, long_steps[:inside]])
+        assert len(cut) == 200 and cut[inside:] == [0.0] * (200 - inside) and prm.truncated == 1
+        assert all(abs(a - b) < 1e-4 for a, b in zip(cut[:inside], short))  # what fits scores as uncut
     ours = ProcessRewardModel.from_policy(tiny_dir)
     limit = ours.model.config.max_position_embeddings
-    with pytest.raises(PRMLengthError, match=rf"limit of {limit} positions"):
-        ours.step_scores(["Q: "], ["1+1=2\n" * limit])
+    scores = ours.step_scores(["Q: "], ["1+1=2\n" * limit])[0]
+    assert len(scores) == limit and scores[-1] == 0.0 and ours.truncated == 1
 
 
 def test_cli_and_loop_accept_public_prm_folders(qwen_dir, shepherd_dir, tiny_dir, tmp_path, capsys):
