@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -197,6 +198,32 @@ def inspect_gguf(file: str | Path) -> GGUFInfo:
                     quantization=dict(sorted(quant.items())), chat_template=bool(_field(reader, "tokenizer.chat_template")))
 
 
+@contextmanager
+def one_parse():
+    """Within the block, every ``gguf.GGUFReader`` of the same file is one reader, parsed once.
+
+    transformers parses the file's header anew for the tokenizer, the config and the weights, and
+    ``inspect_gguf`` once more; the header of a model with a 49k-token vocabulary takes seconds to
+    parse (a numpy view per token and merge), most of an import's time. The reader is read-only
+    (a memory map), so sharing it changes nothing but the time. ``gguf.GGUFReader`` is restored on exit.
+    """
+    gguf = _require_gguf()
+    original = gguf.GGUFReader
+    readers: dict = {}
+
+    def shared(path, mode="r"):
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -214,8 +241,9 @@ def load_gguf(file: str | Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(file)
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    with one_parse():
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     return model.eval(), tokenizer
 
 
@@ -256,25 +284,32 @@ def import_gguf(file: str | Path, out_dir: str | Path, *, dtype: str = "float32"
     tokenizer files with the chat template, and ``gguf_source.json`` (the source file's name, size,
     sha256, architecture and quantization, and the dtype). ``inspect_gguf`` runs first.
     """
-    from roadmap.core.io import write_json
     from roadmap.core.outputs import StagedOutput
 
     if dtype not in GGUF_DTYPES:
         raise ConfigError(f"dtype={dtype!r} is not one of {GGUF_DTYPES}; pick one (--dtype float32 keeps the "
                           "dequantized weights exactly)")
-    info = inspect_gguf(file)
-    path = Path(info.path)
-    source = {"file": path.name, "path": str(path), "size": info.size, "sha256": _sha256(path),
-              "architecture": info.architecture, "name": info.name, "quantization": info.quantization,
-              "dtype": dtype}
-    with StagedOutput(out_dir, "gguf", overwrite=overwrite, config=source) as stage:
-        model, tokenizer = load_gguf(path)
-        plain = plain_copy(model, dtype)
-        del model
-        plain.save_pretrained(stage.path)
-        tokenizer.save_pretrained(stage.path)
-        write_json(stage.path / SOURCE_FILE, source)
-        n = sum(p.numel() for p in plain.parameters())
-        logger.info("imported %s (%s, %.1fM parameters, %s) to %s", path.name, info.architecture, n / 1e6, dtype,
-                    out_dir)
-        return stage.finish()
+    with one_parse():  # inspect and load read the header once
+        info = inspect_gguf(file)
+        path = Path(info.path)
+        source = {"file": path.name, "path": str(path), "size": info.size, "sha256": _sha256(path),
+                  "architecture": info.architecture, "name": info.name, "quantization": info.quantization,
+                  "dtype": dtype}
+        with StagedOutput(out_dir, "gguf", overwrite=overwrite, config=source) as stage:
+            model, tokenizer = load_gguf(path)
+            return _save(stage, model, tokenizer, source)
+
+
+def _save(stage, model, tokenizer, source: dict) -> Path:
+    """Write the plain copy of ``model``, ``tokenizer`` and the fingerprint into ``stage``, then finish it."""
+    from roadmap.core.io import write_json
+
+    plain = plain_copy(model, source["dtype"])
+    del model
+    plain.save_pretrained(stage.path)
+    tokenizer.save_pretrained(stage.path)
+    write_json(stage.path / SOURCE_FILE, source)
+    n = sum(p.numel() for p in plain.parameters())
+    logger.info("imported %s (%s, %.1fM parameters, %s) to %s", source["file"], source["architecture"], n / 1e6,
+                source["dtype"], stage.out)
+    return stage.finish()
