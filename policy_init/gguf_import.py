@@ -284,11 +284,12 @@ def import_gguf(file: str | Path, out_dir: str | Path, *, dtype: str = "float32"
     tokenizer files with the chat template, and ``gguf_source.json`` (the source file's name, size,
     sha256, architecture and quantization, and the dtype). ``inspect_gguf`` runs first.
     """
-    from roadmap.core.outputs import StagedOutput
+    from roadmap.core.outputs import StagedOutput, prepare_output
 
     if dtype not in GGUF_DTYPES:
         raise ConfigError(f"dtype={dtype!r} is not one of {GGUF_DTYPES}; pick one (--dtype float32 keeps the "
                           "dequantized weights exactly)")
+    prepare_output(out_dir, "gguf", overwrite=overwrite)  # refuse a folder of the user's before minutes of work
     with one_parse():  # inspect and load read the header once
         info = inspect_gguf(file)
         path = Path(info.path)
