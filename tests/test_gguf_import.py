@@ -91,6 +91,22 @@ def test_an_unsupported_quantization_is_named(tmp_path):
     assert info.architecture == "llama" and info.quantization == {"F32": 1, "Q4_1": 1} and info.tensors == 2
 
 
+def test_one_parse_shares_one_reader_per_file_and_restores_gguf(tmp_path):
+    gguf = pytest.importorskip("gguf", reason="the gguf package is not installed (pip install gguf)")
+    from policy_init.gguf_import import inspect_gguf, one_parse
+
+    a, b = _gguf_file(tmp_path / "a.gguf"), _gguf_file(tmp_path / "b.gguf", raw_qtype=gguf.GGMLQuantizationType.Q8_0)
+    original = gguf.GGUFReader
+    with one_parse():
+        first = gguf.GGUFReader(str(a))
+        assert gguf.GGUFReader(a) is first and gguf.GGUFReader(str(b)) is not first
+        assert inspect_gguf(b).quantization == {"F32": 1, "Q8_0": 1}
+    assert gguf.GGUFReader is original
+    with pytest.raises(RuntimeError), one_parse():
+        raise RuntimeError("an import that fails")
+    assert gguf.GGUFReader is original
+
+
 def test_a_missing_gguf_package_names_the_install(tmp_path, capsys, monkeypatch):
     f = tmp_path / "model.gguf"
     f.write_bytes(b"GGUF" + b"\0" * 60)
