@@ -88,6 +88,7 @@ def main() -> int:
                                         "kept_steps_right": r["kept_steps_right"],
                                         "levels": {str(k): v for k, v in r["levels"].items()}}
                                        for r in result["iterations"]]}
+        summary = {**(json.loads(path.read_text()) if path.exists() else {}), arm: summary[arm]}  # other processes' arms
         path.write_text(json.dumps(summary, indent=1))
         print(f"{arm}: wrote {run}/report.md", flush=True)
     return 0

@@ -149,7 +149,7 @@ class _Ladder:
             rates[lv] = sum(map(sum, right)) / (len(right) * c.probe_samples)
             at_k[lv] = sum(any(r) for r in right) / len(right)
         spent = policy.usage - before
-        chosen = choose_levels(rates, c.band, c.max_levels)
+        chosen = choose_levels(rates, c.band, c.max_levels, c.prefer)
         self.say(f"iteration {k}: pass rates {_pct(rates)}; learning at levels {chosen}")
         return {"pass_rate": rates, "pass_at_k": at_k, "chosen": chosen,
                 "data_tokens": spent.generated_tokens + spent.prefill_tokens}

@@ -54,6 +54,9 @@ class LadderConfig:
     band: list = field(default_factory=lambda: [0.1, 0.9], metadata={
         "help": "[low, high] pass rates of the edge of competence, where the ladder searches."})
     max_levels: int = field(default=2, metadata={"help": "Most levels searched per iteration."})
+    prefer: str = field(default="easiest", metadata={
+        "help": "Which chosen levels come first when more than max_levels qualify: 'easiest' (measured: an "
+                "easier rung's right answers come through right steps far more often) or 'hardest'."})
     search: dict = field(default_factory=lambda: {"method": "bon", "budget": 16, "temperature": 0.7, "shard_size": 64},
                          metadata={"help": "roadmap.train_search.TrainSearchConfig fields (guided by the verifier)."})
     search_problems: int = field(default=512, metadata={"help": "Answer-only problems searched per chosen level."})
@@ -88,6 +91,8 @@ class LadderConfig:
             raise RecipeError(f"replay_share={self.replay_share} must lie in [0, 1] (0: new data only)")
         if self.selection not in SELECTIONS:
             raise RecipeError(f"selection={self.selection!r} is unknown; use one of {SELECTIONS}")
+        if self.prefer not in ("easiest", "hardest"):
+            raise RecipeError(f"prefer={self.prefer!r} is unknown; use 'easiest' or 'hardest'")
         if self.control not in ("none", "more_sft"):
             raise RecipeError(f"control={self.control!r} is unknown; use 'none' or 'more_sft'")
         if not self.seed_levels:
@@ -130,10 +135,12 @@ class LadderConfig:
             raise RecipeError(f"search: {e}") from e
 
 
-def choose_levels(pass_rates: dict[int, float], band: tuple[float, float] | list, max_levels: int) -> list[int]:
+def choose_levels(pass_rates: dict[int, float], band: tuple[float, float] | list, max_levels: int,
+                  prefer: str = "easiest") -> list[int]:
     """Where to learn: the levels whose pass rate lies in ``band``, and the first level above every level the
     policy passes at ``band[0]`` or more (the next rung up, even at a pass rate below the band), at most
-    ``max_levels`` of them, the hardest first. Levels above the band (mastered) are left out.
+    ``max_levels`` of them: the easiest first (``prefer="easiest"``; the next rung comes last) or the hardest
+    first. Levels above the band (mastered) are left out.
     """
     low, high = band
     levels = sorted(pass_rates)
@@ -142,7 +149,7 @@ def choose_levels(pass_rates: dict[int, float], band: tuple[float, float] | list
     above = [lv for lv in levels if not reached or lv > max(reached)]
     if above and pass_rates[above[0]] < low:
         edge.append(above[0])
-    return sorted(set(edge), reverse=True)[:max_levels]
+    return sorted(set(edge), reverse=prefer == "hardest")[:max_levels]
 
 
 def mix_rows(new: list[dict[str, Any]], replay: list[dict[str, Any]], total: int, replay_share: float,

@@ -15,11 +15,13 @@ from roadmap.loop_config import RecipeError
 
 def test_level_chooser_picks_the_band_and_the_next_level_up():
     rates = {2: 1.0, 3: 0.97, 4: 0.6, 5: 0.2, 6: 0.01, 7: 0.0}
-    assert choose_levels(rates, (0.1, 0.9), 3) == [6, 5, 4]  # band 4, 5, and 6: first above every reached level
-    assert choose_levels(rates, (0.1, 0.9), 1) == [6]  # the hardest first
+    assert choose_levels(rates, (0.1, 0.9), 3) == [4, 5, 6]  # band 4, 5, and 6: first above every reached level
+    assert choose_levels(rates, (0.1, 0.9), 3, "hardest") == [6, 5, 4]
+    assert choose_levels(rates, (0.1, 0.9), 1) == [4]  # the easiest first
+    assert choose_levels(rates, (0.1, 0.9), 1, "hardest") == [6]
     assert choose_levels({2: 1.0, 3: 1.0, 4: 0.0}, (0.1, 0.9), 2) == [4]  # nothing in band: the next rung up
     assert choose_levels({2: 1.0, 3: 1.0}, (0.1, 0.9), 2) == []  # all mastered: nothing to learn
-    assert choose_levels({2: 0.5, 3: 0.95, 4: 0.3}, (0.1, 0.9), 5) == [4, 2]  # mastered 3 is left out
+    assert choose_levels({2: 0.5, 3: 0.95, 4: 0.3}, (0.1, 0.9), 5) == [2, 4]  # mastered 3 is left out
 
 
 def test_replay_keeps_the_seed_set_in_the_mix():
@@ -49,7 +51,7 @@ def test_selection_rules():
     ("band", [0.2, 1.5], "band"), ("band", [-0.1, 0.5], "band"), ("band", [0.9, 0.1], "band"),
     ("seed_levels", [], "seed_levels"), ("levels", [2, 3, 1], "levels"), ("levels", [2, 3, 100], "levels"),
     ("replay_share", 1.5, "replay_share"), ("replay_share", -0.1, "replay_share"),
-    ("learning_rate", -1e-4, "learning_rate"), ("selection", "best", "selection"),
+    ("learning_rate", -1e-4, "learning_rate"), ("selection", "best", "selection"), ("prefer", "middle", "prefer"),
 ])
 def test_bad_ladder_recipes_are_refused_naming_the_key(key, value, named):
     with pytest.raises(RecipeError, match=named):
