@@ -39,7 +39,7 @@ from typing import Any
 
 from learning.rl_loop import PromptPool, _save, greedy_accuracy
 from learning.rl_roles import Learner, RolloutBuffer, Sampler
-from roadmap.core.errors import RoadmapError
+from roadmap.core.errors import ConfigError, RoadmapError
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
     ckpt = Path(checkpoint_dir) / "rl_checkpoint.pt" if checkpoint_dir is not None else None
     state = torch.load(ckpt, weights_only=False) if ckpt is not None and ckpt.exists() else None
     if state is not None and state.get("mode") != "async":
-        raise RoadmapError(f"{ckpt} was written by the alternating loop (async_sampler: false); resume it with "
+        raise ConfigError(f"{ckpt} was written by the alternating loop (async_sampler: false); resume it with "
                            "async_sampler: false, or give an empty checkpoint folder")
     pool = PromptPool(problems, seed=c.seed, retire_pass_rate=c.retire_pass_rate, retired=retired)
     buffer = RolloutBuffer(c.max_lag)

@@ -3,7 +3,8 @@
 Samples past max_lag are never trained on; the sampler takes up each new version of the weights for the next
 batch it samples; a dead sampler is restarted and samples its lost batch again (the run ends with the weights of
 an unbroken run), or, its restarts spent, the run stops naming it and a rerun resumes from the checkpoint
-without sampling a finished step again; bad settings are refused naming the key.
+without sampling a finished step again; so does a run whose learner was SIGKILLed; bad settings are refused
+naming the key.
 
 One local Ray session (2 CPUs: one for each role) serves the whole module."""
 
@@ -56,6 +57,28 @@ class CountingReward:
         with self.calls.open("a") as f:
             f.write("call\n")
         return [float(zlib.crc32(c.encode()) % 2) for c in completions]
+
+
+class LearnerKillingReward(CountingReward):
+    """``CountingReward`` that, on call ``kill_at``, SIGKILLs the learner actor's process (the title Ray gives
+    it names its class), once; the sampler itself lives on."""
+
+    def __init__(self, calls: Path, kill_at: int, flag: Path) -> None:
+        super().__init__(calls)
+        self.kill_at, self.flag = kill_at, flag
+
+    def __call__(self, prompts, completions, **kwargs):
+        done = len(self.calls.read_text().splitlines()) if self.calls.exists() else 0
+        if self.kill_at == done + 1 and not self.flag.exists():
+            self.flag.write_text("killed")
+            for proc in Path("/proc").glob("[0-9]*"):
+                try:
+                    title = (proc / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if title.startswith(b"ray::LearnerActor"):
+                    os.kill(int(proc.name), signal.SIGKILL)
+        return super().__call__(prompts, completions, **kwargs)
 
 
 def _config(**overrides) -> RLConfig:
@@ -138,6 +161,41 @@ def test_a_sampler_that_dies_past_its_restarts_stops_the_run_and_a_rerun_resumes
     assert [s["step"] for s in log["steps_log"]] == [1, 2, 3, 4]
     assert len((tmp_path / "calls").read_text().splitlines()) == 4  # only batches 3 and 4 sampled again
     assert final == unbroken[1]  # the resumed run ends where the unbroken one did
+
+
+@needs_ray
+def test_a_killed_learner_stops_the_run_naming_it_and_a_rerun_resumes(unbroken, ray_session, tiny_dir, arith_task,
+                                                                       tmp_path):
+    import re
+
+    from learning.rl_async import RLActorError
+
+    reward = LearnerKillingReward(tmp_path / "calls", kill_at=3, flag=tmp_path / "flag")
+    with pytest.raises(RLActorError, match=r"the learner actor died in \w+ .*rerun to resume from it") as err:
+        _run(tiny_dir, arith_task, _config(), reward, tmp_path / "ckpt")
+    assert (tmp_path / "flag").exists()
+    kept = int(re.search(r"the checkpoint of step (\d)", str(err.value)).group(1))
+    sampled = len((tmp_path / "calls").read_text().splitlines())
+    log, final = _run(tiny_dir, arith_task, _config(), reward, tmp_path / "ckpt")
+    assert [s["step"] for s in log["steps_log"]] == [1, 2, 3, 4]
+    # the rerun samples only the batches of the steps after the checkpoint
+    assert len((tmp_path / "calls").read_text().splitlines()) - sampled == 4 - kept
+    assert final == unbroken[1]
+
+
+def test_each_loop_refuses_the_others_checkpoint_naming_async_sampler(tiny_dir, arith_task, tmp_path):
+    import torch
+
+    from roadmap.core.errors import ConfigError
+
+    (tmp_path / "alt").mkdir()
+    torch.save({"step": 1}, tmp_path / "alt" / "rl_checkpoint.pt")  # the alternating loop's (no mode)
+    with pytest.raises(ConfigError, match="written by the alternating loop \\(async_sampler: false\\)"):
+        _run(tiny_dir, arith_task, _config(), CountingReward(tmp_path / "c"), tmp_path / "alt")
+    (tmp_path / "async").mkdir()
+    torch.save({"step": 1, "mode": "async"}, tmp_path / "async" / "rl_checkpoint.pt")
+    with pytest.raises(ValueError, match="written by the asynchronous loop \\(async_sampler: true\\)"):
+        _run(tiny_dir, arith_task, _config(async_sampler=False), CountingReward(tmp_path / "c"), tmp_path / "async")
 
 
 def test_bad_async_settings_are_refused_naming_the_key():
