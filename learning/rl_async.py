@@ -155,13 +155,13 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
     if not ray_installed():
         from roadmap.core.distributed import RAY_INSTALL
 
-        raise RLActorError(f"async_sampler=True needs Ray, which is not installed; install it with {RAY_INSTALL}, "
-                           "or set async_sampler: false")
+        raise ConfigError(f"async_sampler=True needs Ray, which is not installed; install it with {RAY_INSTALL}, "
+                          "or set async_sampler: false")
     ckpt = Path(checkpoint_dir) / "rl_checkpoint.pt" if checkpoint_dir is not None else None
     state = torch.load(ckpt, weights_only=False) if ckpt is not None and ckpt.exists() else None
     if state is not None and state.get("mode") != "async":
         raise ConfigError(f"{ckpt} was written by the alternating loop (async_sampler: false); resume it with "
-                           "async_sampler: false, or give an empty checkpoint folder")
+                          "async_sampler: false, or give an empty checkpoint folder")
     pool = PromptPool(problems, seed=c.seed, retire_pass_rate=c.retire_pass_rate, retired=retired)
     buffer = RolloutBuffer(c.max_lag)
     eval_problems = task.problems("test", n=c.eval_problems, seed=c.seed) if c.eval_every else []
