@@ -88,6 +88,17 @@ class RLConfig:
     max_lag: int = field(default=0, metadata={
         "help": "Most optimizer steps between the weights that sampled a group and the weights that learn from it; "
                 "older groups are dropped (0: on-policy; 8: ScaleRL's PipelineRL-8). Own trainer."})
+    async_sampler: bool = field(default=False, metadata={
+        "help": "Own trainer: run the sampler and the learner as two Ray actors (one core each) that work at once, "
+                "the sampler drawing the next batch while the learner trains on this one (PipelineRL); false: the "
+                "roles take turns in this process. Needs max_lag >= 1 (learning.rl_async)."})
+    weight_sync_every: int = field(default=1, metadata={
+        "help": "async_sampler: optimizer steps between the learner's weights being sent to the running sampler "
+                "(1: after every step; k: batches are up to k steps old, those past max_lag are dropped)."})
+    sampler_restarts: int = field(default=1, metadata={
+        "help": "async_sampler: times a dead sampler actor is restarted (Ray max_restarts) before the run stops."})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "async_sampler: a Ray cluster to join (HOST:PORT, as --ray-address); None: a local Ray of 2 CPUs."})
     warmup_steps: int = field(default=0, metadata={
         "help": "Steps of linear learning-rate warm-up (own trainer; 0: none). Adam's first steps move every weight "
                 "by about the learning rate, whatever its gradient's noise."})
@@ -148,6 +159,17 @@ class RLConfig:
                              "0: positive advantages only)")
         if self.max_lag < 0:
             raise ValueError(f"max_lag={self.max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
+        if self.async_sampler and self.trainer != "own":
+            raise ValueError("async_sampler=True runs on trainer='own'; set trainer: own or async_sampler: false")
+        if self.async_sampler and self.max_lag < 1:
+            raise ValueError(f"async_sampler=True with max_lag={self.max_lag}: the sampler draws the next batch while "
+                             "the learner trains, so every batch is at least one step old; set max_lag: 1 or more, or "
+                             "async_sampler: false for on-policy (max_lag 0) training")
+        if self.weight_sync_every < 1:
+            raise ValueError(f"weight_sync_every={self.weight_sync_every} must be >= 1 (1: send the weights after every "
+                             "optimizer step)")
+        if self.sampler_restarts < 0:
+            raise ValueError(f"sampler_restarts={self.sampler_restarts} must be >= 0 (0: a dead sampler stops the run)")
         if not self.temperature > 0:
             raise ValueError(f"temperature={self.temperature} must be > 0: RL samples (greedy has no exploration)")
         if self.warmup_steps < 0:

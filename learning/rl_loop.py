@@ -16,6 +16,8 @@ A checkpoint (model, optimizer, sampler weights, prompt pool, logs) is written a
 ``checkpoint_every`` steps under ``checkpoint_dir``, through a temporary file and a rename; a
 restarted run loads the last one and goes on from the step after it, so a SIGKILL mid-step
 repeats at most that step.
+
+``config.async_sampler`` runs the same roles as two Ray actors at once instead (``learning.rl_async``).
 """
 
 from __future__ import annotations
@@ -110,6 +112,11 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
     from roadmap.core import HFPolicy
 
     c = config
+    if getattr(c, "async_sampler", False):
+        from learning.rl_async import run_rl_async
+
+        return run_rl_async(model, tokenizer, task, problems, c, reward_fns, reward_weights,
+                            checkpoint_dir=checkpoint_dir, retired=retired, optimizer_state=optimizer_state)
     sampler_model = copy.deepcopy(model).eval()
     policy = HFPolicy(sampler_model, tokenizer, batch_size=max(1, c.prompts_per_step * c.num_generations),
                       prefix_cache_tokens=0)
@@ -128,6 +135,9 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
     ckpt = Path(checkpoint_dir) / "rl_checkpoint.pt" if checkpoint_dir is not None else None
     if ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
+        if state.get("mode") == "async":
+            raise ValueError(f"{ckpt} was written by the asynchronous loop (async_sampler: true); resume it with "
+                             "async_sampler: true, or give an empty checkpoint folder")
         model.load_state_dict(state["model"])
         learner.optimizer.load_state_dict(state["optimizer"])
         sampler.load_weights(state["sampler"], state["sampler_version"])

@@ -13,8 +13,8 @@ objects that meet only through ``RolloutGroup`` records and weight updates:
   advantages (``learning.rl_losses``) and one optimizer update, importance-weighted against the
   behaviour log-probabilities, so off-policy tokens are corrected.
 
-Here the roles alternate on one machine (``learning.rl_loop``); on a cluster the same records and
-the same lag rule let them run asynchronously.
+The roles alternate in one process (``learning.rl_loop``), or run at once as two Ray actors
+(``learning.rl_async``, ``RLConfig.async_sampler``) with the same records and the same lag rule.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from roadmap.core.errors import ConfigError, RoadmapError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Workers", "Shard", "ShardError", "run_shards", "fresh_shard", "finished_shard", "shard_ranges", "ray_installed"]
+__all__ = ["Workers", "Shard", "ShardError", "run_shards", "fresh_shard", "finished_shard", "shard_ranges", "ray_installed",
+           "start_ray"]
 
 RAY_INSTALL = "pip install 'o1-roadmap[ray]' (or pip install 'ray==2.60.0')"
 
@@ -192,20 +193,26 @@ def _check_address(address: str) -> None:
 
 def _init_ray(workers: Workers) -> bool:
     """Start (or join) Ray unless this process already runs it; return whether we started it."""
+    return start_ray(workers.address, workers.n * workers.threads)
+
+
+def start_ray(address: str | None, num_cpus: int) -> bool:
+    """Join the Ray cluster at ``address`` (``--ray-address``), or start a local one of ``num_cpus`` CPUs,
+    unless this process already runs Ray; return whether it was started here (the caller shuts it down)."""
     import ray
 
-    if workers.address is not None:
-        _check_address(workers.address)  # also when Ray runs already: the address given must be a real one
+    if address is not None:
+        _check_address(address)  # also when Ray runs already: the address given must be a real one
     if ray.is_initialized():
         return False
-    if workers.address is not None:
+    if address is not None:
         try:
-            ray.init(address=workers.address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False)
         except ConnectionError as e:
-            raise ConfigError(f"--ray-address {workers.address!r}: could not join the Ray cluster ({e}); start it "
+            raise ConfigError(f"--ray-address {address!r}: could not join the Ray cluster ({e}); start it "
                               "with `ray start --head`, or drop --ray-address") from None
     else:
-        ray.init(num_cpus=workers.n * workers.threads, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     return True
 
 
