@@ -39,7 +39,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from roadmap.core.errors import RoadmapError
+from roadmap.core.errors import ConfigError, MissingPathError, RoadmapError
 from roadmap.core.training import check_model_dir
 from roadmap.core.types import Problem
 
@@ -82,7 +82,7 @@ def aggregate(step_scores: Sequence[float], how: str = "min") -> float:
     worst), so a broken model can never make a solution look good; a warning is logged.
     """
     if how not in AGGREGATIONS:
-        raise ValueError(f"aggregation={how!r} is unknown; use one of {AGGREGATIONS}")
+        raise ConfigError(f"aggregation={how!r} is unknown; use one of {AGGREGATIONS}")
     if not step_scores:
         return 0.0
     scores = [0.0 if math.isnan(s) else min(1.0, max(0.0, float(s))) for s in step_scores]
@@ -145,7 +145,7 @@ def encode_steps(
         while k < len(offsets) and not (offsets[k][0] <= char < offsets[k][1]):
             k += 1
         if k == len(offsets):
-            raise ValueError(f"could not find the token that ends a step in {text!r}; is the tokenizer lossy?")
+            raise ConfigError(f"could not find the token that ends a step in {text!r}; is the tokenizer lossy?")
         positions.append(k)
     return ids, start, positions
 
@@ -196,7 +196,7 @@ class ProcessRewardModel:
     def __init__(self, model, tokenizer, step_delimiter: str = "\n", kind: str = "prm", batch_size: int = 64,
                  readout: str = DEFAULT_READOUT):
         if readout not in READOUTS:
-            raise ValueError(f"readout={readout!r} is unknown; use one of {READOUTS}")
+            raise ConfigError(f"readout={readout!r} is unknown; use one of {READOUTS}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.step_delimiter = step_delimiter
@@ -233,7 +233,7 @@ class ProcessRewardModel:
         p = Path(path)
         if not (p / MARKER).exists():
             what = "a policy, not a reward model" if (p / "config.json").exists() else "not a model folder"
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f"{path} is {what} (no {MARKER}); pass a folder written by `roadmap train-prm` / `roadmap train-orm` "
                 "or rewards.train_prm"
             )

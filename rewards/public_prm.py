@@ -165,8 +165,8 @@ class _PublicPRM:
     def _tag_positions(self, ids: list[int], tag_id: int, steps: Sequence[str], text: str) -> list[int]:
         positions = [k for k, t in enumerate(ids) if t == tag_id]
         if len(positions) != len(steps):
-            raise ValueError(f"{self.name}: found {len(positions)} step tags for {len(steps)} steps in {text!r}; "
-                             "the tokenizer merged a step tag with its neighbours")
+            raise ConfigError(f"{self.name}: found {len(positions)} step tags for {len(steps)} steps in {text!r}; "
+                              "the tokenizer merged a step tag with its neighbours")
         return positions
 
     def step_scores(self, questions: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:

@@ -71,11 +71,11 @@ class TestTimeConfig:
         self.methods, self.budgets, self.seeds = tuple(self.methods), tuple(self.budgets), tuple(self.seeds)
         bad = [m for m in self.methods if m not in bench_methods() + (SEQUENTIAL,)]
         if bad:
-            raise ValueError(f"unknown methods {bad}; use some of {bench_methods() + (SEQUENTIAL,)}")
+            raise ConfigError(f"unknown methods {bad}; use some of {bench_methods() + (SEQUENTIAL,)}")
         if not self.budgets or min(self.budgets) < 1:
-            raise ValueError(f"budgets={self.budgets} must be positive integers")
+            raise ConfigError(f"budgets={self.budgets} must be positive integers")
         if not self.seeds:
-            raise ValueError("seeds is empty; give at least one seed")
+            raise ConfigError("seeds is empty; give at least one seed")
 
 
 def _cell(method: str, budget: int, seed: int, correct: list[bool], usage: dict[str, int], wall: float,

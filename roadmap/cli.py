@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from roadmap.cli_checks import (
+    BUG_NOTE,
     check_inputs,
     checked_problems,
     input_error_line,
@@ -23,8 +24,9 @@ from roadmap.cli_checks import (
 )
 from roadmap.cli_config import expand_config
 from roadmap.cli_parser import build_parser
-from roadmap.core.errors import ConfigError
+from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import format_table, write_json
+from roadmap.core.outputs import owned_payload
 from roadmap.core.threads import configure_threads
 
 __all__ = ["main", "parse_task_args", "build_parser", "lengths_from_args"]
@@ -145,7 +147,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(format_table([report.behaviour], ["self_check_accuracy", "self_correction_rate", "backtrack_rate",
                                                 "right_after_wrong", "wrong_steps", "corrections", "backtracks"]))
     if args.out:
-        write_json(args.out, report.to_dict())
+        write_json(args.out, owned_payload(report.to_dict(), "eval"))
         if shards is not None:  # the report holds every shard now
             import shutil
 
@@ -327,8 +329,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "fit.json", {"sigmoid": fit.to_dict(), "power_law": power.to_dict(), "predict_last": check,
-                                      "points": [{"compute": c, "accuracy": a} for c, a in zip(compute, accuracy)]})
+        write_json(out / "fit.json", owned_payload({"sigmoid": fit.to_dict(), "power_law": power.to_dict(), "predict_last": check,
+                                      "points": [{"compute": c, "accuracy": a} for c, a in zip(compute, accuracy)]},
+                                                   "fit"))
         plot_fits(compute, accuracy, fit, power, out / "fit.png", extrapolate=args.extrapolate)
         print(f"wrote {out}/fit.json and fit.png")
     return 0
@@ -355,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         argv = expand_config(argv, parser)
-    except (ConfigError, FileNotFoundError) as err:
+    except RoadmapError as err:  # --config FILE
         print(f"roadmap: error: {err}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
@@ -371,7 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as err:
         line = input_error_line(err)
-        if line is None:  # a genuine bug: the traceback is what a report needs
+        if line is None:  # a genuine bug: the traceback is what a report needs, and a line saying so under it
+            err.add_note(f"roadmap {args.command}: {BUG_NOTE}")
             raise
         if args.debug:
             traceback.print_exc()

@@ -10,6 +10,7 @@ prints. Imports no torch, so ``roadmap --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from roadmap.core.io import folder_fingerprint, require_local_path
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction", "probability", "int_list",
            "max_steps", "parse_task_args", "prompt_format_from_args", "check_inputs", "input_fingerprints",
-           "checked_problems", "input_error_line"]
+           "checked_problems", "input_error_line", "BUG_NOTE"]
 
 
 def _number(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
@@ -110,10 +111,29 @@ _INPUT_PATHS = {"policy": "--policy folder", "completer": "--completer folder", 
                 "points": "points file", "prm_dir": "--prm-dir folder"}
 #: commands whose --out is a file rather than a folder
 _FILE_OUTPUTS = ("eval",)
+#: the keys every report file of those commands held before reports named their writer (``owned_payload``)
+_LEGACY_FILE_KEYS = {"eval": ("task", "method", "samples", "n", "accuracy", "ci95", "records")}
+
+
+def _input_paths(args: argparse.Namespace) -> dict[str, str]:
+    """What the command reads, by the name the messages give it: the path arguments and a data file."""
+    inputs = {what: getattr(args, attr) for attr, what in _INPUT_PATHS.items() if getattr(args, attr, None)}
+    source = parse_task_args(getattr(args, "task_arg", None) or []).get("source")
+    if isinstance(source, str):
+        inputs["--task-arg source"] = source
+    if args.command == "run" and getattr(args, "out", None) and args.recipe:
+        # resuming with the run's own saved recipe reads a file the library wrote there: not an overlap
+        if Path(args.recipe).expanduser().absolute() == (Path(args.out).expanduser() / "config.yaml").absolute():
+            inputs.pop("recipe", None)
+    return inputs
 
 
 def check_inputs(args: argparse.Namespace) -> None:
-    """Refuse, before any work: a missing input path, a bad prompt format, and an ``--out`` that cannot be written."""
+    """Refuse, before any work: a missing input path, a bad prompt format, and an ``--out`` that cannot be
+    written, or that would replace or write into an input or a file the library did not write (the
+    write guard of ``roadmap.core.outputs``)."""
+    from roadmap.core.outputs import check_output_file, check_overlap, check_writable
+
     prompt_format_from_args(args)
     for attr, what in _INPUT_PATHS.items():
         value = getattr(args, attr, None)
@@ -122,6 +142,7 @@ def check_inputs(args: argparse.Namespace) -> None:
     out = getattr(args, "out", None)
     if not out:
         return
+    check_overlap({"--out": out}, _input_paths(args))
     out = Path(out)
     if args.command in _FILE_OUTPUTS:
         if out.is_dir():
@@ -130,8 +151,15 @@ def check_inputs(args: argparse.Namespace) -> None:
         parent = next((p for p in out.absolute().parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             raise ConfigError(f"--out {str(out)!r}: {parent} is a file, not a folder; pick another --out")
+        check_output_file(out, args.command, legacy_keys=_LEGACY_FILE_KEYS[args.command])
     elif out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; --out takes a folder here, pick another name")
+    elif args.command == "fit":
+        check_output_file(out / "fit.json", "fit", legacy_keys=("sigmoid", "power_law"), what="--out file")
+        if (out / "fit.png").exists() and not (out / "fit.json").exists():
+            raise ConfigError(f"--out {str(out)!r} holds a fit.png without the fit.json `roadmap fit` writes beside "
+                              "it; it is never replaced: pick another --out, or move fit.png away")
+    check_writable(out)
 
 
 def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -162,18 +190,27 @@ def checked_problems(task, split: str, n: int | None, seed: int) -> list:
     return problems
 
 
-def _input_error_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [RoadmapError, ValueError, OSError, KeyError]
-    if "yaml" in sys.modules:  # a YAML error can only come from a loaded yaml
-        types.append(sys.modules["yaml"].YAMLError)
-    return tuple(types)
+#: errors of the machine rather than of the library or its input (a full disk, a read-only folder): one line too
+_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def input_error_line(err: BaseException) -> str | None:
-    """The one-line message for an error caused by bad input, or None for a genuine bug."""
-    if not isinstance(err, _input_error_types()):
-        return None
-    text = " ".join(str(err).split()) or type(err).__name__
-    if isinstance(err, KeyError) or not isinstance(err, (RoadmapError, ValueError, OSError)):
-        text = f"{type(err).__name__}: {text}"
-    return text
+    """The one-line message for a library error caused by bad input, or None for a bug (which keeps its traceback).
+
+    One line: the library's own ``RoadmapError``s, a YAML file that does not parse, and an OS error of the
+    machine (a full disk, a folder that refuses writes). Any other exception, a bare ``ValueError`` or
+    ``KeyError`` included, is a bug: the library raises ``RoadmapError`` subclasses for bad input.
+    """
+    yaml = sys.modules.get("yaml")  # a YAML error can only come from a loaded yaml
+    if isinstance(err, RoadmapError) or (yaml is not None and isinstance(err, yaml.YAMLError)):
+        text = " ".join(str(err).split()) or type(err).__name__
+        return text if isinstance(err, RoadmapError) else f"{type(err).__name__}: {text}"
+    if isinstance(err, OSError) and err.errno in _ENVIRONMENT_ERRNOS:
+        where = f" ({err.filename})" if err.filename else ""
+        return f"{err.strerror or err}{where}; free space or pick a folder you can write to, and rerun"
+    return None
+
+
+#: the line added under the traceback of an exception that is not the library's bad-input error
+BUG_NOTE = ("this is a bug in o1-roadmap, not a problem with your input: please report it with the traceback above "
+            "and the command you ran")

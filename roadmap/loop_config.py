@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.lengths import Lengths
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["LoopConfig", "PRMPhaseConfig", "RecipeError", "load_recipe"]
 
 
-class RecipeError(ValueError):
+class RecipeError(ConfigError):
     """A recipe key or value the loop cannot run; the message names it, its section and the fix."""
 
 
@@ -46,9 +47,9 @@ class PRMPhaseConfig:
         from rewards import AGGREGATIONS
 
         if self.problems < 1 or self.samples < 1:
-            raise ValueError(f"problems={self.problems} and samples={self.samples} must be at least 1")
+            raise ConfigError(f"problems={self.problems} and samples={self.samples} must be at least 1")
         if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation={self.aggregation!r} is unknown; use one of {AGGREGATIONS}")
+            raise ConfigError(f"aggregation={self.aggregation!r} is unknown; use one of {AGGREGATIONS}")
 
 
 _NAMES = {int: "an int", float: "a number", bool: "a bool (true or false)", str: "a string", dict: "a mapping",
@@ -328,7 +329,7 @@ def load_recipe(path: str | Path, **overrides) -> LoopConfig:
 
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"recipe {path} does not exist; see recipes/ for examples")
+        raise MissingPathError(f"recipe {path} does not exist; see recipes/ for examples")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:

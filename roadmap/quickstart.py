@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from roadmap.core.errors import ConfigError
+
 __all__ = ["QuickstartConfig", "run_quickstart", "cache_dir"]
 
 
@@ -65,11 +67,11 @@ class QuickstartConfig:
     def __post_init__(self) -> None:
         for name in ("sft_steps", "n_eval", "majority_samples", "n_majority", "loop_budget"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
         if self.loop_problems < 0:
-            raise ValueError(f"loop_problems={self.loop_problems} must be 0 (no loop) or more")
+            raise ConfigError(f"loop_problems={self.loop_problems} must be 0 (no loop) or more")
         if self.minutes is not None and self.minutes <= 0:
-            raise ValueError(f"minutes={self.minutes} must be positive, or None for no cap")
+            raise ConfigError(f"minutes={self.minutes} must be positive, or None for no cap")
 
 
 class _Say(logging.Handler):

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import DataError, MissingPathError
+from roadmap.core.errors import ConfigError, DataError, MissingPathError
 from roadmap.core.io import save_figure
 
 logger = logging.getLogger(__name__)
@@ -91,11 +91,11 @@ def _prepare(compute: Sequence[float], accuracy: Sequence[float], warmup_fractio
     if c.shape != r.shape or c.ndim != 1:
         raise ValueError(f"compute ({c.shape}) and accuracy ({r.shape}) must be 1-D and the same length")
     if not np.all(np.isfinite(c)) or not np.all(np.isfinite(r)):
-        raise ValueError("compute and accuracy must be finite numbers (found NaN or inf)")
+        raise DataError("compute and accuracy must be finite numbers (found NaN or inf)")
     if np.any(c <= 0):
-        raise ValueError("compute must be positive (the fits use C ** B); drop the zero-compute point or shift it")
+        raise DataError("compute must be positive (the fits use C ** B); drop the zero-compute point or shift it")
     if not 0 <= warmup_fraction < 1:
-        raise ValueError(f"warmup_fraction={warmup_fraction} must lie in [0, 1)")
+        raise ConfigError(f"warmup_fraction={warmup_fraction} must lie in [0, 1)")
     order = np.argsort(c)
     c, r = c[order], r[order]
     keep = c >= c[0] + warmup_fraction * (c[-1] - c[0]) if warmup_fraction else np.ones_like(c, dtype=bool)
@@ -123,7 +123,7 @@ def fit_sigmoid(
     c_all, r_all = _prepare(compute, accuracy, 0.0)
     c, r = _prepare(compute, accuracy, warmup_fraction)
     if len(c) < 3:
-        raise ValueError(f"{len(c)} points remain after the warm-up cut; the sigmoid needs at least 3")
+        raise DataError(f"{len(c)} points remain after the warm-up cut; the sigmoid needs at least 3")
     r0 = float(r_all[0]) if r0 is None else float(r0)
 
     def model(x, a, b, log_c_mid):
@@ -183,9 +183,9 @@ def fit_power_law(compute: Sequence[float], accuracy: Sequence[float], *, warmup
 
     c, r = _prepare(compute, accuracy, warmup_fraction)
     if len(c) < 2:
-        raise ValueError(f"{len(c)} points remain after the warm-up cut; the power law needs at least 2")
+        raise DataError(f"{len(c)} points remain after the warm-up cut; the power law needs at least 2")
     if np.any(r <= 0):
-        raise ValueError("a power law needs positive accuracies")
+        raise DataError("a power law needs positive accuracies")
     slope, intercept = np.polyfit(np.log(c), np.log(r), 1)
     p, cov = curve_fit(lambda x, k, e: k * x ** e, c, r, p0=[math.exp(intercept), slope], maxfev=20000)
     err = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else np.full(2, float("nan"))
@@ -204,7 +204,7 @@ def predict_last(compute: Sequence[float], accuracy: Sequence[float], *, r0: flo
     n = len(compute)
     k = max(3, (n + 1) // 2)
     if n < k + 1:
-        raise ValueError(f"{n} points: predicting the last from the first half needs at least 4")
+        raise DataError(f"{n} points: predicting the last from the first half needs at least 4")
     order = sorted(range(n), key=lambda i: compute[i])
     c = [compute[i] for i in order]
     a = [accuracy[i] for i in order]

@@ -48,9 +48,9 @@ class TrainSearchConfig:
 
         get_search(self.method)  # names the registered methods when it is not one
         if self.temperature < 0:
-            raise ValueError(f"temperature={self.temperature} must be >= 0 (0 is greedy)")
+            raise ConfigError(f"temperature={self.temperature} must be >= 0 (0 is greedy)")
         if self.budget < 1 or self.width < 1 or self.shard_size < 1:
-            raise ValueError(f"budget={self.budget}, width={self.width} and shard_size={self.shard_size} must be >= 1")
+            raise ConfigError(f"budget={self.budget}, width={self.width} and shard_size={self.shard_size} must be >= 1")
         self.budget_for(0)  # validates mcts_evaluation
 
     def budget_for(self, seed: int):
@@ -99,7 +99,7 @@ def search_train(
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     if not has_scorer and verifier is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
-        raise ValueError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
+        raise ConfigError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
     n_shards = (len(problems) + config.shard_size - 1) // config.shard_size
     shards = [list(problems[s * config.shard_size : (s + 1) * config.shard_size]) for s in range(n_shards)]
     base = {"task": task.name, **asdict(config), **dict(inputs or {}),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from roadmap.core.errors import ConfigError
+from roadmap.core.errors import ConfigError, MissingPathError
 
 __all__ = ["check_remote_code", "load_causal_lm"]
 
@@ -46,7 +46,7 @@ def load_causal_lm(path, what: str = "model folder", *, dtype=None, device_map=N
     require_local_path(path, what)  # before transformers asks the Hub about a typo
     p = Path(path).expanduser()
     if p.exists() and not (p / "config.json").exists():
-        raise FileNotFoundError(
+        raise MissingPathError(
             f"{path} is not a model folder (no config.json); pass a folder written by save_pretrained, "
             "e.g. the output of `roadmap quickstart` or policy_init.sft"
         )

@@ -14,6 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ SPLITS = ("train", "test")
 BAD_ROW_POLICIES = ("raise", "skip")
 
 
-class BadRowError(ValueError):
+class BadRowError(DataError):
     """A source row has no usable question or answer."""
 
 
@@ -38,12 +39,12 @@ def hash_split(text: str, test_fraction: float) -> str:
 
 def check_split(split: str) -> None:
     if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not a split; use one of {SPLITS}")
+        raise ConfigError(f"split={split!r} is not a split; use one of {SPLITS}")
 
 
 def check_bad_row_policy(on_bad_row: str) -> None:
     if on_bad_row not in BAD_ROW_POLICIES:
-        raise ValueError(f"on_bad_row={on_bad_row!r} is not a policy; use one of {BAD_ROW_POLICIES}")
+        raise ConfigError(f"on_bad_row={on_bad_row!r} is not a policy; use one of {BAD_ROW_POLICIES}")
 
 
 def collect_rows(
