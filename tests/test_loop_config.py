@@ -24,9 +24,10 @@ def _roadmap_run(recipe: dict, tmp_path: Path) -> Path:
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     run = tmp_path / "run"
+    (tmp_path / "policy").mkdir(exist_ok=True)  # beside the run folder: a run inside its policy is refused
     t0 = time.perf_counter()
     with pytest.raises(RecipeError) as err:
-        run_loop(load_recipe(path, policy=str(tmp_path)), run, say=lambda _: None)
+        run_loop(load_recipe(path, policy=str(tmp_path / "policy")), run, say=lambda _: None)
     assert time.perf_counter() - t0 < 1.0
     assert not (run / "config.yaml").exists()
     return err.value
