@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from roadmap.core.errors import ConfigError, MissingPathError, RoadmapError
+from roadmap.core.hf_load import check_model_files, check_tokenizer_fits
 from roadmap.core.training import check_model_dir
 from roadmap.core.types import Problem
 
@@ -212,8 +213,9 @@ class ProcessRewardModel:
         confidence at the initial calibration (the baseline training starts from)."""
         from transformers import AutoTokenizer
 
-        return cls(_load_for_training(init, readout), AutoTokenizer.from_pretrained(init), step_delimiter,
-                   batch_size=batch_size, readout=readout)
+        model, tokenizer = _load_for_training(init, readout), AutoTokenizer.from_pretrained(init)
+        check_tokenizer_fits(model, tokenizer, init, "init policy folder")
+        return cls(model, tokenizer, step_delimiter, batch_size=batch_size, readout=readout)
 
     @classmethod
     def from_pretrained(cls, path, *, batch_size: int = 64, device=None, options=None) -> ProcessRewardModel:
@@ -237,6 +239,7 @@ class ProcessRewardModel:
                 f"{path} is {what} (no {MARKER}); pass a folder written by `roadmap train-prm` / `roadmap train-orm` "
                 "or rewards.train_prm"
             )
+        check_model_files(p, "reward model folder")
         meta = json.loads((p / MARKER).read_text())
         readout = meta.get("readout", "step_end")  # folders from before readouts existed hold step-end models
         if readout == "likelihood":
@@ -247,7 +250,9 @@ class ProcessRewardModel:
             model = AutoModelForTokenClassification.from_pretrained(p, **kwargs)
         if device is not None:
             model.to(device)
-        return cls(model, AutoTokenizer.from_pretrained(p), meta["step_delimiter"], meta["kind"], batch_size, readout)
+        tokenizer = AutoTokenizer.from_pretrained(p)
+        check_tokenizer_fits(model, tokenizer, path, "reward model folder")
+        return cls(model, tokenizer, meta["step_delimiter"], meta["kind"], batch_size, readout)
 
     def units(self, text: str) -> list[str]:
         """What gets a score: the steps of a PRM, the whole solution (one unit) for an ORM."""

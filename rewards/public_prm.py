@@ -31,6 +31,7 @@ from pathlib import Path
 
 from rewards.prm import MARKER, PRMScorer, ProcessRewardModel, check_length, load_kwargs, max_positions
 from roadmap.core.errors import ConfigError, RoadmapError
+from roadmap.core.hf_load import check_model_files, check_tokenizer_fits
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
@@ -306,6 +307,7 @@ class PublicPRMScorer(PRMScorer):
 def _load_public(path: Path, fmt: str, options, batch_size: int) -> _PublicPRM:
     from transformers import AutoTokenizer
 
+    check_model_files(path, "reward model folder")
     kwargs = load_kwargs(options)
     trust = bool(getattr(options, "trust_remote_code", False))
     if fmt == "qwen-prm":
@@ -328,6 +330,7 @@ def _load_public(path: Path, fmt: str, options, batch_size: int) -> _PublicPRM:
     if getattr(options, "device", None) is not None:
         model.to(options.device)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
+    check_tokenizer_fits(model, tokenizer, path, "reward model folder")
     return cls(model, tokenizer, batch_size=batch_size, name=f"{path} ({fmt})")
 
 

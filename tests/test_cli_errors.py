@@ -14,7 +14,7 @@ import pytest
 
 from roadmap import cli
 from roadmap.cli import main
-from roadmap.core.errors import MissingPathError
+from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.threads import configure_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,3 +178,47 @@ def test_sft_overwrite_replaces_another_kind_of_library_output_and_never_a_users
     assert main(["sft", "--policy", str(tiny_dir), "--out", str(user), "--max-steps", "1", "--problems", "64",
                  "--overwrite"]) == 2
     assert (user / "thesis.tex").read_text() == "keep"
+
+
+# ---------------------------------------------------------------------- model folders that cannot work (issue 26)
+def _copy_model(tiny_dir, dst: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(tiny_dir, dst))
+
+
+def test_truncated_weights_are_one_line_naming_the_file(tiny_dir, tmp_path, capsys):
+    folder = _copy_model(tiny_dir, tmp_path / "cut")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "model.safetensors is truncated or damaged" in err.strip().splitlines()[-1]
+    weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header!!}")  # a garbled header
+    assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
+    assert "header is not the JSON" in capsys.readouterr().err
+
+
+def test_a_missing_tokenizer_is_named_not_sentencepiece(tiny_dir, tmp_path, capsys):
+    folder = _copy_model(tiny_dir, tmp_path / "notok")
+    (folder / "tokenizer.json").unlink()
+    assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "has no tokenizer" in line and "tokenizer.json" in line and "sentencepiece" not in line
+
+
+def test_a_prm_whose_tokenizer_outgrows_its_embeddings_is_refused(tiny_dir, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    from rewards import ProcessRewardModel
+
+    prm = tmp_path / "prm"
+    ProcessRewardModel.from_policy(tiny_dir).save_pretrained(prm)
+    tokenizer = AutoTokenizer.from_pretrained(prm)
+    tokenizer.add_tokens([f"<extra_{i}>" for i in range(300)])  # a bigger tokenizer copied in from elsewhere
+    tokenizer.save_pretrained(prm)
+    with pytest.raises(ConfigError, match=r"tokenizer has \d+ tokens but the model only \d+ embeddings"):
+        ProcessRewardModel.from_pretrained(prm)
+    assert main(["eval", "--policy", str(tiny_dir), "--n", "2", "--method", "beam", "--budget", "2",
+                 "--prm", str(prm)]) == 2
+    assert "embeddings" in capsys.readouterr().err.strip().splitlines()[-1]

@@ -234,6 +234,9 @@ def check_model_dir(path: str | Path, name: str = "policy_dir") -> Path:
     if not (p / "config.json").is_file():
         raise MissingPathError(f"{name}={str(path)!r} has no config.json; pass a folder written by save_pretrained "
                                "(e.g. policy_init.tiny.create_tiny / `roadmap tiny`, or `roadmap sft`)")
+    from roadmap.core.hf_load import check_model_files
+
+    check_model_files(p, name)
     return p
 
 

@@ -208,6 +208,9 @@ def acquire(path, *, batch_size: int, options=None):
     if not (p / "config.json").exists():
         raise MissingPathError(f"{path} is not a model folder (no config.json); pass a folder written by "
                                "save_pretrained, e.g. the output of `roadmap quickstart` or policy_init.sft")
+    from roadmap.core.hf_load import check_model_files
+
+    check_model_files(p, "policy folder")
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(p, trust_remote_code=options.trust_remote_code)
