@@ -311,27 +311,43 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     fit = fit_sigmoid(compute, accuracy, r0=r0, warmup_fraction=args.warmup, bootstrap=args.bootstrap)
     power = fit_power_law(compute, accuracy, warmup_fraction=args.warmup)
     far = max(compute) * args.extrapolate
-    rows = [{"model": "sigmoid", "A": fit.a, "B": fit.b, "C_mid": fit.c_mid, "R0": fit.r0, "rmse": fit.rmse,
-             f"R({far:.3g})": float(fit.predict(far))},
+    bounded = {x.split("=", 1)[0] for x in fit.at_bounds}  # limits of the search, not estimates: shown as such
+
+    def shown(name, value):
+        return f"{value:.4g} (at bound)" if name in bounded else value
+
+    rows = [{"model": "sigmoid", "A": shown("A", fit.a), "B": shown("B", fit.b), "C_mid": shown("C_mid", fit.c_mid),
+             "R0": fit.r0, "rmse": fit.rmse, f"R({far:.3g})": "n/a (at bounds)" if bounded else float(fit.predict(far))},
             {"model": "power law", "A": None, "B": power.exponent, "C_mid": None, "R0": None, "rmse": power.rmse,
              f"R({far:.3g})": float(power.predict(far))}]
     print(format_table(rows, list(rows[0])))
-    print(f"A = {fit.a:.4f} ± {fit.a_err:.4f}, B = {fit.b:.3f} ± {fit.b_err:.3f}, "
-          f"C_mid = {fit.c_mid:.4g} ± {fit.c_mid_err:.3g} (standard errors)")
+    errors = [f"{name} = {value:{fmt}} ± {err:{efmt}}" for name, value, err, fmt, efmt in (
+        ("A", fit.a, fit.a_err, ".4f", ".4f"), ("B", fit.b, fit.b_err, ".3f", ".3f"),
+        ("C_mid", fit.c_mid, fit.c_mid_err, ".4g", ".3g")) if name not in bounded]
+    if errors:
+        print(", ".join(errors) + " (standard errors)")
+    if bounded:
+        print(f"roadmap fit: WARNING: {args.points}: the fit stopped at the bound(s) of its search "
+              f"({', '.join(fit.at_bounds)}); those are limits, not estimates, and no prediction is made from this fit: add points where accuracy "
+              "bends, or check the run", file=sys.stderr)
     if fit.warning:
         print(f"roadmap fit: WARNING: {args.points}: accuracy falls as compute grows; the fit above is not "
               "meaningful (see the warning logged above)", file=sys.stderr)
     check = None
     if args.predict_last:
         check = predict_last(compute, accuracy, r0=r0, warmup_fraction=args.warmup)
-        print(f"fitted on the first {check['points_fitted']} of {len(compute)} points: last point predicted "
-              f"{check['predicted']:.3f}, measured {check['last_accuracy']:.3f} (error {check['abs_error']:.3f})")
+        if check["fit"]["at_bounds"]:
+            print(f"fitted on the first {check['points_fitted']} of {len(compute)} points, the fit stopped at the "
+                  f"bound(s) of its search ({', '.join(check['fit']['at_bounds'])}): no prediction of the last point")
+        else:
+            print(f"fitted on the first {check['points_fitted']} of {len(compute)} points: last point predicted "
+                  f"{check['predicted']:.3f}, measured {check['last_accuracy']:.3f} (error {check['abs_error']:.3f})")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "fit.json", owned_payload({"sigmoid": fit.to_dict(), "power_law": power.to_dict(), "predict_last": check,
-                                      "points": [{"compute": c, "accuracy": a} for c, a in zip(compute, accuracy)]},
-                                                   "fit"))
+        payload = {"sigmoid": fit.to_dict(), "power_law": power.to_dict(), "predict_last": check,
+                   "points": [{"compute": c, "accuracy": a} for c, a in zip(compute, accuracy)]}
+        write_json(out / "fit.json", owned_payload(payload, "fit"))
         plot_fits(compute, accuracy, fit, power, out / "fit.png", extrapolate=args.extrapolate)
         print(f"wrote {out}/fit.json and fit.png")
     return 0

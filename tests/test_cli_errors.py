@@ -53,6 +53,12 @@ CASES = {
         "metrics.json"),
     "fit percentages": (lambda t, d: ["fit", _write(t / "pct.json", json.dumps(
         [{"compute": c, "accuracy": a} for c, a in ((1, 10), (2, 20), (4, 30))]))], "divide percentages by 100"),
+    "fit one compute value": (lambda t, d: ["fit", _write(t / "one.json", json.dumps(
+        [{"compute": 5, "accuracy": a} for a in (0.1, 0.2, 0.3)]))], "1 distinct compute value"),
+    "fit two compute values": (lambda t, d: ["fit", _write(t / "two.json", json.dumps(
+        [{"compute": c, "accuracy": a} for c, a in ((1, 0.1), (1, 0.2), (8, 0.3), (8, 0.4))]))], "at least 3"),
+    "fit flat curve": (lambda t, d: ["fit", _write(t / "flat.json", json.dumps(
+        [{"compute": c, "accuracy": 0.4} for c in (1, 10, 100, 1000)]))], "accuracy is flat"),
     "bench out is a file": (lambda t, d: ["bench", "test-time", "--policy", d, "--n", "2",
                                           "--out", _write(t / "file.txt", "x")], "file.txt"),
 }
@@ -222,3 +228,18 @@ def test_a_prm_whose_tokenizer_outgrows_its_embeddings_is_refused(tiny_dir, tmp_
     assert main(["eval", "--policy", str(tiny_dir), "--n", "2", "--method", "beam", "--budget", "2",
                  "--prm", str(prm)]) == 2
     assert "embeddings" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_fit_reports_parameters_at_their_bounds_not_as_a_fit(tmp_path, capsys):
+    jump = _write(tmp_path / "jump.json", json.dumps(  # a step between two points: B runs to its bound
+        [{"compute": c, "accuracy": a} for c, a in ((1, 0.1), (2, 0.1), (4, 0.1), (8, 0.9), (16, 0.9))]))
+    assert main(["fit", jump, "--out", str(tmp_path / "fit")]) == 0
+    out, err = capsys.readouterr()
+    assert "(at bound)" in out and "n/a (at bounds)" in out and "B = " not in out
+    assert "B=20 (upper bound)" in err and "not estimates" in err
+    assert json.loads((tmp_path / "fit" / "fit.json").read_text())["sigmoid"]["at_bounds"] == ["B=20 (upper bound)"]
+    rising = _write(tmp_path / "ok.json", json.dumps(
+        [{"compute": c, "accuracy": a} for c, a in ((1, 0.1), (10, 0.3), (100, 0.5), (1000, 0.6))]))
+    assert main(["fit", rising]) == 0
+    out, err = capsys.readouterr()
+    assert "at bound" not in out + err and "B = " in out
