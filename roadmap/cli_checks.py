@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from roadmap.core import ranges
 from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import folder_fingerprint, require_local_path
 
@@ -38,12 +39,13 @@ def _number(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) ->
     return parse
 
 
-positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
-nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number(float, lambda v: v > 0 and v < float("inf"), "a number > 0")
-nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
-fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
-probability = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+# the ranges of roadmap.core.ranges, which the recipe keys of the same settings are checked against
+positive_int = _number(int, ranges.POSITIVE_INT.ok, ranges.POSITIVE_INT.text)
+nonnegative_int = _number(int, ranges.NONNEGATIVE_INT.ok, ranges.NONNEGATIVE_INT.text)
+positive_float = _number(float, ranges.POSITIVE.ok, ranges.POSITIVE.text)
+nonnegative_float = _number(float, ranges.NONNEGATIVE.ok, ranges.NONNEGATIVE.text)
+fraction = _number(float, ranges.FRACTION.ok, ranges.FRACTION.text)
+probability = _number(float, ranges.PROBABILITY.ok, ranges.PROBABILITY.text)
 max_steps = _number(int, lambda v: v == -1 or v >= 1, "-1 (no step limit) or an integer >= 1")
 
 

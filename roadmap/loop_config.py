@@ -22,6 +22,7 @@ from typing import Any
 
 from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.lengths import Lengths
+from roadmap.core.ranges import check_ranges
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,10 @@ def build_section(cls: type, values: Any, section: str, *, set_by_loop: dict[str
             raise RecipeError(f"{section}.{key} is set by the loop ({loop_set[key]}); remove it from the recipe")
     _unknown(values, {f.name for f in fields(cls)} - set(loop_set), f"{section} ({label or cls.__name__})", elsewhere)
     check_types(values, cls, f"{section}.")
+    try:
+        check_ranges(values, f"{section}.")
+    except ConfigError as e:
+        raise RecipeError(str(e)) from None
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
