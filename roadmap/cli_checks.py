@@ -123,6 +123,8 @@ def _input_paths(args: argparse.Namespace) -> dict[str, str]:
     source = parse_task_args(getattr(args, "task_arg", None) or []).get("source")
     if isinstance(source, str):
         inputs["--task-arg source"] = source
+    if args.command == "run":  # what the recipe reads, unless a flag overrides it (a bad recipe is named later)
+        inputs.update({k: v for k, v in _recipe_inputs(args.recipe).items() if k not in inputs})
     if args.command == "run" and getattr(args, "out", None) and args.recipe:
         # resuming with the run's own saved recipe reads a file the library wrote there: not an overlap
         if Path(args.recipe).expanduser().absolute() == (Path(args.out).expanduser() / "config.yaml").absolute():
@@ -130,11 +132,27 @@ def _input_paths(args: argparse.Namespace) -> dict[str, str]:
     return inputs
 
 
+def _recipe_inputs(recipe: str) -> dict[str, str]:
+    """The paths a recipe reads (policy, prm_dir, its data file), named as the flags that override them."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(recipe).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    found = {"--policy folder": data.get("policy"), "--prm-dir folder": data.get("prm_dir"),
+             "--task-arg source": (data.get("task_args") or {}).get("source")
+             if isinstance(data.get("task_args"), dict) else None}
+    return {k: v for k, v in found.items() if isinstance(v, str) and v}
+
+
 def check_inputs(args: argparse.Namespace) -> None:
     """Refuse, before any work: a missing input path, a bad prompt format, and an ``--out`` that cannot be
     written, or that would replace or write into an input or a file the library did not write (the
     write guard of ``roadmap.core.outputs``)."""
-    from roadmap.core.outputs import check_output_file, check_overlap, check_writable
+    from roadmap.core.outputs import check_output_file, check_overlap, check_writable, claim_output_dir
 
     prompt_format_from_args(args)
     for attr, what in _INPUT_PATHS.items():
@@ -156,12 +174,29 @@ def check_inputs(args: argparse.Namespace) -> None:
         check_output_file(out, args.command, legacy_keys=_LEGACY_FILE_KEYS[args.command])
     elif out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; --out takes a folder here, pick another name")
+    elif args.command in ("run", "search", "bench"):  # folders written in place: the library's own, or new
+        claim_output_dir(out, args.command, legacy=_legacy_dir(args.command), check_only=True)
     elif args.command == "fit":
         check_output_file(out / "fit.json", "fit", legacy_keys=("sigmoid", "power_law"), what="--out file")
         if (out / "fit.png").exists() and not (out / "fit.json").exists():
             raise ConfigError(f"--out {str(out)!r} holds a fit.png without the fit.json `roadmap fit` writes beside "
                               "it; it is never replaced: pick another --out, or move fit.png away")
     check_writable(out)
+
+
+def _legacy_dir(command: str):
+    """The test that an unmarked folder is ``command``'s output from before markers (``claim_output_dir``)."""
+    if command == "run":
+        from roadmap.loop import legacy_run_dir
+
+        return legacy_run_dir
+    if command == "search":
+        from roadmap.train_search import legacy_search_dir
+
+        return legacy_search_dir
+    from roadmap.bench import legacy_bench_dir
+
+    return legacy_bench_dir
 
 
 def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -289,7 +289,7 @@ def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None]
                                         "data file (task_args source)": (config.task_args or {}).get("source")})
     check_writable(out, "run folder")
     with run_lock(out):  # a second run on the same folder is refused, naming this one's pid
-        claim_output_dir(out, "run", legacy=_legacy_run_dir)
+        claim_output_dir(out, "run", legacy=legacy_run_dir)
         return _run_locked(config, out, say)
 
 
@@ -297,7 +297,7 @@ def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None]
 _RUN_FILES = ("config.yaml", "report.md", "metrics.json", "accuracy.png", "compute.png")
 
 
-def _legacy_run_dir(out: Path) -> bool:
+def legacy_run_dir(out: Path) -> bool:
     """Whether ``out``, with no marker, is a run folder an older version wrote: a ``config.yaml`` that is a
     recipe as run, and nothing at the top level but what a run writes."""
     import yaml

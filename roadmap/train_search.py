@@ -20,6 +20,7 @@ from typing import Any
 from roadmap.core.errors import ConfigError, StaleOutputError
 from roadmap.core.io import json_fingerprint, write_json
 from roadmap.core.lengths import Lengths
+from roadmap.core.outputs import claim_output_dir, holds_only
 from roadmap.core.types import Problem, Usage
 
 __all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
@@ -96,6 +97,7 @@ def search_train(
         raise ConfigError(f"out_dir {str(out)!r} is a file; pass a folder for shards/ and trees.jsonl")
     if not problems:
         raise ConfigError("problems is empty; train-time search needs at least one problem (n >= 1)")
+    claim_output_dir(out, "search", legacy=legacy_search_dir)
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     if not has_scorer and verifier is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
@@ -167,6 +169,12 @@ def _reusable(shard_dir: Path, s: int, wanted: dict, overwrite: bool) -> bool:
     if not overwrite:
         raise StaleOutputError.mismatch(f"{shard_dir / f'{s:05d}.jsonl'}", recorded, wanted)
     return False
+
+
+def legacy_search_dir(folder: Path) -> bool:
+    """Whether ``folder`` (with no marker) is a search folder from before markers: its shards/ (made first), and
+    nothing but its own files."""
+    return (folder / "shards").is_dir() and holds_only(folder, ("shards", "trees.jsonl", "summary.json"))
 
 
 def load_summary(out_dir: str | Path) -> dict[str, Any]:

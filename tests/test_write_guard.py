@@ -119,7 +119,7 @@ def test_run_with_the_policy_as_out_or_inside_it_is_refused(policy, tmp_path, mo
     recipe.write_text(f"policy: {policy}\niterations: 1\n")  # the policy named only in the recipe
     for out in (policy, policy / "run"):
         assert main(["run", str(recipe), "--out", str(out)]) == 2
-        assert f"the input policy {str(policy)!r}" in _last_line(capsys)
+        assert f"the input --policy folder {str(policy)!r}" in _last_line(capsys)
     assert _snapshot(policy) == before
     assert not list(policy.glob("iter_*")) and not (policy / io.LOCK_NAME).exists()
 
@@ -242,3 +242,44 @@ def test_an_error_that_is_not_the_librarys_keeps_its_traceback_and_says_bug(tmp_
     with pytest.raises(ValueError, match="internal invariant") as info:
         main(["fit", str(tmp_path)])
     assert any("this is a bug in o1-roadmap" in note for note in info.value.__notes__)
+
+
+@pytest.mark.parametrize("command", [
+    ["search", "--method", "bon", "--budget", "2", "--n", "2"],
+    ["bench", "test-time", "--methods", "greedy", "--budgets", "1", "--seeds", "0", "--n", "2"],
+])
+def test_search_and_bench_refuse_a_users_folder_before_loading_a_model(command, tiny_dir, tmp_path, monkeypatch,
+                                                                       capsys):
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "summary.json").write_text("my summary")
+    monkeypatch.setattr("roadmap.cli._policy", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main([*command, "--policy", str(tiny_dir), "--out", str(user), "--overwrite"]) == 2
+    assert "did not write (summary.json)" in _last_line(capsys)
+    assert (user / "summary.json").read_text() == "my summary" and sorted(os.listdir(user)) == ["summary.json"]
+
+
+def test_a_search_folder_from_before_markers_is_resumed_and_then_marked(tmp_path):
+    from roadmap.train_search import legacy_search_dir
+
+    old = tmp_path / "search"
+    (old / "shards").mkdir(parents=True)
+    (old / "trees.jsonl").write_text("")
+    claim_output_dir(old, "search", legacy=legacy_search_dir)
+    assert read_marker(old)["kind"] == "search"
+    (old / "notes.txt").write_text("mine")  # once marked, the folder is the library's: resumed as such
+    claim_output_dir(old, "search", legacy=legacy_search_dir)
+    (old / MARKER_NAME).unlink()
+    with pytest.raises(OutputExistsError, match="notes.txt"):
+        claim_output_dir(old, "search", legacy=legacy_search_dir)
+
+
+def test_run_loop_itself_refuses_a_run_folder_inside_its_policy(policy, monkeypatch):
+    from roadmap.loop import LoopConfig, run_loop
+
+    _no_work(monkeypatch)
+    config = LoopConfig(policy=str(policy), iterations=1)
+    for out in (policy, policy / "run"):
+        with pytest.raises(OutputExistsError, match="the input policy"):
+            run_loop(config, out, say=lambda _: None)
+    assert not (policy / "run").exists() and not (policy / io.LOCK_NAME).exists()

@@ -54,6 +54,7 @@ __all__ = [
     "check_writable",
     "check_output_file",
     "claim_output_dir",
+    "holds_only",
     "owned_payload",
     "StagedOutput",
     "folder_hash",
@@ -338,14 +339,22 @@ def check_output_file(path: str | Path, kind: str, *, legacy_keys: tuple[str, ..
         f"even with --overwrite: pick another {what}, or move that file away")
 
 
-def claim_output_dir(out: str | Path, kind: str, *, legacy: Callable[[Path], bool] | None = None) -> Path:
+def holds_only(folder: Path, names: tuple[str, ...]) -> bool:
+    """Whether ``folder`` holds nothing at its top level (hidden names aside) but ``names``: the ``legacy`` test
+    of ``claim_output_dir`` for a folder written before output folders carried a marker."""
+    return all(p.name in names for p in Path(folder).iterdir() if not p.name.startswith("."))
+
+
+def claim_output_dir(out: str | Path, kind: str, *, legacy: Callable[[Path], bool] | None = None,
+                     check_only: bool = False) -> Path:
     """Make sure the folder ``out``, written in place over many starts (a run, a search), is the library's.
 
     - missing or empty (but for a lock or a probe): created, and the marker of ``kind`` written;
     - holds the marker of ``kind``: the library's own, resumed;
     - holds the marker of another kind, or no marker and files ``legacy(out)`` does not accept as the
       library's (a folder from before markers): refused (``OutputExistsError``), naming the files.
-    Nothing is ever deleted here.
+    Nothing is ever deleted here; with ``check_only`` nothing is written either (the CLI's check before
+    any work).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -362,6 +371,8 @@ def claim_output_dir(out: str | Path, kind: str, *, legacy: Callable[[Path], boo
         raise OutputExistsError(
             f"output folder {str(out)!r} holds files o1-roadmap did not write ({_listing(present) or MARKER_NAME}); "
             "they are never replaced, not even with --overwrite: choose another folder, or move those files away")
+    if check_only:
+        return out
     out.mkdir(parents=True, exist_ok=True)
     if is_main_process():
         write_marker(out, kind, completed=False)
