@@ -68,6 +68,9 @@ __all__ = [
 MARKER_NAME = ".o1-roadmap.json"
 
 
+#: kinds of folders written in place over many starts (``claim_output_dir``), never replaced by another kind
+RESUMABLE_KINDS = ("run", "search", "bench")
+
 #: the key of a single output file (a JSON report) that says which command of the library wrote it
 OUTPUT_FILE_KEY = "written_by"
 
@@ -152,6 +155,11 @@ def prepare_output(out: str | Path, kind: str, *, overwrite: bool = False) -> Pa
     marker = read_marker(out)
     if marker is None and not present and not (out / MARKER_NAME).exists():
         return out
+    if marker is not None and marker["kind"] in RESUMABLE_KINDS and marker["kind"] != kind:
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds a {marker['kind']!r} folder, which `roadmap {marker['kind']}` writes "
+            "in place over many starts; another command never replaces it, not even with overwrite: choose another "
+            "folder")
     foreign = present if marker is None else sorted(set(present) - set(marker.get("files", [])))
     if marker is None or foreign:
         raise OutputExistsError(
