@@ -11,17 +11,20 @@ candidates a length limit cut (``TrainSearchConfig.lengths``).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import ConfigError, StaleOutputError
+from roadmap.core.errors import ConfigError, DataError, StaleOutputError
 from roadmap.core.io import json_fingerprint, write_json
 from roadmap.core.lengths import Lengths
 from roadmap.core.outputs import claim_output_dir, holds_only
 from roadmap.core.types import Problem, Usage
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
 
@@ -163,12 +166,33 @@ def _reusable(shard_dir: Path, s: int, wanted: dict, overwrite: bool) -> bool:
     if not (shard_dir / f"{s:05d}.jsonl").exists():
         return False
     record = _provenance_path(shard_dir, s)
-    recorded = json.loads(record.read_text()) if record.exists() else None
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
+    except ValueError:  # a damaged record (not JSON, not UTF-8): its shard cannot be trusted
+        logger.warning("%s is unreadable (empty, truncated or garbled); its shard is searched again", record)
+        return False
     if recorded == wanted:
-        return True
+        return _whole(shard_dir / f"{s:05d}.jsonl", wanted["problems"])
     if not overwrite:
         raise StaleOutputError.mismatch(f"{shard_dir / f'{s:05d}.jsonl'}", recorded, wanted)
     return False
+
+
+def _whole(path: Path, problems: int) -> bool:
+    """Whether the finished shard ``path`` holds one readable row per problem; if not (emptied, truncated,
+    garbled), say so: it is searched again rather than silently covering fewer problems."""
+    from search.trees import read_trees
+
+    try:
+        rows = len(read_trees(path))
+    except (DataError, OSError) as err:
+        logger.warning("%s; that shard is searched again", err)
+        return False
+    if rows != problems:
+        logger.warning("%s holds %d of its %d rows (emptied or truncated); that shard is searched again", path, rows,
+                       problems)
+        return False
+    return True
 
 
 def legacy_search_dir(folder: Path) -> bool:

@@ -61,14 +61,18 @@ def read_trees(path: str | Path) -> list[dict[str, Any]]:
     if not p.is_file():
         raise MissingPathError(f"{path} is not a trees file; write one with `roadmap search --out DIR`")
     rows = []
-    with p.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{i} is not a JSON row ({e}); the file is damaged, rerun the search") from e
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); the file is damaged, rerun the "
+                        "search") from None
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{i} is not a JSON row ({e}); the file is damaged, rerun the search") from e
     return rows
 
 
