@@ -174,7 +174,7 @@ def check_inputs(args: argparse.Namespace) -> None:
         check_output_file(out, args.command, legacy_keys=_LEGACY_FILE_KEYS[args.command])
     elif out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; --out takes a folder here, pick another name")
-    elif args.command in ("run", "search", "bench"):  # folders written in place: the library's own, or new
+    elif args.command in ("run", "search", "bench", "quickstart"):  # written in place: the library's own, or new
         claim_output_dir(out, args.command, legacy=_legacy_dir(args.command), check_only=True)
     elif args.command == "fit":
         check_output_file(out / "fit.json", "fit", legacy_keys=("sigmoid", "power_law"), what="--out file")
@@ -194,6 +194,10 @@ def _legacy_dir(command: str):
         from roadmap.train_search import legacy_search_dir
 
         return legacy_search_dir
+    if command == "quickstart":
+        from roadmap.quickstart import legacy_quickstart_dir
+
+        return legacy_quickstart_dir
     from roadmap.bench import legacy_bench_dir
 
     return legacy_bench_dir

@@ -283,3 +283,17 @@ def test_run_loop_itself_refuses_a_run_folder_inside_its_policy(policy, monkeypa
         with pytest.raises(OutputExistsError, match="the input policy"):
             run_loop(config, out, say=lambda _: None)
     assert not (policy / "run").exists() and not (policy / io.LOCK_NAME).exists()
+
+
+def test_quickstart_never_deletes_a_users_loop_folder(tmp_path, monkeypatch, capsys):
+    from roadmap.quickstart import QuickstartConfig, run_quickstart
+
+    user = tmp_path / "mine"
+    (user / "loop").mkdir(parents=True)
+    (user / "loop" / "thesis.tex").write_text("keep")
+    with pytest.raises(OutputExistsError, match="thesis.tex"):  # the library refuses before its work
+        run_quickstart(QuickstartConfig(out=str(user)), say=lambda s: None)
+    monkeypatch.setattr("roadmap.quickstart.run_quickstart", lambda *a, **k: pytest.fail("the quickstart ran"))
+    assert main(["quickstart", "--out", str(user)]) == 2
+    assert "did not write (loop/thesis.tex)" in _last_line(capsys)
+    assert (user / "loop" / "thesis.tex").read_text() == "keep"

@@ -69,7 +69,7 @@ MARKER_NAME = ".o1-roadmap.json"
 
 
 #: kinds of folders written in place over many starts (``claim_output_dir``), never replaced by another kind
-RESUMABLE_KINDS = ("run", "search", "bench")
+RESUMABLE_KINDS = ("run", "search", "bench", "quickstart")
 
 #: the key of a single output file (a JSON report) that says which command of the library wrote it
 OUTPUT_FILE_KEY = "written_by"
