@@ -361,6 +361,8 @@ def issue26_cases() -> list[Case]:
              "model.safetensors is truncated", setup=_copy_policy("PT", _truncate)),
         Case("eval --policy <garbled safetensors header>", ["eval", "--policy", "PG", "--n", "2"],
              "header is not the JSON", setup=_copy_policy("PG", _garble_header)),
+        Case("eval --policy <a cut config.json>", ["eval", "--policy", "PC", "--n", "2"], "config.json is not valid JSON",
+             setup=_copy_policy("PC", lambda f: (f / "config.json").write_text('{"model_type": "llama", '))),
         Case("eval --policy <an index naming a missing shard>", ["eval", "--policy", "PS", "--n", "2"],
              "are missing", setup=_copy_policy("PS", _lost_shard)),
         Case("eval --policy <no tokenizer.json> ('install sentencepiece' before)", ["eval", "--policy", "PN", "--n", "2"],

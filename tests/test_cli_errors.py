@@ -203,6 +203,9 @@ def test_truncated_weights_are_one_line_naming_the_file(tiny_dir, tmp_path, caps
     weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header!!}")  # a garbled header
     assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
     assert "header is not the JSON" in capsys.readouterr().err
+    (folder / "config.json").write_text('{"model_type": "llama", ')  # a cut config (a traceback, as a bug, else)
+    assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
+    assert "config.json is not valid JSON" in capsys.readouterr().err
 
 
 def test_a_missing_tokenizer_is_named_not_sentencepiece(tiny_dir, tmp_path, capsys):

@@ -58,6 +58,13 @@ def check_model_files(path, what: str = "model folder", *, tokenizer: bool = Tru
     p = Path(str(path)).expanduser()
     if not p.is_dir() or not (p / "config.json").is_file():
         return
+    for name in ("config.json", "generation_config.json", "tokenizer_config.json", "tokenizer.json"):
+        f = p / name
+        try:
+            json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+        except ValueError as err:  # not JSON, or not UTF-8: cut or garbled
+            raise DataError(f"{what} {path}: {name} is not valid JSON ({err}); copy it again from where the model "
+                            "was saved, or re-save the model with save_pretrained") from None
     if tokenizer and not any((p / name).is_file() for name in TOKENIZER_FILES):
         raise MissingPathError(
             f"{what} {path} has no tokenizer (no tokenizer.json, nor a vocabulary a slow tokenizer reads); copy the "
