@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-from roadmap.core.errors import StaleOutputError
 from roadmap.core.io import atomic_write_text, format_table, run_lock, save_figure, write_json
 from roadmap.loop_config import LoopConfig, RecipeError, load_recipe
 
@@ -330,7 +329,7 @@ def _run_locked(config: LoopConfig, out: Path, say: Callable[[str], None]) -> di
     if theirs is not None and theirs != ours:
         diff = "; ".join(f"{k}={theirs.get(k)!r} in its config.yaml, {ours.get(k)!r} now"
                          for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
-        raise StaleOutputError(f"run folder {str(out)!r} holds a run of a different recipe ({diff}); resume it with the "
+        raise RecipeError(f"run folder {str(out)!r} holds a run of a different recipe ({diff}); resume it with the "
                                "recipe it was started with (its config.yaml), or pass another --out")
     atomic_write_text(saved, mine)
     return _Run(config, out, say).run()
