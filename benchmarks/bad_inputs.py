@@ -391,6 +391,16 @@ def issue26_cases() -> list[Case]:
         Case("run: prm temperature: -1.0 (guide: prm)", ["run", "pt.yaml", "--out", "run16"], "prm.temperature=-1.0",
              setup=_write("pt.yaml", good + "guide: prm\nprm: {temperature: -1.0}\n")),
         Case("eval --config <missing file>", ev + ["--config", "nope_cfg.yaml"], "nope_cfg.yaml"),
+        # data files
+        Case("gsm8k: the same question with two answers", ["eval", "--policy", "P", "--task", "gsm8k", "--task-arg",
+             "source=twice.jsonl", "--n", "2"], "its question is row 0's", setup=_write("twice.jsonl", "".join(
+                 json.dumps(r) + "\n" for r in ({"question": "2+2?", "answer": "#### 4"},
+                                                {"question": "3+3?", "answer": "#### 6"},
+                                                {"question": "2+2?", "answer": "#### 5"})))),
+        Case("gsm8k: --n 50 over a 12-row file (silently fewer before)", ["eval", "--policy", "P", "--max-new-tokens",
+             "4", "--task", "gsm8k", "--task-arg", "source=three.jsonl", "--split", "train", "--n", "50"], "has only",
+             expect="warn", setup=_write("three.jsonl", "".join(json.dumps({"question": f"{i}+1?", "answer": f"#### {i + 1}"})
+                                                               + "\n" for i in range(12)))),
     ]
 
 

@@ -221,8 +221,13 @@ def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[s
 
 def checked_problems(task, split: str, n: int | None, seed: int) -> list:
     """``task.problems(split, n, seed)``, refusing an empty list (an empty data file, a split with
-    no rows): it would report accuracy 0 over nothing."""
+    no rows): it would report accuracy 0 over nothing; fewer than ``n`` problems is warned about,
+    giving the count used."""
     problems = task.problems(split, n=n, seed=seed)
+    if problems and n is not None and len(problems) < n:  # a smaller evaluation than asked must not pass unseen
+        source = getattr(task, "source", None)
+        print(f"roadmap: WARNING: --n {n}: task {task.name!r}{f' (source {str(source)!r})' if source else ''} has "
+              f"only {len(problems)} {split} problems; using those {len(problems)}", file=sys.stderr)
     if not problems:
         source = getattr(task, "source", None)
         where = f" (source {str(source)!r})" if source is not None else ""

@@ -40,6 +40,12 @@ CASES = {
                             "latin1.jsonl"),
     "empty data file": (lambda t, d: ["eval", "--policy", d, "--task", "gsm8k", "--task-arg",
                                       "source=" + _write(t / "empty.jsonl", "")], "empty.jsonl"),
+    "same question, two answers": (lambda t, d: ["eval", "--policy", d, "--task", "gsm8k", "--task-arg",
+                                                 "source=" + _write(t / "twice.jsonl", "".join(json.dumps(r) + "\n" for r in (
+                                                     {"question": "2+2?", "answer": "#### 4"},
+                                                     {"question": "3+3?", "answer": "#### 6"},
+                                                     {"question": " 2+2? ", "answer": "#### 5"})))],
+                                   "row 2 is unusable: its question is row 0's, but its answer '5'"),
     "invalid YAML recipe": (lambda t, d: ["run", _write(t / "bad.yaml", "policy: [x\n"), "--out", str(t / "r")],
                             "bad.yaml"),
     "recipe is a list": (lambda t, d: ["run", _write(t / "list.yaml", "- a\n- b\n"), "--out", str(t / "r")],
@@ -246,3 +252,17 @@ def test_fit_reports_parameters_at_their_bounds_not_as_a_fit(tmp_path, capsys):
     assert main(["fit", rising]) == 0
     out, err = capsys.readouterr()
     assert "at bound" not in out + err and "B = " in out
+
+
+def test_n_above_the_rows_warns_with_the_count_used(tmp_path, tiny_dir, capsys):
+    rows = [{"question": f"{i}+1?", "answer": f"#### {i + 1}"} for i in range(6)] + [
+        {"question": "0+1?", "answer": "#### 1.0"}]  # a duplicate with the same answer is kept
+    source = _write(tmp_path / "six.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    from roadmap.core.tasks import get_task
+
+    task = get_task("gsm8k", source=source)
+    available = len(task.problems("test"))
+    assert main(["eval", "--policy", str(tiny_dir), "--task", "gsm8k", "--task-arg", f"source={source}",
+                 "--split", "test", "--n", "50", "--max-new-tokens", "4"]) == 0
+    err = capsys.readouterr().err
+    assert f"--n 50: task 'gsm8k' (source {source!r}) has only {available} test problems; using those" in err

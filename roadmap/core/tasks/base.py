@@ -53,12 +53,23 @@ def collect_rows(
     on_bad_row: str,
     source: str,
 ) -> list[Problem]:
-    """Parse ``rows`` into problems; a bad row raises (naming it) or is skipped and counted."""
+    """Parse ``rows`` into problems; a bad row raises (naming it) or is skipped and counted.
+
+    The same question twice with different answers is a bad row too (naming both rows): one of them
+    would grade right answers wrong. The same question with the same answer is kept.
+    """
     check_bad_row_policy(on_bad_row)
     out, skipped = [], 0
+    seen: dict[str, tuple[int, str]] = {}  # question -> (first row, its answer)
     for i, row in enumerate(rows):
         try:
-            out.append(parse(i, row))
+            problem = parse(i, row)
+            key = " ".join(str(problem.question).split())
+            first = seen.setdefault(key, (i, problem.answer))
+            if not _same_answer(first[1], problem.answer):
+                raise BadRowError(f"its question is row {first[0]}'s, but its answer {problem.answer!r} is not "
+                                  f"row {first[0]}'s {first[1]!r}; keep the right one")
+            out.append(problem)
         except BadRowError as err:
             if on_bad_row == "raise":
                 raise BadRowError(
@@ -68,6 +79,16 @@ def collect_rows(
     if skipped:
         logger.warning("%s: skipped %d unusable row(s) of %d", source, skipped, skipped + len(out))
     return out
+
+
+def _same_answer(a, b) -> bool:
+    """Whether two reference answers agree: equal as text, or as exact numbers ("1,000" and "1000")."""
+    from roadmap.core.tasks._verify import exact_rational
+
+    if str(a).strip() == str(b).strip():
+        return True
+    x, y = exact_rational(str(a)), exact_rational(str(b))
+    return x is not None and x == y
 
 
 #: methods a Task subclass may override under their old names; ``__init_subclass__`` moves such an
