@@ -17,6 +17,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.tasks.base import Task
 from roadmap.core.types import Problem
 
@@ -27,7 +28,7 @@ def _check(rows: Sequence[dict[str, Any]]) -> None:
     for i, r in enumerate(rows):
         missing = {"problem_id", "prompt", "candidates", "candidate_correct"} - set(r)
         if missing:
-            raise ValueError(f"row {i} lacks {sorted(missing)}; pass rows of a trees.jsonl from `roadmap search`")
+            raise DataError(f"row {i} lacks {sorted(missing)}; pass rows of a trees.jsonl from `roadmap search`")
 
 
 def _tree_solutions(row: dict[str, Any]) -> list[str]:
@@ -76,9 +77,9 @@ def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None, scorer=No
     from datasets import Dataset
 
     if k < 1:
-        raise ValueError(f"k={k} must be at least 1")
+        raise ConfigError(f"k={k} must be at least 1")
     if min_score is not None and scorer is None:
-        raise ValueError("min_score needs scorer=... (a PRM StepScorer) to score the verified solutions")
+        raise ConfigError("min_score needs scorer=... (a PRM StepScorer) to score the verified solutions")
     _check(rows)
     kept = [(r, verified_solutions(r, task)) for r in rows]
     if scorer is not None:
@@ -149,7 +150,7 @@ def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visit
     from search import row_tree
 
     if not 0 <= margin < 1:
-        raise ValueError(f"margin={margin} must lie in [0, 1)")
+        raise ConfigError(f"margin={margin} must lie in [0, 1)")
     out = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": [], "margin": []}
     for r in rows:
         tree = row_tree(r)

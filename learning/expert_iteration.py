@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import DataError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
     accumulation_field,
@@ -96,7 +97,7 @@ def expert_iteration_step(
     if data is None:
         data = expert_iteration_data(rows, config, task=task, extra_dataset=extra_dataset, scorer=scorer)
     if len(data) == 0:
-        raise ValueError("no verified solution in the search rows: nothing to learn from; search with a larger budget")
+        raise DataError("no verified solution in the search rows: nothing to learn from; search with a larger budget")
     sft = SFTWarmStartConfig(output_dir=config.output_dir, epochs=config.epochs, max_minutes=config.max_minutes,
                              learning_rate=config.learning_rate, batch_size=config.batch_size, lora=config.lora,
                              seed=config.seed, warmup_fraction=0.05, logging_steps=10, overwrite=config.overwrite,

@@ -23,6 +23,7 @@ from typing import Any
 from learning.expert_iteration import ExpertIterationConfig
 from learning.rl import RLConfig
 from learning.tree_dpo import TreeDPOConfig
+from roadmap.core.errors import ConfigError
 from roadmap.core.io import write_json
 from roadmap.core.types import Problem
 
@@ -108,8 +109,8 @@ def register_learner(name: str, config_class: type, *, searches: bool = True,
 def get_learner(name: str) -> Learner:
     """The learner registered as ``name``."""
     if name not in LEARNERS:
-        raise ValueError(f"learn.algorithm={name!r} is unknown; use one of {tuple(LEARNERS)} "
-                         "(add one with learning.register_learner)")
+        raise ConfigError(f"learn.algorithm={name!r} is unknown; use one of {tuple(LEARNERS)} "
+                          "(add one with learning.register_learner)")
     return LEARNERS[name]
 
 
@@ -118,8 +119,8 @@ def _scorer(inputs: LearnInputs, wanted_by: str | None):
     if wanted_by is None:
         return None
     if inputs.scorer is None:
-        raise ValueError(f"{wanted_by} needs a PRM scorer, but LearnInputs.scorer is None; pass one (in a recipe: "
-                         "prm_dir, or guide: prm)")
+        raise ConfigError(f"{wanted_by} needs a PRM scorer, but LearnInputs.scorer is None; pass one (in a recipe: "
+                          "prm_dir, or guide: prm)")
     return inputs.scorer()
 
 
@@ -135,7 +136,7 @@ def _rows(inputs: LearnInputs) -> list[dict[str, Any]]:
     from search.trees import read_trees
 
     if inputs.trees is None:
-        raise ValueError("this learner learns from search trees, but LearnInputs.trees is None; run the search first")
+        raise ConfigError("this learner learns from search trees, but LearnInputs.trees is None; run the search first")
     return read_trees(inputs.trees)
 
 

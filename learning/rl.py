@@ -39,6 +39,7 @@ from pathlib import Path
 
 from learning.rl_losses import LOSS_TYPES
 from rewards.shaping import get_format_reward, get_soft_overlong_reward
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
     check_memory_fields,
@@ -143,50 +144,50 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         if self.trainer not in TRAINERS:
-            raise ValueError(f"trainer={self.trainer!r} is unknown; use one of {TRAINERS}")
+            raise ConfigError(f"trainer={self.trainer!r} is unknown; use one of {TRAINERS}")
         if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type={self.loss_type!r} is not supported here; use one of {LOSS_TYPES}")
+            raise ConfigError(f"loss_type={self.loss_type!r} is not supported here; use one of {LOSS_TYPES}")
         if self.trainer == "trl" and self.loss_type == "gspo":
-            raise ValueError("loss_type='gspo' runs on trainer='own'; set trainer: own")
+            raise ConfigError("loss_type='gspo' runs on trainer='own'; set trainer: own")
         if self.trainer == "own" and self.beta:
-            raise ValueError(f"beta={self.beta}: the own trainer has no reference model; set beta: 0 or trainer: trl")
+            raise ConfigError(f"beta={self.beta}: the own trainer has no reference model; set beta: 0 or trainer: trl")
         if self.verifier not in ("answer", "steps"):
-            raise ValueError(f"verifier={self.verifier!r} is unknown; use 'answer' or 'steps'")
+            raise ConfigError(f"verifier={self.verifier!r} is unknown; use 'answer' or 'steps'")
         if self.trainer == "trl" and self.negative_weight != 1.0:
-            raise ValueError(f"negative_weight={self.negative_weight} runs on trainer='own'; set trainer: own")
+            raise ConfigError(f"negative_weight={self.negative_weight} runs on trainer='own'; set trainer: own")
         if not 0.0 <= self.negative_weight <= 1.0:
-            raise ValueError(f"negative_weight={self.negative_weight} must lie in [0, 1] (1: plain policy gradient; "
-                             "0: positive advantages only)")
+            raise ConfigError(f"negative_weight={self.negative_weight} must lie in [0, 1] (1: plain policy gradient; "
+                              "0: positive advantages only)")
         if self.max_lag < 0:
-            raise ValueError(f"max_lag={self.max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
+            raise ConfigError(f"max_lag={self.max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
         if self.async_sampler and self.trainer != "own":
-            raise ValueError("async_sampler=True runs on trainer='own'; set trainer: own or async_sampler: false")
+            raise ConfigError("async_sampler=True runs on trainer='own'; set trainer: own or async_sampler: false")
         if self.async_sampler and self.max_lag < 1:
-            raise ValueError(f"async_sampler=True with max_lag={self.max_lag}: the sampler draws the next batch while "
+            raise ConfigError(f"async_sampler=True with max_lag={self.max_lag}: the sampler draws the next batch while "
                              "the learner trains, so every batch is at least one step old; set max_lag: 1 or more, or "
                              "async_sampler: false for on-policy (max_lag 0) training")
         if self.weight_sync_every < 1:
-            raise ValueError(f"weight_sync_every={self.weight_sync_every} must be >= 1 (1: send the weights after every "
+            raise ConfigError(f"weight_sync_every={self.weight_sync_every} must be >= 1 (1: send the weights after every "
                              "optimizer step)")
         if self.sampler_restarts < 0:
-            raise ValueError(f"sampler_restarts={self.sampler_restarts} must be >= 0 (0: a dead sampler stops the run)")
+            raise ConfigError(f"sampler_restarts={self.sampler_restarts} must be >= 0 (0: a dead sampler stops the run)")
         if not self.temperature > 0:
-            raise ValueError(f"temperature={self.temperature} must be > 0: RL samples (greedy has no exploration)")
+            raise ConfigError(f"temperature={self.temperature} must be > 0: RL samples (greedy has no exploration)")
         if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps={self.warmup_steps} must be >= 0")
+            raise ConfigError(f"warmup_steps={self.warmup_steps} must be >= 0")
         if not 0 <= self.decay_steps <= self.max_steps:
-            raise ValueError(f"decay_steps={self.decay_steps} must lie in [0, max_steps={self.max_steps}]")
+            raise ConfigError(f"decay_steps={self.decay_steps} must lie in [0, max_steps={self.max_steps}]")
         if self.checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every={self.checkpoint_every} must be at least 1")
+            raise ConfigError(f"checkpoint_every={self.checkpoint_every} must be at least 1")
         if self.num_generations < 2:
-            raise ValueError(f"num_generations={self.num_generations} must be at least 2 (advantages need a group)")
+            raise ConfigError(f"num_generations={self.num_generations} must be at least 2 (advantages need a group)")
         if self.scale_rewards not in ("group", "batch", "none"):
-            raise ValueError(f"scale_rewards={self.scale_rewards!r} must be 'group', 'batch' or 'none'")
+            raise ConfigError(f"scale_rewards={self.scale_rewards!r} must be 'group', 'batch' or 'none'")
         _check_shaping(self.shaping)
         longest = self.lengths.rl_completion_tokens
         if self.overlong_cache is not None and not 0 < self.overlong_cache <= longest:
-            raise ValueError(f"overlong_cache={self.overlong_cache} must lie in (0, lengths.rl_completion_tokens="
-                             f"{longest}], or be None for a quarter of it")
+            raise ConfigError(f"overlong_cache={self.overlong_cache} must lie in (0, lengths.rl_completion_tokens="
+                              f"{longest}], or be None for a quarter of it")
         check_memory_fields(self, self.prompts_per_step * self.num_generations, "prompts_per_step x num_generations")
 
 
@@ -194,13 +195,13 @@ def _check_shaping(shaping) -> None:
     known = sorted(SHAPING_REWARDS)
     if not isinstance(shaping, dict):
         raise TypeError(f"shaping={shaping!r} must map shaping reward names to weights, e.g. {{'format': 0.1}}; "
-                        f"known names: {known}")
+                              f"known names: {known}")
     unknown = sorted(str(k) for k in set(shaping) - set(SHAPING_REWARDS))
     if unknown:
-        raise ValueError(f"shaping has unknown reward name(s) {unknown}; known names: {known}")
+        raise ConfigError(f"shaping has unknown reward name(s) {unknown}; known names: {known}")
     for name, weight in shaping.items():
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
-            raise ValueError(f"shaping[{name!r}]={weight!r} must be a finite number: the weight of that reward")
+            raise ConfigError(f"shaping[{name!r}]={weight!r} must be a finite number: the weight of that reward")
 
 
 @dataclass(kw_only=True)
@@ -271,7 +272,7 @@ def rl_rewards(task, config: RLConfig, *, scorer=None, extra_rewards: Sequence =
     weights = [1.0]
     if config.prm_weight:
         if scorer is None:
-            raise ValueError("prm_weight > 0 needs scorer=... (a PRM StepScorer)")
+            raise ConfigError("prm_weight > 0 needs scorer=... (a PRM StepScorer)")
         rewards.append(get_scorer_reward(scorer, task))
         weights.append(config.prm_weight)
     for name, weight in config.shaping.items():
@@ -315,7 +316,7 @@ def rl_step(
     src = check_model_dir(policy_dir)
     pool = [p for p in problems if p.id not in retired]
     if not pool:
-        raise ValueError("every problem is retired (already solved); give new problems or lower retire_pass_rate")
+        raise DataError("every problem is retired (already solved); give new problems or lower retire_pass_rate")
     rewards, weights = rl_rewards(task, config, scorer=scorer, extra_rewards=extra_rewards)
     if config.trainer == "trl":
         from learning.rl_trl import rl_step_trl

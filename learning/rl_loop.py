@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from learning.rl_roles import Learner, RolloutBuffer, Sampler
+from roadmap.core.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ class PromptPool:
     def _shuffle(self) -> None:
         ids = sorted(i for i in self.problems if i not in self.retired)
         if not ids:
-            raise ValueError("every training problem is retired (its pass rate reached retire_pass_rate); give new "
-                             "problems or raise retire_pass_rate")
+            raise DataError("every training problem is retired (its pass rate reached retire_pass_rate); give new "
+                            "problems or raise retire_pass_rate")
         random.Random(self.seed * 1_000_003 + self.epoch).shuffle(ids)
         self.order, self.cursor = ids, 0
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from learning.rl_losses import aggregation_weights, default_aggregation, group_advantages, policy_loss
+from roadmap.core.errors import ConfigError
 
 __all__ = ["RolloutGroup", "RolloutBuffer", "Sampler", "Learner", "combine_rewards", "padded"]
 
@@ -72,7 +73,7 @@ class RolloutBuffer:
 
     def __init__(self, max_lag: int) -> None:
         if max_lag < 0:
-            raise ValueError(f"max_lag={max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
+            raise ConfigError(f"max_lag={max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
         self.max_lag = max_lag
         self.groups: list[RolloutGroup] = []
         self.stale_dropped = 0

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.types import Node, Problem, Tree
 
 __all__ = ["TraceConfig", "Detour", "TRACE_KINDS", "verified_path", "detour_candidates", "linearize", "trace_rows"]
@@ -54,11 +55,11 @@ class TraceConfig:
     def __post_init__(self) -> None:
         weights = (self.clean, self.correction, self.backtrack)
         if min(weights) < 0 or sum(weights) <= 0:
-            raise ValueError(f"trace weights clean/correction/backtrack={weights} must be >= 0 with a positive sum; "
-                             "e.g. 0.4/0.4/0.2")
+            raise ConfigError(f"trace weights clean/correction/backtrack={weights} must be >= 0 with a positive sum; "
+                              "e.g. 0.4/0.4/0.2")
         for name in ("max_detours", "backtrack_depth", "traces_per_problem"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def trace_rows(rows: Sequence[dict[str, Any]], task, config: TraceConfig | None 
     for i, r in enumerate(rows):
         missing = {"problem_id", "prompt", "question", "reference", "tree"} - set(r)
         if missing:
-            raise ValueError(f"row {i} lacks {sorted(missing)}; pass rows of a trees.jsonl from `roadmap search`")
+            raise DataError(f"row {i} lacks {sorted(missing)}; pass rows of a trees.jsonl from `roadmap search`")
         tree = row_tree(r)
         if tree is None:
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roadmap.core.errors import DataError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
     accumulation_field,
@@ -98,7 +99,7 @@ def tree_dpo_step(policy_dir: str | Path, pairs, config: TreeDPOConfig | None = 
 
     config = config or TreeDPOConfig()
     if len(pairs) == 0:
-        raise ValueError("no preference pairs: the trees held no correct/incorrect contrast; search more or lower the margin")
+        raise DataError("no preference pairs: the trees held no correct/incorrect contrast; search more or lower the margin")
     src = check_model_dir(policy_dir)
 
     class BudgetDPOTrainer(BudgetMixin, DPOTrainer):

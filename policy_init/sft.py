@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
     accumulation_field,
@@ -73,16 +74,16 @@ class SFTWarmStartConfig:
 
     def __post_init__(self) -> None:
         if self.num_problems < 1:
-            raise ValueError(f"num_problems={self.num_problems} must be at least 1")
+            raise ConfigError(f"num_problems={self.num_problems} must be at least 1")
         if self.max_minutes is not None and self.max_minutes <= 0:
-            raise ValueError(f"max_minutes={self.max_minutes} must be positive, or None for no time limit")
+            raise ConfigError(f"max_minutes={self.max_minutes} must be positive, or None for no time limit")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+            raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
         if not 0 <= self.warmup_fraction < 1:
-            raise ValueError(f"warmup_fraction={self.warmup_fraction} must lie in [0, 1)")
+            raise ConfigError(f"warmup_fraction={self.warmup_fraction} must lie in [0, 1)")
         if self.decay_fraction is not None and not 0 < self.decay_fraction <= 1:
-            raise ValueError(f"decay_fraction={self.decay_fraction} must lie in (0, 1], or be None for a cosine over "
-                             "the whole budget")
+            raise ConfigError(f"decay_fraction={self.decay_fraction} must lie in (0, 1], or be None for a cosine over "
+                              "the whole budget")
         check_memory_fields(self, self.batch_size)
 
 

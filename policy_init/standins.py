@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roadmap.core.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["FAMILIES", "StandinConfig", "build_standin", "build_standin_tokenizer", "default_corpus"]
@@ -164,7 +166,7 @@ def build_standin_tokenizer(family: str, corpus: Iterable[str] | None = None, vo
 
 def _family(name: str) -> _Family:
     if name not in FAMILIES:
-        raise ValueError(f"family={name!r} is not a stand-in family; use one of {sorted(FAMILIES)}")
+        raise ConfigError(f"family={name!r} is not a stand-in family; use one of {sorted(FAMILIES)}")
     return FAMILIES[name]
 
 
@@ -176,7 +178,7 @@ def _build_model(family: str, tokenizer, config: StandinConfig):
     torch.manual_seed(config.seed)
     vocab = config.model_vocab_size or len(tokenizer)
     if vocab < len(tokenizer):
-        raise ValueError(f"model_vocab_size={vocab} is smaller than the tokenizer's {len(tokenizer)} tokens")
+        raise ConfigError(f"model_vocab_size={vocab} is smaller than the tokenizer's {len(tokenizer)} tokens")
     ids = {k: tokenizer.convert_tokens_to_ids(v) for k, v in spec.special.items() if k != "unk_token"}
     common = {"vocab_size": vocab, "bos_token_id": ids.get("bos_token"), "eos_token_id": ids["eos_token"],
               "pad_token_id": ids["pad_token"], "tie_word_embeddings": True}

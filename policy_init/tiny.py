@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from roadmap.core.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["TinyConfig", "build_char_tokenizer", "build_bpe_tokenizer", "build_tiny_model", "task_texts", "create_tiny"]
@@ -49,12 +51,12 @@ class TinyConfig:
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}; "
                 "pick num_heads that divides hidden_size"
             )
         if self.tokenizer not in ("auto", "char", "bpe"):
-            raise ValueError(f"tokenizer={self.tokenizer!r} must be 'auto', 'char' or 'bpe'")
+            raise ConfigError(f"tokenizer={self.tokenizer!r} must be 'auto', 'char' or 'bpe'")
 
 
 def _wrap(tok, model_max_length: int):

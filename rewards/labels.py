@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from roadmap.core.errors import ConfigError, DataError, MissingPathError
 from roadmap.core.lengths import Lengths
 from roadmap.core.outputs import StagedOutput
 from roadmap.core.types import Problem
@@ -48,11 +49,11 @@ class LabelConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} is not a labelling method; use one of {METHODS}")
+            raise ConfigError(f"method={self.method!r} is not a labelling method; use one of {METHODS}")
         if self.rollouts < 1:
-            raise ValueError(f"rollouts={self.rollouts} must be at least 1")
+            raise ConfigError(f"rollouts={self.rollouts} must be at least 1")
         if self.chunk_prefixes < 1:
-            raise ValueError(f"chunk_prefixes={self.chunk_prefixes} must be at least 1")
+            raise ConfigError(f"chunk_prefixes={self.chunk_prefixes} must be at least 1")
 
 
 def sample_solutions(
@@ -230,13 +231,13 @@ def load_labels(path: str | Path):
 
     p = Path(path)
     if not (p / "dataset_info.json").exists() and not (p / "state.json").exists():
-        raise FileNotFoundError(
+        raise MissingPathError(
             f"{path} is not a label dataset (no state.json); create one with `roadmap label` or rewards.save_labels"
         )
     ds = load_from_disk(str(p))
     missing = {"prompt", "steps", "soft_labels", "hard_labels"} - set(ds.column_names)
     if missing:
-        raise ValueError(f"{path} lacks the label columns {sorted(missing)}; relabel it with `roadmap label`")
+        raise DataError(f"{path} lacks the label columns {sorted(missing)}; relabel it with `roadmap label`")
     return ds
 
 

@@ -40,7 +40,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from roadmap.core.errors import RoadmapError
+from roadmap.core.errors import ConfigError, MissingPathError, RoadmapError
+from roadmap.core.hf_load import check_model_files, check_tokenizer_fits
 from roadmap.core.training import check_model_dir
 from roadmap.core.types import Problem
 
@@ -83,7 +84,7 @@ def aggregate(step_scores: Sequence[float], how: str = "min") -> float:
     worst), so a broken model can never make a solution look good; a warning is logged.
     """
     if how not in AGGREGATIONS:
-        raise ValueError(f"aggregation={how!r} is unknown; use one of {AGGREGATIONS}")
+        raise ConfigError(f"aggregation={how!r} is unknown; use one of {AGGREGATIONS}")
     if not step_scores:
         return 0.0
     scores = [0.0 if math.isnan(s) else min(1.0, max(0.0, float(s))) for s in step_scores]
@@ -175,7 +176,7 @@ def encode_steps(
         while k < len(offsets) and not (offsets[k][0] <= char < offsets[k][1]):
             k += 1
         if k == len(offsets):
-            raise ValueError(f"could not find the token that ends a step in {text!r}; is the tokenizer lossy?")
+            raise ConfigError(f"could not find the token that ends a step in {text!r}; is the tokenizer lossy?")
         positions.append(k)
     return ids, start, positions
 
@@ -229,7 +230,7 @@ class ProcessRewardModel(ContextGuard):
     def __init__(self, model, tokenizer, step_delimiter: str = "\n", kind: str = "prm", batch_size: int = 64,
                  readout: str = DEFAULT_READOUT):
         if readout not in READOUTS:
-            raise ValueError(f"readout={readout!r} is unknown; use one of {READOUTS}")
+            raise ConfigError(f"readout={readout!r} is unknown; use one of {READOUTS}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.step_delimiter = step_delimiter
@@ -246,8 +247,9 @@ class ProcessRewardModel(ContextGuard):
         confidence at the initial calibration (the baseline training starts from)."""
         from transformers import AutoTokenizer
 
-        return cls(_load_for_training(init, readout), AutoTokenizer.from_pretrained(init), step_delimiter,
-                   batch_size=batch_size, readout=readout)
+        model, tokenizer = _load_for_training(init, readout), AutoTokenizer.from_pretrained(init)
+        check_tokenizer_fits(model, tokenizer, init, "init policy folder")
+        return cls(model, tokenizer, step_delimiter, batch_size=batch_size, readout=readout)
 
     @classmethod
     def from_pretrained(cls, path, *, batch_size: int = 64, device=None, options=None) -> ProcessRewardModel:
@@ -267,10 +269,11 @@ class ProcessRewardModel(ContextGuard):
         p = Path(path)
         if not (p / MARKER).exists():
             what = "a policy, not a reward model" if (p / "config.json").exists() else "not a model folder"
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f"{path} is {what} (no {MARKER}); pass a folder written by `roadmap train-prm` / `roadmap train-orm` "
                 "or rewards.train_prm"
             )
+        check_model_files(p, "reward model folder")
         meta = json.loads((p / MARKER).read_text())
         readout = meta.get("readout", "step_end")  # folders from before readouts existed hold step-end models
         if readout == "likelihood":
@@ -281,7 +284,9 @@ class ProcessRewardModel(ContextGuard):
             model = AutoModelForTokenClassification.from_pretrained(p, **kwargs)
         if device is not None:
             model.to(device)
-        return cls(model, AutoTokenizer.from_pretrained(p), meta["step_delimiter"], meta["kind"], batch_size, readout)
+        tokenizer = AutoTokenizer.from_pretrained(p)
+        check_tokenizer_fits(model, tokenizer, path, "reward model folder")
+        return cls(model, tokenizer, meta["step_delimiter"], meta["kind"], batch_size, readout)
 
     def units(self, text: str) -> list[str]:
         """What gets a score: the steps of a PRM, the whole solution (one unit) for an ORM."""

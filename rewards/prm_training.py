@@ -31,6 +31,7 @@ from rewards.prm import (
     prefix_log_scores,
     token_logits,
 )
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
     accumulation_field,
@@ -97,17 +98,17 @@ class RewardModelConfig:
 
     def __post_init__(self) -> None:
         if self.labels not in ("soft", "hard"):
-            raise ValueError(f"labels={self.labels!r} must be 'soft' or 'hard'")
+            raise ConfigError(f"labels={self.labels!r} must be 'soft' or 'hard'")
         if self.readout not in READOUTS:
-            raise ValueError(f"readout={self.readout!r} is unknown; use one of {READOUTS}")
+            raise ConfigError(f"readout={self.readout!r} is unknown; use one of {READOUTS}")
         if self.learning_rate is None:
             self.learning_rate = 1e-4 if self.readout == "likelihood" else 1e-3
         if not 0 <= self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction={self.eval_fraction} must lie in [0, 1)")
+            raise ConfigError(f"eval_fraction={self.eval_fraction} must lie in [0, 1)")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+            raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
         if self.eval_steps < 0:
-            raise ValueError(f"eval_steps={self.eval_steps} must be 0 (every epoch) or a positive step count")
+            raise ConfigError(f"eval_steps={self.eval_steps} must be 0 (every epoch) or a positive step count")
         check_memory_fields(self, self.batch_size)
 
 
@@ -147,12 +148,12 @@ def _rows(dataset, tokenizer, delimiter: str, label_column: str, max_length: int
         if not steps:
             continue
         if len(steps) != len(labels):
-            raise ValueError(f"row of problem {ex.get('problem_id')!r} has {len(steps)} steps but {len(labels)} labels")
+            raise DataError(f"row of problem {ex.get('problem_id')!r} has {len(steps)} steps but {len(labels)} labels")
         ids, start, pos = encode_steps(tokenizer, ex["prompt"], steps, delimiter)
         target = [-100.0] * len(ids)
         for k, y in zip(pos, labels):
             if y is None or math.isnan(y):
-                raise ValueError(f"row of problem {ex.get('problem_id')!r} has a NaN label; relabel it")
+                raise DataError(f"row of problem {ex.get('problem_id')!r} has a NaN label; relabel it")
             target[k] = float(y)
         if len(ids) > max_length:
             cut += 1
@@ -358,7 +359,7 @@ def train_reward_model(
         logger.warning("%d of %d solutions are longer than lengths.train_max_length=%d tokens and were cut there",
                        cut, len(dataset), config.lengths.train_max_length)
     if not rows:
-        raise ValueError("the label dataset has no solution with steps; label some solutions first")
+        raise DataError("the label dataset has no solution with steps; label some solutions first")
     train, evals = split_by_problem(rows, config.eval_fraction)
     eval_problems = len({str(r["problem_id"] or "") or r["prompt"] for r in evals})
     if config.keep_best and not evals:

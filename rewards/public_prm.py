@@ -31,6 +31,7 @@ from pathlib import Path
 
 from rewards.prm import MARKER, ContextGuard, PRMScorer, ProcessRewardModel, load_kwargs
 from roadmap.core.errors import ConfigError, RoadmapError
+from roadmap.core.hf_load import check_model_files, check_tokenizer_fits
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
@@ -167,8 +168,8 @@ class _PublicPRM(ContextGuard):
     def _tag_positions(self, ids: list[int], tag_id: int, steps: Sequence[str], text: str) -> list[int]:
         positions = [k for k, t in enumerate(ids) if t == tag_id]
         if len(positions) != len(steps):
-            raise ValueError(f"{self.name}: found {len(positions)} step tags for {len(steps)} steps in {text!r}; "
-                             "the tokenizer merged a step tag with its neighbours")
+            raise ConfigError(f"{self.name}: found {len(positions)} step tags for {len(steps)} steps in {text!r}; "
+                              "the tokenizer merged a step tag with its neighbours")
         return positions
 
     def step_scores(self, questions: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
@@ -310,6 +311,7 @@ class PublicPRMScorer(PRMScorer):
 def _load_public(path: Path, fmt: str, options, batch_size: int) -> _PublicPRM:
     from transformers import AutoTokenizer
 
+    check_model_files(path, "reward model folder")
     kwargs = load_kwargs(options)
     trust = bool(getattr(options, "trust_remote_code", False))
     if fmt == "qwen-prm":
@@ -332,6 +334,7 @@ def _load_public(path: Path, fmt: str, options, batch_size: int) -> _PublicPRM:
     if getattr(options, "device", None) is not None:
         model.to(options.device)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
+    check_tokenizer_fits(model, tokenizer, path, "reward model folder")
     return cls(model, tokenizer, batch_size=batch_size, name=f"{path} ({fmt})")
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from roadmap.core.errors import ConfigError, DataError, StaleOutputError
 from roadmap.core.io import atomic_write_text, format_table, json_fingerprint, save_figure, write_json
 from roadmap.core.lengths import Lengths
+from roadmap.core.outputs import claim_output_dir, holds_only
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem
 
@@ -71,11 +72,11 @@ class TestTimeConfig:
         self.methods, self.budgets, self.seeds = tuple(self.methods), tuple(self.budgets), tuple(self.seeds)
         bad = [m for m in self.methods if m not in bench_methods() + (SEQUENTIAL,)]
         if bad:
-            raise ValueError(f"unknown methods {bad}; use some of {bench_methods() + (SEQUENTIAL,)}")
+            raise ConfigError(f"unknown methods {bad}; use some of {bench_methods() + (SEQUENTIAL,)}")
         if not self.budgets or min(self.budgets) < 1:
-            raise ValueError(f"budgets={self.budgets} must be positive integers")
+            raise ConfigError(f"budgets={self.budgets} must be positive integers")
         if not self.seeds:
-            raise ValueError("seeds is empty; give at least one seed")
+            raise ConfigError("seeds is empty; give at least one seed")
 
 
 def _cell(method: str, budget: int, seed: int, correct: list[bool], usage: dict[str, int], wall: float,
@@ -141,6 +142,13 @@ def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed:
     return _cell(method, budget, seed, correct, report.usage, report.wall_seconds, report.outputs, report.truncated)
 
 
+def legacy_bench_dir(folder: Path) -> bool:
+    """Whether ``folder`` (with no marker) is a bench folder from before markers: its cells.jsonl (written
+    first), and nothing but its own files."""
+    return (folder / "cells.jsonl").is_file() and holds_only(folder, ("cells.jsonl", "test_time.json", "test_time.md",
+                                                                      "test_time.png"))
+
+
 def bench_test_time(
     policy, task, problems: Sequence[Problem], out_dir: str | Path, config: TestTimeConfig | None = None, *,
     scorer=None, progress: bool = True, inputs: Mapping[str, Any] | None = None,
@@ -171,11 +179,11 @@ def bench_test_time(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir {str(out)!r} is a file; pass a folder for cells.jsonl and test_time.*")
-    out.mkdir(parents=True, exist_ok=True)
     cells_path = out / "cells.jsonl"
     problems = list(problems)
     if not problems:
         raise ConfigError("problems is empty; the benchmark needs at least one problem (n >= 1)")
+    claim_output_dir(out, "bench", legacy=legacy_bench_dir)
     base = {"task": task.name, "n": len(problems),
             "problems": json_fingerprint([(p.id, p.question, p.answer) for p in problems]),
             "chunk": config.chunk, **dict(inputs or {})}

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from roadmap.cli_checks import (
+    BUG_NOTE,
     check_inputs,
     checked_problems,
     input_error_line,
@@ -23,8 +24,9 @@ from roadmap.cli_checks import (
 )
 from roadmap.cli_config import expand_config
 from roadmap.cli_parser import build_parser
-from roadmap.core.errors import ConfigError
+from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import format_table, write_json
+from roadmap.core.outputs import owned_payload
 from roadmap.core.threads import configure_threads
 
 __all__ = ["main", "parse_task_args", "build_parser", "lengths_from_args"]
@@ -154,7 +156,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(format_table([report.behaviour], ["self_check_accuracy", "self_correction_rate", "backtrack_rate",
                                                 "right_after_wrong", "wrong_steps", "corrections", "backtracks"]))
     if args.out:
-        write_json(args.out, report.to_dict())
+        write_json(args.out, owned_payload(report.to_dict(), "eval"))
         if shards is not None:  # the report holds every shard now
             import shutil
 
@@ -168,7 +170,7 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
-    out = create_tiny(task, args.out, TinyConfig(tokenizer=args.tokenizer, seed=args.seed))
+    out = create_tiny(task, args.out, TinyConfig(tokenizer=args.tokenizer, seed=args.seed), overwrite=args.overwrite)
     print(f"wrote a tiny {task.name} policy to {out}")
     return 0
 
@@ -347,26 +349,43 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     fit = fit_sigmoid(compute, accuracy, r0=r0, warmup_fraction=args.warmup, bootstrap=args.bootstrap)
     power = fit_power_law(compute, accuracy, warmup_fraction=args.warmup)
     far = max(compute) * args.extrapolate
-    rows = [{"model": "sigmoid", "A": fit.a, "B": fit.b, "C_mid": fit.c_mid, "R0": fit.r0, "rmse": fit.rmse,
-             f"R({far:.3g})": float(fit.predict(far))},
+    bounded = {x.split("=", 1)[0] for x in fit.at_bounds}  # limits of the search, not estimates: shown as such
+
+    def shown(name, value):
+        return f"{value:.4g} (at bound)" if name in bounded else value
+
+    rows = [{"model": "sigmoid", "A": shown("A", fit.a), "B": shown("B", fit.b), "C_mid": shown("C_mid", fit.c_mid),
+             "R0": fit.r0, "rmse": fit.rmse, f"R({far:.3g})": "n/a (at bounds)" if bounded else float(fit.predict(far))},
             {"model": "power law", "A": None, "B": power.exponent, "C_mid": None, "R0": None, "rmse": power.rmse,
              f"R({far:.3g})": float(power.predict(far))}]
     print(format_table(rows, list(rows[0])))
-    print(f"A = {fit.a:.4f} ± {fit.a_err:.4f}, B = {fit.b:.3f} ± {fit.b_err:.3f}, "
-          f"C_mid = {fit.c_mid:.4g} ± {fit.c_mid_err:.3g} (standard errors)")
+    errors = [f"{name} = {value:{fmt}} ± {err:{efmt}}" for name, value, err, fmt, efmt in (
+        ("A", fit.a, fit.a_err, ".4f", ".4f"), ("B", fit.b, fit.b_err, ".3f", ".3f"),
+        ("C_mid", fit.c_mid, fit.c_mid_err, ".4g", ".3g")) if name not in bounded]
+    if errors:
+        print(", ".join(errors) + " (standard errors)")
+    if bounded:
+        print(f"roadmap fit: WARNING: {args.points}: the fit stopped at the bound(s) of its search "
+              f"({', '.join(fit.at_bounds)}); those are limits, not estimates, and no prediction is made from this fit: add points where accuracy "
+              "bends, or check the run", file=sys.stderr)
     if fit.warning:
         print(f"roadmap fit: WARNING: {args.points}: accuracy falls as compute grows; the fit above is not "
               "meaningful (see the warning logged above)", file=sys.stderr)
     check = None
     if args.predict_last:
         check = predict_last(compute, accuracy, r0=r0, warmup_fraction=args.warmup)
-        print(f"fitted on the first {check['points_fitted']} of {len(compute)} points: last point predicted "
-              f"{check['predicted']:.3f}, measured {check['last_accuracy']:.3f} (error {check['abs_error']:.3f})")
+        if check["fit"]["at_bounds"]:
+            print(f"fitted on the first {check['points_fitted']} of {len(compute)} points, the fit stopped at the "
+                  f"bound(s) of its search ({', '.join(check['fit']['at_bounds'])}): no prediction of the last point")
+        else:
+            print(f"fitted on the first {check['points_fitted']} of {len(compute)} points: last point predicted "
+                  f"{check['predicted']:.3f}, measured {check['last_accuracy']:.3f} (error {check['abs_error']:.3f})")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "fit.json", {"sigmoid": fit.to_dict(), "power_law": power.to_dict(), "predict_last": check,
-                                      "points": [{"compute": c, "accuracy": a} for c, a in zip(compute, accuracy)]})
+        payload = {"sigmoid": fit.to_dict(), "power_law": power.to_dict(), "predict_last": check,
+                   "points": [{"compute": c, "accuracy": a} for c, a in zip(compute, accuracy)]}
+        write_json(out / "fit.json", owned_payload(payload, "fit"))
         plot_fits(compute, accuracy, fit, power, out / "fit.png", extrapolate=args.extrapolate)
         print(f"wrote {out}/fit.json and fit.png")
     return 0
@@ -393,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         argv = expand_config(argv, parser)
-    except (ConfigError, FileNotFoundError) as err:
+    except RoadmapError as err:  # --config FILE
         print(f"roadmap: error: {err}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
@@ -409,7 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as err:
         line = input_error_line(err)
-        if line is None:  # a genuine bug: the traceback is what a report needs
+        if line is None:  # a genuine bug: the traceback is what a report needs, and a line saying so under it
+            err.add_note(f"roadmap {args.command}: {BUG_NOTE}")
             raise
         if args.debug:
             traceback.print_exc()

@@ -10,17 +10,19 @@ prints. Imports no torch, so ``roadmap --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from roadmap.core import ranges
 from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import folder_fingerprint, require_local_path
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction", "probability", "int_list",
            "max_steps", "parse_task_args", "prompt_format_from_args", "check_inputs", "input_fingerprints",
-           "checked_problems", "input_error_line"]
+           "checked_problems", "input_error_line", "BUG_NOTE"]
 
 
 def _number(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
@@ -37,12 +39,13 @@ def _number(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) ->
     return parse
 
 
-positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
-nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number(float, lambda v: v > 0 and v < float("inf"), "a number > 0")
-nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
-fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
-probability = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+# the ranges of roadmap.core.ranges, which the recipe keys of the same settings are checked against
+positive_int = _number(int, ranges.POSITIVE_INT.ok, ranges.POSITIVE_INT.text)
+nonnegative_int = _number(int, ranges.NONNEGATIVE_INT.ok, ranges.NONNEGATIVE_INT.text)
+positive_float = _number(float, ranges.POSITIVE.ok, ranges.POSITIVE.text)
+nonnegative_float = _number(float, ranges.NONNEGATIVE.ok, ranges.NONNEGATIVE.text)
+fraction = _number(float, ranges.FRACTION.ok, ranges.FRACTION.text)
+probability = _number(float, ranges.PROBABILITY.ok, ranges.PROBABILITY.text)
 max_steps = _number(int, lambda v: v == -1 or v >= 1, "-1 (no step limit) or an integer >= 1")
 
 
@@ -110,10 +113,47 @@ _INPUT_PATHS = {"policy": "--policy folder", "completer": "--completer folder", 
                 "points": "points file", "prm_dir": "--prm-dir folder"}
 #: commands whose --out is a file rather than a folder
 _FILE_OUTPUTS = ("eval",)
+#: the keys every report file of those commands held before reports named their writer (``owned_payload``)
+_LEGACY_FILE_KEYS = {"eval": ("task", "method", "samples", "n", "accuracy", "ci95", "records")}
+
+
+def _input_paths(args: argparse.Namespace) -> dict[str, str]:
+    """What the command reads, by the name the messages give it: the path arguments and a data file."""
+    inputs = {what: getattr(args, attr) for attr, what in _INPUT_PATHS.items() if getattr(args, attr, None)}
+    source = parse_task_args(getattr(args, "task_arg", None) or []).get("source")
+    if isinstance(source, str):
+        inputs["--task-arg source"] = source
+    if args.command == "run":  # what the recipe reads, unless a flag overrides it (a bad recipe is named later)
+        inputs.update({k: v for k, v in _recipe_inputs(args.recipe).items() if k not in inputs})
+    if args.command == "run" and getattr(args, "out", None) and args.recipe:
+        # resuming with the run's own saved recipe reads a file the library wrote there: not an overlap
+        if Path(args.recipe).expanduser().absolute() == (Path(args.out).expanduser() / "config.yaml").absolute():
+            inputs.pop("recipe", None)
+    return inputs
+
+
+def _recipe_inputs(recipe: str) -> dict[str, str]:
+    """The paths a recipe reads (policy, prm_dir, its data file), named as the flags that override them."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(recipe).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    found = {"--policy folder": data.get("policy"), "--prm-dir folder": data.get("prm_dir"),
+             "--task-arg source": (data.get("task_args") or {}).get("source")
+             if isinstance(data.get("task_args"), dict) else None}
+    return {k: v for k, v in found.items() if isinstance(v, str) and v}
 
 
 def check_inputs(args: argparse.Namespace) -> None:
-    """Refuse, before any work: a missing input path, a bad prompt format, and an ``--out`` that cannot be written."""
+    """Refuse, before any work: a missing input path, a bad prompt format, and an ``--out`` that cannot be
+    written, or that would replace or write into an input or a file the library did not write (the
+    write guard of ``roadmap.core.outputs``)."""
+    from roadmap.core.outputs import check_output_file, check_overlap, check_writable, claim_output_dir
+
     prompt_format_from_args(args)
     for attr, what in _INPUT_PATHS.items():
         value = getattr(args, attr, None)
@@ -122,6 +162,7 @@ def check_inputs(args: argparse.Namespace) -> None:
     out = getattr(args, "out", None)
     if not out:
         return
+    check_overlap({"--out": out}, _input_paths(args))
     out = Path(out)
     if args.command in _FILE_OUTPUTS:
         if out.is_dir():
@@ -130,8 +171,36 @@ def check_inputs(args: argparse.Namespace) -> None:
         parent = next((p for p in out.absolute().parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             raise ConfigError(f"--out {str(out)!r}: {parent} is a file, not a folder; pick another --out")
+        check_output_file(out, args.command, legacy_keys=_LEGACY_FILE_KEYS[args.command])
     elif out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; --out takes a folder here, pick another name")
+    elif args.command in ("run", "search", "bench", "quickstart"):  # written in place: the library's own, or new
+        claim_output_dir(out, args.command, legacy=_legacy_dir(args.command), check_only=True)
+    elif args.command == "fit":
+        check_output_file(out / "fit.json", "fit", legacy_keys=("sigmoid", "power_law"), what="--out file")
+        if (out / "fit.png").exists() and not (out / "fit.json").exists():
+            raise ConfigError(f"--out {str(out)!r} holds a fit.png without the fit.json `roadmap fit` writes beside "
+                              "it; it is never replaced: pick another --out, or move fit.png away")
+    check_writable(out)
+
+
+def _legacy_dir(command: str):
+    """The test that an unmarked folder is ``command``'s output from before markers (``claim_output_dir``)."""
+    if command == "run":
+        from roadmap.loop import legacy_run_dir
+
+        return legacy_run_dir
+    if command == "search":
+        from roadmap.train_search import legacy_search_dir
+
+        return legacy_search_dir
+    if command == "quickstart":
+        from roadmap.quickstart import legacy_quickstart_dir
+
+        return legacy_quickstart_dir
+    from roadmap.bench import legacy_bench_dir
+
+    return legacy_bench_dir
 
 
 def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -152,8 +221,13 @@ def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[s
 
 def checked_problems(task, split: str, n: int | None, seed: int) -> list:
     """``task.problems(split, n, seed)``, refusing an empty list (an empty data file, a split with
-    no rows): it would report accuracy 0 over nothing."""
+    no rows): it would report accuracy 0 over nothing; fewer than ``n`` problems is warned about,
+    giving the count used."""
     problems = task.problems(split, n=n, seed=seed)
+    if problems and n is not None and len(problems) < n:  # a smaller evaluation than asked must not pass unseen
+        source = getattr(task, "source", None)
+        print(f"roadmap: WARNING: --n {n}: task {task.name!r}{f' (source {str(source)!r})' if source else ''} has "
+              f"only {len(problems)} {split} problems; using those {len(problems)}", file=sys.stderr)
     if not problems:
         source = getattr(task, "source", None)
         where = f" (source {str(source)!r})" if source is not None else ""
@@ -162,18 +236,27 @@ def checked_problems(task, split: str, n: int | None, seed: int) -> list:
     return problems
 
 
-def _input_error_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [RoadmapError, ValueError, OSError, KeyError]
-    if "yaml" in sys.modules:  # a YAML error can only come from a loaded yaml
-        types.append(sys.modules["yaml"].YAMLError)
-    return tuple(types)
+#: errors of the machine rather than of the library or its input (a full disk, a read-only folder): one line too
+_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def input_error_line(err: BaseException) -> str | None:
-    """The one-line message for an error caused by bad input, or None for a genuine bug."""
-    if not isinstance(err, _input_error_types()):
-        return None
-    text = " ".join(str(err).split()) or type(err).__name__
-    if isinstance(err, KeyError) or not isinstance(err, (RoadmapError, ValueError, OSError)):
-        text = f"{type(err).__name__}: {text}"
-    return text
+    """The one-line message for a library error caused by bad input, or None for a bug (which keeps its traceback).
+
+    One line: the library's own ``RoadmapError``s, a YAML file that does not parse, and an OS error of the
+    machine (a full disk, a folder that refuses writes). Any other exception, a bare ``ValueError`` or
+    ``KeyError`` included, is a bug: the library raises ``RoadmapError`` subclasses for bad input.
+    """
+    yaml = sys.modules.get("yaml")  # a YAML error can only come from a loaded yaml
+    if isinstance(err, RoadmapError) or (yaml is not None and isinstance(err, yaml.YAMLError)):
+        text = " ".join(str(err).split()) or type(err).__name__
+        return text if isinstance(err, RoadmapError) else f"{type(err).__name__}: {text}"
+    if isinstance(err, OSError) and err.errno in _ENVIRONMENT_ERRNOS:
+        where = f" ({err.filename})" if err.filename else ""
+        return f"{err.strerror or err}{where}; free space or pick a folder you can write to, and rerun"
+    return None
+
+
+#: the line added under the traceback of an exception that is not the library's bad-input error
+BUG_NOTE = ("this is a bug in o1-roadmap, not a problem with your input: please report it with the traceback above "
+            "and the command you ran")

@@ -16,7 +16,7 @@ import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
-from roadmap.core.errors import ConfigError
+from roadmap.core.errors import ConfigError, MissingPathError
 
 __all__ = ["expand_config"]
 
@@ -74,7 +74,7 @@ def expand_config(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
         raise ConfigError(f"--config {path}: name the command first, e.g. roadmap eval --config {path}")
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"--config {path} does not exist; see recipes/real/ for examples")
+        raise MissingPathError(f"--config {path} does not exist; see recipes/real/ for examples")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:

@@ -28,7 +28,7 @@ PRM_FORMATS = ("auto", "roadmap", "math-shepherd", "qwen-prm")
 PRM_FORMAT_HELP = ("format of the --prm folder; auto detects it: reward_model.json (roadmap train-prm), "
                    "Qwen2ForProcessRewardModel in config.json (qwen-prm, needs --trust-remote-code), a causal LM "
                    "with the step tag 'ки' in a folder named for Math-Shepherd (math-shepherd)")
-OVERWRITE_COMMANDS = ("sft", "label", "train-prm", "train-orm", "search", "bench", "import-gguf")
+OVERWRITE_COMMANDS = ("tiny", "sft", "label", "train-prm", "train-orm", "search", "bench", "import-gguf")
 
 #: length flag -> the ``roadmap.core.Lengths`` field it sets (``--max-steps`` is taken: sft's optimizer steps)
 LENGTH_FLAGS = {

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
@@ -100,11 +101,11 @@ def evaluate(
     from search.best_of_n import majority_vote
 
     if method not in METHODS:
-        raise ValueError(f"method={method!r} is not an evaluation method; use one of {METHODS}")
+        raise ConfigError(f"method={method!r} is not an evaluation method; use one of {METHODS}")
     if method == "greedy":
         samples, temperature = 1, 0.0
     if samples < 1:
-        raise ValueError(f"samples={samples} must be at least 1")
+        raise ConfigError(f"samples={samples} must be at least 1")
     lengths = lengths or Lengths()
     per_call = max(1, policy.batch_size // samples) if hasattr(policy, "batch_size") else 16
     before, t0 = policy.usage.copy(), time.perf_counter()

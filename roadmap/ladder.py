@@ -291,8 +291,13 @@ def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], N
     """Run (or resume) the ladder of ``config`` in ``run_dir``; a folder of another recipe is refused."""
     import yaml
 
+    from roadmap.core.outputs import check_overlap, check_writable, claim_output_dir
+
     out = Path(run_dir)
+    check_overlap({"run folder": out}, {"policy": None if config.policy == "tiny" else config.policy})
+    check_writable(out, "run folder")
     with run_lock(out):
+        claim_output_dir(out, "ladder", legacy=lambda d: is_ladder_recipe(d / "config.yaml"))
         saved = out / "config.yaml"
         mine = yaml.safe_dump(asdict(config), sort_keys=True)
         if saved.exists():

@@ -281,9 +281,34 @@ def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None]
     The run holds the folder's lock (``roadmap.core.io.run_lock``): a second run on the same
     folder raises ``RunLockedError`` naming this one's pid.
     """
+    from roadmap.core.outputs import check_overlap, check_writable, claim_output_dir
+
     out = Path(run_dir)
+    check_overlap({"run folder": out}, {"policy": config.policy, "prm_dir": config.prm_dir,
+                                        "data file (task_args source)": (config.task_args or {}).get("source")})
+    check_writable(out, "run folder")
     with run_lock(out):  # a second run on the same folder is refused, naming this one's pid
+        claim_output_dir(out, "run", legacy=legacy_run_dir)
         return _run_locked(config, out, say)
+
+
+#: what a run folder holds at its top level (the module docstring)
+_RUN_FILES = ("config.yaml", "report.md", "metrics.json", "accuracy.png", "compute.png")
+
+
+def legacy_run_dir(out: Path) -> bool:
+    """Whether ``out``, with no marker, is a run folder an older version wrote: a ``config.yaml`` that is a
+    recipe as run, and nothing at the top level but what a run writes."""
+    import yaml
+
+    names = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+    if any(n not in _RUN_FILES and not (n.startswith("iter_") and (out / n).is_dir()) for n in names):
+        return False
+    try:
+        saved = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return isinstance(saved, dict) and {"policy", "task", "iterations"} <= set(saved)
 
 
 def _run_locked(config: LoopConfig, out: Path, say: Callable[[str], None]) -> dict:
@@ -300,7 +325,11 @@ def _run_locked(config: LoopConfig, out: Path, say: Callable[[str], None]) -> di
         return data
 
     mine = yaml.safe_dump(asdict(config), sort_keys=True)
-    if saved.exists() and same_recipe(saved.read_text()) != same_recipe(mine):
-        raise ValueError(f"{out} holds a run of a different recipe (config.yaml differs); use a new run directory")
+    theirs, ours = (same_recipe(saved.read_text()) if saved.exists() else None), same_recipe(mine)
+    if theirs is not None and theirs != ours:
+        diff = "; ".join(f"{k}={theirs.get(k)!r} in its config.yaml, {ours.get(k)!r} now"
+                         for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
+        raise RecipeError(f"run folder {str(out)!r} holds a run of a different recipe ({diff}); resume it with the "
+                               "recipe it was started with (its config.yaml), or pass another --out")
     atomic_write_text(saved, mine)
     return _Run(config, out, say).run()

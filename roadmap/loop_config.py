@@ -20,14 +20,16 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.lengths import Lengths
+from roadmap.core.ranges import check_ranges
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["LoopConfig", "PRMPhaseConfig", "RecipeError", "load_recipe"]
 
 
-class RecipeError(ValueError):
+class RecipeError(ConfigError):
     """A recipe key or value the loop cannot run; the message names it, its section and the fix."""
 
 
@@ -46,9 +48,9 @@ class PRMPhaseConfig:
         from rewards import AGGREGATIONS
 
         if self.problems < 1 or self.samples < 1:
-            raise ValueError(f"problems={self.problems} and samples={self.samples} must be at least 1")
+            raise ConfigError(f"problems={self.problems} and samples={self.samples} must be at least 1")
         if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation={self.aggregation!r} is unknown; use one of {AGGREGATIONS}")
+            raise ConfigError(f"aggregation={self.aggregation!r} is unknown; use one of {AGGREGATIONS}")
 
 
 _NAMES = {int: "an int", float: "a number", bool: "a bool (true or false)", str: "a string", dict: "a mapping",
@@ -129,6 +131,10 @@ def build_section(cls: type, values: Any, section: str, *, set_by_loop: dict[str
             raise RecipeError(f"{section}.{key} is set by the loop ({loop_set[key]}); remove it from the recipe")
     _unknown(values, {f.name for f in fields(cls)} - set(loop_set), f"{section} ({label or cls.__name__})", elsewhere)
     check_types(values, cls, f"{section}.")
+    try:
+        check_ranges(values, f"{section}.")
+    except ConfigError as e:
+        raise RecipeError(str(e)) from None
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
@@ -328,7 +334,7 @@ def load_recipe(path: str | Path, **overrides) -> LoopConfig:
 
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"recipe {path} does not exist; see recipes/ for examples")
+        raise MissingPathError(f"recipe {path} does not exist; see recipes/ for examples")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:

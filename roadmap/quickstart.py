@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from roadmap.core.errors import ConfigError
+
 __all__ = ["QuickstartConfig", "run_quickstart", "cache_dir"]
 
 
@@ -65,11 +67,11 @@ class QuickstartConfig:
     def __post_init__(self) -> None:
         for name in ("sft_steps", "n_eval", "majority_samples", "n_majority", "loop_budget"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
         if self.loop_problems < 0:
-            raise ValueError(f"loop_problems={self.loop_problems} must be 0 (no loop) or more")
+            raise ConfigError(f"loop_problems={self.loop_problems} must be 0 (no loop) or more")
         if self.minutes is not None and self.minutes <= 0:
-            raise ValueError(f"minutes={self.minutes} must be positive, or None for no cap")
+            raise ConfigError(f"minutes={self.minutes} must be positive, or None for no cap")
 
 
 class _Say(logging.Handler):
@@ -111,6 +113,23 @@ def _cached_result(policy_dir: Path) -> dict | None:
     return result if result.get("completed") and (policy_dir / "config.json").exists() else None
 
 
+#: what ``run_quickstart`` writes into its folder
+QUICKSTART_FILES = ("loop", "policy-incomplete", "sft_loss.png", "summary.json", "eval_greedy.json")
+
+
+def legacy_quickstart_dir(folder: Path) -> bool:
+    """Whether ``folder`` (with no marker) is a quickstart folder from before markers: its summary.json or
+    loss plot, nothing but its own files, and a loop/ (which it deletes on a retrain) that is a run folder."""
+    from roadmap.core.outputs import holds_only, read_marker
+    from roadmap.loop import legacy_run_dir
+
+    loop = folder / "loop"
+    loop_ok = not loop.exists() or (loop.is_dir() and ((read_marker(loop) or {}).get("kind") == "run"
+                                                       or legacy_run_dir(loop)))
+    return (loop_ok and any((folder / n).is_file() for n in ("summary.json", "sft_loss.png"))
+            and holds_only(folder, QUICKSTART_FILES))
+
+
 def run_quickstart(config: QuickstartConfig | None = None, say: Callable[[str], None] = print) -> dict:
     """Build, warm-start and evaluate the tiny arith policy, then one search-and-learn iteration.
 
@@ -120,12 +139,12 @@ def run_quickstart(config: QuickstartConfig | None = None, say: Callable[[str], 
     from policy_init.tiny import TinyConfig, create_tiny
     from roadmap.core import HFPolicy
     from roadmap.core.io import format_table, write_json
+    from roadmap.core.outputs import claim_output_dir
     from roadmap.core.tasks import ArithTask
     from roadmap.evaluate import evaluate
 
     config = config or QuickstartConfig()
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_dir(config.out, "quickstart", legacy=legacy_quickstart_dir)  # it deletes its own loop/ below
     t_start = time.perf_counter()
     task = ArithTask()
     tiny = TinyConfig(seed=config.seed)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import DataError, MissingPathError
+from roadmap.core.errors import ConfigError, DataError, MissingPathError
 from roadmap.core.io import save_figure
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class SigmoidFit:
     rmse: float
     bootstrap: dict[str, list[float]] = field(default_factory=dict)
     warning: str | None = None  # set (and logged) when accuracy falls with compute, see falling_warning
+    #: parameters the fit pushed to a bound of its search ("B=20 (upper bound)"): limits, not estimates
+    at_bounds: list[str] = field(default_factory=list)
 
     def predict(self, c):
         return sigmoid(c, self.a, self.b, self.c_mid, self.r0)
@@ -91,15 +93,34 @@ def _prepare(compute: Sequence[float], accuracy: Sequence[float], warmup_fractio
     if c.shape != r.shape or c.ndim != 1:
         raise ValueError(f"compute ({c.shape}) and accuracy ({r.shape}) must be 1-D and the same length")
     if not np.all(np.isfinite(c)) or not np.all(np.isfinite(r)):
-        raise ValueError("compute and accuracy must be finite numbers (found NaN or inf)")
+        raise DataError("compute and accuracy must be finite numbers (found NaN or inf)")
     if np.any(c <= 0):
-        raise ValueError("compute must be positive (the fits use C ** B); drop the zero-compute point or shift it")
+        raise DataError("compute must be positive (the fits use C ** B); drop the zero-compute point or shift it")
     if not 0 <= warmup_fraction < 1:
-        raise ValueError(f"warmup_fraction={warmup_fraction} must lie in [0, 1)")
+        raise ConfigError(f"warmup_fraction={warmup_fraction} must lie in [0, 1)")
     order = np.argsort(c)
     c, r = c[order], r[order]
     keep = c >= c[0] + warmup_fraction * (c[-1] - c[0]) if warmup_fraction else np.ones_like(c, dtype=bool)
     return c[keep], r[keep]
+
+
+#: an accuracy range below this is a flat curve (accuracies are fractions of problems)
+_FLAT = 1e-9
+#: the search range of B (efficiency) in fit_sigmoid
+_B_BOUNDS = (0.05, 20.0)
+
+
+def _at_bounds(p, max_accuracy: float, lo_log_mid: float, hi_log_mid: float) -> list[str]:
+    """The parameters of a fit ``p`` = (A, B, log C_mid) that sit at a bound of the search, as "B=20 (upper bound)"."""
+    out = []
+    if p[0] >= max_accuracy - 1e-4:
+        out.append(f"A={p[0]:.4g} (upper bound, max_accuracy)")
+    for name, value, lo, hi, shown in (("B", p[1], *_B_BOUNDS, p[1]),
+                                       ("C_mid", p[2], lo_log_mid, hi_log_mid, math.exp(p[2]))):
+        tol = 1e-3 * (hi - lo)
+        if value <= lo + tol or value >= hi - tol:
+            out.append(f"{name}={shown:.4g} ({'lower' if value <= lo + tol else 'upper'} bound)")
+    return out
 
 
 def fit_sigmoid(
@@ -123,7 +144,14 @@ def fit_sigmoid(
     c_all, r_all = _prepare(compute, accuracy, 0.0)
     c, r = _prepare(compute, accuracy, warmup_fraction)
     if len(c) < 3:
-        raise ValueError(f"{len(c)} points remain after the warm-up cut; the sigmoid needs at least 3")
+        raise DataError(f"{len(c)} points remain after the warm-up cut; the sigmoid needs at least 3")
+    distinct = sorted(set(c.tolist()))
+    if len(distinct) < 3:
+        raise DataError(f"the points hold {len(distinct)} distinct compute value(s) ({', '.join(f'{x:.4g}' for x in distinct)}) "
+                        "after the warm-up cut; a sigmoid of compute needs at least 3: add points at other compute")
+    if float(r.max() - r.min()) < _FLAT:
+        raise DataError(f"accuracy is flat ({float(r[0]):.4g} at every compute value): a flat curve determines no "
+                        "ceiling A, efficiency B or midpoint C_mid; fit a run whose accuracy changes with compute")
     r0 = float(r_all[0]) if r0 is None else float(r0)
 
     def model(x, a, b, log_c_mid):
@@ -137,7 +165,8 @@ def fit_sigmoid(
             for b0 in (0.5, 1.5, 3.0):
                 try:
                     p, cov = curve_fit(model, x, y, p0=[min(max_accuracy, max(y.max(), r0) + 0.05), b0, log_mid],
-                                       bounds=([lo_a, 0.05, math.log(x.min()) - 10], [max_accuracy, 20.0, math.log(x.max()) + 10]),
+                                       bounds=([lo_a, _B_BOUNDS[0], math.log(x.min()) - 10],
+                                               [max_accuracy, _B_BOUNDS[1], math.log(x.max()) + 10]),
                                        maxfev=20000)
                 except (RuntimeError, ValueError):
                     continue
@@ -149,6 +178,10 @@ def fit_sigmoid(
         return best
 
     sse, p, cov = solve(c, r)
+    at_bounds = _at_bounds(p, max_accuracy, math.log(c.min()) - 10, math.log(c.max()) + 10)
+    if at_bounds:
+        logger.warning("the sigmoid fit stopped at the bound(s) of its search: %s; those values are limits, not "
+                       "estimates, and predictions from this fit are not meaningful", ", ".join(at_bounds))
     err = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else np.full(3, float("nan"))
     a, b, c_mid = float(p[0]), float(p[1]), math.exp(p[2])
     boot: dict[str, list[float]] = {}
@@ -173,7 +206,7 @@ def fit_sigmoid(
         logger.warning("%s", warning)
     return SigmoidFit(a=a, b=b, c_mid=c_mid, r0=r0, a_err=float(err[0]), b_err=float(err[1]),
                       c_mid_err=float(c_mid * err[2]), points_used=len(c), warmup_fraction=warmup_fraction,
-                      rmse=math.sqrt(sse / len(c)), bootstrap=boot, warning=warning)
+                      rmse=math.sqrt(sse / len(c)), bootstrap=boot, warning=warning, at_bounds=at_bounds)
 
 
 def fit_power_law(compute: Sequence[float], accuracy: Sequence[float], *, warmup_fraction: float = 0.0) -> PowerLawFit:
@@ -183,9 +216,9 @@ def fit_power_law(compute: Sequence[float], accuracy: Sequence[float], *, warmup
 
     c, r = _prepare(compute, accuracy, warmup_fraction)
     if len(c) < 2:
-        raise ValueError(f"{len(c)} points remain after the warm-up cut; the power law needs at least 2")
+        raise DataError(f"{len(c)} points remain after the warm-up cut; the power law needs at least 2")
     if np.any(r <= 0):
-        raise ValueError("a power law needs positive accuracies")
+        raise DataError("a power law needs positive accuracies")
     slope, intercept = np.polyfit(np.log(c), np.log(r), 1)
     p, cov = curve_fit(lambda x, k, e: k * x ** e, c, r, p0=[math.exp(intercept), slope], maxfev=20000)
     err = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else np.full(2, float("nan"))
@@ -204,7 +237,7 @@ def predict_last(compute: Sequence[float], accuracy: Sequence[float], *, r0: flo
     n = len(compute)
     k = max(3, (n + 1) // 2)
     if n < k + 1:
-        raise ValueError(f"{n} points: predicting the last from the first half needs at least 4")
+        raise DataError(f"{n} points: predicting the last from the first half needs at least 4")
     order = sorted(range(n), key=lambda i: compute[i])
     c = [compute[i] for i in order]
     a = [accuracy[i] for i in order]

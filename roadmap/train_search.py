@@ -11,16 +11,20 @@ candidates a length limit cut (``TrainSearchConfig.lengths``).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import ConfigError, StaleOutputError
+from roadmap.core.errors import ConfigError, DataError, StaleOutputError
 from roadmap.core.io import json_fingerprint, write_json
 from roadmap.core.lengths import Lengths
+from roadmap.core.outputs import claim_output_dir, holds_only
 from roadmap.core.types import Problem, Usage
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
 
@@ -48,9 +52,9 @@ class TrainSearchConfig:
 
         get_search(self.method)  # names the registered methods when it is not one
         if self.temperature < 0:
-            raise ValueError(f"temperature={self.temperature} must be >= 0 (0 is greedy)")
+            raise ConfigError(f"temperature={self.temperature} must be >= 0 (0 is greedy)")
         if self.budget < 1 or self.width < 1 or self.shard_size < 1:
-            raise ValueError(f"budget={self.budget}, width={self.width} and shard_size={self.shard_size} must be >= 1")
+            raise ConfigError(f"budget={self.budget}, width={self.width} and shard_size={self.shard_size} must be >= 1")
         self.budget_for(0)  # validates mcts_evaluation
 
     def budget_for(self, seed: int):
@@ -96,10 +100,11 @@ def search_train(
         raise ConfigError(f"out_dir {str(out)!r} is a file; pass a folder for shards/ and trees.jsonl")
     if not problems:
         raise ConfigError("problems is empty; train-time search needs at least one problem (n >= 1)")
+    claim_output_dir(out, "search", legacy=legacy_search_dir)
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     if not has_scorer and verifier is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
-        raise ValueError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
+        raise ConfigError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
     n_shards = (len(problems) + config.shard_size - 1) // config.shard_size
     shards = [list(problems[s * config.shard_size : (s + 1) * config.shard_size]) for s in range(n_shards)]
     base = {"task": task.name, **asdict(config), **dict(inputs or {}),
@@ -165,12 +170,39 @@ def _reusable(shard_dir: Path, s: int, wanted: dict, overwrite: bool) -> bool:
     if not (shard_dir / f"{s:05d}.jsonl").exists():
         return False
     record = _provenance_path(shard_dir, s)
-    recorded = json.loads(record.read_text()) if record.exists() else None
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
+    except ValueError:  # a damaged record (not JSON, not UTF-8): its shard cannot be trusted
+        logger.warning("%s is unreadable (empty, truncated or garbled); its shard is searched again", record)
+        return False
     if recorded == wanted:
-        return True
+        return _whole(shard_dir / f"{s:05d}.jsonl", wanted["problems"])
     if not overwrite:
         raise StaleOutputError.mismatch(f"{shard_dir / f'{s:05d}.jsonl'}", recorded, wanted)
     return False
+
+
+def _whole(path: Path, problems: int) -> bool:
+    """Whether the finished shard ``path`` holds one readable row per problem; if not (emptied, truncated,
+    garbled), say so: it is searched again rather than silently covering fewer problems."""
+    from search.trees import read_trees
+
+    try:
+        rows = len(read_trees(path))
+    except (DataError, OSError) as err:
+        logger.warning("%s; that shard is searched again", err)
+        return False
+    if rows != problems:
+        logger.warning("%s holds %d of its %d rows (emptied or truncated); that shard is searched again", path, rows,
+                       problems)
+        return False
+    return True
+
+
+def legacy_search_dir(folder: Path) -> bool:
+    """Whether ``folder`` (with no marker) is a search folder from before markers: its shards/ (made first), and
+    nothing but its own files."""
+    return (folder / "shards").is_dir() and holds_only(folder, ("shards", "trees.jsonl", "summary.json"))
 
 
 def load_summary(out_dir: str | Path) -> dict[str, Any]:

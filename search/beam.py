@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.types import Problem, SearchResult, Usage
 from search.best_of_n import weighted_vote
 from search.expand import ExpandConfig, expand, new_tree, score_many, share_usage
@@ -39,9 +40,9 @@ class BeamConfig:
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.n < self.width or self.n % self.width:
-            raise ValueError(f"n={self.n} must be a positive multiple of width={self.width}; e.g. n=16, width=4")
+            raise ConfigError(f"n={self.n} must be a positive multiple of width={self.width}; e.g. n=16, width=4")
         if self.selection not in ("best", "weighted"):
-            raise ValueError(f"selection={self.selection!r} must be 'best' or 'weighted'")
+            raise ConfigError(f"selection={self.selection!r} must be 'best' or 'weighted'")
 
 
 def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, keep: int) -> list[SearchResult]:

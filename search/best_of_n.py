@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, SearchResult
 from search.expand import score_many
@@ -42,9 +43,9 @@ class BestOfNConfig:
 
     def __post_init__(self) -> None:
         if self.n < 1:
-            raise ValueError(f"n={self.n} must be at least 1")
+            raise ConfigError(f"n={self.n} must be at least 1")
         if self.selection not in SELECTIONS:
-            raise ValueError(f"selection={self.selection!r} is unknown; use one of {SELECTIONS}")
+            raise ConfigError(f"selection={self.selection!r} is unknown; use one of {SELECTIONS}")
 
 
 def majority_vote(answers: Sequence[str | None]) -> str | None:
@@ -106,7 +107,7 @@ def best_of_n(
     """
     config = config or BestOfNConfig()
     if config.selection != "majority" and scorer is None:
-        raise ValueError(f"selection={config.selection!r} needs a scorer (a PRM, ORM or verifier); pass scorer=...")
+        raise ConfigError(f"selection={config.selection!r} needs a scorer (a PRM, ORM or verifier); pass scorer=...")
     results = sample_candidates(policy, task, problems, config)
     if config.selection == "majority":
         for r in results:

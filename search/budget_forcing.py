@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.types import Completion
 
 __all__ = ["BUDGET_MODES", "budget_forced", "answer_cue"]
@@ -42,9 +43,9 @@ def budget_forced(policy, task, prefixes: Sequence[str], budget: int, *, mode: s
     the answer cue and the forced answer, and its ``num_tokens`` all tokens generated for it.
     """
     if mode not in BUDGET_MODES:
-        raise ValueError(f"budget mode={mode!r} is unknown; use one of {BUDGET_MODES}")
+        raise ConfigError(f"budget mode={mode!r} is unknown; use one of {BUDGET_MODES}")
     if budget < 1:
-        raise ValueError(f"thinking budget={budget} must be at least 1 token")
+        raise ConfigError(f"thinking budget={budget} must be at least 1 token")
     outs = policy.sample(list(prefixes), n, max_new_tokens=budget, temperature=temperature, top_p=top_p, seed=seed)
     if mode == "stop":
         return outs

@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, StepScorer, Tree, Usage
 
@@ -52,7 +53,7 @@ def expand(
     exp(logprob / tokens), normalised to sum to one; duplicates add their mass.
     """
     if k < 1:
-        raise ValueError(f"k={k} must be at least 1")
+        raise ConfigError(f"k={k} must be at least 1")
     if not frontier:
         return [], Usage()
     before = policy.usage.copy()

@@ -36,6 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.types import Problem, SearchResult, Tree, Usage
 from search.expand import ExpandConfig, expand, new_tree, score_many, share_usage
 
@@ -72,17 +73,17 @@ class MCTSConfig:
 
     def __post_init__(self) -> None:
         if self.simulations < 1:
-            raise ValueError(f"simulations={self.simulations} must be at least 1")
+            raise ConfigError(f"simulations={self.simulations} must be at least 1")
         if self.k < 1:
-            raise ValueError(f"k={self.k} must be at least 1")
+            raise ConfigError(f"k={self.k} must be at least 1")
         if self.free_revisits < 0:
-            raise ValueError(f"free_revisits={self.free_revisits} must be >= 0")
+            raise ConfigError(f"free_revisits={self.free_revisits} must be >= 0")
         if self.evaluation not in EVALUATIONS:
-            raise ValueError(f"evaluation={self.evaluation!r} is unknown; use one of {EVALUATIONS}")
+            raise ConfigError(f"evaluation={self.evaluation!r} is unknown; use one of {EVALUATIONS}")
         if self.final not in ("visits", "value"):
-            raise ValueError(f"final={self.final!r} must be 'visits' or 'value'")
+            raise ConfigError(f"final={self.final!r} must be 'visits' or 'value'")
         if not 0.0 <= self.rollout_weight <= 1.0:
-            raise ValueError(f"rollout_weight={self.rollout_weight} must lie in [0, 1]")
+            raise ConfigError(f"rollout_weight={self.rollout_weight} must lie in [0, 1]")
 
 
 def _select(tree: Tree, c_puct: float, widen_below: float | None = None, max_children: int = 16) -> list[int]:
@@ -141,9 +142,9 @@ def mcts(
     """
     config = config or MCTSConfig()
     if config.evaluation != "rollout" and scorer is None:
-        raise ValueError(f"evaluation={config.evaluation!r} needs a scorer; pass scorer=... or use 'rollout'")
+        raise ConfigError(f"evaluation={config.evaluation!r} needs a scorer; pass scorer=... or use 'rollout'")
     if config.evaluation != "scorer" and verifier is None:
-        raise ValueError(f"evaluation={config.evaluation!r} needs a verifier to judge rollouts; pass verifier=...")
+        raise ConfigError(f"evaluation={config.evaluation!r} needs a verifier to judge rollouts; pass verifier=...")
     judge = verifier if verifier is not None else scorer
     trees = [new_tree(task, p) for p in problems]
     usage = [Usage() for _ in problems]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, SearchResult
 
@@ -61,11 +62,11 @@ class SearchBudget:
 
     def __post_init__(self) -> None:
         if self.budget < 1:
-            raise ValueError(f"budget={self.budget} must be at least 1")
+            raise ConfigError(f"budget={self.budget} must be at least 1")
         if self.width < 1:
-            raise ValueError(f"width={self.width} must be at least 1")
+            raise ConfigError(f"width={self.width} must be at least 1")
         if self.mcts_evaluation not in MCTS_EVALUATIONS:
-            raise ValueError(f"mcts_evaluation={self.mcts_evaluation!r} is unknown; use one of {MCTS_EVALUATIONS}")
+            raise ConfigError(f"mcts_evaluation={self.mcts_evaluation!r} is unknown; use one of {MCTS_EVALUATIONS}")
 
 
 def register_search(name: str, fn: SearchFn | None = None) -> Any:
@@ -92,8 +93,8 @@ def search_method_names() -> tuple[str, ...]:
 def get_search(name: str) -> SearchFn:
     """The search function registered as ``name``."""
     if name not in SEARCH_METHODS:
-        raise ValueError(f"method={name!r} is not a search method; use one of {search_method_names()} "
-                         "(add one with search.register_search)")
+        raise ConfigError(f"method={name!r} is not a search method; use one of {search_method_names()} "
+                          "(add one with search.register_search)")
     return SEARCH_METHODS[name]
 
 

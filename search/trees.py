@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import DataError, MissingPathError
 from roadmap.core.types import Problem, SearchResult, Tree, Usage
 
 __all__ = ["result_row", "write_trees", "read_trees", "trees_dataset", "row_tree", "row_result"]
@@ -58,16 +59,20 @@ def read_trees(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a trees JSONL file, with an error naming the file and line when one is broken."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{path} is not a trees file; write one with `roadmap search --out DIR`")
+        raise MissingPathError(f"{path} is not a trees file; write one with `roadmap search --out DIR`")
     rows = []
-    with p.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i} is not a JSON row ({e}); the file is damaged, rerun the search") from e
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); the file is damaged, rerun the "
+                        "search") from None
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{i} is not a JSON row ({e}); the file is damaged, rerun the search") from e
     return rows
 
 

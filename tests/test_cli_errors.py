@@ -14,7 +14,7 @@ import pytest
 
 from roadmap import cli
 from roadmap.cli import main
-from roadmap.core.errors import MissingPathError
+from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.threads import configure_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,12 @@ CASES = {
                             "latin1.jsonl"),
     "empty data file": (lambda t, d: ["eval", "--policy", d, "--task", "gsm8k", "--task-arg",
                                       "source=" + _write(t / "empty.jsonl", "")], "empty.jsonl"),
+    "same question, two answers": (lambda t, d: ["eval", "--policy", d, "--task", "gsm8k", "--task-arg",
+                                                 "source=" + _write(t / "twice.jsonl", "".join(json.dumps(r) + "\n" for r in (
+                                                     {"question": "2+2?", "answer": "#### 4"},
+                                                     {"question": "3+3?", "answer": "#### 6"},
+                                                     {"question": " 2+2? ", "answer": "#### 5"})))],
+                                   "row 2 is unusable: its question is row 0's, but its answer '5'"),
     "invalid YAML recipe": (lambda t, d: ["run", _write(t / "bad.yaml", "policy: [x\n"), "--out", str(t / "r")],
                             "bad.yaml"),
     "recipe is a list": (lambda t, d: ["run", _write(t / "list.yaml", "- a\n- b\n"), "--out", str(t / "r")],
@@ -53,6 +59,12 @@ CASES = {
         "metrics.json"),
     "fit percentages": (lambda t, d: ["fit", _write(t / "pct.json", json.dumps(
         [{"compute": c, "accuracy": a} for c, a in ((1, 10), (2, 20), (4, 30))]))], "divide percentages by 100"),
+    "fit one compute value": (lambda t, d: ["fit", _write(t / "one.json", json.dumps(
+        [{"compute": 5, "accuracy": a} for a in (0.1, 0.2, 0.3)]))], "1 distinct compute value"),
+    "fit two compute values": (lambda t, d: ["fit", _write(t / "two.json", json.dumps(
+        [{"compute": c, "accuracy": a} for c, a in ((1, 0.1), (1, 0.2), (8, 0.3), (8, 0.4))]))], "at least 3"),
+    "fit flat curve": (lambda t, d: ["fit", _write(t / "flat.json", json.dumps(
+        [{"compute": c, "accuracy": 0.4} for c in (1, 10, 100, 1000)]))], "accuracy is flat"),
     "bench out is a file": (lambda t, d: ["bench", "test-time", "--policy", d, "--n", "2",
                                           "--out", _write(t / "file.txt", "x")], "file.txt"),
 }
@@ -178,3 +190,79 @@ def test_sft_overwrite_replaces_another_kind_of_library_output_and_never_a_users
     assert main(["sft", "--policy", str(tiny_dir), "--out", str(user), "--max-steps", "1", "--problems", "64",
                  "--overwrite"]) == 2
     assert (user / "thesis.tex").read_text() == "keep"
+
+
+# ---------------------------------------------------------------------- model folders that cannot work (issue 26)
+def _copy_model(tiny_dir, dst: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(tiny_dir, dst))
+
+
+def test_truncated_weights_are_one_line_naming_the_file(tiny_dir, tmp_path, capsys):
+    folder = _copy_model(tiny_dir, tmp_path / "cut")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "model.safetensors is truncated or damaged" in err.strip().splitlines()[-1]
+    weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header!!}")  # a garbled header
+    assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
+    assert "header is not the JSON" in capsys.readouterr().err
+    (folder / "config.json").write_text('{"model_type": "llama", ')  # a cut config (a traceback, as a bug, else)
+    assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
+    assert "config.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_a_missing_tokenizer_is_named_not_sentencepiece(tiny_dir, tmp_path, capsys):
+    folder = _copy_model(tiny_dir, tmp_path / "notok")
+    (folder / "tokenizer.json").unlink()
+    assert main(["eval", "--policy", str(folder), "--n", "2"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "has no tokenizer" in line and "tokenizer.json" in line and "sentencepiece" not in line
+
+
+def test_a_prm_whose_tokenizer_outgrows_its_embeddings_is_refused(tiny_dir, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    from rewards import ProcessRewardModel
+
+    prm = tmp_path / "prm"
+    ProcessRewardModel.from_policy(tiny_dir).save_pretrained(prm)
+    tokenizer = AutoTokenizer.from_pretrained(prm)
+    tokenizer.add_tokens([f"<extra_{i}>" for i in range(300)])  # a bigger tokenizer copied in from elsewhere
+    tokenizer.save_pretrained(prm)
+    with pytest.raises(ConfigError, match=r"tokenizer has \d+ tokens but the model only \d+ embeddings"):
+        ProcessRewardModel.from_pretrained(prm)
+    assert main(["eval", "--policy", str(tiny_dir), "--n", "2", "--method", "beam", "--budget", "2",
+                 "--prm", str(prm)]) == 2
+    assert "embeddings" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_fit_reports_parameters_at_their_bounds_not_as_a_fit(tmp_path, capsys):
+    jump = _write(tmp_path / "jump.json", json.dumps(  # a step between two points: B runs to its bound
+        [{"compute": c, "accuracy": a} for c, a in ((1, 0.1), (2, 0.1), (4, 0.1), (8, 0.9), (16, 0.9))]))
+    assert main(["fit", jump, "--out", str(tmp_path / "fit")]) == 0
+    out, err = capsys.readouterr()
+    assert "(at bound)" in out and "n/a (at bounds)" in out and "B = " not in out
+    assert "B=20 (upper bound)" in err and "not estimates" in err
+    assert json.loads((tmp_path / "fit" / "fit.json").read_text())["sigmoid"]["at_bounds"] == ["B=20 (upper bound)"]
+    rising = _write(tmp_path / "ok.json", json.dumps(
+        [{"compute": c, "accuracy": a} for c, a in ((1, 0.1), (10, 0.3), (100, 0.5), (1000, 0.6))]))
+    assert main(["fit", rising]) == 0
+    out, err = capsys.readouterr()
+    assert "at bound" not in out + err and "B = " in out
+
+
+def test_n_above_the_rows_warns_with_the_count_used(tmp_path, tiny_dir, capsys):
+    rows = [{"question": f"{i}+1?", "answer": f"#### {i + 1}"} for i in range(6)] + [
+        {"question": "0+1?", "answer": "#### 1.0"}]  # a duplicate with the same answer is kept
+    source = _write(tmp_path / "six.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    from roadmap.core.tasks import get_task
+
+    task = get_task("gsm8k", source=source)
+    available = len(task.problems("test"))
+    assert main(["eval", "--policy", str(tiny_dir), "--task", "gsm8k", "--task-arg", f"source={source}",
+                 "--split", "test", "--n", "50", "--max-new-tokens", "4"]) == 0
+    err = capsys.readouterr().err
+    assert f"--n 50: task 'gsm8k' (source {source!r}) has only {available} test problems; using those" in err

@@ -238,7 +238,20 @@ def test_an_empty_lock_being_written_is_not_taken_over_at_once(tmp_path, monkeyp
     (tmp_path / io.LOCK_NAME).write_text("")  # created by O_EXCL, its pid not yet written
     monkeypatch.setattr(io.time, "sleep", lambda s: None)
     t0 = time.perf_counter()
-    with pytest.raises(RunLockedError, match="could not take the lock"):
+    with pytest.raises(RunLockedError, match="is unreadable.*delete the lock file"):
         with run_lock(tmp_path):
             pass
     assert time.perf_counter() - t0 < 2
+
+
+# ---------------------------------------------------------------------- shards read back (issue 26)
+@pytest.mark.parametrize("damage", [b"", b'{"provenance": {"a": 1}, "rec', b"\xff\xfe", b"[1, 2]"])
+def test_an_unreadable_json_shard_is_named_and_run_again(tmp_path, caplog, damage):
+    from roadmap.core.distributed import finished_shard
+
+    path = tmp_path / "00000.json"
+    path.write_text(json.dumps({"provenance": {"a": 1}, "records": [1, 2]}))
+    assert finished_shard(path, {"a": 1})["records"] == [1, 2]
+    path.write_bytes(damage)
+    assert finished_shard(path, {"a": 1}) is None
+    assert "00000.json is unreadable" in caplog.text

@@ -135,3 +135,19 @@ def test_cli_refuses_a_bad_ladder_recipe_in_one_line(tmp_path, capsys, line, nam
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and named in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "run").exists()  # refused before the run folder is touched
+
+
+def test_the_ladder_refuses_a_users_folder_and_its_own_policy(tmp_path):
+    from roadmap.core.errors import RoadmapError
+
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "report.md").write_text("my notes")
+    with pytest.raises(RoadmapError):
+        run_ladder(LadderConfig(), user, say=lambda s: None)
+    assert (user / "report.md").read_text() == "my notes"
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "config.json").write_text("{}")
+    with pytest.raises(RoadmapError, match="policy"):
+        run_ladder(LadderConfig(policy=str(policy)), policy / "run", say=lambda s: None)

@@ -24,9 +24,10 @@ def _roadmap_run(recipe: dict, tmp_path: Path) -> Path:
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     run = tmp_path / "run"
+    (tmp_path / "policy").mkdir(exist_ok=True)  # beside the run folder: a run inside its policy is refused
     t0 = time.perf_counter()
     with pytest.raises(RecipeError) as err:
-        run_loop(load_recipe(path, policy=str(tmp_path)), run, say=lambda _: None)
+        run_loop(load_recipe(path, policy=str(tmp_path / "policy")), run, say=lambda _: None)
     assert time.perf_counter() - t0 < 1.0
     assert not (run / "config.yaml").exists()
     return err.value
@@ -64,6 +65,14 @@ def test_a_misspelled_key_at_any_depth_fails_at_once_before_config_yaml(recipe, 
     ({**BASE, "learn": {"output_dir": "x"}}, r"learn.output_dir is set by the loop"),
     ({**BASE, "prm": {"aggregation": "max"}}, r"prm: aggregation='max' is unknown"),
     ({**BASE, "learn": {"algorithm": "grpo", "prm_weight": 0.5}}, r"learn.prm_weight needs a PRM"),
+    # ranges, checked at load whatever the learner (issue 26): before, a negative rate ran until the learn phase
+    ({**BASE, "learn": {"learning_rate": -1.0e-4}}, r"learn.learning_rate=-0.0001 must be a number > 0"),
+    ({**BASE, "learn": {"algorithm": "tree_dpo", "learning_rate": 0.0}}, r"learn.learning_rate=0.0 must be a number > 0"),
+    ({**BASE, "learn": {"algorithm": "tree_dpo", "margin": 1.5}}, r"learn.margin=1.5 must be a number in \[0, 1\)"),
+    ({**BASE, "learn": {"algorithm": "grpo", "max_grad_norm": float("nan")}}, r"learn.max_grad_norm=nan must be"),
+    ({**BASE, "search": {"method": "mcts", "temperature": -0.5}}, r"search.temperature=-0.5 must be a number >= 0"),
+    ({**BASE, "guide": "prm", "prm": {"temperature": -1.0}}, r"prm.temperature=-1.0 must be a number >= 0"),
+    ({**BASE, "guide": "prm", "prm": {"epochs": -2.0}}, r"prm.epochs=-2.0 must be a number > 0"),
 ])
 def test_a_wrong_type_or_value_is_named_with_what_it_must_be(recipe, message, tmp_path):
     err = str(_roadmap_run(recipe, tmp_path))

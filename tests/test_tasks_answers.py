@@ -95,3 +95,30 @@ def test_flexible_answer(text, expected):
 
 def test_flexible_is_normalised_for_gsm():
     assert GSM_TASKS[0].extract_answer_flexible("The answer is $1,200.") == "1200"
+
+
+# ---------------------------------------------------------------------- exact numbers (issue 26)
+@pytest.mark.parametrize("predicted, reference, same", [
+    ("12345678901234567890123456789012", "12345678901234567890123456789013", False),  # beyond a 28-digit Decimal
+    ("12345678901234567890123456789012", "12,345,678,901,234,567,890,123,456,789,012.000", True),
+    ("9007199254740993", "9007199254740992", False),  # 2**53 + 1: a float would make them equal
+    ("1234567.0000001", "1234567", False),  # math-verify rounds before comparing
+    ("0.75", "3/4", True),
+    ("-3/4", "\\frac{-3}{4}", True),
+    ("1/3", "0.333333333333333333333", False),
+])
+def test_numeric_answers_compare_exactly_whatever_their_size(predicted, reference, same):
+    from roadmap.core.tasks._numeric import numbers_match
+    from roadmap.core.tasks._verify import verify_math
+
+    assert numbers_match(predicted, reference) is same
+    assert verify_math(predicted, reference) is same
+
+
+def test_a_long_integer_answer_keeps_every_digit():
+    from roadmap.core.tasks._numeric import extract_numeric_answer, normalize_number
+
+    big = "98765432109876543210987654321098765"
+    assert normalize_number(big + ".000") == big
+    assert extract_numeric_answer(f"so the total is\n#### {big}") == big
+    assert extract_numeric_answer(f"the answer is $\\boxed{{{big}1}}$") == big + "1"

@@ -88,3 +88,33 @@ def test_search_train_refuses_shards_of_other_settings(tmp_path):
     (tmp_path / "shards" / "00001.provenance.json").unlink()
     with pytest.raises(StaleOutputError, match="00001.jsonl records no provenance"):
         run(budget=4)
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"problem_id": "x", "tre', b"\xff\xfe not utf-8\n"])
+def test_a_damaged_shard_is_named_and_searched_again_not_dropped(tmp_path, caplog, damage):
+    task, policy, scorer = BanditTask("LLL"), BanditPolicy(depth=3), PathScorer("LLL")
+    problems = [task.problem(i) for i in range(3)]
+    config = TrainSearchConfig(method="bon", budget=2, shard_size=2)
+
+    def run():
+        return search_train(policy, task, problems, tmp_path, config, scorer=scorer, progress=False)
+
+    first = run()
+    (tmp_path / "shards" / "00000.jsonl").write_bytes(damage)  # emptied, cut or garbled after it was written
+    again = run()
+    assert again["searched_now"] == 2 and again["problems"] == first["problems"] == 3
+    assert [r["problem_id"] for r in read_trees(tmp_path / "trees.jsonl")] == [p.id for p in problems]
+    assert "00000.jsonl" in caplog.text and "searched again" in caplog.text
+
+
+def test_a_garbled_trees_file_is_named():
+    import tempfile
+    from pathlib import Path
+
+    from roadmap.core.errors import DataError
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "trees.jsonl"
+        path.write_bytes(b'{"a": 1}\n\xff\xfe\n')
+        with pytest.raises(DataError, match=r"trees.jsonl is not UTF-8 text"):
+            read_trees(path)

@@ -112,7 +112,8 @@ def finished_shard(path, wanted: dict[str, Any], overwrite: bool = False) -> dic
     """The JSON shard at ``path`` when its ``provenance`` equals ``wanted`` (reuse it), else None (run it).
 
     A shard made with other settings raises ``StaleOutputError`` naming both, unless ``overwrite``
-    lets it be redone.
+    lets it be redone. A shard that cannot be read (emptied, truncated, garbled) is named in a warning
+    and run again, never dropped.
     """
     import json
     from pathlib import Path
@@ -122,7 +123,13 @@ def finished_shard(path, wanted: dict[str, Any], overwrite: bool = False) -> dic
     path = Path(path)
     if not path.exists():
         return None
-    recorded = json.loads(path.read_text())
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:  # not JSON or not UTF-8: emptied, truncated or garbled after it was written whole
+        recorded = None
+    if not isinstance(recorded, dict):
+        logger.warning("%s is unreadable (empty, truncated or garbled); that shard is run again", path)
+        return None
     if recorded.get("provenance") == wanted:
         return recorded
     if not overwrite:

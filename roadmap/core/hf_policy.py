@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.hf_text import (
     DocumentMemory,
     as_stop_list,
@@ -64,7 +65,7 @@ class HFPolicy:
         import torch
 
         if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size} must be at least 1")
+            raise ConfigError(f"batch_size={batch_size} must be at least 1")
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -183,7 +184,7 @@ class HFPolicy:
         seqs = list(unique)
         longest = max(len(s) for s in seqs)
         if self.max_length and longest >= self.max_length:
-            raise ValueError(
+            raise ConfigError(
                 f"a prefix has {longest} tokens, at or past the model's max_position_embeddings={self.max_length}; "
                 "shorten the prompt or use a model with a longer context"
             )

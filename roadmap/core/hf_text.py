@@ -24,6 +24,8 @@ import os
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
+from roadmap.core.errors import ConfigError
+
 __all__ = ["DocumentMemory", "as_stop_list", "continuation_text", "encode_document", "encode_prefix", "token_texts"]
 
 #: prefix tokens decoded before the generated ones: enough left context for any decoder we know
@@ -38,20 +40,20 @@ def as_stop_list(stop: str | Sequence[str] | None) -> list[str]:
         return []
     stops = [stop] if isinstance(stop, str) else list(stop)
     if any(not s for s in stops):
-        raise ValueError(f"stop={stop!r} contains an empty string; pass None for no stop string")
+        raise ConfigError(f"stop={stop!r} contains an empty string; pass None for no stop string")
     return stops
 
 
 def check_sample_args(n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
     """Refuse ``Policy.sample`` arguments no backend can honour, naming the argument."""
     if n < 1:
-        raise ValueError(f"n={n} must be at least 1")
+        raise ConfigError(f"n={n} must be at least 1")
     if temperature < 0:
-        raise ValueError(f"temperature={temperature} must be >= 0 (0 means greedy)")
+        raise ConfigError(f"temperature={temperature} must be >= 0 (0 means greedy)")
     if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p={top_p} must lie in (0, 1]")
+        raise ConfigError(f"top_p={top_p} must lie in (0, 1]")
     if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
+        raise ConfigError(f"max_new_tokens={max_new_tokens} must be at least 1")
 
 
 def _decode(tokenizer, seqs: list[list[int]]) -> list[str]:
@@ -115,7 +117,7 @@ class DocumentMemory:
 
     def __init__(self, max_tokens: int) -> None:
         if max_tokens < 1:
-            raise ValueError(f"max_tokens={max_tokens} must be at least 1")
+            raise ConfigError(f"max_tokens={max_tokens} must be at least 1")
         self.max_tokens = max_tokens
         self.tokens = 0
         self._docs: OrderedDict[str, tuple[int, ...]] = OrderedDict()

@@ -24,6 +24,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import RoadmapError
+
 __all__ = [
     "LOCK_NAME",
     "RunLockedError",
@@ -46,8 +48,8 @@ __all__ = [
 LOCK_NAME = ".o1-roadmap.lock"
 
 
-class RunLockedError(RuntimeError):
-    """Another live process holds the lock of a run folder."""
+class RunLockedError(RoadmapError, RuntimeError):
+    """Another process holds the lock of a run folder (or its lock file cannot be read); the CLI prints one line."""
 
 
 # ---------------------------------------------------------------------- ranks (accelerate launch)
@@ -234,7 +236,20 @@ def _read_lock(lock: Path) -> dict[str, Any] | None:
         data = json.loads(lock.read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return data if isinstance(data, dict) and "pid" in data and "host" in data else None
+
+
+#: tries to take a lock, 0.1 s apart while an unreadable one may still be being written
+_LOCK_TRIES = 20
+#: an unreadable lock younger than this may be being written (O_EXCL create, then the pid); older is garbage
+_LOCK_FILL_SECONDS = 10.0
+
+
+def _lock_pid(holder: dict[str, Any]) -> int:
+    try:
+        return int(holder.get("pid", -1))
+    except (TypeError, ValueError):
+        return -1
 
 
 @contextlib.contextmanager
@@ -250,7 +265,8 @@ def run_lock(folder: str | Path) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK_NAME
     me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-    for _ in range(5):
+    unreadable = 0  # tries that found a lock with no readable holder (being written, or garbage)
+    for _ in range(_LOCK_TRIES):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -261,15 +277,16 @@ def run_lock(folder: str | Path) -> Iterator[Path]:
                     age = time.time() - lock.stat().st_mtime
                 except FileNotFoundError:
                     continue
-                if age < 10:
+                if age < _LOCK_FILL_SECONDS:
+                    unreadable += 1
                     time.sleep(0.1)
                     continue
-            elif holder.get("host") != me["host"] or pid_alive(int(holder.get("pid", -1))):
+            elif holder.get("host") != me["host"] or pid_alive(_lock_pid(holder)):
                 raise RunLockedError(
                     f"run folder {str(folder)!r} is in use by process {holder.get('pid')} on {holder.get('host')} "
                     f"(lock {lock}); wait for it to finish, or use another folder. If that process is gone, delete the lock file"
                 ) from None
-            lock.unlink(missing_ok=True)  # stale: its holder is dead
+            lock.unlink(missing_ok=True)  # stale: its holder is dead (or it is garbage older than a write takes)
             continue
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(me))
@@ -277,8 +294,13 @@ def run_lock(folder: str | Path) -> Iterator[Path]:
             os.fsync(f.fileno())
         break
     else:
-        raise RunLockedError(f"could not take the lock {lock} of run folder {str(folder)!r}; another process keeps "
-                             "taking it; retry, or delete the lock file if no run uses the folder")
+        if unreadable:
+            raise RunLockedError(
+                f"the lock file {lock} of run folder {str(folder)!r} is unreadable (not a pid and host written by "
+                f"o1-roadmap) and was changed less than {_LOCK_FILL_SECONDS:.0f} s ago; if no run is starting in "
+                "that folder, delete the lock file and rerun")
+        raise RunLockedError(f"could not take the lock {lock} of run folder {str(folder)!r}: it was created and "
+                             "removed again on every try; retry, or delete the lock file if no run uses the folder")
     try:
         yield lock
     finally:

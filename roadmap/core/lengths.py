@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from roadmap.core.errors import ConfigError
+
 __all__ = ["Lengths"]
 
 
@@ -62,8 +64,8 @@ class Lengths:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"lengths.{f.name}={value!r} must be a positive number of "
-                                 f"{'steps' if f.name == 'max_steps' else 'tokens'}, e.g. {f.default}")
+                raise ConfigError(f"lengths.{f.name}={value!r} must be a positive number of "
+                                  f"{'steps' if f.name == 'max_steps' else 'tokens'}, e.g. {f.default}")
 
     def to_dict(self) -> dict[str, int]:
         """The limits by name (what provenance records and a recipe's ``lengths:`` holds)."""

@@ -11,6 +11,8 @@ training through it is as frugal as inference.
 
 from __future__ import annotations
 
+from roadmap.core.errors import ConfigError
+
 __all__ = ["next_token_logprobs", "DEFAULT_CHUNK_TOKENS"]
 
 #: positions whose logits exist at once: 4096 x 151,936 x 4 bytes is about 2.3 GiB
@@ -49,9 +51,9 @@ def next_token_logprobs(model, input_ids, attention_mask=None, position_ids=None
     from torch.utils.checkpoint import checkpoint
 
     if chunk_tokens < 1:
-        raise ValueError(f"chunk_tokens={chunk_tokens} must be at least 1")
+        raise ConfigError(f"chunk_tokens={chunk_tokens} must be at least 1")
     if not temperature > 0:
-        raise ValueError(f"temperature={temperature} must be > 0 (greedy has no log-probabilities to score)")
+        raise ConfigError(f"temperature={temperature} must be > 0 (greedy has no log-probabilities to score)")
     decoder, head = model.get_decoder(), model.get_output_embeddings()
     if decoder is None or head is None:
         raise TypeError(f"{type(model).__name__} has no decoder/LM head to score tokens with; pass a causal LM")

@@ -10,6 +10,14 @@ only its own files out of a folder cannot be made atomic, and a crash in the mid
 user's files in a temporary folder that the next start cleans away.
 
 ``StagedOutput`` writes a folder through a unique temporary sibling and renames it into place.
+
+The write guard every command runs before any work (``roadmap.cli_checks.check_inputs``, and the
+library entry points themselves): ``check_overlap`` refuses an output that is, contains or lies
+inside an input (a policy, PRM, label set, data file, recipe), with or without ``overwrite``;
+``check_writable`` refuses an output that cannot be written before the work, not after;
+``check_output_file`` refuses to replace a single output file (an eval report) the library did
+not write; ``claim_output_dir`` does the same for folders written in place over many starts (a
+run, a search, a bench), marking them as the library's on their first start.
 """
 
 from __future__ import annotations
@@ -19,11 +27,13 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import (
+    LOCK_NAME,
     _provenance,
     clean_stale_temps,
     folder_fingerprint,
@@ -38,7 +48,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "MARKER_NAME",
+    "OUTPUT_FILE_KEY",
     "OutputExistsError",
+    "check_overlap",
+    "check_writable",
+    "check_output_file",
+    "claim_output_dir",
+    "holds_only",
+    "owned_payload",
     "StagedOutput",
     "folder_hash",
     "read_marker",
@@ -51,8 +68,16 @@ __all__ = [
 MARKER_NAME = ".o1-roadmap.json"
 
 
-class OutputExistsError(ValueError):
-    """An output folder exists and the library may not replace it (it is not the library's own output)."""
+#: kinds of folders written in place over many starts (``claim_output_dir``), never replaced by another kind
+RESUMABLE_KINDS = ("run", "search", "bench", "quickstart")
+
+#: the key of a single output file (a JSON report) that says which command of the library wrote it
+OUTPUT_FILE_KEY = "written_by"
+
+
+class OutputExistsError(RoadmapError, ValueError):
+    """An output exists and the library may not replace it (it is not the library's own output), or it
+    would overwrite one of the command's own inputs."""
 
 
 def _files(folder: Path) -> list[str]:
@@ -130,6 +155,11 @@ def prepare_output(out: str | Path, kind: str, *, overwrite: bool = False) -> Pa
     marker = read_marker(out)
     if marker is None and not present and not (out / MARKER_NAME).exists():
         return out
+    if marker is not None and marker["kind"] in RESUMABLE_KINDS and marker["kind"] != kind:
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds a {marker['kind']!r} folder, which `roadmap {marker['kind']}` writes "
+            "in place over many starts; another command never replaces it, not even with overwrite: choose another "
+            "folder")
     foreign = present if marker is None else sorted(set(present) - set(marker.get("files", [])))
     if marker is None or foreign:
         raise OutputExistsError(
@@ -202,6 +232,7 @@ class StagedOutput:
         return self.path / "trainer"
 
     def __enter__(self) -> StagedOutput:
+        check_overlap({"output folder": self.out}, self.inputs)
         prepare_output(self.out, self.kind, overwrite=self.overwrite)  # every rank: the same refusal everywhere
         for p in clean_stale_temps(self.out) if is_main_process() else ():
             logger.info("removed %s, left by a run that died", p)
@@ -230,3 +261,127 @@ class StagedOutput:
     def __exit__(self, *exc) -> None:
         if not self.finished:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- the write guard
+def _real(path: str | Path) -> Path:
+    return Path(str(path)).expanduser().resolve()
+
+
+def check_overlap(outputs: Mapping[str, str | Path | None], inputs: Mapping[str, str | Path | None]) -> None:
+    """Refuse (``OutputExistsError``) when an output is, contains or lies inside an input, whatever ``overwrite``.
+
+    ``outputs`` and ``inputs`` map a name for the message ("--out", "--policy folder") to a path; None
+    and inputs that do not exist locally (a Hub id) are skipped. Paths are compared resolved, so a
+    symlink or a ``..`` does not hide an overlap.
+    """
+    for oname, out in outputs.items():
+        if not out:
+            continue
+        o = _real(out)
+        for iname, given in inputs.items():
+            if not given or not Path(str(given)).expanduser().exists():
+                continue
+            i = _real(given)
+            if o == i:
+                how = "is"
+            elif i.is_relative_to(o):
+                how = "contains"
+            elif o.is_relative_to(i):
+                how = "lies inside"
+            else:
+                continue
+            raise OutputExistsError(
+                f"{oname} {str(out)!r} {how} the input {iname} {str(given)!r}; an output may never replace or "
+                f"write into what the command reads, not even with --overwrite: pick an {oname} outside it")
+
+
+def check_writable(path: str | Path, what: str = "--out") -> None:
+    """Refuse (``ConfigError``) an output ``path`` that cannot be written, before any work.
+
+    The nearest existing folder at or above ``path`` (``path`` itself when it is a folder) gets a probe
+    file, created and removed at once: that catches a read-only folder or file system, and a folder of
+    another user, which ``os.access`` misses for root and on some mounts.
+    """
+    path = Path(str(path)).expanduser()
+    here = path if path.is_dir() else next((p for p in path.absolute().parents if p.exists()), None)
+    if here is None:
+        return
+    if not here.is_dir():
+        raise ConfigError(f"{what} {str(path)!r}: {here} is a file, not a folder; pick another {what}")
+    probe = here / f".o1-roadmap-probe-{os.getpid()}-{time.time_ns()}"
+    try:
+        probe.touch(exist_ok=False)
+    except OSError as err:
+        raise ConfigError(f"{what} {str(path)!r} cannot be written: {here} refuses a new file ({err.strerror}); "
+                          f"pick another {what}, or make {here} writable") from None
+    probe.unlink(missing_ok=True)
+
+
+def owned_payload(payload: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """``payload`` with the key that marks it as the library's ``kind`` output file (``check_output_file``)."""
+    return {OUTPUT_FILE_KEY: f"o1-roadmap {kind}", **payload}
+
+
+def check_output_file(path: str | Path, kind: str, *, legacy_keys: tuple[str, ...] = (), what: str = "--out") -> None:
+    """Refuse (``OutputExistsError``) to replace an existing file ``path`` that the library's ``kind`` did not write.
+
+    The library's file is JSON whose ``OUTPUT_FILE_KEY`` names ``kind`` (``owned_payload``), or, from
+    older versions, a JSON object holding every key of ``legacy_keys``. Anything else (the user's
+    notes, a report of another command, a file that is not JSON) is never replaced, not even with
+    ``--overwrite``.
+    """
+    path = Path(str(path)).expanduser()
+    if not path.exists() or path.is_dir():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and (data.get(OUTPUT_FILE_KEY) == f"o1-roadmap {kind}"
+                                   or (legacy_keys and OUTPUT_FILE_KEY not in data
+                                       and all(k in data for k in legacy_keys))):
+        return
+    raise OutputExistsError(
+        f"{what} {str(path)!r} is an existing file that `roadmap {kind}` did not write; it is never replaced, not "
+        f"even with --overwrite: pick another {what}, or move that file away")
+
+
+def holds_only(folder: Path, names: tuple[str, ...]) -> bool:
+    """Whether ``folder`` holds nothing at its top level (hidden names aside) but ``names``: the ``legacy`` test
+    of ``claim_output_dir`` for a folder written before output folders carried a marker."""
+    return all(p.name in names for p in Path(folder).iterdir() if not p.name.startswith("."))
+
+
+def claim_output_dir(out: str | Path, kind: str, *, legacy: Callable[[Path], bool] | None = None,
+                     check_only: bool = False) -> Path:
+    """Make sure the folder ``out``, written in place over many starts (a run, a search), is the library's.
+
+    - missing or empty (but for a lock or a probe): created, and the marker of ``kind`` written;
+    - holds the marker of ``kind``: the library's own, resumed;
+    - holds the marker of another kind, or no marker and files ``legacy(out)`` does not accept as the
+      library's (a folder from before markers): refused (``OutputExistsError``), naming the files.
+    Nothing is ever deleted here; with ``check_only`` nothing is written either (the CLI's check before
+    any work).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output folder {str(out)!r} is an existing file; choose another folder")
+    marker = read_marker(out) if out.is_dir() else None
+    if marker is not None:
+        if marker.get("kind") != kind:
+            raise OutputExistsError(
+                f"output folder {str(out)!r} holds a {marker.get('kind')!r} output, not a {kind!r} one; it is "
+                "resumed only by the same command: choose another folder")
+        return out
+    present = [f for f in _files(out) if f != LOCK_NAME] if out.is_dir() else []
+    if present and not (legacy is not None and legacy(out)) or (out / MARKER_NAME).exists():
+        raise OutputExistsError(
+            f"output folder {str(out)!r} holds files o1-roadmap did not write ({_listing(present) or MARKER_NAME}); "
+            "they are never replaced, not even with --overwrite: choose another folder, or move those files away")
+    if check_only:
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        write_marker(out, kind, completed=False)
+    return out

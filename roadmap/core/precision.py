@@ -24,6 +24,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import ConfigError
+
 __all__ = [
     "PRECISIONS",
     "mixed_precision_field",
@@ -66,7 +68,7 @@ def accumulation_field():
 def resolve_precision(mixed_precision: str) -> str:
     """"bf16", "fp16" or "no" for a ``mixed_precision`` value; "auto" is bf16 on a CUDA GPU that supports it."""
     if mixed_precision not in PRECISIONS:
-        raise ValueError(f"mixed_precision={mixed_precision!r} is unknown; use one of {PRECISIONS}")
+        raise ConfigError(f"mixed_precision={mixed_precision!r} is unknown; use one of {PRECISIONS}")
     if mixed_precision != "auto":
         return mixed_precision
     import torch
@@ -77,14 +79,14 @@ def resolve_precision(mixed_precision: str) -> str:
 def check_memory_fields(config: Any, batch: int, batch_name: str = "batch_size") -> None:
     """Validate a trainer config's ``mixed_precision`` and ``gradient_accumulation_steps`` against its batch."""
     if config.mixed_precision not in PRECISIONS:
-        raise ValueError(f"mixed_precision={config.mixed_precision!r} is unknown; use one of {PRECISIONS}")
+        raise ConfigError(f"mixed_precision={config.mixed_precision!r} is unknown; use one of {PRECISIONS}")
     steps = config.gradient_accumulation_steps
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"gradient_accumulation_steps={steps!r} must be a positive integer (1: no accumulation)")
+        raise ConfigError(f"gradient_accumulation_steps={steps!r} must be a positive integer (1: no accumulation)")
     if batch % steps:
-        raise ValueError(f"{batch_name}={batch} is not a multiple of gradient_accumulation_steps={steps}: an "
-                         f"optimizer step's batch is split into that many micro-batches; use e.g. "
-                         f"{batch_name}={max(steps, batch - batch % steps)}")
+        raise ConfigError(f"{batch_name}={batch} is not a multiple of gradient_accumulation_steps={steps}: an "
+                          f"optimizer step's batch is split into that many micro-batches; use e.g. "
+                          f"{batch_name}={max(steps, batch - batch % steps)}")
 
 
 def checkpointing_arg() -> str:

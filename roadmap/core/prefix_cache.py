@@ -13,6 +13,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from roadmap.core.errors import ConfigError
+
 __all__ = ["PrefixCache", "load_cached", "row_states", "has_sliding_window"]
 
 
@@ -26,7 +28,7 @@ class PrefixCache:
 
     def __init__(self, max_tokens: int) -> None:
         if max_tokens < 1:
-            raise ValueError(f"max_tokens={max_tokens} must be at least 1 (use no cache instead of an empty one)")
+            raise ConfigError(f"max_tokens={max_tokens} must be at least 1 (use no cache instead of an empty one)")
         self.max_tokens = max_tokens
         self.entries: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self.tokens = 0

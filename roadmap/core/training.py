@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.outputs import StagedOutput
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class BudgetMixin:
         from transformers import TrainerCallback
 
         if max_seconds is not None and max_seconds <= 0:
-            raise ValueError(f"max_seconds={max_seconds} must be positive, or None for no time cap")
+            raise ConfigError(f"max_seconds={max_seconds} must be positive, or None for no time cap")
         self.max_seconds = max_seconds
         self.warmup_fraction = warmup_fraction
         self.min_lr_ratio = min_lr_ratio
@@ -225,15 +226,17 @@ def check_model_dir(path: str | Path, name: str = "policy_dir") -> Path:
     Model folders are always read locally: a path that does not exist is an error here, never a
     model-hub lookup.
     """
-    from roadmap.core.errors import MissingPathError
 
     p = Path(path)
     if not p.exists():
         raise MissingPathError(f"{name}={str(path)!r} does not exist (no such local folder; models are read from "
-                                "local folders only); check the path, or create one with `roadmap tiny` / `roadmap sft`")
+                               "local folders only); check the path, or create one with `roadmap tiny` / `roadmap sft`")
     if not (p / "config.json").is_file():
-        raise FileNotFoundError(f"{name}={str(path)!r} has no config.json; pass a folder written by save_pretrained "
-                                "(e.g. policy_init.tiny.create_tiny / `roadmap tiny`, or `roadmap sft`)")
+        raise MissingPathError(f"{name}={str(path)!r} has no config.json; pass a folder written by save_pretrained "
+                               "(e.g. policy_init.tiny.create_tiny / `roadmap tiny`, or `roadmap sft`)")
+    from roadmap.core.hf_load import check_model_files
+
+    check_model_files(p, name)
     return p
 
 

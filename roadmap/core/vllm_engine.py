@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-from roadmap.core.errors import ConfigError
+from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.vllm_policy import EngineDeadError
 
 logger = logging.getLogger(__name__)
@@ -202,12 +202,15 @@ def acquire(path, *, batch_size: int, options=None):
     dead = _import_vllm()
     options = options or ModelOptions()
     if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be at least 1")
+        raise ConfigError(f"batch_size={batch_size} must be at least 1")
     require_local_path(path, "policy folder")
     p = Path(path).expanduser().resolve()
     if not (p / "config.json").exists():
-        raise FileNotFoundError(f"{path} is not a model folder (no config.json); pass a folder written by "
-                                "save_pretrained, e.g. the output of `roadmap quickstart` or policy_init.sft")
+        raise MissingPathError(f"{path} is not a model folder (no config.json); pass a folder written by "
+                               "save_pretrained, e.g. the output of `roadmap quickstart` or policy_init.sft")
+    from roadmap.core.hf_load import check_model_files
+
+    check_model_files(p, "policy folder")
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(p, trust_remote_code=options.trust_remote_code)

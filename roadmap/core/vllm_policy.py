@@ -28,7 +28,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from roadmap.core.errors import RoadmapError
+from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.hf_text import as_stop_list, check_sample_args
 from roadmap.core.types import Completion, Usage
 
@@ -112,7 +112,7 @@ class VLLMPolicy:
     def _check_length(self, encoded: list[list[int]]) -> int:
         longest = max(len(e) for e in encoded)
         if self.max_length and longest >= self.max_length:
-            raise ValueError(
+            raise ConfigError(
                 f"a prefix has {longest} tokens, at or past the model's context of {self.max_length} tokens; "
                 "shorten the prompt or use a model with a longer context"
             )

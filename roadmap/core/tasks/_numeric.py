@@ -8,10 +8,9 @@ lives here, once.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 
 from roadmap.core.tasks._answers import boxed_span
-from roadmap.core.tasks._verify import verify_math
+from roadmap.core.tasks._verify import exact_rational, verify_math
 from roadmap.core.tasks.base import BadRowError
 
 __all__ = ["ANSWER_MARK", "normalize_number", "extract_hash_answer", "extract_numeric_answer", "split_hash_solution",
@@ -29,7 +28,8 @@ def normalize_number(text: str) -> str | None:
     Accepts commas as thousands separators, a leading currency sign ("$", "\\$", "£", "€",
     before or after the minus), surrounding spaces and one trailing period. The canonical form
     has no commas, no trailing zeros after the decimal point and no "-0":
-    "$1,234.50." -> "1234.5", "8.0" -> "8", "-5" -> "-5".
+    "$1,234.50." -> "1234.5", "8.0" -> "8", "-5" -> "-5". It is built from the digits as written,
+    so a number of any length keeps every digit (no float, no 28-digit Decimal context).
     """
     s = text.strip()
     if s.endswith(".") and not s.endswith(".."):
@@ -46,13 +46,12 @@ def normalize_number(text: str) -> str | None:
     s = sign + s.replace(",", "")
     if not _NUMBER.match(s):
         return None
-    try:
-        value = Decimal(s)
-    except InvalidOperation:
-        return None
-    if value == 0:
+    negative = s.startswith("-")
+    whole, _, frac = s.lstrip("+-").partition(".")
+    whole, frac = whole.lstrip("0") or "0", frac.rstrip("0")
+    if whole == "0" and not frac:
         return "0"
-    return format(value.normalize(), "f")
+    return ("-" if negative else "") + whole + (f".{frac}" if frac else "")
 
 
 def extract_hash_answer(text: str) -> str | None:
@@ -103,9 +102,9 @@ def split_hash_solution(solution: str) -> tuple[list[str], str]:
 
 
 def numbers_match(predicted: str, reference: str) -> bool:
-    """Numeric equality of two answers ("1,234.50" == "1234.5" == "$1234.5."); math-verify
-    decides when either side is not a plain number."""
+    """Exact numeric equality of two answers ("1,234.50" == "1234.5" == "$1234.5.", "3/4" == "0.75"), for
+    numbers of any size; math-verify decides when either side is not a plain number or fraction."""
     a, b = normalize_number(predicted), normalize_number(reference)
     if a is not None and b is not None:
-        return Decimal(a) == Decimal(b)
+        return exact_rational(a) == exact_rational(b)
     return verify_math(predicted, reference)

@@ -21,7 +21,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import NamedTuple
 
-from roadmap.core.errors import DataError
+from roadmap.core.errors import ConfigError, DataError, MissingPathError, RoadmapError
 from roadmap.core.tasks.base import SPLITS, Task, check_bad_row_policy, check_split, collect_rows, hash_split
 from roadmap.core.types import Problem
 
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 FILE_SUFFIXES = (".parquet", ".jsonl", ".json")
 
 
-class SourceUnavailableError(ConnectionError):
+class SourceUnavailableError(RoadmapError, ConnectionError):
     """A Hub dataset could not be loaded (typically: this machine cannot reach the Hub)."""
 
 
@@ -111,7 +111,7 @@ def _split_files(folder: Path, config: str | None) -> dict[str, list[Path]]:
         if found:
             return found
     looked = ", ".join(str(d) for d in dirs)
-    raise FileNotFoundError(
+    raise MissingPathError(
         f"folder {str(folder)!r} has no split files; looked for train*/test* {FILE_SUFFIXES} files in {looked}. "
         "Lay it out like the Hub repo (e.g. main/test-00000-of-00001.parquet) or pass a single file"
     )
@@ -159,7 +159,7 @@ def load_source(source: str | Path, config: str | None, hub_splits: tuple[str, .
         ]
     text = str(source)
     if path.suffix.lower() in FILE_SUFFIXES or text.startswith(("/", ".", "~")) or text.count("/") > 1:
-        raise FileNotFoundError(
+        raise MissingPathError(
             f"source={text!r} is neither an existing local file or folder nor a Hub id like 'owner/name'; "
             f"pass an existing .jsonl/.json/.parquet file or folder, e.g. {hint}"
         )
@@ -195,7 +195,7 @@ class SourceTask(Task):
     def __init__(self, source: str | Path, on_bad_row: str = "raise", test_fraction: float = 0.2) -> None:
         check_bad_row_policy(on_bad_row)
         if not 0.0 < test_fraction < 1.0:
-            raise ValueError(f"test_fraction={test_fraction} must lie strictly between 0 and 1")
+            raise ConfigError(f"test_fraction={test_fraction} must lie strictly between 0 and 1")
         self.source = source
         self.on_bad_row = on_bad_row
         self.test_fraction = test_fraction
@@ -237,7 +237,7 @@ class SourceTask(Task):
         """The first ``n`` problems (all when None) of ``split`` in an order shuffled by ``seed``."""
         check_split(split)
         if n is not None and n < 0:
-            raise ValueError(f"n={n} is negative; pass a count >= 0, or None for all problems")
+            raise ConfigError(f"n={n} is negative; pass a count >= 0, or None for all problems")
         pool = list(self.load()[split])
         random.Random(f"{self.name}-{seed}").shuffle(pool)
         return pool if n is None else pool[:n]

@@ -21,6 +21,7 @@ import random
 import re
 from dataclasses import dataclass, replace
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.tasks._answers import boxed_span
 from roadmap.core.tasks.base import Task, check_split, hash_split, stable_hash
 from roadmap.core.types import Problem
@@ -63,15 +64,15 @@ class ArithConfig:
         if self.solution_format not in SOLUTION_FORMATS:
             raise ValueError(f"solution_format={self.solution_format!r} is unknown; use one of {SOLUTION_FORMATS}")
         if self.min_operands < 2:
-            raise ValueError(f"min_operands={self.min_operands} must be at least 2 (a chain needs one operation)")
+            raise ConfigError(f"min_operands={self.min_operands} must be at least 2 (a chain needs one operation)")
         if self.max_operands < self.min_operands:
-            raise ValueError(
+            raise ConfigError(
                 f"max_operands={self.max_operands} is below min_operands={self.min_operands}; raise max_operands"
             )
         if not 1 <= self.digits <= 9:
-            raise ValueError(f"digits={self.digits} must be between 1 and 9")
+            raise ConfigError(f"digits={self.digits} must be between 1 and 9")
         if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError(f"test_fraction={self.test_fraction} must lie strictly between 0 and 1")
+            raise ConfigError(f"test_fraction={self.test_fraction} must lie strictly between 0 and 1")
 
 
 def parse_step(line: str) -> tuple[int, str, int, int] | None:
@@ -191,7 +192,7 @@ class ArithTask(Task):
         while len(out) < n:
             attempts += 1
             if attempts > 100 * n + 10_000:
-                raise ValueError(
+                raise ConfigError(
                     f"arith could only find {len(out)} distinct {split} problems of the {n} asked for with "
                     f"{self.config}; ask for fewer or widen the task (more digits or operands)"
                 )

@@ -14,6 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ SPLITS = ("train", "test")
 BAD_ROW_POLICIES = ("raise", "skip")
 
 
-class BadRowError(ValueError):
+class BadRowError(DataError):
     """A source row has no usable question or answer."""
 
 
@@ -38,12 +39,12 @@ def hash_split(text: str, test_fraction: float) -> str:
 
 def check_split(split: str) -> None:
     if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not a split; use one of {SPLITS}")
+        raise ConfigError(f"split={split!r} is not a split; use one of {SPLITS}")
 
 
 def check_bad_row_policy(on_bad_row: str) -> None:
     if on_bad_row not in BAD_ROW_POLICIES:
-        raise ValueError(f"on_bad_row={on_bad_row!r} is not a policy; use one of {BAD_ROW_POLICIES}")
+        raise ConfigError(f"on_bad_row={on_bad_row!r} is not a policy; use one of {BAD_ROW_POLICIES}")
 
 
 def collect_rows(
@@ -52,12 +53,23 @@ def collect_rows(
     on_bad_row: str,
     source: str,
 ) -> list[Problem]:
-    """Parse ``rows`` into problems; a bad row raises (naming it) or is skipped and counted."""
+    """Parse ``rows`` into problems; a bad row raises (naming it) or is skipped and counted.
+
+    The same question twice with different answers is a bad row too (naming both rows): one of them
+    would grade right answers wrong. The same question with the same answer is kept.
+    """
     check_bad_row_policy(on_bad_row)
     out, skipped = [], 0
+    seen: dict[str, tuple[int, str]] = {}  # question -> (first row, its answer)
     for i, row in enumerate(rows):
         try:
-            out.append(parse(i, row))
+            problem = parse(i, row)
+            key = " ".join(str(problem.question).split())
+            first = seen.setdefault(key, (i, problem.answer))
+            if not _same_answer(first[1], problem.answer):
+                raise BadRowError(f"its question is row {first[0]}'s, but its answer {problem.answer!r} is not "
+                                  f"row {first[0]}'s {first[1]!r}; keep the right one")
+            out.append(problem)
         except BadRowError as err:
             if on_bad_row == "raise":
                 raise BadRowError(
@@ -67,6 +79,16 @@ def collect_rows(
     if skipped:
         logger.warning("%s: skipped %d unusable row(s) of %d", source, skipped, skipped + len(out))
     return out
+
+
+def _same_answer(a, b) -> bool:
+    """Whether two reference answers agree: equal as text, or as exact numbers ("1,000" and "1000")."""
+    from roadmap.core.tasks._verify import exact_rational
+
+    if str(a).strip() == str(b).strip():
+        return True
+    x, y = exact_rational(str(a)), exact_rational(str(b))
+    return x is not None and x == y
 
 
 #: methods a Task subclass may override under their old names; ``__init_subclass__`` moves such an

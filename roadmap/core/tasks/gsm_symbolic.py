@@ -11,6 +11,7 @@ test_fraction)`` names, and ``problems`` keeps generating until it has ``n`` of 
 
 from __future__ import annotations
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.tasks._numeric import extract_numeric_answer, normalize_number, numbers_match, split_hash_solution
 from roadmap.core.tasks.base import BadRowError, Task, check_split, hash_split, stable_hash
 from roadmap.core.types import Problem
@@ -33,9 +34,9 @@ class GSMSymbolicTask(Task):
 
     def __init__(self, test_fraction: float = 0.1, attempts_per_problem: int = 50) -> None:
         if not 0.0 < test_fraction < 1.0:
-            raise ValueError(f"test_fraction={test_fraction} must lie strictly between 0 and 1")
+            raise ConfigError(f"test_fraction={test_fraction} must lie strictly between 0 and 1")
         if attempts_per_problem < 1:
-            raise ValueError(f"attempts_per_problem={attempts_per_problem} must be at least 1")
+            raise ConfigError(f"attempts_per_problem={attempts_per_problem} must be at least 1")
         self.test_fraction = test_fraction
         self.attempts_per_problem = attempts_per_problem
 
@@ -65,7 +66,7 @@ class GSMSymbolicTask(Task):
         check_split(split)
         n = 1000 if n is None else n
         if n < 0:
-            raise ValueError(f"n={n} is negative; pass a count >= 0")
+            raise ConfigError(f"n={n} is negative; pass a count >= 0")
         max_attempts = self.attempts_per_problem * n + 1000
         # reasoning-gym seeds entry i with Random(seed + i), so nearby seeds would share entries.
         rg_seed = stable_hash(f"gsm_symbolic-{seed}") % (2**31)
@@ -85,7 +86,7 @@ class GSMSymbolicTask(Task):
             seen.add(question)
             out.append(self.make_problem(entry, i, rg_seed, generators[i] if generators is not None else None))
         if len(out) < n:
-            raise ValueError(
+            raise ConfigError(
                 f"gsm_symbolic found only {len(out)} distinct {split} problems of the n={n} asked for in "
                 f"{max_attempts} generated (test_fraction={self.test_fraction}); ask for fewer, or raise "
                 "attempts_per_problem"
