@@ -57,15 +57,9 @@ class _Ladder:
         self.lengths = config.lengths_config
 
     def phase(self, k: int, name: str, fn: Callable[[], dict]) -> dict:
-        marker = self.dir / f"iter_{k}" / f"{name}.done.json"
-        if marker.exists():
-            return json.loads(marker.read_text())
-        self.say(f"iteration {k}: {name}")
-        t0 = time.perf_counter()
-        metrics = fn()
-        metrics["phase_seconds"] = time.perf_counter() - t0
-        write_json(marker, metrics)
-        return metrics
+        from roadmap.loop import run_phase
+
+        return run_phase(self.dir, k, name, fn, self.say)
 
     def policy(self, k: int):
         from roadmap.core import HFPolicy
@@ -272,19 +266,9 @@ def is_ladder_recipe(path: str | Path) -> bool:
 
 def load_ladder_recipe(path: str | Path, **overrides) -> LadderConfig:
     """A ``LadderConfig`` from a YAML recipe; overrides that are not None replace its keys."""
-    from dataclasses import fields
+    from roadmap.loop_config import build_recipe, read_recipe
 
-    import yaml
-
-    from roadmap.loop_config import _unknown
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        _unknown(data, {f.name for f in fields(LadderConfig)}, "top level")
-        return LadderConfig(**data)
-    except RecipeError as e:
-        raise RecipeError(f"recipe {path}: {e}") from e
+    return build_recipe(LadderConfig, read_recipe(path), path, overrides)
 
 
 def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], None] = print) -> dict:

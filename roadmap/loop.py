@@ -42,6 +42,20 @@ logger = logging.getLogger(__name__)
 __all__ = ["LoopConfig", "RecipeError", "run_loop", "load_recipe", "learn_here"]
 
 
+def run_phase(run_dir: Path, k: int, name: str, fn: Callable[[], dict], say: Callable[[str], None]) -> dict:
+    """Iteration ``k``'s phase ``name``: its metrics from ``iter_k/<name>.done.json`` when that marker exists, else
+    ``fn()``'s, timed and written to the marker (the unit of resume of the loop and the ladder)."""
+    marker = run_dir / f"iter_{k}" / f"{name}.done.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    say(f"iteration {k}: {name}")
+    t0 = time.perf_counter()
+    metrics = fn()
+    metrics["phase_seconds"] = time.perf_counter() - t0
+    write_json(marker, metrics)
+    return metrics
+
+
 class _Run:
     def __init__(self, config: LoopConfig, run_dir: Path, say: Callable[[str], None]) -> None:
         from roadmap.core.tasks import get_task
@@ -54,15 +68,7 @@ class _Run:
         self.algorithm = config.learner.name
 
     def phase(self, k: int, name: str, fn: Callable[[], dict]) -> dict:
-        marker = self.dir / f"iter_{k}" / f"{name}.done.json"
-        if marker.exists():
-            return json.loads(marker.read_text())
-        self.say(f"iteration {k}: {name}")
-        t0 = time.perf_counter()
-        metrics = fn()
-        metrics["phase_seconds"] = time.perf_counter() - t0
-        write_json(marker, metrics)
-        return metrics
+        return run_phase(self.dir, k, name, fn, self.say)
 
     def policy_dir(self, k: int) -> Path:
         return Path(self.config.policy) if k == 0 else self.dir / f"iter_{k}" / "policy"

@@ -330,6 +330,12 @@ def load_recipe(path: str | Path, **overrides) -> LoopConfig:
     Every key is checked here, at any depth: an error names the recipe, the key, its section
     and the known keys.
     """
+    return build_recipe(LoopConfig, read_recipe(path), path, overrides)
+
+
+def read_recipe(path: str | Path) -> dict:
+    """The top-level mapping of the YAML recipe at ``path``; a missing, non-UTF-8, invalid or non-mapping file is
+    refused naming it."""
     import yaml
 
     p = Path(path)
@@ -345,9 +351,15 @@ def load_recipe(path: str | Path, **overrides) -> LoopConfig:
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {path} holds a {type(data).__name__} at its top level; a recipe is a mapping of "
                           "keys (task:, iterations:, search:, learn:, ...), see recipes/")
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    return data
+
+
+def build_recipe(cls: type, data: dict, path: str | Path, overrides: dict):
+    """``cls(**data)`` with ``overrides`` that are not None applied and every top-level key checked; errors name
+    the recipe ``path`` (the one entry of the loop's and the ladder's recipes)."""
+    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     try:
-        _unknown(data, {f.name for f in fields(LoopConfig)}, "top level")
-        return LoopConfig(**data)
+        _unknown(data, {f.name for f in fields(cls)}, "top level")
+        return cls(**data)
     except RecipeError as e:
         raise RecipeError(f"recipe {path}: {e}") from e
