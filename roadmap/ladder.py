@@ -285,9 +285,11 @@ def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], N
         saved = out / "config.yaml"
         mine = yaml.safe_dump(asdict(config), sort_keys=True)
         if saved.exists():
-            theirs = yaml.safe_load(saved.read_text()) or {}
-            if {k: v for k, v in theirs.items() if k != "iterations"} != \
-                    {k: v for k, v in yaml.safe_load(mine).items() if k != "iterations"}:
-                raise RecipeError(f"{out} holds a run of a different recipe (config.yaml differs); use a new --out")
+            # keys added since the run began count at their defaults, so older runs still resume
+            theirs = {**asdict(LadderConfig()), **(yaml.safe_load(saved.read_text()) or {})}
+            differ = sorted(k for k, v in yaml.safe_load(mine).items() if k != "iterations" and theirs.get(k) != v)
+            if differ:
+                raise RecipeError(f"{out} holds a ladder run of another recipe (it differs in {differ}); resume it "
+                                  "with its own recipe, or use a new --out")
         atomic_write_text(saved, mine)
         return _Ladder(config, out, say).run()

@@ -66,6 +66,8 @@ class LadderConfig:
     batch_size: int = field(default=64, metadata={"help": "Rows per SFT step."})
     replay_share: float = field(default=0.5, metadata={
         "help": "Share of each iteration's rows drawn from replay (the seed set and all data kept before)."})
+    fit_levels: list = field(default_factory=list, metadata={
+        "help": "Levels whose mean accuracy the report's sigmoid fits against compute (default: the top two)."})
     eval_problems: int = field(default=200, metadata={"help": "Held-out problems per level, greedy."})
     eval_seed: int = field(default=918273, metadata={"help": "Seed of the held-out problems (the test seed)."})
     seed: int = field(default=0, metadata={"help": "Seed of the model init, seed set, probes, search and SFT order."})
@@ -102,6 +104,8 @@ class LadderConfig:
             raise RecipeError("levels=[] names no rung; list the task's levels, e.g. levels: [2, 3, 4, 5, 6]")
         if sorted(self.levels) != list(self.levels) or len(set(self.levels)) != len(self.levels):
             raise RecipeError(f"levels={self.levels} must be distinct and in increasing order")
+        if not set(self.fit_levels) <= set(self.levels):
+            raise RecipeError(f"fit_levels={self.fit_levels} must be among levels={self.levels}")
         if not set(self.seed_levels) <= set(self.levels):
             raise RecipeError(f"seed_levels={self.seed_levels} must be among levels={self.levels}")
         try:

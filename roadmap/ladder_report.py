@@ -20,7 +20,7 @@ def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Sigmoid of the mean greedy accuracy at the two top levels against cumulative compute, or why none is given."""
     from roadmap.scaling import fit_sigmoid
 
-    top = list(config.levels)[-2:]
+    top = list(config.fit_levels) or list(config.levels)[-2:]
     compute = [max(float(r["train_compute"]), 1.0) for r in rows]
     acc = [sum(_acc(r, lv) for lv in top) / len(top) for r in rows]
     out: dict[str, Any] = {"levels": top, "compute": compute, "accuracy": acc}
@@ -51,7 +51,7 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
         f"search `{config.search.get('method', 'mcts')}`, selection `{config.selection}`"
     text = (f"# Ladder report\n\nTask `{config.task}` {config.task_args}, levels {levels}, worked solutions only at "
             f"{config.seed_levels} ({config.seed_problems}); {kind}; replay share {config.replay_share}.\n\n"
-            f"Greedy accuracy on {config.eval_problems} held-out problems per level (test seed {config.eval_seed}); "
+            f"Greedy accuracy on {config.eval_problems} held-out problems per level (eval seed {config.eval_seed}); "
             "`kept steps right`: share of the kept solutions whose every step is right, by the step checker "
             "(analysis only: the ladder never reads it); compute in tokens (generated + prefilled + trained).\n\n")
     text += format_table(table, list(table[0]), markdown=True) + "\n\n"

@@ -52,6 +52,7 @@ def test_selection_rules():
     ("seed_levels", [], "seed_levels"), ("levels", [2, 3, 1], "levels"), ("levels", [2, 3, 100], "levels"),
     ("replay_share", 1.5, "replay_share"), ("replay_share", -0.1, "replay_share"),
     ("learning_rate", -1e-4, "learning_rate"), ("selection", "best", "selection"), ("prefer", "middle", "prefer"),
+    ("fit_levels", [9], "fit_levels"),
 ])
 def test_bad_ladder_recipes_are_refused_naming_the_key(key, value, named):
     with pytest.raises(RecipeError, match=named):
@@ -118,6 +119,9 @@ def test_a_tiny_ladder_learns_only_from_answers_outside_the_seed_set(tmp_path, m
     with caplog.at_level(logging.WARNING, logger="roadmap.ladder"):
         run_ladder(config2, tmp_path / "run2", say=lambda s: None)
     assert "gave no kept solution" in caplog.text
+    # another recipe in the same folder is refused, naming the key that differs
+    with pytest.raises(RecipeError, match="learn_steps"):
+        run_ladder(LadderConfig(**{**config.__dict__, "learn_steps": 3}), tmp_path / "run", say=lambda s: None)
     # a rerun finds every phase done and gives the same table
     again = run_ladder(config, tmp_path / "run", say=lambda s: pytest.fail(f"phase rerun: {s}"))
     assert [r["levels"] for r in again["iterations"]] == json.loads(json.dumps([r["levels"] for r in first["iterations"]]))
