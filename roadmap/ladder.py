@@ -276,12 +276,14 @@ def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], N
     import yaml
 
     from roadmap.core.outputs import check_overlap, check_writable, claim_output_dir
+    from roadmap.loop import legacy_run_dir
 
     out = Path(run_dir)
     check_overlap({"run folder": out}, {"policy": None if config.policy == "tiny" else config.policy})
     check_writable(out, "run folder")
     with run_lock(out):
-        claim_output_dir(out, "ladder", legacy=lambda d: is_ladder_recipe(d / "config.yaml"))
+        # the same kind as the loop's folders: both are `roadmap run` output; their recipes tell them apart
+        claim_output_dir(out, "run", legacy=legacy_run_dir)
         saved = out / "config.yaml"
         mine = yaml.safe_dump(asdict(config), sort_keys=True)
         if saved.exists():

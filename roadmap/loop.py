@@ -300,6 +300,8 @@ def run_loop(config: LoopConfig, run_dir: str | Path, say: Callable[[str], None]
 
 #: what a run folder holds at its top level (the module docstring)
 _RUN_FILES = ("config.yaml", "report.md", "metrics.json", "accuracy.png", "compute.png")
+#: what a ladder run (roadmap.ladder) adds at its top level
+_LADDER_FILES = ("tiny", "seed.jsonl", "levels.png")
 
 
 def legacy_run_dir(out: Path) -> bool:
@@ -307,12 +309,14 @@ def legacy_run_dir(out: Path) -> bool:
     recipe as run, and nothing at the top level but what a run writes."""
     import yaml
 
-    names = [p.name for p in out.iterdir() if not p.name.startswith(".")]
-    if any(n not in _RUN_FILES and not (n.startswith("iter_") and (out / n).is_dir()) for n in names):
-        return False
     try:
         saved = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError):
+        return False
+    ladder = isinstance(saved, dict) and saved.get("ladder") is True  # roadmap.ladder's run folder
+    own = _RUN_FILES + (_LADDER_FILES if ladder else ())
+    names = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+    if any(n not in own and not (n.startswith("iter_") and (out / n).is_dir()) for n in names):
         return False
     return isinstance(saved, dict) and {"policy", "task", "iterations"} <= set(saved)
 

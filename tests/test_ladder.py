@@ -155,3 +155,43 @@ def test_the_ladder_refuses_a_users_folder_and_its_own_policy(tmp_path):
     (policy / "config.json").write_text("{}")
     with pytest.raises(RoadmapError, match="policy"):
         run_ladder(LadderConfig(policy=str(policy)), policy / "run", say=lambda s: None)
+
+
+@pytest.mark.slow
+def test_a_ladder_killed_mid_run_resumes_to_the_same_result(tmp_path):
+    """SIGKILL `roadmap run` of a ladder recipe once its warm start is done; the rerun finishes with the table of an
+    uninterrupted run and does not redo the finished phase."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    recipe = {"ladder": True, "levels": [2, 3], "seed_levels": [2], "seed_problems": 16,
+              "tiny": {"hidden_size": 32, "num_heads": 2, "num_layers": 1, "intermediate_size": 64},
+              "warm_start_steps": 2, "iterations": 1, "probe_problems": 2, "probe_samples": 2, "search_problems": 3,
+              "search": {"method": "bon", "budget": 2, "temperature": 1.0, "shard_size": 4}, "selection": "unfiltered",
+              "learn_steps": 2, "batch_size": 4, "eval_problems": 2, "lengths": {"max_solution_tokens": 24}}
+    path = tmp_path / "ladder.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "roadmap.cli", "run", str(path), "--out"]
+    subprocess.run([*cmd, str(tmp_path / "whole")], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen([*cmd, str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    marker = tmp_path / "killed" / "iter_0" / "warm_start.done.json"
+    deadline = time.time() + 120
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert marker.exists()
+    stamp = marker.stat().st_mtime_ns
+    subprocess.run([*cmd, str(tmp_path / "killed")], check=True, env=env, capture_output=True)
+    assert marker.stat().st_mtime_ns == stamp  # the finished warm start was not redone
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())["iterations"]
+    killed = json.loads((tmp_path / "killed" / "metrics.json").read_text())["iterations"]
+    assert [r["levels"] for r in killed] == [r["levels"] for r in whole]
+    assert [r["kept"] for r in killed] == [r["kept"] for r in whole]
