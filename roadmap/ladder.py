@@ -224,6 +224,7 @@ class _Ladder:
         t_first = None
         for k in range(1, c.iterations + 1):
             t0 = time.perf_counter()
+            fresh = not (self.dir / f"iter_{k}" / "probe.done.json").exists()  # a resumed iteration times nothing
             (self.dir / f"iter_{k}").mkdir(parents=True, exist_ok=True)
             probe, search, data = {"chosen": [], "pass_rate": {}}, {}, 0
             if c.control == "none":
@@ -236,7 +237,7 @@ class _Ladder:
             rows.append({"iteration": k, **ev, "chosen": probe["chosen"], "pass_rate": probe["pass_rate"],
                          "kept": search.get("kept"), "kept_steps_right": search.get("kept_steps_right"),
                          "learn_tokens": learn["train_tokens"], "data_tokens": data, "train_compute": total})
-            if t_first is None and k < c.iterations:
+            if t_first is None and fresh and k < c.iterations:
                 t_first = time.perf_counter() - t0
                 self.say(f"iteration {k} took {t_first:.0f} s; about {t_first * (c.iterations - k) / 60:.0f} more "
                          "minutes for the rest on this machine")
