@@ -224,7 +224,7 @@ class _Ladder:
         t_first = None
         for k in range(1, c.iterations + 1):
             t0 = time.perf_counter()
-            fresh = not (self.dir / f"iter_{k}" / "probe.done.json").exists()  # a resumed iteration times nothing
+            fresh = not (self.dir / f"iter_{k}" / "learn.done.json").exists()  # a resumed iteration times nothing
             (self.dir / f"iter_{k}").mkdir(parents=True, exist_ok=True)
             probe, search, data = {"chosen": [], "pass_rate": {}}, {}, 0
             if c.control == "none":
