@@ -86,7 +86,7 @@ def main() -> int:
                         "iterations": [{"iteration": r["iteration"], "train_compute": r["train_compute"],
                                         "chosen": r["chosen"], "kept": r["kept"],
                                         "kept_steps_right": r["kept_steps_right"],
-                                        "levels": {str(k): v for k, v in r["levels"].items()}}
+                                        "levels": r["levels"]}
                                        for r in result["iterations"]]}
         summary = {**(json.loads(path.read_text()) if path.exists() else {}), arm: summary[arm]}  # other processes' arms
         path.write_text(json.dumps(summary, indent=1))

@@ -62,8 +62,7 @@ def _task(args: argparse.Namespace, folder):
     task.json, e.g. a ladder policy's arith solution_format): the flags win."""
     from roadmap.core.tasks import get_task, saved_task_options
 
-    saved = saved_task_options(folder, args.task) if isinstance(folder, str) and Path(folder).is_dir() else {}
-    return get_task(args.task, **{**saved, **parse_task_args(args.task_arg)})
+    return get_task(args.task, **{**saved_task_options(folder, args.task), **parse_task_args(args.task_arg)})
 
 
 def _bind_prompt(args: argparse.Namespace, task, folder):
@@ -333,8 +332,8 @@ def _run_ladder(args: argparse.Namespace) -> int:
         raise ConfigError(f"--prm-dir does not apply to the ladder recipe {args.recipe}; leave it out")
     config = load_ladder_recipe(args.recipe, policy=args.policy, iterations=args.iterations)
     result = run_ladder(config, args.out)
-    rows = [{"iteration": r["iteration"], **{f"L{lv}": r["levels"].get(str(lv), r["levels"].get(lv))["accuracy"]
-                                             for lv in config.levels}, "compute": r["train_compute"]}
+    rows = [{"iteration": r["iteration"], **{f"L{lv}": r["levels"][str(lv)]["accuracy"] for lv in config.levels},
+             "compute": r["train_compute"]}
             for r in result["iterations"]]
     print(format_table(rows, list(rows[0])))
     print(f"wrote {args.out}/report.md")

@@ -66,6 +66,10 @@ class _Ladder:
 
         return HFPolicy.from_pretrained(self.dir / f"iter_{k}" / "policy")
 
+    def save_task(self, policy_dir: Path) -> None:
+        """The policy folder's ``task.json``: the task and options it was trained on (read by ``roadmap eval``)."""
+        write_json(policy_dir / TASK_FILE, {"task": self.c.task, "task_args": self.c.task_args})
+
     # ------------------------------------------------------------------ data
     def seed_rows(self) -> list[dict[str, Any]]:
         """The seed set: the only worked solutions, ``seed_problems`` split over ``seed_levels``."""
@@ -106,7 +110,7 @@ class _Ladder:
                                  learning_rate=lr, batch_size=self.c.batch_size, seed=self.c.seed + 31 * k,
                                  overwrite=True, lengths=self.lengths, logging_steps=max(1, steps // 10))
         res = warm_start(init, self.task, cfg, train_dataset=data)
-        write_json(out / TASK_FILE, {"task": self.c.task, "task_args": self.c.task_args})
+        self.save_task(out)
         return {"steps": res.steps, "train_tokens": res.train_tokens, "first_loss": res.first_loss,
                 "final_loss": res.final_loss, "rows": len(rows), "train_seconds": res.wall_seconds}
 
@@ -121,10 +125,10 @@ class _Ladder:
             create_tiny(self.rungs[max(c.levels)], init, TinyConfig(seed=c.seed, **c.tiny), overwrite=True)
         seed = self.seed_rows()
         if c.warm_start_steps == 0:
-            import shutil
+            from roadmap.loop import _copy_policy
 
-            shutil.copytree(init, self.dir / "iter_0" / "policy", dirs_exist_ok=True)
-            write_json(self.dir / "iter_0" / "policy" / TASK_FILE, {"task": c.task, "task_args": c.task_args})
+            _copy_policy(init, self.dir / "iter_0" / "policy")
+            self.save_task(self.dir / "iter_0" / "policy")
             return {"steps": 0, "train_tokens": 0}
         return self.sft(0, init, mix_rows(seed, [], c.warm_start_steps * c.batch_size, 0.0, c.seed),
                         c.warm_start_steps, c.warm_start_learning_rate)
@@ -145,7 +149,8 @@ class _Ladder:
         spent = policy.usage - before
         chosen = choose_levels(rates, c.band, c.max_levels, c.prefer)
         self.say(f"iteration {k}: pass rates {_pct(rates)}; learning at levels {chosen}")
-        return {"pass_rate": rates, "pass_at_k": at_k, "chosen": chosen,
+        # level keys as strings, as the phase marker reads them back: a resumed run sees the same dicts
+        return {"pass_rate": _by_name(rates), "pass_at_k": _by_name(at_k), "chosen": chosen,
                 "data_tokens": spent.generated_tokens + spent.prefill_tokens}
 
     def search(self, k: int, levels: list[int]) -> dict:
@@ -172,12 +177,13 @@ class _Ladder:
                 if text is None:
                     continue
                 problem = by_id[row["problem_id"]]
+                answer_right = rung.is_correct(problem, text)
                 # the step checker is read here only to analyse the kept data, never to choose it
-                steps_right = rung.is_correct(problem, text) and all(rung.step_labels(problem, text))
+                steps_right = answer_right and all(rung.step_labels(problem, text))
                 n_right += steps_right
                 prompt, completion = rung.training_text(row["prompt"], text)
                 kept.append({"prompt": prompt, "completion": completion, "id": row["problem_id"], "level": lv,
-                             "source": f"iter_{k}", "answer_right": rung.is_correct(problem, text),
+                             "source": f"iter_{k}", "answer_right": answer_right,
                              "steps_right": steps_right})
             n_kept = sum(r["level"] == lv for r in kept)
             per_level[lv] = {"searched": len(rows), "kept": n_kept, "steps_right": n_right,
@@ -188,7 +194,7 @@ class _Ladder:
                 self.say(f"iteration {k}: level {lv}: no verified solution in {len(rows)} problems, skipped")
         atomic_write_text(self.dir / f"iter_{k}" / "data.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
         n = len(kept)
-        return {"levels": per_level, "kept": n, "data_tokens": tokens,
+        return {"levels": _by_name(per_level), "kept": n, "data_tokens": tokens,
                 "kept_steps_right": sum(r["steps_right"] for r in kept) / n if n else None,
                 "kept_answer_right": sum(r["answer_right"] for r in kept) / n if n else None}
 
@@ -210,7 +216,7 @@ class _Ladder:
             out[lv] = {"accuracy": rep.accuracy, "ci95": list(rep.ci95), "n": rep.n, "truncated": rep.truncated}
         write_json(self.dir / f"iter_{k}" / "eval.json", out)
         self.say(f"iteration {k}: greedy by level {_pct({lv: r['accuracy'] for lv, r in out.items()})}")
-        return {"levels": out}
+        return {"levels": _by_name(out)}
 
     # ------------------------------------------------------------------ the ladder
     def run(self) -> dict:
@@ -248,6 +254,10 @@ class _Ladder:
         from roadmap.ladder_report import write_ladder_report
 
         write_ladder_report(self.c, self.dir, rows)
+
+
+def _by_name(d: dict) -> dict:
+    return {str(k): v for k, v in d.items()}
 
 
 def _pct(d: dict) -> str:

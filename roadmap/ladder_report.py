@@ -12,8 +12,7 @@ __all__ = ["write_ladder_report", "top_level_fit"]
 
 
 def _acc(row: dict[str, Any], level) -> float:
-    levels = row["levels"]
-    return levels[str(level)]["accuracy"] if str(level) in levels else levels[level]["accuracy"]
+    return row["levels"][str(level)]["accuracy"]
 
 
 def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -45,7 +44,7 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
               "searched at": ",".join(map(str, r["chosen"])) or "-", "kept": r["kept"],
               "kept steps right": None if r["kept_steps_right"] is None else f"{r['kept_steps_right']:.1%}",
               "compute": r["train_compute"]} for r in rows]
-    passes = [{"iteration": r["iteration"], **{f"L{lv}": f"{r['pass_rate'].get(str(lv), r['pass_rate'].get(lv, 0)):.0%}"
+    passes = [{"iteration": r["iteration"], **{f"L{lv}": f"{r['pass_rate'].get(str(lv), 0):.0%}"
                                                for lv in levels}} for r in rows if r["pass_rate"]]
     kind = "the more-SFT control (seed set only, no search)" if config.control == "more_sft" else \
         f"search `{config.search.get('method', 'mcts')}`, selection `{config.selection}`"

@@ -66,3 +66,18 @@ class ScriptedPolicy:
 @pytest.fixture
 def scripted_policy():
     return ScriptedPolicy
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A local Ray of 2 CPUs for one test module; the actors import this package and the test modules (functions
+    defined in a test module are pickled by reference)."""
+    from pathlib import Path
+
+    import ray
+
+    root = Path(__file__).resolve().parents[1]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "tests"), os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -34,15 +34,6 @@ def one_thread_like_a_worker(monkeypatch):
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    # the actors import this package and this test module (the tasks below are pickled by reference)
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 class KillingTask(ArithTask):

@@ -27,15 +27,6 @@ needs_ray = pytest.mark.skipif(not ray_installed(), reason="ray is not installed
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    # the actors import this package and this module (the fake reward below is pickled by reference)
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 class CountingReward:
