@@ -10,7 +10,7 @@
 
     python benchmarks/rewards_quality.py --policy ~/.cache/o1-roadmap/quickstart-<key>/policy
 
-Writes ``--out``/rewards_quality.json and .md; BENCHMARKS.md quotes the table.
+Writes ``--out``/rewards_quality.json and .md; docs/benchmarks/rewards.md quotes the table.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The ScaleRL ablation of BENCHMARKS.md (issue 14): one 40-step run per arm from the same policy, equal compute.
+# The ScaleRL ablation of docs/benchmarks/rl.md (issue 14): one 40-step run per arm from the same policy, equal compute.
 #   bash benchmarks/rl_ablation.sh POLICY OUT
 # then: python benchmarks/rl_scale.py report --out OUT --results benchmarks/results/rl_ablation --bootstrap 100
 set -euo pipefail

@@ -4,7 +4,7 @@
 
 The JSON holds ``SFTWarmStartConfig`` fields (and optionally ``TinyConfig`` fields); the run
 writes /tmp/sweep_NAME{_init,} and prints one RESULT line: steps, tokens, tokens/s, the last
-three logged losses and the accuracy. BENCHMARKS.md's learning-rate table came from this.
+three logged losses and the accuracy. docs/benchmarks/sft.md's learning-rate table came from this.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class SFTWarmStartConfig:
     group_by_length: bool = field(
         default=False, metadata={
             "help": "Batch rows of similar length together: ~20% faster steps on arith, but batches of one length "
-                    "learned far less in the same steps (0.7% against 83% greedy at 1,100 steps, BENCHMARKS.md)."}
+                    "learned far less in the same steps (0.7% against 83% greedy at 1,100 steps, docs/benchmarks/sft.md)."}
     )
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter instead of all weights."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})

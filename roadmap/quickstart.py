@@ -40,9 +40,9 @@ def cache_dir() -> Path:
 
 @dataclass
 class QuickstartConfig:
-    """What the quickstart does; the defaults are the recipe whose figures BENCHMARKS.md reports.
+    """What the quickstart does; the defaults are the recipe whose figures docs/benchmarks/sft.md reports.
 
-    The search-and-learn iteration is the expert-iteration recipe that gains in BENCHMARKS.md,
+    The search-and-learn iteration is the expert-iteration recipe that gains in docs/benchmarks/learning.md,
     scaled down: many problems, a cheap search (2 MCTS simulations of 4 children, leaves valued
     by verified rollouts) at temperature 0.3, the best verified solution per problem, a learning
     rate small enough for an already fine-tuned policy.

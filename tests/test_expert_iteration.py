@@ -3,7 +3,7 @@ and one update on a warm-started policy does not undo the warm start.
 
 The quickstart's update once cost six points of held-out accuracy in two optimizer steps: a
 fresh AdamW at a learning rate several times the one the warm start ended at jolts a converged
-policy, whatever the data (BENCHMARKS.md, "What one update does"). These tests warm-start a tiny
+policy, whatever the data (docs/benchmarks/learning.md, "What one update does"). These tests warm-start a tiny
 policy for a few seconds, learn once from its own verified solutions, and read the loss on
 held-out *reference* solutions.
 """
