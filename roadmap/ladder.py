@@ -33,6 +33,7 @@ from typing import Any
 
 from roadmap.core.io import atomic_write_text, run_lock, write_json
 from roadmap.ladder_config import LadderConfig, choose_levels, mix_rows, select_solution
+from roadmap.ladder_rl import learn_rl, rl_levels
 from roadmap.loop_config import RecipeError
 
 logger = logging.getLogger(__name__)
@@ -160,6 +161,10 @@ class _Ladder:
         from search.trees import read_trees
 
         c = self.c
+        if not levels:
+            msg = f"iteration {k}: the band {c.band} selects no level; this iteration learns from replay alone"
+            logger.warning(msg)
+            self.say(msg)
         policy, kept, per_level, tokens = self.policy(k - 1), [], {}, 0
         for lv in levels:
             rung = self.rungs[lv]
@@ -232,17 +237,33 @@ class _Ladder:
             t0 = time.perf_counter()
             fresh = not (self.dir / f"iter_{k}" / "learn.done.json").exists()  # a resumed iteration times nothing
             (self.dir / f"iter_{k}").mkdir(parents=True, exist_ok=True)
-            probe, search, data = {"chosen": [], "pass_rate": {}}, {}, 0
+            probe, search, data, extra = {"chosen": [], "pass_rate": {}}, {}, 0, {}
             if c.control == "none":
                 probe = self.phase(k, "probe", lambda k=k: self.probe(k))
-                search = self.phase(k, "search", lambda k=k, lv=probe["chosen"]: self.search(k, lv))
-                data = probe["data_tokens"] + search["data_tokens"]
-            learn = self.phase(k, "learn", lambda k=k: self.learn(k))
+                data = probe["data_tokens"]
+            if c.learner == "rl":  # no search phase: RL samples for itself
+                levels, why = rl_levels(probe["chosen"], probe["pass_rate"], c.levels)
+                if why:
+                    logger.warning("iteration %d: %s", k, why)
+                    self.say(f"iteration {k}: {why}")
+                if levels is None:
+                    break
+                learn = self.phase(k, "learn", lambda k=k, lv=levels: learn_rl(self, k, lv))
+                data += learn["sampled_tokens"]
+                # kept: the groups that carried signal (not zero-variance); the reward is the verifier's mean
+                search = {"kept": learn["kept_groups"]}
+                extra = {"chosen": learn["levels"], "rl_reward": learn["reward_mean"], "rl_steps": learn["steps"],
+                         "sampled_tokens": learn["sampled_tokens"]}
+            else:
+                if c.control == "none":
+                    search = self.phase(k, "search", lambda k=k, lv=probe["chosen"]: self.search(k, lv))
+                    data += search["data_tokens"]
+                learn = self.phase(k, "learn", lambda k=k: self.learn(k))
             ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
             total += data + learn["train_tokens"]
             rows.append({"iteration": k, **ev, "chosen": probe["chosen"], "pass_rate": probe["pass_rate"],
                          "kept": search.get("kept"), "kept_steps_right": search.get("kept_steps_right"),
-                         "learn_tokens": learn["train_tokens"], "data_tokens": data, "train_compute": total})
+                         "learn_tokens": learn["train_tokens"], "data_tokens": data, "train_compute": total, **extra})
             if t_first is None and fresh and k < c.iterations:
                 t_first = time.perf_counter() - t0
                 self.say(f"iteration {k} took {t_first:.0f} s; about {t_first * (c.iterations - k) / 60:.0f} more "
