@@ -11,6 +11,7 @@ carry a worked solution. The run folder::
       iter_0/policy/ eval.json        the warm start on the seed set, evaluated per level
       iter_k/probe.done.json          pass rate per level on answer-only train problems
       iter_k/search/L<level>/         train-time search (roadmap.train_search) at each chosen level
+      iter_k/rl_state/                learner: rl (roadmap.ladder_rl), in place of search: checkpoint, retired ids
       iter_k/data.jsonl               the kept solutions (with the step checker's verdict, for analysis only)
       iter_k/policy/ eval.json        the policy after learning on new data and replay
       iter_k/<phase>.done.json        phase markers: a rerun skips finished phases
