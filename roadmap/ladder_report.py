@@ -61,8 +61,9 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
     text = (f"# Ladder report\n\nTask `{config.task}` {config.task_args}, levels {levels}, worked solutions only at "
             f"{config.seed_levels} ({config.seed_problems}); {kind}" + ("" if rl else f"; replay share {config.replay_share}") + ".\n\n"
             f"Greedy accuracy on {config.eval_problems} held-out problems per level (eval seed {config.eval_seed}); "
-            "`kept steps right`: share of the kept solutions whose every step is right, by the step checker "
-            "(analysis only: the ladder never reads it); compute in tokens (generated + prefilled + trained).\n\n")
+            + ("" if rl else "`kept steps right`: share of the kept solutions whose every step is right, by the step "
+               "checker (analysis only: the ladder never reads it); ")
+            + "compute in tokens (generated + prefilled + trained).\n\n")
     text += format_table(table, list(table[0]), markdown=True) + "\n\n"
     if passes:
         text += "Pass rate per level in each iteration's probe (before learning):\n\n"
