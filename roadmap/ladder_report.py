@@ -39,7 +39,9 @@ def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> None:
     levels = list(config.levels)
     fit = top_level_fit(config, rows)
-    write_json(run_dir / "metrics.json", {"iterations": rows, "fit": fit})
+    # "accuracy": the mean at the fit levels, so `roadmap fit RUN/metrics.json` reads a ladder run as a loop's
+    write_json(run_dir / "metrics.json", {"iterations": [{**r, "accuracy": a} for r, a in zip(rows, fit["accuracy"])],
+                                          "fit": fit})
     rl = getattr(config, "learner", "sft") == "rl"
     table = [{"iteration": r["iteration"], **{f"L{lv}": f"{_acc(r, lv):.1%}" for lv in levels},
               **({"RL at": ",".join(map(str, r["chosen"])) or "-", "kept groups": r["kept"],

@@ -119,6 +119,10 @@ def test_rl_ladder_learns_from_answers_only_and_resumes_after_the_learn_phase(tm
     assert row["train_compute"] == (first["iterations"][0]["train_compute"] + probe["data_tokens"]
                                     + learn["sampled_tokens"] + learn["train_tokens"])
     assert "kept groups" in (out / "report.md").read_text()
+    from roadmap.scaling import read_points
+
+    compute, accuracy, _ = read_points(out / "metrics.json")  # `roadmap fit` reads a ladder run
+    assert compute[-1] == row["train_compute"] and len(accuracy) == len(compute)
     assert (out / "iter_1" / "policy" / "task.json").exists()
     assert json.loads((out / "iter_1" / "rl_state" / "retired.json").read_text()) is not None
 
