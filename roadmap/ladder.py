@@ -34,7 +34,7 @@ from typing import Any
 
 from roadmap.core.io import atomic_write_text, run_lock, write_json
 from roadmap.ladder_config import LadderConfig, choose_levels, mix_rows, select_solution
-from roadmap.ladder_rl import learn_rl, rl_levels
+from roadmap.ladder_rl import learn_rl, probe_window, rl_levels
 from roadmap.loop_config import RecipeError
 
 logger = logging.getLogger(__name__)
@@ -139,21 +139,29 @@ class _Ladder:
         """Pass rate per level: the share of right answers among ``probe_samples`` samples of answer-only problems."""
         c, policy = self.c, self.policy(k - 1)
         before = policy.usage.copy()
-        rates, at_k = {}, {}
+        rates, at_k, solved = {}, {}, []
         for lv, rung in self.rungs.items():
-            problems = self.answer_only(lv, c.probe_problems, seed=c.seed + 9973 * k + lv)
+            # learner rl probes a window of its own pool, so a problem solved in every probe sample is retired
+            problems = probe_window(self.rl_pool(lv), k, c.probe_problems) if c.learner == "rl" else \
+                self.answer_only(lv, c.probe_problems, seed=c.seed + 9973 * k + lv)
             outs = policy.sample([rung.prompt(p) for p in problems], c.probe_samples, stop=None,
                                  max_new_tokens=self.lengths.max_solution_tokens,
                                  temperature=self.c.search_config.temperature, seed=c.seed + 17 * k + lv)
             right = [[rung.is_correct(p, s.text) for s in comps] for p, comps in zip(problems, outs)]
             rates[lv] = sum(map(sum, right)) / (len(right) * c.probe_samples)
             at_k[lv] = sum(any(r) for r in right) / len(right)
+            solved += [p.id for p, r in zip(problems, right) if all(r)]
         spent = policy.usage - before
         chosen = choose_levels(rates, c.band, c.max_levels, c.prefer)
         self.say(f"iteration {k}: pass rates {_pct(rates)}; learning at levels {chosen}")
         # level keys as strings, as the phase marker reads them back: a resumed run sees the same dicts
         return {"pass_rate": _by_name(rates), "pass_at_k": _by_name(at_k), "chosen": chosen,
-                "data_tokens": spent.generated_tokens + spent.prefill_tokens}
+                "data_tokens": spent.generated_tokens + spent.prefill_tokens,
+                **({"solved": solved} if c.learner == "rl" else {})}
+
+    def rl_pool(self, level: int):
+        """Learner rl: the answer-only problems RL draws from at ``level``, the same in every iteration."""
+        return self.answer_only(level, self.c.search_problems, seed=self.c.seed + 104729 + level)
 
     def search(self, k: int, levels: list[int]) -> dict:
         """Search each chosen level's answer-only problems; keep one selected solution per problem (``selection``)."""
@@ -249,7 +257,8 @@ class _Ladder:
                     self.say(f"iteration {k}: {why}")
                 if levels is None:
                     break
-                learn = self.phase(k, "learn", lambda k=k, lv=levels: learn_rl(self, k, lv))
+                solved = probe.get("solved", [])
+                learn = self.phase(k, "learn", lambda k=k, lv=levels, done=solved: learn_rl(self, k, lv, done))
                 data += learn["sampled_tokens"]
                 # kept: the groups that carried signal (not zero-variance); the reward is the verifier's mean
                 search = {"kept": learn["kept_groups"]}

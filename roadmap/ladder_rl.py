@@ -6,7 +6,8 @@ k-1's policy for ``learn_steps`` optimizer steps. Its prompts are answer-only tr
 (``Problem.steps = ()``), ``search_problems`` per level, at the levels the probe chose (the band and the
 next rung up, ``choose_levels``). Each level's pool is the same in every iteration, so
 no-positive-resampling carries over: a prompt whose group was solved in every sample (pass rate at
-``retire_pass_rate``, 1.0 here) is retired (``iter_k/rl_state/retired.json``) and never drawn again. Adam's
+``retire_pass_rate``, 1.0 here), or solved in every sample of the probe (which samples a window of the same
+pool, ``probe_window``), is retired (``iter_k/rl_state/retired.json``) and never drawn again. Adam's
 moments carry over too (``iter_k/rl_state/optimizer.pt``), and a killed learn phase resumes at its last
 finished step (``iter_k/rl_state/rl_checkpoint.pt``). The reward is the outcome verifier alone: a PRM or
 the step checker (``verifier: steps``) would read what the ladder may not train on, so the recipe may not
@@ -27,7 +28,7 @@ from roadmap.loop_config import RecipeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RL_DEFAULTS", "RL_SET_BY_LADDER", "build_rl_config", "rl_levels", "learn_rl"]
+__all__ = ["RL_DEFAULTS", "RL_SET_BY_LADDER", "build_rl_config", "rl_levels", "probe_window", "learn_rl"]
 
 #: the ladder's RL settings unless the recipe's ``rl:`` section says otherwise: ScaleRL's, retiring at pass rate 1,
 #: and the step size measured to hold a tiny arith policy's accuracy (benchmarks/results/rl_cause.md: lr 5e-5
@@ -81,8 +82,16 @@ def rl_levels(chosen: list, pass_rates: dict, levels: list) -> tuple[list[int] |
                              "the easiest one not solved in every probe sample")
 
 
-def learn_rl(ladder, k: int, levels: list[int]) -> dict[str, Any]:
-    """Iteration ``k``'s learn phase with ``learning.rl.rl_step`` at ``levels``; its metrics."""
+def probe_window(pool: list, k: int, n: int) -> list:
+    """Iteration ``k``'s probe problems from a level's RL pool: the next ``n`` of it, cycling (a fresh window each
+    iteration, so the probe measures the level, not the problems it measured before)."""
+    start = (k - 1) * n
+    return [pool[(start + i) % len(pool)] for i in range(min(n, len(pool)))]
+
+
+def learn_rl(ladder, k: int, levels: list[int], solved: list[str] = ()) -> dict[str, Any]:
+    """Iteration ``k``'s learn phase with ``learning.rl.rl_step`` at ``levels``; its metrics. ``solved``: ids the
+    probe solved in every sample, retired with those earlier iterations retired (no-positive-resampling)."""
     import json
 
     import learning.rl as rl
@@ -93,8 +102,9 @@ def learn_rl(ladder, k: int, levels: list[int]) -> dict[str, Any]:
     before = ladder.dir / f"iter_{k - 1}" / "rl_state"
     retired_path = before / "retired.json"
     retired = set(json.loads(retired_path.read_text())) if retired_path.exists() else set()
+    retired |= set(solved) if c.rl_config().retire_pass_rate is not None else set()
     # the same pool per level in every iteration (not the search's seed), so retirement carries over
-    problems = [p for lv in levels for p in ladder.answer_only(lv, c.search_problems, seed=c.seed + 104729 + lv)]
+    problems = [p for lv in levels for p in ladder.rl_pool(lv)]
     pool = [p for p in problems if p.id not in retired]
     state = here / "rl_state"
     state.mkdir(parents=True, exist_ok=True)

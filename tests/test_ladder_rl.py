@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from roadmap.ladder import LadderConfig, is_ladder_recipe, load_ladder_recipe, run_ladder
-from roadmap.ladder_rl import rl_levels
+from roadmap.ladder_rl import probe_window, rl_levels
 from roadmap.loop_config import RecipeError
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "scalerl_ladder.yaml"
@@ -63,6 +63,12 @@ def test_cli_refuses_a_negative_max_lag_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_the_probe_window_cycles_through_the_pool():
+    pool = list(range(5))
+    assert probe_window(pool, 1, 2) == [0, 1] and probe_window(pool, 3, 2) == [4, 0]
+    assert probe_window(pool, 1, 9) == pool  # never more than the pool
+
+
 def test_rl_levels_when_the_band_selects_nothing():
     assert rl_levels([3, 4], {"2": 1.0, "3": 0.5, "4": 0.0}, [2, 3, 4]) == ([3, 4], None)
     levels, why = rl_levels([], {"2": 1.0, "3": 0.95, "4": 0.97}, [2, 3, 4])
@@ -76,6 +82,7 @@ def test_rl_ladder_learns_from_answers_only_and_resumes_after_the_learn_phase(tm
     """One RL iteration end to end on an untrained tiny model: RL sees answer-only problems of the chosen levels,
     never calls the step checker, writes its metrics into the iteration's row; a rerun skips the finished learn."""
     import learning.rl as rl
+    import roadmap.ladder as ladder
     from roadmap.core.tasks import ArithTask
 
     calls, inside = [], []
@@ -95,8 +102,15 @@ def test_rl_ladder_learns_from_answers_only_and_resumes_after_the_learn_phase(tm
         assert not inside, "the RL learn phase read the step checker"
         return real_labels(self, *a, **kw)
 
+    real_probe = ladder._Ladder.probe
+
+    def probe(self, k):  # as if the probe had solved the first problem of the chosen levels' pool in every sample
+        out = real_probe(self, k)
+        return {**out, "solved": [self.rl_pool(out["chosen"][0])[0].id]}
+
     monkeypatch.setattr(rl, "rl_step", spy)
     monkeypatch.setattr(ArithTask, "step_labels", labels)
+    monkeypatch.setattr(ladder._Ladder, "probe", probe)
     config = LadderConfig(**TINY)
     out = tmp_path / "run"
     first = run_ladder(config, out, say=lambda s: None)
@@ -108,6 +122,8 @@ def test_rl_ladder_learns_from_answers_only_and_resumes_after_the_learn_phase(tm
     assert not seed_ids & {p.id for p in problems}
     probe = json.loads((out / "iter_1" / "probe.done.json").read_text())
     assert {p.meta["operands"] for p in problems} == set(probe["chosen"])  # the probe's levels
+    assert probe["solved"] and not set(probe["solved"]) & {p.id for p in problems}  # solved in the probe: retired
+    assert len(problems) == 4 * len(probe["chosen"]) - 1
     assert (rc.loss_type, rc.zero_variance_filter, rc.retire_pass_rate, rc.max_steps) == ("cispo", True, 1.0, 2)
     assert not (out / "iter_1" / "search").exists()  # RL samples for itself
     learn = json.loads((out / "iter_1" / "learn.done.json").read_text())
