@@ -11,6 +11,7 @@ carry a worked solution. The run folder::
       iter_0/policy/ eval.json        the warm start on the seed set, evaluated per level
       iter_k/probe.done.json          pass rate per level on answer-only train problems
       iter_k/search/L<level>/         train-time search (roadmap.train_search) at each chosen level
+      iter_k/rl_state/                learner: rl (roadmap.ladder_rl), in place of search: checkpoint, retired ids
       iter_k/data.jsonl               the kept solutions (with the step checker's verdict, for analysis only)
       iter_k/policy/ eval.json        the policy after learning on new data and replay
       iter_k/<phase>.done.json        phase markers: a rerun skips finished phases
@@ -33,6 +34,7 @@ from typing import Any
 
 from roadmap.core.io import atomic_write_text, run_lock, write_json
 from roadmap.ladder_config import LadderConfig, choose_levels, mix_rows, select_solution
+from roadmap.ladder_rl import learn_rl, probe_window, rl_levels
 from roadmap.loop_config import RecipeError
 
 logger = logging.getLogger(__name__)
@@ -137,21 +139,29 @@ class _Ladder:
         """Pass rate per level: the share of right answers among ``probe_samples`` samples of answer-only problems."""
         c, policy = self.c, self.policy(k - 1)
         before = policy.usage.copy()
-        rates, at_k = {}, {}
+        rates, at_k, solved = {}, {}, []
         for lv, rung in self.rungs.items():
-            problems = self.answer_only(lv, c.probe_problems, seed=c.seed + 9973 * k + lv)
+            # learner rl probes a window of its own pool, so a problem solved in every probe sample is retired
+            problems = probe_window(self.rl_pool(lv), k, c.probe_problems) if c.learner == "rl" else \
+                self.answer_only(lv, c.probe_problems, seed=c.seed + 9973 * k + lv)
             outs = policy.sample([rung.prompt(p) for p in problems], c.probe_samples, stop=None,
                                  max_new_tokens=self.lengths.max_solution_tokens,
                                  temperature=self.c.search_config.temperature, seed=c.seed + 17 * k + lv)
             right = [[rung.is_correct(p, s.text) for s in comps] for p, comps in zip(problems, outs)]
             rates[lv] = sum(map(sum, right)) / (len(right) * c.probe_samples)
             at_k[lv] = sum(any(r) for r in right) / len(right)
+            solved += [p.id for p, r in zip(problems, right) if all(r)]
         spent = policy.usage - before
         chosen = choose_levels(rates, c.band, c.max_levels, c.prefer)
         self.say(f"iteration {k}: pass rates {_pct(rates)}; learning at levels {chosen}")
         # level keys as strings, as the phase marker reads them back: a resumed run sees the same dicts
         return {"pass_rate": _by_name(rates), "pass_at_k": _by_name(at_k), "chosen": chosen,
-                "data_tokens": spent.generated_tokens + spent.prefill_tokens}
+                "data_tokens": spent.generated_tokens + spent.prefill_tokens,
+                **({"solved": solved} if c.learner == "rl" else {})}
+
+    def rl_pool(self, level: int):
+        """Learner rl: the answer-only problems RL draws from at ``level``, the same in every iteration."""
+        return self.answer_only(level, self.c.search_problems, seed=self.c.seed + 104729 + level)
 
     def search(self, k: int, levels: list[int]) -> dict:
         """Search each chosen level's answer-only problems; keep one selected solution per problem (``selection``)."""
@@ -160,6 +170,10 @@ class _Ladder:
         from search.trees import read_trees
 
         c = self.c
+        if not levels:
+            msg = f"iteration {k}: the band {c.band} selects no level; this iteration learns from replay alone"
+            logger.warning(msg)
+            self.say(msg)
         policy, kept, per_level, tokens = self.policy(k - 1), [], {}, 0
         for lv in levels:
             rung = self.rungs[lv]
@@ -232,17 +246,34 @@ class _Ladder:
             t0 = time.perf_counter()
             fresh = not (self.dir / f"iter_{k}" / "learn.done.json").exists()  # a resumed iteration times nothing
             (self.dir / f"iter_{k}").mkdir(parents=True, exist_ok=True)
-            probe, search, data = {"chosen": [], "pass_rate": {}}, {}, 0
+            probe, search, data, extra = {"chosen": [], "pass_rate": {}}, {}, 0, {}
             if c.control == "none":
                 probe = self.phase(k, "probe", lambda k=k: self.probe(k))
-                search = self.phase(k, "search", lambda k=k, lv=probe["chosen"]: self.search(k, lv))
-                data = probe["data_tokens"] + search["data_tokens"]
-            learn = self.phase(k, "learn", lambda k=k: self.learn(k))
+                data = probe["data_tokens"]
+            if c.learner == "rl":  # no search phase: RL samples for itself
+                levels, why = rl_levels(probe["chosen"], probe["pass_rate"], c.levels)
+                if why:
+                    logger.warning("iteration %d: %s", k, why)
+                    self.say(f"iteration {k}: {why}")
+                if levels is None:
+                    break
+                solved = probe.get("solved", [])
+                learn = self.phase(k, "learn", lambda k=k, lv=levels, done=solved: learn_rl(self, k, lv, done))
+                data += learn["sampled_tokens"]
+                # kept: the groups that carried signal (not zero-variance); the reward is the verifier's mean
+                search = {"kept": learn["kept_groups"]}
+                extra = {"chosen": learn["levels"], "rl_reward": learn["reward_mean"], "rl_steps": learn["steps"],
+                         "sampled_tokens": learn["sampled_tokens"]}
+            else:
+                if c.control == "none":
+                    search = self.phase(k, "search", lambda k=k, lv=probe["chosen"]: self.search(k, lv))
+                    data += search["data_tokens"]
+                learn = self.phase(k, "learn", lambda k=k: self.learn(k))
             ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
             total += data + learn["train_tokens"]
             rows.append({"iteration": k, **ev, "chosen": probe["chosen"], "pass_rate": probe["pass_rate"],
                          "kept": search.get("kept"), "kept_steps_right": search.get("kept_steps_right"),
-                         "learn_tokens": learn["train_tokens"], "data_tokens": data, "train_compute": total})
+                         "learn_tokens": learn["train_tokens"], "data_tokens": data, "train_compute": total, **extra})
             if t_first is None and fresh and k < c.iterations:
                 t_first = time.perf_counter() - t0
                 self.say(f"iteration {k} took {t_first:.0f} s; about {t_first * (c.iterations - k) / 60:.0f} more "

@@ -19,7 +19,7 @@ from typing import Any
 from roadmap.core.lengths import Lengths
 from roadmap.loop_config import RecipeError, _unknown, check_types
 
-__all__ = ["LadderConfig", "SELECTIONS", "choose_levels", "mix_rows", "select_solution"]
+__all__ = ["LadderConfig", "LEARNERS", "SELECTIONS", "choose_levels", "mix_rows", "select_solution"]
 
 #: how a searched problem's samples become training data:
 #: verified: the first sample whose final answer is right (the outcome filter);
@@ -27,6 +27,9 @@ __all__ = ["LadderConfig", "SELECTIONS", "choose_levels", "mix_rows", "select_so
 #: majority: the most frequent answer's first sample, reference unseen (no verifier: a control);
 #: unfiltered: the first sample, right or wrong (the error-avalanche control)
 SELECTIONS = ("verified", "agreement", "majority", "unfiltered")
+
+#: how each iteration learns: sft (search, keep, fine-tune) or rl (roadmap.ladder_rl)
+LEARNERS = ("sft", "rl")
 
 
 @dataclass
@@ -47,6 +50,13 @@ class LadderConfig:
     warm_start_steps: int = field(default=600, metadata={"help": "SFT steps on the seed set before the ladder (0: none)."})
     warm_start_learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate of the warm start."})
     iterations: int = field(default=8, metadata={"help": "Ladder iterations after the warm start."})
+    learner: str = field(default="sft", metadata={
+        "help": "How each iteration learns: 'sft' (search the chosen levels, keep verified solutions, fine-tune with "
+                "replay) or 'rl' (the project's own RL loop on the chosen levels' answer-only problems, outcome reward "
+                "alone, no search phase; roadmap.ladder_rl)."})
+    rl: dict = field(default_factory=dict, metadata={
+        "help": "learner: rl: learning.rl.RLConfig fields over roadmap.ladder_rl.RL_DEFAULTS (ScaleRL's choices), "
+                "e.g. {loss_type: cispo, num_generations: 8, max_lag: 0}; learn_steps is its step budget."})
     control: str = field(default="none", metadata={
         "help": "'none' (the ladder), or 'more_sft': the same learn steps on the seed set alone, no search."})
     probe_problems: int = field(default=32, metadata={"help": "Answer-only problems per level in the pass-rate probe."})
@@ -59,7 +69,8 @@ class LadderConfig:
                 "easier rung's right answers come through right steps far more often) or 'hardest'."})
     search: dict = field(default_factory=lambda: {"method": "bon", "budget": 16, "temperature": 0.7, "shard_size": 64},
                          metadata={"help": "roadmap.train_search.TrainSearchConfig fields (guided by the verifier)."})
-    search_problems: int = field(default=512, metadata={"help": "Answer-only problems searched per chosen level."})
+    search_problems: int = field(default=512, metadata={
+        "help": "Answer-only problems searched per chosen level (learner: rl: the pool RL draws from per level)."})
     selection: str = field(default="agreement", metadata={"help": f"How samples become data: one of {SELECTIONS}."})
     learn_steps: int = field(default=300, metadata={"help": "SFT optimizer steps per iteration."})
     learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate of each iteration's SFT."})
@@ -97,6 +108,13 @@ class LadderConfig:
             raise RecipeError(f"prefer={self.prefer!r} is unknown; use 'easiest' or 'hardest'")
         if self.control not in ("none", "more_sft"):
             raise RecipeError(f"control={self.control!r} is unknown; use 'none' or 'more_sft'")
+        if self.learner not in LEARNERS:
+            raise RecipeError(f"learner={self.learner!r} is unknown; use one of {LEARNERS}")
+        if self.learner == "rl" and self.control != "none":
+            raise RecipeError(f"control={self.control!r} is SFT on the seed set; it takes learner: sft (run the "
+                              "control as its own recipe beside the RL ladder)")
+        if self.rl and self.learner != "rl":
+            raise RecipeError(f"rl: {sorted(self.rl)} applies to learner: rl only; set learner: rl or remove rl:")
         if not self.seed_levels:
             raise RecipeError("seed_levels=[] leaves the seed set empty; the ladder needs worked solutions at one "
                               "level at least, e.g. seed_levels: [2, 3, 4]")
@@ -122,6 +140,15 @@ class LadderConfig:
             self.lengths_config  # noqa: B018
         except (TypeError, ValueError) as e:
             raise RecipeError(str(e)) from e
+        if self.learner == "rl":
+            self.rl_config()
+
+    def rl_config(self, seed: int | None = None, output_dir: str = "rl-policy"):
+        """``learning.rl.RLConfig`` of ``learner: rl`` (``roadmap.ladder_rl.build_rl_config``)."""
+        from roadmap.ladder_rl import build_rl_config
+
+        return build_rl_config(self.rl, learn_steps=self.learn_steps, lengths=self.lengths_config,
+                               seed=self.seed if seed is None else seed, output_dir=output_dir)
 
     @property
     def lengths_config(self) -> Lengths:

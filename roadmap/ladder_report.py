@@ -39,20 +39,33 @@ def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> None:
     levels = list(config.levels)
     fit = top_level_fit(config, rows)
-    write_json(run_dir / "metrics.json", {"iterations": rows, "fit": fit})
+    # "accuracy": the mean at the fit levels, so `roadmap fit RUN/metrics.json` reads a ladder run as a loop's
+    write_json(run_dir / "metrics.json", {"iterations": [{**r, "accuracy": a} for r, a in zip(rows, fit["accuracy"])],
+                                          "fit": fit})
+    rl = getattr(config, "learner", "sft") == "rl"
     table = [{"iteration": r["iteration"], **{f"L{lv}": f"{_acc(r, lv):.1%}" for lv in levels},
-              "searched at": ",".join(map(str, r["chosen"])) or "-", "kept": r["kept"],
-              "kept steps right": None if r["kept_steps_right"] is None else f"{r['kept_steps_right']:.1%}",
+              **({"RL at": ",".join(map(str, r["chosen"])) or "-", "kept groups": r["kept"],
+                  "reward": None if r.get("rl_reward") is None else f"{r['rl_reward']:.3f}",
+                  "sampled tokens": r.get("sampled_tokens")} if rl else
+                 {"searched at": ",".join(map(str, r["chosen"])) or "-", "kept": r["kept"],
+                  "kept steps right": None if r["kept_steps_right"] is None else f"{r['kept_steps_right']:.1%}"}),
               "compute": r["train_compute"]} for r in rows]
     passes = [{"iteration": r["iteration"], **{f"L{lv}": f"{r['pass_rate'].get(str(lv), 0):.0%}"
                                                for lv in levels}} for r in rows if r["pass_rate"]]
     kind = "the more-SFT control (seed set only, no search)" if config.control == "more_sft" else \
         f"search `{config.search.get('method', 'mcts')}`, selection `{config.selection}`"
+    if rl:
+        rc = config.rl_config()
+        kind = (f"learner RL (`{rc.loss_type}`, {rc.prompts_per_step} prompts x {rc.num_generations} samples per step, "
+                f"max_lag {rc.max_lag}, zero-variance filter {rc.zero_variance_filter}, retiring at pass rate "
+                f"{rc.retire_pass_rate}; reward: the outcome verifier alone; `kept groups`: groups with reward "
+                "variance, `reward`: mean verifier reward over the iteration's steps)")
     text = (f"# Ladder report\n\nTask `{config.task}` {config.task_args}, levels {levels}, worked solutions only at "
-            f"{config.seed_levels} ({config.seed_problems}); {kind}; replay share {config.replay_share}.\n\n"
+            f"{config.seed_levels} ({config.seed_problems}); {kind}" + ("" if rl else f"; replay share {config.replay_share}") + ".\n\n"
             f"Greedy accuracy on {config.eval_problems} held-out problems per level (eval seed {config.eval_seed}); "
-            "`kept steps right`: share of the kept solutions whose every step is right, by the step checker "
-            "(analysis only: the ladder never reads it); compute in tokens (generated + prefilled + trained).\n\n")
+            + ("" if rl else "`kept steps right`: share of the kept solutions whose every step is right, by the step "
+               "checker (analysis only: the ladder never reads it); ")
+            + "compute in tokens (generated + prefilled + trained).\n\n")
     text += format_table(table, list(table[0]), markdown=True) + "\n\n"
     if passes:
         text += "Pass rate per level in each iteration's probe (before learning):\n\n"
