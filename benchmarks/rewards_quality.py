@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=2.0, help="training budget per reward model")
     ap.add_argument("--epochs", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--test-seed", type=int, default=None,
+                    help="seed of the held-out problems (default: --seed; give a test seed no tuning touched)")
     ap.add_argument("--prm-init", default=None,
                     help="folder whose weights start the reward models (default: --completer)")
     ap.add_argument("--completer", default=None,
@@ -114,7 +116,7 @@ def main() -> None:
         fit("orm", Path(cfg.output_dir),
             lambda cfg=cfg: train_orm(orm_dataset_from_labels(next(iter(labels.values()))), init, cfg))
 
-    test = task.problems("test", n=args.n_test, seed=args.seed)
+    test = task.problems("test", n=args.n_test, seed=args.seed if args.test_seed is None else args.test_seed)
     test_t = args.test_temperature if args.test_temperature is not None else args.temperature
     cands = sample_solutions(policy, task, test, args.n_best, temperature=test_t, seed=args.seed + 1)
     correct = [[task.is_correct(p, s) for s in row] for p, row in zip(test, cands)]

@@ -1,0 +1,73 @@
+"""The headline harness (benchmarks/headline.py): its commands parse with today's CLI, and its table reads back
+every figure a seed's folder holds, with the mean and spread over seeds. (Its --quick run trains models for
+minutes and lives in benchmarks/.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("headline", ROOT / "benchmarks" / "headline.py")
+headline = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(headline)
+
+
+@pytest.mark.parametrize("stage", headline.STAGES)
+def test_every_stage_command_parses_with_todays_cli(stage, tmp_path):
+    from roadmap.cli_parser import build_parser
+
+    for cmd in headline.stage_commands(stage, tmp_path / "s0", 0, 918273, 1, headline.QUICK):
+        if cmd[1:3] == ["-m", "roadmap.cli"]:
+            args = build_parser().parse_args(cmd[3:])  # argparse exits on an unknown or missing flag
+            assert getattr(args, "seed", None) in (None, 0, 918273)
+        else:  # the rewards script: its flags exist in its own parser
+            text = Path(cmd[1]).read_text()
+            for flag in (a for a in cmd[2:] if a.startswith("--")):
+                assert f'"{flag}"' in text, flag
+    if stage == "expert_iteration":
+        from roadmap.loop_config import read_recipe
+
+        assert read_recipe(tmp_path / "s0" / "expert_iteration.yaml")["seed"] == 918273  # evaluates on the test seed
+
+
+def _write(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def _seed_folder(d: Path, greedy: float, beam: float) -> None:
+    _write(d / "greedy.json", {"accuracy": greedy, "ci95": [greedy - 0.05, greedy + 0.05]})
+    _write(d / "rewards" / "rewards_quality.json",
+           {"auc": [{"prm": "binary", "auc": 0.9}],
+            "best_of_n": [{"selector": "majority@16", "accuracy": 0.8, "ci95": [0.7, 0.9]}]})
+    _write(d / "test_time" / "test_time.json",
+           {"summary": [{"method": "beam", "budget": 16, "accuracy": beam, "ci95_pooled": [beam - 0.1, beam + 0.1],
+                         "tokens_per_problem": 900.0}]})
+    _write(d / "expert_iteration" / "metrics.json",
+           {"iterations": [{"iteration": 0, "accuracy": greedy, "ci95": [0.1, 0.9]}]})
+
+
+def test_the_table_reads_every_figure_and_its_spread_over_seeds(tmp_path):
+    _seed_folder(tmp_path / "s0", 0.60, 0.70)
+    _seed_folder(tmp_path / "s1", 0.64, 0.76)
+    per_seed = {s: headline.read_figures(tmp_path / f"s{s}") for s in (0, 1)}
+    rows = {r["figure"]: r for r in headline.summarise(per_seed)}
+    assert set(rows) == {"greedy", "prm_auc/binary", "select/majority@16", "test_time/beam@16", "tokens/beam@16",
+                         "expert_iteration/iter0"}
+    assert rows["greedy"]["mean"] == pytest.approx(0.62) and rows["greedy"]["spread"] == pytest.approx(0.04)
+    assert rows["test_time/beam@16"]["seeds"]["1"]["ci95"] == pytest.approx([0.66, 0.86])
+    table = headline.markdown(list(rows.values()), [0, 1])
+    assert "| greedy | 60.0% [55.0-65.0] | 64.0% [59.0-69.0] | 62.0% | 4.0 pts |" in table
+    assert "| tokens/beam@16 | 900 | 900 | 900 | 0.000 |" in table
+
+
+def test_a_stage_not_run_gives_no_figure_and_a_dev_seed_equal_to_the_test_seed_is_refused(tmp_path, capsys):
+    _write(tmp_path / "s0" / "greedy.json", {"accuracy": 0.5, "ci95": [0.4, 0.6]})
+    assert set(headline.read_figures(tmp_path / "s0")) == {"greedy"}
+    with pytest.raises(SystemExit):
+        headline.main(["--out", str(tmp_path), "--test-seed", "1", "--dev-seed", "1"])
+    assert "no tuning touched" in capsys.readouterr().err
