@@ -133,7 +133,8 @@ def read_figures(d: Path) -> dict[str, dict]:
     if rq.exists():
         r = json.loads(rq.read_text())
         for row in r["auc"]:
-            figs[f"prm_auc/{row['prm']}"] = _figure(row["auc"])
+            if row["auc"] is not None:  # None: the held-out steps were all of one class
+                figs[f"prm_auc/{row['prm']}"] = _figure(row["auc"])
         for row in r["best_of_n"]:
             figs[f"select/{row['selector']}"] = _figure(row["accuracy"], row["ci95"])
     tt = d / "test_time" / "test_time.json"

@@ -154,7 +154,8 @@ def main() -> None:
         if name != "orm":
             s = [x for prob in scores for sol in prob for x in sol]
             y = [x for prob in truth for sol in prob for x in sol]
-            auc_rows.append({"prm": name, "steps_scored": len(s), "positives": sum(y), "auc": roc_auc(s, y),
+            auc_rows.append({"prm": name, "steps_scored": len(s), "positives": sum(y),
+                             "auc": roc_auc(s, y) if 0 < sum(y) < len(y) else None,  # None: one class only
                              "rollouts": label_cost.get("binary" if name == "binary" else "mc", {}).get("rollouts", 0)
                              if name in models else 0,
                              "train_seconds": models[name]["wall_seconds"] if name in models else 0.0})
