@@ -199,3 +199,26 @@ def test_long_cot_ladder_trains_on_traces_with_replay(tmp_path, monkeypatch):
     back = next(t for t in traces if t["kind"] == "backtrack")["completion"].split("\n")
     assert back[0] == "1+1=2" and RUNG.trace_event(back[1])[0] == "backtrack"
     assert result["iterations"][1]["traces"] == 3 and "with a wrong attempt" in (out / "report.md").read_text()
+
+
+def test_tree_dpo_with_no_pair_keeps_the_policy_and_says_why(tmp_path, monkeypatch):
+    """Every searched problem solved in every sample: no pair, no DPO run, the previous policy carried over."""
+    from types import SimpleNamespace
+
+    import learning.tree_dpo as tree_dpo
+    from roadmap.ladder_learners import learn_tree_dpo
+
+    monkeypatch.setattr(tree_dpo, "tree_dpo_step", lambda *a, **kw: pytest.fail("DPO ran without pairs"))
+    (tmp_path / "iter_0" / "policy").mkdir(parents=True)
+    (tmp_path / "iter_0" / "policy" / "config.json").write_text("{}")
+    (tmp_path / "iter_1" / "search" / "L3").mkdir(parents=True)
+    (tmp_path / "iter_1" / "search.done.json").write_text(json.dumps({"levels": {"3": {}}}))
+    right = "1+2=3+3\n3+3=6\nAnswer: 6"
+    rows = [_row(f"p{i}", [right, right], [True, True]) for i in range(3)]
+    (tmp_path / "iter_1" / "search" / "L3" / "trees.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    said = []
+    ladder = SimpleNamespace(c=LadderConfig(learner="tree_dpo", levels=[2, 3], seed_levels=[2]), dir=tmp_path,
+                             rungs={3: RUNG}, say=said.append, save_task=lambda path: None)
+    out = learn_tree_dpo(ladder, 1)
+    assert (out["pairs"], out["no_wrong"], out["steps"]) == (0, 3, 0)
+    assert (tmp_path / "iter_1" / "policy" / "config.json").exists() and any("no preference pair" in s for s in said)
