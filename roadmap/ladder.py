@@ -277,7 +277,7 @@ class _Ladder:
                 learn = self.phase(k, "learn", lambda k=k: self.learn(k))
                 # tree_dpo: pairs made and problems skipped for want of a wrong sample; long_cot: traces made
                 extra = {x: learn[x] for x in ("pairs", "no_wrong", "traces", "backtrack", "over_length",
-                                               "final_margin") if x in learn}
+                                               "trace_tokens_mean", "final_margin") if x in learn}
             ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
             total += data + learn["train_tokens"]
             rows.append({"iteration": k, **ev, "chosen": probe["chosen"], "pass_rate": probe["pass_rate"],

@@ -29,7 +29,10 @@ and change only what iteration k learns from that search, starting from iteratio
   replay (``replay_share``) of the seed set and of earlier iterations' traces (``iter_k/traces.jsonl``).
   A trace is (wrong_attempts + 1) solutions long: the recipe's ``lengths.max_solution_tokens`` (probe,
   search and the greedy eval) and ``train_max_length`` must fit it; the learn phase counts the traces that do
-  not (``over_length``) and warns, since greedy eval would cut such a policy's answer off.
+  not (``over_length``) and warns, since greedy eval would cut such a policy's answer off. From iteration 2 on,
+  a long-CoT policy's samples are traces themselves; they are used as sampled (a wrong sample's own markers
+  stay in its attempt), and the report's ``kept steps right`` then reads marker lines as wrong steps (the step
+  checker knows no markers), so under this learner it understates the share.
 
 Training reads neither a worked solution outside the seed set (every text is one of the policy's own
 samples) nor the step checker; the search phase reads the step checker only to analyse the kept data.

@@ -198,7 +198,8 @@ def test_long_cot_ladder_trains_on_traces_with_replay(tmp_path, monkeypatch):
             assert r in traces and not any(w in r["completion"] for w in worked)
     back = next(t for t in traces if t["kind"] == "backtrack")["completion"].split("\n")
     assert back[0] == "1+1=2" and RUNG.trace_event(back[1])[0] == "backtrack"
-    assert result["iterations"][1]["traces"] == 3 and "with a wrong attempt" in (out / "report.md").read_text()
+    row = result["iterations"][1]
+    assert row["traces"] == 3 and row["trace_tokens_mean"] > 0 and "with a wrong attempt" in (out / "report.md").read_text()
 
 
 def test_tree_dpo_with_no_pair_keeps_the_policy_and_says_why(tmp_path, monkeypatch):
