@@ -8,7 +8,11 @@ Arms (each a ``roadmap.ladder.LadderConfig`` of ``recipes/ladder.yaml`` with ove
 - verified: the first right-answer sample, no agreement (what agreement adds to the step-checked share);
 - majority: the majority answer's sample, the reference unseen (how much the verifier carries);
 - unfiltered: greedy self-labels, no filter (the error avalanche);
-- mcts: MCTS with verified rollouts as the source of data (does search make better data than sampling?).
+- mcts: MCTS with verified rollouts as the source of data (does search make better data than sampling?);
+- tree_dpo: the same search, learning by DPO (kept solution against a wrong sample; roadmap.ladder_learners);
+- long_cot: the same search, SFT on wrong-attempt-then-kept traces. Its traces are two solutions long: run every
+  arm with ``--set 'lengths={max_solution_tokens: 448, train_max_length: 512}'`` so that they still share the
+  warm start (lengths are part of it) and the long-CoT policy's greedy eval is not cut off.
 
 Every arm starts from the same warm start: the first arm run trains it (iteration 0) and the others copy its
 ``iter_0``, ``tiny`` and ``seed.jsonl`` (the warm start depends only on the keys in ``WARM_KEYS``). Results:
@@ -37,6 +41,8 @@ ARMS = {
     "majority": {"selection": "majority"},
     "unfiltered": {"selection": "unfiltered", "search": {"method": "bon", "budget": 1, "temperature": 0.0}},
     "mcts": {"search": {"method": "mcts", "budget": 4, "width": 4, "mcts_evaluation": "rollout", "temperature": 0.7}},
+    "tree_dpo": {"learner": "tree_dpo"},
+    "long_cot": {"learner": "long_cot"},
 }
 #: the keys iteration 0 (tiny model, seed set, warm start, its evaluation) depends on
 WARM_KEYS = ("task", "task_args", "levels", "seed_levels", "seed_problems", "policy", "tiny", "warm_start_steps",
@@ -86,6 +92,7 @@ def main() -> int:
                         "iterations": [{"iteration": r["iteration"], "train_compute": r["train_compute"],
                                         "chosen": r["chosen"], "kept": r["kept"],
                                         "kept_steps_right": r["kept_steps_right"],
+                                        **{x: r[x] for x in ("pairs", "no_wrong", "traces", "backtrack") if x in r},
                                         "levels": r["levels"]}
                                        for r in result["iterations"]]}
         summary = {**(json.loads(path.read_text()) if path.exists() else {}), arm: summary[arm]}  # other processes' arms

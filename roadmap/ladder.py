@@ -13,6 +13,7 @@ carry a worked solution. The run folder::
       iter_k/search/L<level>/         train-time search (roadmap.train_search) at each chosen level
       iter_k/rl_state/                learner: rl (roadmap.ladder_rl), in place of search: checkpoint, retired ids
       iter_k/data.jsonl               the kept solutions (with the step checker's verdict, for analysis only)
+      iter_k/pairs.jsonl | traces.jsonl   learner tree_dpo | long_cot (roadmap.ladder_learners): what it trained on
       iter_k/policy/ eval.json        the policy after learning on new data and replay
       iter_k/<phase>.done.json        phase markers: a rerun skips finished phases
       report.md, metrics.json, levels.png, compute.png
@@ -34,6 +35,7 @@ from typing import Any
 
 from roadmap.core.io import atomic_write_text, run_lock, write_json
 from roadmap.ladder_config import LadderConfig, choose_levels, mix_rows, select_solution
+from roadmap.ladder_learners import learn_long_cot, learn_tree_dpo
 from roadmap.ladder_rl import learn_rl, probe_window, rl_levels
 from roadmap.loop_config import RecipeError
 
@@ -214,6 +216,10 @@ class _Ladder:
 
     def learn(self, k: int) -> dict:
         c = self.c
+        if c.learner == "tree_dpo":
+            return learn_tree_dpo(self, k)
+        if c.learner == "long_cot":
+            return learn_long_cot(self, k)
         new = [] if c.control == "more_sft" else [
             json.loads(x) for x in (self.dir / f"iter_{k}" / "data.jsonl").read_text().splitlines() if x.strip()]
         replay = self.seed_rows() + self.kept_rows(k)
@@ -269,6 +275,9 @@ class _Ladder:
                     search = self.phase(k, "search", lambda k=k, lv=probe["chosen"]: self.search(k, lv))
                     data += search["data_tokens"]
                 learn = self.phase(k, "learn", lambda k=k: self.learn(k))
+                # tree_dpo: pairs made and problems skipped for want of a wrong sample; long_cot: traces made
+                extra = {x: learn[x] for x in ("pairs", "no_wrong", "traces", "backtrack", "over_length",
+                                               "trace_tokens_mean", "final_margin") if x in learn}
             ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
             total += data + learn["train_tokens"]
             rows.append({"iteration": k, **ev, "chosen": probe["chosen"], "pass_rate": probe["pass_rate"],

@@ -28,8 +28,9 @@ __all__ = ["LadderConfig", "LEARNERS", "SELECTIONS", "choose_levels", "mix_rows"
 #: unfiltered: the first sample, right or wrong (the error-avalanche control)
 SELECTIONS = ("verified", "agreement", "majority", "unfiltered")
 
-#: how each iteration learns: sft (search, keep, fine-tune) or rl (roadmap.ladder_rl)
-LEARNERS = ("sft", "rl")
+#: how each iteration learns: sft (search, keep, fine-tune), rl (roadmap.ladder_rl), tree_dpo or long_cot (search,
+#: then DPO on kept-vs-wrong pairs, or SFT on wrong-then-right traces: roadmap.ladder_learners)
+LEARNERS = ("sft", "rl", "tree_dpo", "long_cot")
 
 
 @dataclass
@@ -53,10 +54,17 @@ class LadderConfig:
     learner: str = field(default="sft", metadata={
         "help": "How each iteration learns: 'sft' (search the chosen levels, keep verified solutions, fine-tune with "
                 "replay) or 'rl' (the project's own RL loop on the chosen levels' answer-only problems, outcome reward "
-                "alone, no search phase; roadmap.ladder_rl)."})
+                "alone, no search phase; roadmap.ladder_rl), 'tree_dpo' (search, then DPO: the kept solution against a "
+                "wrong sample of the same problem) or 'long_cot' (search, then SFT on wrong attempts, a backtrack "
+                "marker and the kept solution as one trace; both roadmap.ladder_learners)."})
     rl: dict = field(default_factory=dict, metadata={
         "help": "learner: rl: learning.rl.RLConfig fields over roadmap.ladder_rl.RL_DEFAULTS (ScaleRL's choices), "
                 "e.g. {loss_type: cispo, num_generations: 8, max_lag: 0}; learn_steps is its step budget."})
+    dpo: dict = field(default_factory=dict, metadata={
+        "help": "learner: tree_dpo: learning.tree_dpo.TreeDPOConfig fields over roadmap.ladder_learners.DPO_DEFAULTS, "
+                "e.g. {beta: 0.1, sft_weight: 1.0, learning_rate: 1.0e-4}; learn_steps is its step budget."})
+    long_cot: dict = field(default_factory=dict, metadata={
+        "help": "learner: long_cot: {wrong_attempts: N}, wrong samples written before the kept one (default 1)."})
     control: str = field(default="none", metadata={
         "help": "'none' (the ladder), or 'more_sft': the same learn steps on the seed set alone, no search."})
     probe_problems: int = field(default=32, metadata={"help": "Answer-only problems per level in the pass-rate probe."})
@@ -110,11 +118,17 @@ class LadderConfig:
             raise RecipeError(f"control={self.control!r} is unknown; use 'none' or 'more_sft'")
         if self.learner not in LEARNERS:
             raise RecipeError(f"learner={self.learner!r} is unknown; use one of {LEARNERS}")
-        if self.learner == "rl" and self.control != "none":
+        if self.learner != "sft" and self.control != "none":
             raise RecipeError(f"control={self.control!r} is SFT on the seed set; it takes learner: sft (run the "
-                              "control as its own recipe beside the RL ladder)")
-        if self.rl and self.learner != "rl":
-            raise RecipeError(f"rl: {sorted(self.rl)} applies to learner: rl only; set learner: rl or remove rl:")
+                              f"control as its own recipe beside the {self.learner} ladder)")
+        for section in ("rl", "dpo", "long_cot"):
+            learner = "tree_dpo" if section == "dpo" else section
+            if getattr(self, section) and self.learner != learner:
+                raise RecipeError(f"{section}: {sorted(getattr(self, section))} applies to learner: {learner} only; "
+                                  f"set learner: {learner} or remove {section}:")
+        if self.learner in ("tree_dpo", "long_cot") and self.selection not in ("verified", "agreement"):
+            raise RecipeError(f"selection={self.selection!r} reads no verifier, but learner {self.learner} needs right "
+                              "and wrong samples told apart; use selection: agreement or verified")
         if not self.seed_levels:
             raise RecipeError("seed_levels=[] leaves the seed set empty; the ladder needs worked solutions at one "
                               "level at least, e.g. seed_levels: [2, 3, 4]")
@@ -142,6 +156,10 @@ class LadderConfig:
             raise RecipeError(str(e)) from e
         if self.learner == "rl":
             self.rl_config()
+        if self.learner == "tree_dpo":
+            self.dpo_config()
+        if self.learner == "long_cot":
+            self.long_cot_config()
 
     def rl_config(self, seed: int | None = None, output_dir: str = "rl-policy"):
         """``learning.rl.RLConfig`` of ``learner: rl`` (``roadmap.ladder_rl.build_rl_config``)."""
@@ -149,6 +167,20 @@ class LadderConfig:
 
         return build_rl_config(self.rl, learn_steps=self.learn_steps, lengths=self.lengths_config,
                                seed=self.seed if seed is None else seed, output_dir=output_dir)
+
+    def dpo_config(self, seed: int | None = None, output_dir: str = "dpo-policy"):
+        """``learning.tree_dpo.TreeDPOConfig`` of ``learner: tree_dpo`` (``roadmap.ladder_learners``)."""
+        from roadmap.ladder_learners import build_dpo_config
+
+        return build_dpo_config(self.dpo, learn_steps=self.learn_steps, batch_size=self.batch_size,
+                                lengths=self.lengths_config, seed=self.seed if seed is None else seed,
+                                output_dir=output_dir)
+
+    def long_cot_config(self):
+        """The ``long_cot:`` section of ``learner: long_cot`` (``roadmap.ladder_learners.LongCoTSection``)."""
+        from roadmap.ladder_learners import build_long_cot_config
+
+        return build_long_cot_config(self.long_cot)
 
     @property
     def lengths_config(self) -> Lengths:

@@ -36,6 +36,13 @@ def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {**out, "fit": d, "why": f"parameters at their bounds: {at_bound}" if at_bound else None}
 
 
+def _learner_columns(learner: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The columns a search-then-learn learner adds to the table (none for sft; "-" at iteration 0)."""
+    names = {"tree_dpo": {"pairs": "pairs", "no wrong": "no_wrong"},
+             "long_cot": {"traces": "traces", "with a wrong attempt": "backtrack"}}.get(learner, {})
+    return {col: row.get(key, "-") for col, key in names.items()}
+
+
 def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> None:
     levels = list(config.levels)
     fit = top_level_fit(config, rows)
@@ -48,7 +55,8 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
                   "reward": None if r.get("rl_reward") is None else f"{r['rl_reward']:.3f}",
                   "sampled tokens": r.get("sampled_tokens")} if rl else
                  {"searched at": ",".join(map(str, r["chosen"])) or "-", "kept": r["kept"],
-                  "kept steps right": None if r["kept_steps_right"] is None else f"{r['kept_steps_right']:.1%}"}),
+                  "kept steps right": None if r["kept_steps_right"] is None else f"{r['kept_steps_right']:.1%}",
+                  **_learner_columns(config.learner, r)}),
               "compute": r["train_compute"]} for r in rows]
     passes = [{"iteration": r["iteration"], **{f"L{lv}": f"{r['pass_rate'].get(str(lv), 0):.0%}"
                                                for lv in levels}} for r in rows if r["pass_rate"]]
@@ -60,6 +68,15 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
                 f"max_lag {rc.max_lag}, zero-variance filter {rc.zero_variance_filter}, retiring at pass rate "
                 f"{rc.retire_pass_rate}; reward: the outcome verifier alone; `kept groups`: groups with reward "
                 "variance, `reward`: mean verifier reward over the iteration's steps)")
+    if config.learner == "tree_dpo":
+        dc = config.dpo_config()
+        kind += (f"; learner tree-DPO (beta {dc.beta}, `{dc.loss_type}`, NLL weight {dc.sft_weight} on the chosen "
+                 "side; `pairs`: the kept solution against a wrong sample of the same problem, `no wrong`: problems "
+                 "with a kept solution but no wrong sample, skipped)")
+    elif config.learner == "long_cot":
+        kind += (f"; learner long chains of thought (up to {config.long_cot_config().wrong_attempts} wrong attempts, "
+                 "each with a backtrack marker, then the kept solution; `traces`: made, `with a wrong attempt`: the "
+                 "rest are the kept solution alone)")
     text = (f"# Ladder report\n\nTask `{config.task}` {config.task_args}, levels {levels}, worked solutions only at "
             f"{config.seed_levels} ({config.seed_problems}); {kind}" + ("" if rl else f"; replay share {config.replay_share}") + ".\n\n"
             f"Greedy accuracy on {config.eval_problems} held-out problems per level (eval seed {config.eval_seed}); "
