@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from roadmap.cli import main
 from roadmap.core.tasks import get_task
 from roadmap.core.tasks.countdown_traces import search_metrics
@@ -12,6 +14,7 @@ from roadmap.core.tasks.countdown_traces import search_metrics
 TASK = ["--task", "countdown", "--task-arg", "solution_format=trace", "--task-arg", "trace_max_chars=512"]
 
 
+@pytest.mark.slow
 def test_trace_sft_then_eval_runs_end_to_end(tmp_path, capsys):
     tiny, sft, report = tmp_path / "tiny", tmp_path / "sft", tmp_path / "eval.json"
     assert main(["tiny", *TASK, "--out", str(tiny), "--max-positions", "600"]) == 0
@@ -47,3 +50,23 @@ def test_the_countdown_ladder_recipe_loads_and_its_rungs_have_their_number_count
     for level in config.levels:
         rung = task.level_task(level)
         assert {len(p.meta["numbers"]) for p in rung.problems("test", n=2, seed=config.eval_seed)} == {level}
+
+
+@pytest.mark.slow
+def test_a_tiny_countdown_ladder_warm_starts_on_traces_and_climbs_the_number_counts(tmp_path):
+    from roadmap.ladder import run_ladder
+    from roadmap.ladder_config import LadderConfig
+
+    config = LadderConfig(
+        task="countdown", task_args={"solution_format": "trace", "trace_max_chars": 256}, levels=[3, 4],
+        seed_levels=[3], seed_problems=8, warm_start_steps=2, iterations=1, probe_problems=2, probe_samples=2,
+        tiny={"hidden_size": 32, "num_heads": 2, "num_layers": 1, "intermediate_size": 64,
+              "max_position_embeddings": 320},
+        search_problems=2, search={"method": "bon", "budget": 2, "temperature": 1.0, "shard_size": 4},
+        selection="unfiltered", learn_steps=2, batch_size=4, eval_problems=2,
+        lengths={"max_solution_tokens": 32, "rollout_tokens": 32, "train_max_length": 320})
+    result = run_ladder(config, tmp_path / "run", say=lambda s: None)
+    seed = [json.loads(x) for x in (tmp_path / "run" / "seed.jsonl").read_text().splitlines()]
+    assert len(seed) == 8 and all(r["level"] == 3 and " -> S1: " in r["completion"] for r in seed)
+    assert "| iteration | L3 | L4 |" in (tmp_path / "run" / "report.md").read_text()
+    assert len(result["iterations"]) == 2  # iteration 0 (the warm start) and one ladder iteration
