@@ -12,7 +12,8 @@ Every stage is one CLI command whose output is its marker, so a rerun skips what
    steps as give it the same training tokens (steps x batch x mean tokens of a row, rows tokenized here with the
    tiny tokenizer; it cycles over the problems as often as that takes). Each arm's measured ``train_tokens``
    is in the table. The trace data is every trace as the search wrote it, a capped or failed search ending
-   "Answer: none" included (the task's ``reference_solution``);
+   "Answer: none" included (the task's ``reference_solution``; Stream of Search's released ``train.py`` also
+   trains on every search trace, and its "oft" arm on the optimal paths);
 3. ``eval_<arm>``: ``roadmap eval`` greedy on ``--eval-n`` test problems of the test seed, with room for a
    whole trace (``--max-new-tokens trace_max_chars + 16``) for both arms.
 
@@ -105,7 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     size = dict(QUICK if args.quick else FULL)
     for key in ("steps", "batch_size", "problems", "eval_n", "trace_max_chars"):
         if getattr(args, key) is not None:
+            if getattr(args, key) < 1:
+                ap.error(f"--{key.replace('_', '-')} {getattr(args, key)} must be at least 1")
             size[key] = getattr(args, key)
+    from roadmap.core.errors import ConfigError
+    from roadmap.core.tasks import get_task
+
+    try:  # the level and the cap are checked here, before any model is built
+        get_task("countdown", trace_max_chars=size["trace_max_chars"]).level_task(args.level)
+    except ConfigError as err:
+        ap.error(str(err))
     positions = size["trace_max_chars"] + 64
     d = args.out
     d.mkdir(parents=True, exist_ok=True)

@@ -70,3 +70,38 @@ def test_a_tiny_countdown_ladder_warm_starts_on_traces_and_climbs_the_number_cou
     assert len(seed) == 8 and all(r["level"] == 3 and " -> S1: " in r["completion"] for r in seed)
     assert "| iteration | L3 | L4 |" in (tmp_path / "run" / "report.md").read_text()
     assert len(result["iterations"]) == 2  # iteration 0 (the warm start) and one ladder iteration
+
+
+def _benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "countdown_sft", Path(__file__).resolve().parents[1] / "benchmarks" / "countdown_sft.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("flags, named", [(["--level", "9"], "countdown level 9"), (["--arms", "path,tree"], "tree"),
+                                          (["--steps", "0"], "--steps 0"),
+                                          (["--trace-max-chars", "10"], "trace_max_chars=10")])
+def test_the_comparison_script_refuses_bad_settings_before_building_anything(tmp_path, capsys, flags, named):
+    with pytest.raises(SystemExit) as stop:
+        _benchmark().main(["--out", str(tmp_path / "w"), *flags])
+    assert stop.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "w").exists()
+
+
+def test_the_comparison_script_matches_the_path_arm_to_the_trace_arms_tokens(tmp_path, monkeypatch):
+    bench = _benchmark()
+    calls = []
+    monkeypatch.setattr(bench, "run", lambda cmd, prov, name: calls.append((name, cmd)))
+    monkeypatch.setattr(bench, "mean_row_tokens", lambda *a: {"path": 40.0, "trace": 600.0})
+    monkeypatch.setattr(bench, "arm_row", lambda *a: {})
+    monkeypatch.setattr(bench, "markdown", lambda result: "")
+    bench.main(["--out", str(tmp_path / "w"), "--steps", "10", "--level", "3"])
+    sft = {name: cmd for name, cmd in calls if name.startswith("sft_")}
+    steps = {name: int(cmd[cmd.index("--max-steps") + 1]) for name, cmd in sft.items()}
+    assert steps == {"sft_trace": 10, "sft_path": 150}  # 10 x 600 tokens = 150 x 40 tokens per row
+    assert all("min_numbers=3" in cmd and "max_numbers=3" in cmd for cmd in sft.values())
+    assert "solution_format=trace" in sft["sft_trace"] and "solution_format=path" in sft["sft_path"]

@@ -72,8 +72,8 @@ class CountdownConfig:
             "path" (the solver's n-1 operations, then the answer) or "trace" (the DFS search trace
             of ``trace_solution``, dead ends and backtracks included, as in Stream of Search). A
             trace that hits ``trace_max_chars`` or, with ``trace_breadth``, misses the target ends
-            "Answer: none": that text is kept (it is what the search wrote), and the checker counts
-            it wrong. Trace lengths: up to ``trace_max_chars`` characters, i.e. tokens under the
+            "Answer: none": that text is kept (it is what the search wrote, and Stream of Search's
+            released training uses every search trace, failed ones included), and the checker counts it wrong. Trace lengths: up to ``trace_max_chars`` characters, i.e. tokens under the
             char tokenizer of ``roadmap tiny`` (docs/architecture.md gives the lengths to set).
     """
 
