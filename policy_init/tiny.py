@@ -1,7 +1,8 @@
 """Tiny from-scratch policies: a small Llama built from a config and a tokenizer made locally.
 
 No machine here reaches a model hub, so the roadmap's policy starts from random weights:
-a char-level tokenizer for arith (every digit its own token), or a byte-level BPE trained with
+a char-level tokenizer for arith and countdown (every digit its own token; a countdown trace of
+c characters is c tokens), or a byte-level BPE trained with
 the ``tokenizers`` library on the task's own text for word problems. Both tokenizer and model
 are saved with ``save_pretrained`` so that ``AutoTokenizer`` / ``AutoModelForCausalLM`` (and
 therefore ``HFPolicy.from_pretrained`` and TRL) load them like any Hub checkpoint.
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["TinyConfig", "build_char_tokenizer", "build_bpe_tokenizer", "build_tiny_model", "task_texts", "create_tiny"]
 
+#: tasks whose text is digits and operators, so ``tokenizer="auto"`` gives them the char tokenizer
+CHAR_TASKS = ("arith", "countdown")
+
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
 
@@ -34,7 +38,8 @@ class TinyConfig:
         num_heads: attention heads (hidden_size must divide evenly).
         intermediate_size: width of the SwiGLU MLP.
         max_position_embeddings: longest sequence (prompt + solution) in tokens.
-        tokenizer: "char" (arith), "bpe" (word problems) or "auto" (char for arith, else bpe).
+        tokenizer: "char" (arith, countdown), "bpe" (word problems) or "auto" (char for the tasks in
+            ``CHAR_TASKS``, else bpe).
         bpe_vocab_size: vocabulary size of a trained BPE tokenizer.
         seed: seed of the weight initialisation.
     """
@@ -154,7 +159,7 @@ def create_tiny(task, out_dir: str | Path, config: TinyConfig | None = None, *, 
     from roadmap.core.outputs import StagedOutput
 
     config = config or TinyConfig()
-    kind = config.tokenizer if config.tokenizer != "auto" else ("char" if task.name == "arith" else "bpe")
+    kind = config.tokenizer if config.tokenizer != "auto" else ("char" if task.name in CHAR_TASKS else "bpe")
     recipe = {**asdict(config), "tokenizer_kind": kind}
     with StagedOutput(out_dir, "tiny", overwrite=overwrite, config=recipe) as stage:
         texts = task_texts(task)

@@ -169,7 +169,8 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
-    out = create_tiny(task, args.out, TinyConfig(tokenizer=args.tokenizer, seed=args.seed), overwrite=args.overwrite)
+    shape = {} if args.max_positions is None else {"max_position_embeddings": args.max_positions}
+    out = create_tiny(task, args.out, TinyConfig(tokenizer=args.tokenizer, seed=args.seed, **shape), overwrite=args.overwrite)
     print(f"wrote a tiny {task.name} policy to {out}")
     return 0
 

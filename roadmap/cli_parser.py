@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     task_options(p)
     p.add_argument("--out", required=True)
     p.add_argument("--tokenizer", default="auto", choices=["auto", "char", "bpe"])
+    p.add_argument("--max-positions", type=positive_int, default=None, metavar="N",
+                   help="longest prompt + solution the model takes, in tokens (TinyConfig.max_position_embeddings, "
+                        "default 256); countdown search traces need trace_max_chars + 64 under the char tokenizer")
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("import-gguf", help="import a GGUF model file (llama.cpp) as a policy folder for --policy")

@@ -6,7 +6,7 @@ from functools import cache
 
 import pytest
 
-from roadmap.core.errors import DataError
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.tasks import CountdownConfig, CountdownTask, get_task
 from roadmap.core.tasks.countdown_solver import solve, state_value
 from roadmap.core.tasks.countdown_traces import read_trace, search_metrics, search_trace, trace_stats
@@ -223,14 +223,14 @@ def test_bad_question_config_and_variant():
         task.parse_question("1 2 3 -> 6")
     with pytest.raises(ValueError, match="max_numbers=7"):
         CountdownConfig(max_numbers=7)
-    with pytest.raises(ValueError, match="variant='path'"):
-        task.solution_text(task.problems("test", n=1)[0], "path")
+    with pytest.raises(ConfigError, match="variant='optimal'"):
+        task.solution_text(task.problems("test", n=1)[0], "optimal")
 
 
 def test_sft_rows_in_both_variants():
     task = CountdownTask(max_number=20, trace_max_chars=600)
     problems = task.problems("train", n=20, seed=0)
-    optimal, traces = task.sft_rows(problems, "optimal"), task.sft_rows(problems, "trace")
+    optimal, traces = task.sft_rows(problems, "path"), task.sft_rows(problems, "trace")
     assert len(optimal) == 20 and 0 < len(traces) <= 20
     assert all(r["prompt"].startswith("Numbers: ") and r["completion"].endswith(f"Answer: {p.answer}")
                for r, p in zip(optimal, problems))
@@ -258,3 +258,58 @@ def test_chat_format_writes_and_checks_both_variants(tmp_path):
         assert "\n\n" in text and text.endswith("$\\boxed{30}$.")
         assert task.is_correct(p, text) and task.step_labels(p, text)[-1] is True
     assert not task.is_correct(p, "9*4=36\n\n36-6=30\n\nTherefore, the final answer is $\\boxed{31}$.")
+
+
+def test_trace_format_is_what_sft_trains_on_and_round_trips_through_the_checker():
+    task = get_task("countdown", max_number=20, solution_format="trace")
+    p = task.make_problem([4, 6, 9], 30)
+    text = task.reference_solution(p)
+    assert text == task.reference_solution(p) == task.trace_solution(p)  # the problem seeds its own trace
+    assert "->" in text and task.extract_answer(text) == "30" and task.is_correct(p, text)
+    assert text != CountdownTask(max_number=20).reference_solution(p) == "\n".join([*p.steps, "Answer: 30"])
+    capped = CountdownTask(max_number=20, solution_format="trace", trace_max_chars=64).reference_solution(
+        task.make_problem([3, 5, 7, 11], 94))
+    assert capped.endswith("Answer: none") and len(capped) <= 64
+    assert task.extract_answer(capped) == "none" and not task.is_correct(task.make_problem([3, 5, 7, 11], 94), capped)
+
+
+def test_the_checker_is_exact_integer_arithmetic():
+    task = CountdownTask(max_number=20)
+    p = task.make_problem([4, 6, 9], 30)
+    assert task.is_correct(p, "9*4=36\n36-6=30\nAnswer: 30")
+    for text in ("9*4=36\n36-6=30.0\nAnswer: 30",    # a decimal is no move: 6 and 36 are still left
+                 "9*4=36\n36-6=30\nAnswer: 30.0",    # nor an answer
+                 "9/6=1.5\n4*1.5=6\n6*5=30\nAnswer: 30",
+                 "9/4=2\n6*2=12\nAnswer: 30"):        # floor division is not division
+        assert not task.is_correct(p, text), text
+
+
+@pytest.mark.parametrize("level", [2, 3, 4, 5])
+def test_level_task_gives_problems_with_that_many_numbers(level):
+    base = CountdownTask(max_number=20, solution_format="trace", trace_max_chars=512)
+    rung = base.level_task(level)
+    problems = rung.problems("train", n=3 if level == 5 else 20, seed=1)
+    assert {len(p.meta["numbers"]) for p in problems} == {level}
+    assert rung.config.solution_format == "trace" and rung.config.max_number == 20
+    assert all(rung.is_correct(p, rung.solution_text(p, "path")) for p in problems)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda: CountdownTask().level_task(7), "countdown level 7 "),
+    (lambda: CountdownTask().level_task(1), "countdown level 1 "),
+    (lambda: CountdownTask().level_task(True), "countdown level True "),
+    (lambda: get_task("countdown", solution_format="tree"), "solution_format='tree'"),
+    (lambda: get_task("countdown", max_numbers=7), "max_numbers=7"),
+])
+def test_bad_task_args_are_config_errors_naming_the_key(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        bad()
+
+
+def test_cli_refuses_a_bad_solution_format_in_one_line(tmp_path, capsys):
+    from roadmap.cli import main
+
+    assert main(["tiny", "--task", "countdown", "--task-arg", "solution_format=tree", "--out",
+                 str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "solution_format='tree'" in err and "('path', 'trace')" in err

@@ -17,6 +17,10 @@ backtracks, and ``is_correct`` reads both forms. A problem with no solution (onl
 "Therefore, the final answer is $\\boxed{24}$.". Lines that are none of these (a chat model's prose)
 are skipped.
 
+``solution_format`` ("path" | "trace") picks the reference solution, so what ``roadmap sft`` trains on;
+``level_task(k)`` is the task at exactly k numbers (the ladder's rungs). The checker is exact: whole
+numbers only, a division counts only when it leaves no remainder, no floating point anywhere.
+
 Exact values: ``state_value`` says whether a state can still reach the target (brute force,
 memoised), so ``step_labels`` and ``step_verdict`` are exact: a step is right when it is a legal
 move from the current state AND the state it leaves can still reach the target.
@@ -28,16 +32,21 @@ import logging
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 
-from roadmap.core.errors import DataError
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.tasks._answers import boxed_span
 from roadmap.core.tasks.base import Task, check_split, hash_split, stable_hash
 from roadmap.core.tasks.countdown_solver import State, Walk, format_state, solve, state_value
 from roadmap.core.types import Problem
 
-__all__ = ["CountdownConfig", "CountdownTask"]
+__all__ = ["SOLUTION_FORMATS", "LEVELS", "CountdownConfig", "CountdownTask"]
+
+#: countdown's solution formats (``CountdownConfig.solution_format``): the solver's path, or a search trace
+SOLUTION_FORMATS = ("path", "trace")
+#: the levels ``level_task`` makes: how many numbers a problem has (the solver is brute force up to 6)
+LEVELS = range(2, 7)
 
 logger = logging.getLogger(__name__)
 _QUESTION = re.compile(r"^\s*Numbers:\s*(.*?),\s*target\s+(\S+)\s*$")
@@ -59,6 +68,13 @@ class CountdownConfig:
         test_fraction: share of all possible questions that belong to the test split.
         trace_max_chars: length cap of a search trace (``trace_solution``), in characters.
         trace_breadth: children a search trace tries per state, best first (0: all of them).
+        solution_format: what ``reference_solution`` writes, so what ``roadmap sft`` trains on:
+            "path" (the solver's n-1 operations, then the answer) or "trace" (the DFS search trace
+            of ``trace_solution``, dead ends and backtracks included, as in Stream of Search). A
+            trace that hits ``trace_max_chars`` or, with ``trace_breadth``, misses the target ends
+            "Answer: none": that text is kept (it is what the search wrote, and Stream of Search's
+            released training uses every search trace, failed ones included), and the checker counts it wrong. Trace lengths: up to ``trace_max_chars`` characters, i.e. tokens under the
+            char tokenizer of ``roadmap tiny`` (docs/architecture.md gives the lengths to set).
     """
 
     min_numbers: int = 3
@@ -70,24 +86,28 @@ class CountdownConfig:
     test_fraction: float = 0.1
     trace_max_chars: int = 2048
     trace_breadth: int = 0
+    solution_format: str = "path"
 
     def __post_init__(self) -> None:
         if not 2 <= self.min_numbers <= self.max_numbers <= 6:
-            raise ValueError(f"min_numbers={self.min_numbers}, max_numbers={self.max_numbers}: need "
+            raise ConfigError(f"min_numbers={self.min_numbers}, max_numbers={self.max_numbers}: need "
                              "2 <= min_numbers <= max_numbers <= 6")
         if self.max_number < 1:
-            raise ValueError(f"max_number={self.max_number} must be at least 1")
+            raise ConfigError(f"max_number={self.max_number} must be at least 1")
         if not 0 <= self.min_target <= self.max_target:
-            raise ValueError(f"min_target={self.min_target}, max_target={self.max_target}: need "
+            raise ConfigError(f"min_target={self.min_target}, max_target={self.max_target}: need "
                              "0 <= min_target <= max_target")
         if not 0.0 <= self.unsolvable_fraction < 1.0:
-            raise ValueError(f"unsolvable_fraction={self.unsolvable_fraction} must lie in [0, 1)")
+            raise ConfigError(f"unsolvable_fraction={self.unsolvable_fraction} must lie in [0, 1)")
         if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError(f"test_fraction={self.test_fraction} must lie strictly between 0 and 1")
+            raise ConfigError(f"test_fraction={self.test_fraction} must lie strictly between 0 and 1")
         if self.trace_max_chars < 64:
-            raise ValueError(f"trace_max_chars={self.trace_max_chars} is too short for a trace; use at least 64")
+            raise ConfigError(f"trace_max_chars={self.trace_max_chars} is too short for a trace; use at least 64")
         if self.trace_breadth < 0:
-            raise ValueError(f"trace_breadth={self.trace_breadth} must be >= 0 (0 tries every child)")
+            raise ConfigError(f"trace_breadth={self.trace_breadth} must be >= 0 (0 tries every child)")
+        if self.solution_format not in SOLUTION_FORMATS:
+            raise ConfigError(f"solution_format={self.solution_format!r} is not a countdown solution format; use one "
+                              f"of {SOLUTION_FORMATS}")
 
 
 class CountdownTask(Task):
@@ -98,6 +118,14 @@ class CountdownTask(Task):
 
     def __init__(self, config: CountdownConfig | None = None, **kwargs) -> None:
         self.config = config if config is not None else CountdownConfig(**kwargs)
+
+    def level_task(self, level: int) -> CountdownTask:
+        """Problems of exactly ``level`` numbers, at this task's number and target ranges, trace knobs and
+        solution format: the rungs of the self-improvement ladder (``roadmap.ladder``)."""
+        if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
+            raise ConfigError(f"countdown level {level!r} is not a count of numbers the task can make; use a whole "
+                              f"number from {LEVELS.start} to {LEVELS.stop - 1}")
+        return type(self)(replace(self.config, min_numbers=level, max_numbers=level))
 
     # ------------------------------------------------------------------ problems
     def plain_prompt(self, problem: Problem) -> str:
@@ -165,7 +193,7 @@ class CountdownTask(Task):
             while True:
                 attempts += 1
                 if attempts > 200 * n + 10_000:
-                    raise ValueError(f"countdown could only find {len(out)} distinct {split} problems of the {n} "
+                    raise ConfigError(f"countdown could only find {len(out)} distinct {split} problems of the {n} "
                                      f"asked for with {cfg}; ask for fewer or widen the level")
                 k = rng.randint(cfg.min_numbers, cfg.max_numbers)
                 state = tuple(sorted(rng.randint(1, cfg.max_number) for _ in range(k)))
@@ -296,32 +324,40 @@ class CountdownTask(Task):
         return super().trace_event(line)
 
     # ------------------------------------------------------------------ training text
-    def trace_solution(self, problem: Problem, seed: int = 0) -> str:
+    def reference_solution(self, problem: Problem) -> str:
+        """The solution ``roadmap sft`` trains on, in ``solution_format``: the solver's path, or the search
+        trace of ``trace_solution`` (its seed drawn from the problem, so the same problem gives the same trace)."""
+        return self.solution_text(problem, self.config.solution_format)
+
+    def trace_solution(self, problem: Problem, seed: int | None = None) -> str:
         """A search trace of ``problem`` (``countdown_traces.search_trace`` at this level's cap and
         breadth), written in the bound prompt format; its last step is the answer ("none" when the
-        search failed)."""
+        search failed). ``seed`` (default: one drawn from the question) picks the heuristic and breaks ties."""
         from roadmap.core.tasks.countdown_traces import search_trace
 
         numbers, target = self.numbers_target(problem)
+        seed = stable_hash(problem.question) % (1 << 31) if seed is None else seed
         trace = search_trace(numbers, target, seed=seed, max_chars=self.config.trace_max_chars,
                              breadth=self.config.trace_breadth)
         return self.format_solution(trace.steps, trace.answer)
 
-    def solution_text(self, problem: Problem, variant: str = "optimal", seed: int = 0) -> str:
-        """SFT text of ``problem``: "optimal" (the solver's path) or "trace" (a search trace)."""
-        if variant == "optimal":
-            return self.reference_solution(problem)
+    def solution_text(self, problem: Problem, variant: str = "path", seed: int | None = None) -> str:
+        """SFT text of ``problem``: "path" (the solver's path) or "trace" (a search trace; ``seed`` as in
+        ``trace_solution``)."""
+        if variant == "path":
+            return self.format_solution(problem.steps, problem.answer)
         if variant == "trace":
             return self.trace_solution(problem, seed)
-        raise ValueError(f"variant={variant!r} is not a solution variant; use 'optimal' or 'trace'")
+        raise ConfigError(f"variant={variant!r} is not a countdown solution format; use one of {SOLUTION_FORMATS}")
 
-    def sft_rows(self, problems: Sequence[Problem], variant: str = "optimal", seed: int = 0,
+    def sft_rows(self, problems: Sequence[Problem], variant: str = "path", seed: int | None = None,
                  solved_only: bool = True) -> list[dict]:
         """SFT rows (``prompt``, ``completion``, ``id``, ``kind``) in ``variant``; ``solved_only`` drops
-        texts the verifier rejects (search traces that failed)."""
+        texts the verifier rejects (search traces that failed). ``seed`` + i seeds problem i's trace
+        (default: each problem's own seed, as ``reference_solution`` draws it)."""
         rows = []
         for i, p in enumerate(problems):
-            text = self.solution_text(p, variant, seed + i)
+            text = self.solution_text(p, variant, None if seed is None else seed + i)
             if solved_only and not self.is_correct(p, text):
                 continue
             prompt, completion = self.training_pair(p, text)

@@ -1,0 +1,108 @@
+"""End to end on the CLI: a tiny countdown model trained on search traces (``solution_format=trace``) and
+scored by ``roadmap eval``, for a handful of steps; the plumbing only, no accuracy claim (issue 30)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from roadmap.cli import main
+from roadmap.core.tasks import get_task
+from roadmap.core.tasks.countdown_traces import search_metrics
+
+TASK = ["--task", "countdown", "--task-arg", "solution_format=trace", "--task-arg", "trace_max_chars=512"]
+
+
+@pytest.mark.slow
+def test_trace_sft_then_eval_runs_end_to_end(tmp_path, capsys):
+    tiny, sft, report = tmp_path / "tiny", tmp_path / "sft", tmp_path / "eval.json"
+    assert main(["tiny", *TASK, "--out", str(tiny), "--max-positions", "600"]) == 0
+    made = json.loads((tiny / "tiny_config.json").read_text())
+    assert made["tokenizer_kind"] == "char" and made["max_position_embeddings"] == 600
+    assert main(["sft", "--policy", str(tiny), *TASK, "--out", str(sft), "--problems", "8", "--max-steps", "2",
+                 "--batch-size", "4", "--max-length", "600"]) == 0
+    trained = json.loads((sft / "sft_result.json").read_text())
+    task = get_task("countdown", solution_format="trace", trace_max_chars=512)
+    train = task.problems("train", n=8, seed=0)
+    assert trained["steps"] == 2 and all("->" in task.reference_solution(p) for p in train)
+    # 2 steps x 4 rows = the 8 problems once, read as traces (one token a character), not as the short paths
+    paths = sum(len(task.prompt(p) + task.solution_text(p, "path")) + 2 for p in train)
+    assert trained["train_tokens"] > 4 * paths
+    assert main(["eval", "--policy", str(sft), *TASK, "--n", "2", "--max-new-tokens", "48", "--out",
+                 str(report)]) == 0
+    out = json.loads(report.read_text())
+    assert out["n"] == 2 and out["method"] == "greedy" and len(out["records"]) == 2
+    problems = task.problems("test", n=2, seed=0)
+    metrics = search_metrics(task, problems, [r["solution"] for r in out["records"]])
+    assert metrics["traces"] == 2 and metrics["solved"] == sum(r["correct"] for r in out["records"])
+
+
+def test_the_countdown_ladder_recipe_loads_and_its_rungs_have_their_number_counts():
+    from pathlib import Path
+
+    from roadmap.ladder import load_ladder_recipe
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "countdown_ladder.yaml"
+    config = load_ladder_recipe(recipe)
+    task = get_task(config.task, **config.task_args)
+    assert config.tiny["max_position_embeddings"] >= task.config.trace_max_chars + 64
+    assert config.lengths["max_solution_tokens"] >= task.config.trace_max_chars + 16
+    for level in config.levels:
+        rung = task.level_task(level)
+        assert {len(p.meta["numbers"]) for p in rung.problems("test", n=2, seed=config.eval_seed)} == {level}
+
+
+@pytest.mark.slow
+def test_a_tiny_countdown_ladder_warm_starts_on_traces_and_climbs_the_number_counts(tmp_path):
+    from roadmap.ladder import run_ladder
+    from roadmap.ladder_config import LadderConfig
+
+    config = LadderConfig(
+        task="countdown", task_args={"solution_format": "trace", "trace_max_chars": 256}, levels=[3, 4],
+        seed_levels=[3], seed_problems=8, warm_start_steps=2, iterations=1, probe_problems=2, probe_samples=2,
+        tiny={"hidden_size": 32, "num_heads": 2, "num_layers": 1, "intermediate_size": 64,
+              "max_position_embeddings": 320},
+        search_problems=2, search={"method": "bon", "budget": 2, "temperature": 1.0, "shard_size": 4},
+        selection="unfiltered", learn_steps=2, batch_size=4, eval_problems=2,
+        lengths={"max_solution_tokens": 32, "rollout_tokens": 32, "train_max_length": 320})
+    result = run_ladder(config, tmp_path / "run", say=lambda s: None)
+    seed = [json.loads(x) for x in (tmp_path / "run" / "seed.jsonl").read_text().splitlines()]
+    assert len(seed) == 8 and all(r["level"] == 3 and " -> S1: " in r["completion"] for r in seed)
+    assert "| iteration | L3 | L4 |" in (tmp_path / "run" / "report.md").read_text()
+    assert len(result["iterations"]) == 2  # iteration 0 (the warm start) and one ladder iteration
+
+
+def _benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "countdown_sft", Path(__file__).resolve().parents[1] / "benchmarks" / "countdown_sft.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("flags, named", [(["--level", "9"], "countdown level 9"), (["--arms", "path,tree"], "tree"),
+                                          (["--steps", "0"], "--steps 0"),
+                                          (["--trace-max-chars", "10"], "trace_max_chars=10")])
+def test_the_comparison_script_refuses_bad_settings_before_building_anything(tmp_path, capsys, flags, named):
+    with pytest.raises(SystemExit) as stop:
+        _benchmark().main(["--out", str(tmp_path / "w"), *flags])
+    assert stop.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "w").exists()
+
+
+def test_the_comparison_script_matches_the_path_arm_to_the_trace_arms_tokens(tmp_path, monkeypatch):
+    bench = _benchmark()
+    calls = []
+    monkeypatch.setattr(bench, "run", lambda cmd, prov, name: calls.append((name, cmd)))
+    monkeypatch.setattr(bench, "mean_row_tokens", lambda *a: {"path": 40.0, "trace": 600.0})
+    monkeypatch.setattr(bench, "arm_row", lambda *a: {})
+    monkeypatch.setattr(bench, "markdown", lambda result: "")
+    bench.main(["--out", str(tmp_path / "w"), "--steps", "10", "--level", "3"])
+    sft = {name: cmd for name, cmd in calls if name.startswith("sft_")}
+    steps = {name: int(cmd[cmd.index("--max-steps") + 1]) for name, cmd in sft.items()}
+    assert steps == {"sft_trace": 10, "sft_path": 150}  # 10 x 600 tokens = 150 x 40 tokens per row
+    assert all("min_numbers=3" in cmd and "max_numbers=3" in cmd for cmd in sft.values())
+    assert "solution_format=trace" in sft["sft_trace"] and "solution_format=path" in sft["sft_path"]
