@@ -52,7 +52,11 @@ WARM_KEYS = ("task", "task_args", "levels", "seed_levels", "seed_problems", "pol
 def _share_warm_start(src: Path, dst: Path) -> None:
     if (dst / "iter_0" / "eval.done.json").exists() or not (src / "iter_0" / "eval.done.json").exists():
         return
-    dst.mkdir(parents=True, exist_ok=True)
+    from roadmap.core.outputs import claim_output_dir
+    from roadmap.loop import legacy_run_dir
+
+    # claimed first, as run_ladder would: the copied warm start is then this run folder's own files
+    claim_output_dir(dst, "run", legacy=legacy_run_dir)
     for name in ("iter_0", "tiny", "seed.jsonl"):
         if (src / name).is_dir():
             shutil.copytree(src / name, dst / name, dirs_exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,26 @@ def test_a_ladder_killed_mid_run_resumes_to_the_same_result(tmp_path):
     killed = json.loads((tmp_path / "killed" / "metrics.json").read_text())["iterations"]
     assert [r["levels"] for r in killed] == [r["levels"] for r in whole]
     assert [r["kept"] for r in killed] == [r["kept"] for r in whole]
+
+
+def test_the_benchmark_shares_a_warm_start_into_a_folder_the_ladder_then_resumes(tmp_path):
+    """benchmarks/ladder.py copies one arm's iteration 0 into the next arm's run folder; the write guard must then
+    take that folder as the run's own (it refused it when the copy came before the claim)."""
+    import importlib.util
+
+    from roadmap.core.outputs import claim_output_dir
+    from roadmap.loop import legacy_run_dir
+
+    spec = importlib.util.spec_from_file_location("ladder_bench", Path(__file__).resolve().parents[1] / "benchmarks"
+                                                  / "ladder.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    src, dst = tmp_path / "ladder-s0", tmp_path / "more_sft-s0"
+    claim_output_dir(src, "run", legacy=legacy_run_dir)
+    (src / "iter_0" / "policy").mkdir(parents=True)
+    (src / "iter_0" / "policy" / "config.json").write_text("{}")
+    (src / "iter_0" / "eval.done.json").write_text("{}")
+    (src / "seed.jsonl").write_text("")
+    bench._share_warm_start(src, dst)
+    assert (dst / "iter_0" / "eval.done.json").exists()
+    assert claim_output_dir(dst, "run", legacy=legacy_run_dir) == dst
