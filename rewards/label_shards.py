@@ -21,7 +21,8 @@ from typing import Any
 
 from rewards.labels import LabelConfig, label_solutions, sample_solutions, save_labels
 from roadmap.core.errors import ConfigError
-from roadmap.core.io import json_fingerprint, write_json
+from roadmap.core.integrity import write_sealed_json
+from roadmap.core.io import json_fingerprint
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem
 
@@ -98,7 +99,7 @@ def label_problems(
 
     def write(s: int, result: dict) -> None:
         results[s] = {"provenance": wanted_of[s], **result}
-        write_json(folder / f"{s:05d}.json", results[s])
+        write_sealed_json(folder / f"{s:05d}.json", results[s])
 
     local = {"policy": policy, **({"completer": completer} if completer is not None else {})}
     run_shards(todo, label_shard, workers, local=local, on_result=write, desc=f"labels ({config.method})",
