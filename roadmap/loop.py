@@ -189,8 +189,24 @@ class _Run:
         return {x: v for x, v in res.items() if x not in ("losses", "reward_curve", "retired", "config")}
 
     # ------------------------------------------------------------------ the loop
+    def check_vocabulary(self) -> None:
+        """Report characters of the held-out and first train problems outside the policy's tokenizer (a policy
+        whose tokenizer does not load alone is left to the model loader, which names what is wrong)."""
+        from roadmap.core.hf_text import report_unknown_characters
+
+        c = self.config
+        try:
+            tokenizer = _tokenizer(c)
+        except (OSError, ValueError):
+            return
+        problems = (self.task.problems("test", n=c.eval_problems, seed=c.seed)
+                    + self.task.problems("train", n=c.train_problems, seed=c.seed + 1))
+        report_unknown_characters(tokenizer, self.task, problems, str(c.policy), logger)
+
     def run(self) -> dict:
         c = self.config
+        if not (self.dir / "iter_0" / "eval.done.json").exists():  # the first start, before any work
+            self.check_vocabulary()
         (self.dir / "iter_0").mkdir(parents=True, exist_ok=True)
         rows = [{"iteration": 0, **self.phase(0, "eval", lambda: self.evaluate(0)), "train_compute": 0,
                  "learn_tokens": 0, "data_tokens": 0}]
