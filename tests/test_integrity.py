@@ -146,3 +146,28 @@ def test_a_damaged_recipe_as_run_is_rewritten_before_any_phase_and_refused_after
     (tmp_path / "iter_0" / "eval.done.json").write_text("{}")
     with pytest.raises(RecipeError, match=r"config.yaml does not match .*restore that file .*new --out"):
         saved_recipe(tmp_path)
+
+
+def test_a_damaged_output_marker_is_named_and_never_guessed_at(tmp_path, caplog):
+    from roadmap.core.outputs import MARKER_NAME, OutputExistsError, StagedOutput, claim_output_dir, prepare_output
+    from roadmap.loop import legacy_run_dir
+
+    with StagedOutput(tmp_path / "policy", "policy") as stage:
+        (stage.path / "config.json").write_text("{}")
+        stage.finish()
+    (tmp_path / "policy" / MARKER_NAME).write_text('{"kind": "pol')
+    with pytest.raises(OutputExistsError, match=r"'.*policy' has a damaged marker .*none is deleted"):
+        prepare_output(tmp_path / "policy", "policy", overwrite=True)
+    # a run folder whose files are only a run's: the marker is written again, with a warning naming it
+    run = tmp_path / "run"
+    claim_output_dir(run, "run", legacy=legacy_run_dir)
+    (run / "config.yaml").write_text(sealed_text("policy: P\ntask: arith\niterations: 1\n"))
+    (run / "iter_0").mkdir()
+    (run / MARKER_NAME).write_text("")
+    claim_output_dir(run, "run", legacy=legacy_run_dir)
+    assert f"{run / MARKER_NAME} is damaged" in caplog.text
+    assert json.loads((run / MARKER_NAME).read_text())["kind"] == "run"
+    (run / MARKER_NAME).write_text("")
+    (run / "mine.txt").write_text("the user's")
+    with pytest.raises(OutputExistsError, match="has a damaged marker .*not only what `roadmap run` writes"):
+        claim_output_dir(run, "run", legacy=legacy_run_dir)
