@@ -178,7 +178,7 @@ def cases() -> list[Case]:
              expect="warn", setup=_write("fall.json", _points([(1, 0.6), (2, 0.55), (4, 0.5), (8, 0.45)]))),
         Case("fit: two points", ["fit", "two.json"], "at least 3",
              setup=_write("two.json", _points([(1, 0.1), (2, 0.2)]))),
-        Case("fit: zero compute", ["fit", "zero.json"], "compute must be positive",
+        Case("fit: zero compute", ["fit", "zero.json"], "zero.json: compute 0.0 (point 0) must be a positive",
              setup=_write("zero.json", _points([(0, 0.1), (2, 0.2), (4, 0.3)]))),
         Case("fit --warmup 1.5", ["fit", "fall.json", "--warmup", "1.5"], "--warmup"),
         Case("fit --r0 10", ["fit", "fall.json", "--r0", "10"], "--r0"),
@@ -206,12 +206,14 @@ def cases() -> list[Case]:
     ]
 
 
-def all_cases() -> list[Case]:
-    """Every case in table order: issue 18's (``cases``), then issue 26's first pass and second pass."""
+def all_cases(only: str | None = None) -> list[Case]:
+    """Every case in table order (or the family ``only``): issue 18's (``cases``), then issue 26's first pass and
+    second pass."""
     from bad_inputs_issue26 import issue26_cases
     from bad_inputs_readback import readback_cases
 
-    return cases() + issue26_cases() + readback_cases()
+    families = {"issue18": cases, "issue26": issue26_cases, "readback": readback_cases}
+    return [c for name, make in families.items() if only in (None, name) for c in make()]
 
 
 def run_case(case: Case, ws: Path, env: dict[str, str], timeout: float) -> dict:
@@ -278,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "bad_inputs.md"))
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
+    parser.add_argument("--only", choices=("issue18", "issue26", "readback"), default=None,
+                        help="run one family of cases and print them, without writing the table")
     args = parser.parse_args(argv)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -287,12 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, seed in (("P", "0"), ("P2", "1")):
             subprocess.run([sys.executable, "-m", "roadmap.cli", "tiny", "--out", name, "--seed", seed], cwd=ws,
                            env=env, check=True, capture_output=True)
-        for case in all_cases():
+        for case in all_cases(args.only):
             row = run_case(case, ws, env, args.timeout)
             rows.append(row)
             print(f"{row['outcome']:<10} {row['seconds']:6.1f}s  {case.label}: {row['message'][:110]}", flush=True)
-    write_table(rows, Path(args.out))
-    print(f"wrote {args.out}")
+    if args.only is None:
+        write_table(rows, Path(args.out))
+        print(f"wrote {args.out}")
     return 0
 
 
