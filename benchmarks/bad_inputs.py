@@ -258,6 +258,9 @@ def write_table(rows: list[dict], path: Path) -> None:
         "scratch folder (`P` is a tiny policy built there, `P2` a second one). *refused*: exit code 2 and one line",
         "`roadmap <command>: error: ...` that names the input; *warned*: the command ran and warned; *SILENT*: it",
         "ran with no complaint; *TRACEBACK*: a raw traceback. Rows marked *ran* only set up the next rows.",
+        "Files the library reads back (shards and their records, bench cells, a run's phase markers, the recipe as",
+        "run) carry a size and sha256, or a seal over their JSON (roadmap/core/integrity.py): an emptied, cut or",
+        "garbled one is named in a warning and redone, or refused where redoing could be wrong.",
         "",
         f"Inputs tried: {len(tried)}. Refused naming the input: {sum(r['outcome'] == 'refused' for r in rows)}. "
         f"Warned: {sum(r['outcome'] == 'warned' for r in rows)}. "
@@ -272,6 +275,14 @@ def write_table(rows: list[dict], path: Path) -> None:
         msg = r["message"].replace("|", "\\|")
         msg = msg if len(msg) <= 220 else msg[:217] + "..."
         lines.append(f"| {r['input']} | `roadmap {r['argv']}` | {r['exit']} | {r['outcome']} | {msg} |")
+    injected = ROOT / "benchmarks" / "results" / "fault_injection.md"
+    if injected.exists():  # written by benchmarks/fault_injection.py --record
+        lines += ["", "## Fault injection", "",
+                  "`roadmap run` of a tiny recipe killed with SIGKILL at random points, the newest non-hidden file",
+                  "under its run folder truncated after each kill, then resumed (benchmarks/fault_injection.py; a",
+                  "2-kill version runs in tests/test_fault_injection.py). *next_start_said*: the warning the next",
+                  "start gave about the damage (empty when it needed none: the file was rewritten whole).", "",
+                  injected.read_text().strip()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-run", type=int, default=2, help="kills before a run is let finish")
     parser.add_argument("--work", default=None, help="scratch folder (default: a new temporary one)")
+    parser.add_argument("--record", default=None, help="also write the tables here (benchmarks/results/"
+                        "fault_injection.md, which docs/bad_inputs.md includes when it is regenerated)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.path.insert(0, str(ROOT))
@@ -207,11 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     out = inject(args.kills, work, args.seed, args.per_run, say=lambda line: print(line, flush=True))
     from roadmap.core.io import format_table
 
-    print(format_table(out["kills"], ["run", "at_s", "exit", "truncated", "bytes", "next_start_said"], markdown=True))
-    print()
-    print(format_table(out["runs"], ["run", "kills", "last_exit", "identical"], markdown=True))
-    print(f"\nuninterrupted run: {out['clean_seconds']:.1f} s; {len(out['kills'])} kills in {len(out['runs'])} runs; "
-          f"every run identical to the uninterrupted one: {out['identical']}; total {time.perf_counter() - t0:.0f} s")
+    for row in out["kills"]:
+        row["next_start_said"] = row["next_start_said"].replace(str(work), "<work>").replace("|", "/")
+    text = (format_table(out["kills"], ["run", "at_s", "exit", "truncated", "bytes", "next_start_said"], markdown=True)
+            + "\n\n" + format_table(out["runs"], ["run", "kills", "last_exit", "identical"], markdown=True)
+            + f"\n\n`python benchmarks/fault_injection.py --kills {args.kills} --seed {args.seed} --per-run "
+            f"{args.per_run}`: uninterrupted run {out['clean_seconds']:.1f} s; {len(out['kills'])} kills in "
+            f"{len(out['runs'])} run folders; every folder's results identical to the uninterrupted run's: "
+            f"{out['identical']}; {time.perf_counter() - t0:.0f} s in all.\n")
+    print(text)
+    if args.record:
+        Path(args.record).write_text(text)
     return 0 if out["identical"] else 1
 
 

@@ -195,7 +195,8 @@ def _cmd_import_gguf(args: argparse.Namespace) -> int:
 def _cmd_sft(args: argparse.Namespace) -> int:
     from policy_init.sft import SFTWarmStartConfig, warm_start
 
-    task = _bind_prompt(args, _task(args, args.policy), folder=args.policy)
+    task = _task(args, args.policy)
+    _bind_prompt(args, task, args.policy, task.problems("train", n=None))  # the characters SFT reads
     given = {"num_problems": args.problems, "learning_rate": args.lr, "batch_size": args.batch_size}
     config = SFTWarmStartConfig(
         output_dir=args.out,
