@@ -204,7 +204,7 @@ def issue26_cases() -> list[Case]:
                                                 {"question": "3+3?", "answer": "#### 6"},
                                                 {"question": "2+2?", "answer": "#### 5"})))),
         Case("gsm8k: --n 50 over a 12-row file (silently fewer before)", ["eval", "--policy", "P", "--max-new-tokens",
-             "4", "--task", "gsm8k", "--task-arg", "source=three.jsonl", "--split", "train", "--n", "50"], "has only",
+             "4", "--task", "gsm8k", "--task-arg", "source=three.jsonl", "--split", "train", "--n", "50"], "asked for 50 train problems",
              expect="warn", setup=_write("three.jsonl", "".join(json.dumps({"question": f"{i}+1?", "answer": f"#### {i + 1}"})
                                                                + "\n" for i in range(12)))),
     ]

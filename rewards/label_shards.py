@@ -13,6 +13,7 @@ A run with ``shard_size >= len(problems)`` gives exactly the labels of one ``sam
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
@@ -98,7 +99,8 @@ def label_problems(
         todo.append(Shard(s, payload, len(part)))
 
     def write(s: int, result: dict) -> None:
-        results[s] = {"provenance": wanted_of[s], **result}
+        # the JSON form, on disk and here alike: a resumed label set is the one an uninterrupted run makes
+        results[s] = json.loads(json.dumps({"provenance": wanted_of[s], **result}))
         write_sealed_json(folder / f"{s:05d}.json", results[s])
 
     local = {"policy": policy, **({"completer": completer} if completer is not None else {})}

@@ -171,3 +171,23 @@ def test_a_damaged_output_marker_is_named_and_never_guessed_at(tmp_path, caplog)
     (run / "mine.txt").write_text("the user's")
     with pytest.raises(OutputExistsError, match="has a damaged marker .*not only what `roadmap run` writes"):
         claim_output_dir(run, "run", legacy=legacy_run_dir)
+
+
+def test_a_garbled_label_shard_is_relabelled_to_the_untouched_labels(tiny_policy, arith_task, tmp_path, caplog,
+                                                                        monkeypatch):
+    from rewards import LabelConfig, label_problems
+    from rewards import label_shards as ls
+    from roadmap.core.lengths import Lengths
+
+    problems = arith_task.problems("train", n=2, seed=4)
+    kwargs = dict(samples=2, config=LabelConfig(rollouts=2, lengths=Lengths(max_solution_tokens=16)), shard_size=1,
+                  policy=tiny_policy, progress=False)
+    clean, _ = label_problems(arith_task, problems, tmp_path / "clean", **kwargs)
+    monkeypatch.setattr(ls.shutil, "rmtree", lambda *a, **k: None)  # keep the shards, as a killed run does
+    label_problems(arith_task, problems, tmp_path / "labels", **kwargs)
+    monkeypatch.undo()
+    shard = ls.shards_dir(tmp_path / "labels") / "00001.json"
+    shard.write_text(_garble(shard.read_text()))
+    again, _ = label_problems(arith_task, problems, tmp_path / "labels", **kwargs)
+    assert f"{shard} does not match the sha256" in caplog.text and "that shard is run again" in caplog.text
+    assert again.to_dict() == clean.to_dict()
