@@ -178,7 +178,7 @@ def cases() -> list[Case]:
              expect="warn", setup=_write("fall.json", _points([(1, 0.6), (2, 0.55), (4, 0.5), (8, 0.45)]))),
         Case("fit: two points", ["fit", "two.json"], "at least 3",
              setup=_write("two.json", _points([(1, 0.1), (2, 0.2)]))),
-        Case("fit: zero compute", ["fit", "zero.json"], "compute must be positive",
+        Case("fit: zero compute", ["fit", "zero.json"], "zero.json: compute 0.0 (point 0) must be a positive",
              setup=_write("zero.json", _points([(0, 0.1), (2, 0.2), (4, 0.3)]))),
         Case("fit --warmup 1.5", ["fit", "fall.json", "--warmup", "1.5"], "--warmup"),
         Case("fit --r0 10", ["fit", "fall.json", "--r0", "10"], "--r0"),
@@ -206,202 +206,14 @@ def cases() -> list[Case]:
     ]
 
 
-def _copy_policy(name: str, damage: Callable[[Path], None] | None = None) -> Callable[[Path], None]:
-    """A copy of the tiny policy P named ``name``, then ``damage(folder)`` done to it."""
-    def setup(ws: Path) -> None:
-        import shutil
+def all_cases(only: str | None = None) -> list[Case]:
+    """Every case in table order (or the family ``only``): issue 18's (``cases``), then issue 26's first pass and
+    second pass."""
+    from bad_inputs_issue26 import issue26_cases
+    from bad_inputs_readback import readback_cases
 
-        if (ws / name).exists():
-            shutil.rmtree(ws / name)
-        shutil.copytree(ws / "P", ws / name)
-        if damage is not None:
-            damage(ws / name)
-
-    return setup
-
-
-def _truncate(folder: Path) -> None:
-    weights = folder / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-1000])
-
-
-def _garble_header(folder: Path) -> None:
-    (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header!!}")
-
-
-def _lost_shard(folder: Path) -> None:
-    (folder / "model.safetensors").rename(folder / "model-00001-of-00002.safetensors")
-    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
-        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
-
-
-def _lock(folder: str, holder: dict | str) -> Callable[[Path], None]:
-    """A run folder ``folder`` whose lock file holds ``holder`` (a dict as JSON, or raw text), written just now."""
-    def setup(ws: Path) -> None:
-        (ws / folder).mkdir(exist_ok=True)
-        (ws / folder / ".o1-roadmap.lock").write_text(holder if isinstance(holder, str) else json.dumps(holder))
-        _write("good.yaml", "policy: P\niterations: 1\n")(ws)
-
-    return setup
-
-
-def _live_lock(folder: str) -> Callable[[Path], None]:
-    def setup(ws: Path) -> None:
-        import socket
-
-        _lock(folder, {"pid": os.getpid(), "host": socket.gethostname()})(ws)  # this script: alive
-
-    return setup
-
-
-def _files(files: dict[str, str]) -> Callable[[Path], None]:
-    """Files under the scratch folder, by relative path ("U/report.md") -> content."""
-    def setup(ws: Path) -> None:
-        for name, content in files.items():
-            (ws / name).parent.mkdir(parents=True, exist_ok=True)
-            (ws / name).write_text(content)
-
-    return setup
-
-
-def _symlink(link: str, target: str) -> Callable[[Path], None]:
-    def setup(ws: Path) -> None:
-        if not (ws / link).is_symlink():
-            (ws / link).symlink_to(target)
-
-    return setup
-
-
-def _prm_with_a_big_tokenizer(ws: Path) -> None:
-    """A PRM from P whose tokenizer was swapped for one with 300 more tokens than its embeddings."""
-    prm = ws / "PRMBIG"
-    if prm.exists():
-        return
-    from transformers import AutoTokenizer
-
-    from rewards import ProcessRewardModel
-
-    ProcessRewardModel.from_policy(str(ws / "P")).save_pretrained(prm)
-    tokenizer = AutoTokenizer.from_pretrained(prm)
-    tokenizer.add_tokens([f"<extra_{i}>" for i in range(300)])
-    tokenizer.save_pretrained(prm)
-
-
-def _other_run(ws: Path) -> None:
-    """A run folder (from before markers) started with train_problems: 7."""
-    (ws / "run_d" / "iter_0").mkdir(parents=True, exist_ok=True)
-    (ws / "run_d" / "config.yaml").write_text("policy: P\ntask: arith\niterations: 1\ntrain_problems: 7\n")
-    _write("good.yaml", "policy: P\niterations: 1\n")(ws)
-
-
-def _recipe_in_out(ws: Path) -> None:
-    _write("U2/r.yaml", "policy: P\niterations: 1\n")(ws)
-
-
-def issue26_cases() -> list[Case]:
-    """Issue 26: an output is never an input, the library's write targets are guarded, lock and model-folder
-    errors are one line, fit refuses what it cannot fit, and recipe ranges are checked at load."""
-    ev = ["eval", "--policy", "P", "--max-new-tokens", "8", "--n", "2"]
-    good = "policy: P\niterations: 1\n"
-    pts = _points
-    return [
-        # an output is never an input (the data-loss cases and their kin)
-        Case("eval --out P/config.json (inside the policy; exit 0 and a lost config before)",
-             ev + ["--out", "P/config.json"], "lies inside the input --policy folder"),
-        Case("eval --out <symlink to P>/config.json", ev + ["--out", "PL/config.json"], "lies inside the input --policy",
-             setup=_symlink("PL", "P")),
-        Case("eval --out x/../P/r.json", ev + ["--out", "x/../P/r.json"], "lies inside the input --policy folder"),
-        Case("eval --out <the data folder>/r.json", ["eval", "--policy", "P", "--task", "gsm8k", "--task-arg",
-             "source=D", "--out", "D/r.json"], "the input --task-arg source",
-             setup=_files({"D/train.jsonl": '{"question": "1+1?", "answer": "#### 2"}\n'})),
-        Case("run --out U holding the user's report.md and metrics.json (overwritten before)",
-             ["run", "good.yaml", "--out", "U"], "did not write",
-             setup=lambda ws: (_write("good.yaml", good)(ws), _files({"U/report.md": "mine", "U/metrics.json": "{}"})(ws))),
-        Case("run --policy P --out P (copied P into itself before)", ["run", "good.yaml", "--policy", "P", "--out", "P"],
-             "is the input --policy folder", setup=_write("good.yaml", good)),
-        Case("run --out P/run (recipe's policy P)", ["run", "good.yaml", "--out", "P/run"],
-             "lies inside the input --policy folder", setup=_write("good.yaml", good)),
-        Case("run U2/r.yaml --out U2 (the recipe inside the run folder)", ["run", "U2/r.yaml", "--out", "U2"],
-             "contains the input recipe", setup=_recipe_in_out),
-        Case("train-prm --labels L --out L --overwrite (deleted its labels before)",
-             ["train-prm", "--labels", "L", "--init", "P", "--out", "L", "--overwrite"], "is the input --labels folder",
-             setup=_files({"L/state.json": "{}"})),
-        Case("train-prm --init P --out P/prm", ["train-prm", "--labels", "L", "--init", "P", "--out", "P/prm"],
-             "lies inside the input --init policy folder", setup=_files({"L/state.json": "{}"})),
-        Case("sft --policy P --out P --overwrite (replaced its input before)",
-             ["sft", "--policy", "P", "--out", "P", "--overwrite"], "is the input --policy folder"),
-        Case("label --policy P --out P", ["label", "--policy", "P", "--out", "P"], "is the input --policy folder"),
-        Case("search --policy P --out P", ["search", "--policy", "P", "--out", "P", "--n", "2"],
-             "is the input --policy folder"),
-        Case("bench --out P", ["bench", "test-time", "--policy", "P", "--out", "P", "--n", "2"],
-             "is the input --policy folder"),
-        # a file or folder the library did not write is never replaced
-        Case("eval --out <the user's notes.json> --overwrite", ev + ["--out", "notes.json", "--overwrite"],
-             "did not write", setup=_write("notes.json", '{"my": "notes"}')),
-        Case("fit --out <folder with the user's fit.json>", ["fit", "rise.json", "--out", "F"], "fit.json",
-             setup=lambda ws: (_write("rise.json", pts([(1, .1), (10, .3), (100, .5), (1e3, .6)]))(ws),
-                               _files({"F/fit.json": "my fit"})(ws))),
-        Case("search --out <the user's folder with summary.json>",
-             ["search", "--policy", "P", "--out", "US", "--n", "2", "--overwrite"], "did not write (summary.json)",
-             setup=_files({"US/summary.json": "mine"})),
-        Case("bench --out <the user's folder>", ["bench", "test-time", "--policy", "P", "--out", "UB", "--n", "2"],
-             "did not write (results.csv)", setup=_files({"UB/results.csv": "mine"})),
-        Case("tiny --out <a search folder>", ["tiny", "--out", "srch", "--overwrite"], "holds a 'search' folder"),
-        Case("run: resume with another recipe (said only 'different recipe')", ["run", "good.yaml", "--out", "run_d"],
-             "train_problems=7 in its config.yaml", setup=_other_run),
-        # the run lock
-        Case("run: another host's lock (traceback before)", ["run", "good.yaml", "--out", "run_h"],
-             "in use by process 1 on another-host", setup=_lock("run_h", {"pid": 1, "host": "another-host"})),
-        Case("run: a garbled lock (traceback, 'keeps taking it' before)", ["run", "good.yaml", "--out", "run_g"],
-             "is unreadable", setup=_lock("run_g", "{garbage")),
-        Case("run: a live run's lock (traceback before)", ["run", "good.yaml", "--out", "run_l"], "in use by process",
-             setup=_live_lock("run_l")),
-        # model folders that cannot work
-        Case("eval --policy <truncated model.safetensors> (traceback before)", ["eval", "--policy", "PT", "--n", "2"],
-             "model.safetensors is truncated", setup=_copy_policy("PT", _truncate)),
-        Case("eval --policy <garbled safetensors header>", ["eval", "--policy", "PG", "--n", "2"],
-             "header is not the JSON", setup=_copy_policy("PG", _garble_header)),
-        Case("eval --policy <a cut config.json>", ["eval", "--policy", "PC", "--n", "2"], "config.json is not valid JSON",
-             setup=_copy_policy("PC", lambda f: (f / "config.json").write_text('{"model_type": "llama", '))),
-        Case("eval --policy <an index naming a missing shard>", ["eval", "--policy", "PS", "--n", "2"],
-             "are missing", setup=_copy_policy("PS", _lost_shard)),
-        Case("eval --policy <no tokenizer.json> ('install sentencepiece' before)", ["eval", "--policy", "PN", "--n", "2"],
-             "has no tokenizer", setup=_copy_policy("PN", lambda f: (f / "tokenizer.json").unlink())),
-        Case("eval --prm <PRM whose tokenizer outgrows its embeddings> (IndexError before)",
-             ev + ["--method", "beam", "--budget", "2", "--prm", "PRMBIG"], "embeddings",
-             setup=_prm_with_a_big_tokenizer),
-        # fit refuses what it cannot fit
-        Case("fit: one compute value (A, B, C_mid printed before)", ["fit", "one.json"], "1 distinct compute value",
-             setup=_write("one.json", pts([(5, 0.1), (5, 0.2), (5, 0.3)]))),
-        Case("fit: two compute values", ["fit", "twoc.json"], "2 distinct compute value",
-             setup=_write("twoc.json", pts([(1, 0.1), (1, 0.2), (8, 0.3), (8, 0.4)]))),
-        Case("fit: a flat curve", ["fit", "flat.json"], "accuracy is flat",
-             setup=_write("flat.json", pts([(1, 0.4), (10, 0.4), (100, 0.4), (1000, 0.4)]))),
-        Case("fit: B at its bound (printed as a fit before)", ["fit", "jump.json"], "stopped at the bound", expect="warn",
-             setup=_write("jump.json", pts([(1, 0.1), (2, 0.1), (4, 0.1), (8, 0.9), (16, 0.9)]))),
-        # recipe ranges at load, whatever the learner
-        Case("run: learn.learning_rate: -1.0e-4 (accepted until the learn phase before)", ["run", "lr.yaml", "--out",
-             "run12"], "learn.learning_rate=-0.0001", setup=_write("lr.yaml", good + "learn: {learning_rate: -1.0e-4}\n")),
-        Case("run: tree_dpo margin: 1.5", ["run", "mg.yaml", "--out", "run13"], "learn.margin=1.5",
-             setup=_write("mg.yaml", good + "learn: {algorithm: tree_dpo, margin: 1.5}\n")),
-        Case("run: grpo max_grad_norm: .nan", ["run", "gn.yaml", "--out", "run14"], "learn.max_grad_norm=nan",
-             setup=_write("gn.yaml", good + "learn: {algorithm: grpo, max_grad_norm: .nan}\n")),
-        Case("run: search temperature: -0.5", ["run", "st.yaml", "--out", "run15"], "search.temperature=-0.5",
-             setup=_write("st.yaml", good + "search: {method: mcts, temperature: -0.5}\n")),
-        Case("run: prm temperature: -1.0 (guide: prm)", ["run", "pt.yaml", "--out", "run16"], "prm.temperature=-1.0",
-             setup=_write("pt.yaml", good + "guide: prm\nprm: {temperature: -1.0}\n")),
-        Case("eval --config <missing file>", ev + ["--config", "nope_cfg.yaml"], "nope_cfg.yaml"),
-        # data files
-        Case("gsm8k: the same question with two answers", ["eval", "--policy", "P", "--task", "gsm8k", "--task-arg",
-             "source=twice.jsonl", "--n", "2"], "its question is row 0's", setup=_write("twice.jsonl", "".join(
-                 json.dumps(r) + "\n" for r in ({"question": "2+2?", "answer": "#### 4"},
-                                                {"question": "3+3?", "answer": "#### 6"},
-                                                {"question": "2+2?", "answer": "#### 5"})))),
-        Case("gsm8k: --n 50 over a 12-row file (silently fewer before)", ["eval", "--policy", "P", "--max-new-tokens",
-             "4", "--task", "gsm8k", "--task-arg", "source=three.jsonl", "--split", "train", "--n", "50"], "has only",
-             expect="warn", setup=_write("three.jsonl", "".join(json.dumps({"question": f"{i}+1?", "answer": f"#### {i + 1}"})
-                                                               + "\n" for i in range(12)))),
-    ]
+    families = {"issue18": cases, "issue26": issue26_cases, "readback": readback_cases}
+    return [c for name, make in families.items() if only in (None, name) for c in make()]
 
 
 def run_case(case: Case, ws: Path, env: dict[str, str], timeout: float) -> dict:
@@ -446,6 +258,9 @@ def write_table(rows: list[dict], path: Path) -> None:
         "scratch folder (`P` is a tiny policy built there, `P2` a second one). *refused*: exit code 2 and one line",
         "`roadmap <command>: error: ...` that names the input; *warned*: the command ran and warned; *SILENT*: it",
         "ran with no complaint; *TRACEBACK*: a raw traceback. Rows marked *ran* only set up the next rows.",
+        "Files the library reads back (shards and their records, bench cells, a run's phase markers, the recipe as",
+        "run) carry a size and sha256, or a seal over their JSON (roadmap/core/integrity.py): an emptied, cut or",
+        "garbled one is named in a warning and redone, or refused where redoing could be wrong.",
         "",
         f"Inputs tried: {len(tried)}. Refused naming the input: {sum(r['outcome'] == 'refused' for r in rows)}. "
         f"Warned: {sum(r['outcome'] == 'warned' for r in rows)}. "
@@ -460,6 +275,14 @@ def write_table(rows: list[dict], path: Path) -> None:
         msg = r["message"].replace("|", "\\|")
         msg = msg if len(msg) <= 220 else msg[:217] + "..."
         lines.append(f"| {r['input']} | `roadmap {r['argv']}` | {r['exit']} | {r['outcome']} | {msg} |")
+    injected = ROOT / "benchmarks" / "results" / "fault_injection.md"
+    if injected.exists():  # written by benchmarks/fault_injection.py --record
+        lines += ["", "## Fault injection", "",
+                  "`roadmap run` of a tiny recipe killed with SIGKILL at random points, the newest non-hidden file",
+                  "under its run folder truncated after each kill, then resumed (benchmarks/fault_injection.py; a",
+                  "2-kill version runs in tests/test_fault_injection.py). *next_start_said*: the warning the next",
+                  "start gave about the damage (empty when it needed none: the file was rewritten whole).", "",
+                  injected.read_text().strip()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 
@@ -468,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "bad_inputs.md"))
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
+    parser.add_argument("--only", choices=("issue18", "issue26", "readback"), default=None,
+                        help="run one family of cases and print them, without writing the table")
     args = parser.parse_args(argv)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -477,12 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, seed in (("P", "0"), ("P2", "1")):
             subprocess.run([sys.executable, "-m", "roadmap.cli", "tiny", "--out", name, "--seed", seed], cwd=ws,
                            env=env, check=True, capture_output=True)
-        for case in cases() + issue26_cases():
+        for case in all_cases(args.only):
             row = run_case(case, ws, env, args.timeout)
             rows.append(row)
             print(f"{row['outcome']:<10} {row['seconds']:6.1f}s  {case.label}: {row['message'][:110]}", flush=True)
-    write_table(rows, Path(args.out))
-    print(f"wrote {args.out}")
+    if args.only is None:
+        write_table(rows, Path(args.out))
+        print(f"wrote {args.out}")
     return 0
 
 

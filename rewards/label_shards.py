@@ -13,6 +13,7 @@ A run with ``shard_size >= len(problems)`` gives exactly the labels of one ``sam
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
@@ -21,7 +22,8 @@ from typing import Any
 
 from rewards.labels import LabelConfig, label_solutions, sample_solutions, save_labels
 from roadmap.core.errors import ConfigError
-from roadmap.core.io import json_fingerprint, write_json
+from roadmap.core.integrity import write_sealed_json
+from roadmap.core.io import json_fingerprint
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem
 
@@ -97,8 +99,9 @@ def label_problems(
         todo.append(Shard(s, payload, len(part)))
 
     def write(s: int, result: dict) -> None:
-        results[s] = {"provenance": wanted_of[s], **result}
-        write_json(folder / f"{s:05d}.json", results[s])
+        # the JSON form, on disk and here alike: a resumed label set is the one an uninterrupted run makes
+        results[s] = json.loads(json.dumps({"provenance": wanted_of[s], **result}))
+        write_sealed_json(folder / f"{s:05d}.json", results[s])
 
     local = {"policy": policy, **({"completer": completer} if completer is not None else {})}
     run_shards(todo, label_shard, workers, local=local, on_result=write, desc=f"labels ({config.method})",

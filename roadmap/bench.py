@@ -14,7 +14,6 @@ the same N samples, as peers compare them. Each finished (method, N, seed) cell 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import statistics
@@ -24,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import ConfigError, DataError, StaleOutputError
+from roadmap.core.errors import ConfigError, StaleOutputError
+from roadmap.core.integrity import sealed_line
 from roadmap.core.io import atomic_write_text, format_table, json_fingerprint, save_figure, write_json
 from roadmap.core.lengths import Lengths
 from roadmap.core.outputs import claim_output_dir, holds_only
@@ -168,8 +168,9 @@ def bench_test_time(
     its method depends on, and ``inputs`` (what identifies the policy, e.g. ``{"policy":
     folder_fingerprint(dir)}``) plus, for methods that use the scorer, ``scorer_inputs``. A
     rerun reuses only cells whose provenance matches; a mismatch raises ``StaleOutputError``
-    naming the setting, unless ``overwrite`` discards the stale cells. A torn last line of
-    ``cells.jsonl`` (a crash mid-write) is dropped with a warning.
+    naming the setting, unless ``overwrite`` discards the stale cells. A line of ``cells.jsonl`` that
+    is not what was written (torn by a crash mid-write, cut, garbled) is dropped with a warning naming
+    it, and its cell is run again.
     """
     from roadmap.core.distributed import Shard, Workers, run_shards
 
@@ -215,7 +216,7 @@ def bench_test_time(
                 key = (c["method"], c["budget"], c["seed"])
                 c["provenance"] = wanted[key]
                 done[key] = c
-                f.write(json.dumps(c) + "\n")  # one write per line, made durable before the next cell starts
+                f.write(sealed_line(c))  # one write per line, made durable before the next cell starts
                 f.flush()
                 os.fsync(f.fileno())
 
@@ -264,34 +265,28 @@ def _provenance(method: str, base: dict, config: TestTimeConfig, scorer_inputs: 
 
 
 def read_cells(path: Path) -> list[dict]:
-    """The cells of a ``cells.jsonl``; a torn last line (no newline, or not JSON) is dropped from the
-    file with a warning, a bad line elsewhere raises ``DataError`` naming it."""
+    """The cells of a ``cells.jsonl``. Each line is sealed (``roadmap.core.integrity``): a line that is not
+    what was written (a torn last line, an emptied, cut or garbled one) is named in a warning and removed
+    from the file, and its cell is run again."""
+    from roadmap.core.integrity import read_sealed_line
+
     if not path.exists():
         return []
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    cells, good_bytes = [], 0
-    for i, line in enumerate(lines):
-        last = i == len(lines) - 1
+    lines = path.read_bytes().split(b"\n")
+    cells, kept, bad = [], [], []
+    for i, line in enumerate(lines, 1):
         if not line.strip():
-            good_bytes += len(line) + (0 if last else 1)
             continue
-        try:
-            if last:  # written without its newline: the write was cut short
-                raise ValueError("no newline")
-            cells.append(json.loads(line))
-        except ValueError:
-            if not (last or (i == len(lines) - 2 and not lines[-1].strip())):
-                raise DataError(f"{path} line {i + 1} is not valid JSON and is not the last line; remove the "
-                                "line (or pass --overwrite to discard the file) and rerun") from None
-            logger.warning("%s: dropped a torn last line (%d bytes, an interrupted write); that cell is rerun",
-                           path, len(line))
-            with path.open("r+b") as f:
-                f.truncate(good_bytes)
-                f.flush()
-                os.fsync(f.fileno())
-            break
-        good_bytes += len(line) + 1
+        cell, why = read_sealed_line(line) if i < len(lines) else (None, "is a torn last line (no newline: an interrupted write)")
+        if cell is None or not {"method", "budget", "seed"} <= set(cell):
+            bad.append(f"line {i} {why or 'is not a cell'}")
+            continue
+        cells.append(cell)
+        kept.append(line + b"\n")
+    if bad:
+        logger.warning("%s: dropped %d damaged line(s) (%s); their cells are run again", path, len(bad),
+                       "; ".join(bad[:3]) + (" ..." if len(bad) > 3 else ""))
+        atomic_write_text(path, b"".join(kept).decode("utf-8"))
     return cells
 
 
@@ -314,7 +309,7 @@ def _resume_cells(path: Path, wanted: dict[tuple[str, int, int], dict], overwrit
     if stale:
         logger.warning("%s: discarded %d stale cell(s) (--overwrite)", path, len(stale))
         keep = [c for c in read_cells(path) if c not in stale]
-        atomic_write_text(path, "".join(json.dumps(c) + "\n" for c in keep))
+        atomic_write_text(path, "".join(sealed_line(c) for c in keep))
     return done
 
 

@@ -19,6 +19,7 @@ from roadmap.cli_checks import (
     checked_problems,
     input_error_line,
     input_fingerprints,
+    model_tokenizer,
     parse_task_args,
     prompt_format_from_args,
 )
@@ -65,17 +66,19 @@ def _task(args: argparse.Namespace, folder):
     return get_task(args.task, **{**saved_task_options(folder, args.task), **parse_task_args(args.task_arg)})
 
 
-def _bind_prompt(args: argparse.Namespace, task, folder):
+def _bind_prompt(args: argparse.Namespace, task, folder, problems=None):
     """``task`` with the --prompt-format flags' format bound, with the tokenizer of the model folder
     ``folder`` (loaded alone, before any weights, so that a chat format whose tokenizer has no chat
-    template is refused at once)."""
+    template is refused at once). With ``problems``, characters of theirs outside that tokenizer's
+    vocabulary are reported (``report_unknown_characters``)."""
     fmt = prompt_format_from_args(args)
-    tokenizer = None
-    if fmt.chat:
-        from transformers import AutoTokenizer
+    tokenizer = model_tokenizer(args, folder, fmt.chat) if fmt.chat or problems else None
+    task.set_prompt_format(fmt, tokenizer if fmt.chat else None)
+    if problems and tokenizer is not None:
+        from roadmap.core.hf_text import report_unknown_characters
 
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=getattr(args, "trust_remote_code", False))
-    return task.set_prompt_format(fmt, tokenizer)
+        report_unknown_characters(tokenizer, task, problems, str(folder), logging.getLogger("roadmap.cli"))
+    return task
 
 
 def _scorer(args: argparse.Namespace, task):
@@ -112,7 +115,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.method not in METHODS and not args.prm:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
-    _bind_prompt(args, task, args.policy)
+    _bind_prompt(args, task, args.policy, problems)
     workers = _workers(args, task)
     shards = None  # a sharded eval's finished shards, kept beside --out until its report is written
     if workers.remote:
@@ -193,7 +196,8 @@ def _cmd_import_gguf(args: argparse.Namespace) -> int:
 def _cmd_sft(args: argparse.Namespace) -> int:
     from policy_init.sft import SFTWarmStartConfig, warm_start
 
-    task = _bind_prompt(args, _task(args, args.policy), folder=args.policy)
+    task = _task(args, args.policy)
+    _bind_prompt(args, task, args.policy, task.problems("train", n=None))  # the characters SFT reads
     given = {"num_problems": args.problems, "learning_rate": args.lr, "batch_size": args.batch_size}
     config = SFTWarmStartConfig(
         output_dir=args.out,
@@ -216,7 +220,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
     task = _task(args, args.policy)
     problems = checked_problems(task, "train", args.n, args.seed)
-    _bind_prompt(args, task, args.policy)
+    _bind_prompt(args, task, args.policy, problems)
     lengths = lengths_from_args(args)
     config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed,
                          lengths=lengths)
@@ -278,7 +282,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                                lengths=lengths_from_args(args))
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
-    _bind_prompt(args, task, args.policy)
+    _bind_prompt(args, task, args.policy, problems)
     workers = _workers(args, task)
     scorer = None if workers.remote else _scorer(args, task)
     policy = None if workers.remote else _policy(args)
@@ -299,7 +303,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                             thinking_unit=args.thinking_unit)
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
-    _bind_prompt(args, task, args.policy)
+    _bind_prompt(args, task, args.policy, problems)
     workers = _workers(args, task)
     scorer = None if workers.remote else _scorer(args, task)
     policy = None if workers.remote else _policy(args)

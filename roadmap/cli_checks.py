@@ -22,7 +22,7 @@ from roadmap.core.io import folder_fingerprint, require_local_path
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction", "probability", "int_list",
            "max_steps", "parse_task_args", "prompt_format_from_args", "check_inputs", "input_fingerprints",
-           "checked_problems", "input_error_line", "BUG_NOTE"]
+           "checked_problems", "model_tokenizer", "input_error_line", "BUG_NOTE"]
 
 
 def _number(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
@@ -219,12 +219,27 @@ def input_fingerprints(args: argparse.Namespace) -> tuple[dict[str, Any], dict[s
     return policy, scorer
 
 
+def model_tokenizer(args: argparse.Namespace, folder, required: bool = False):
+    """The tokenizer of the model folder ``folder``, loaded alone; None when none loads alone (a GGUF file, a
+    folder the model loader will name) unless ``required`` (a chat format needs it): that loader then says
+    what is wrong."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=getattr(args, "trust_remote_code", False))
+    except (OSError, ValueError):
+        if required:
+            raise
+        return None
+
+
 def checked_problems(task, split: str, n: int | None, seed: int) -> list:
     """``task.problems(split, n, seed)``, refusing an empty list (an empty data file, a split with
     no rows): it would report accuracy 0 over nothing; fewer than ``n`` problems is warned about,
     giving the count used."""
     problems = task.problems(split, n=n, seed=seed)
-    if problems and n is not None and len(problems) < n:  # a smaller evaluation than asked must not pass unseen
+    short = problems and n is not None and len(problems) < n
+    if short and not getattr(task, "warns_when_short", False):  # a smaller evaluation than asked must not pass unseen
         source = getattr(task, "source", None)
         print(f"roadmap: WARNING: --n {n}: task {task.name!r}{f' (source {str(source)!r})' if source else ''} has "
               f"only {len(problems)} {split} problems; using those {len(problems)}", file=sys.stderr)

@@ -281,7 +281,8 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
     import json
 
     from roadmap.core.distributed import Shard, finished_shard, run_shards, shard_ranges
-    from roadmap.core.io import json_fingerprint, write_json
+    from roadmap.core.integrity import write_sealed_json
+    from roadmap.core.io import json_fingerprint
 
     lengths = lengths or Lengths()
     unit = max(1, batch_size // (1 if method == "greedy" else samples)) if method in METHODS else chunk
@@ -306,7 +307,7 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
         # the JSON form, on disk and here alike: a resumed report is the bytes of an uninterrupted one
         row = json.loads(json.dumps({"provenance": wanted_of[s], "records": result[0], "usage": result[1]}))
         if folder is not None:
-            write_json(folder / f"{s:05d}.json", row)
+            write_sealed_json(folder / f"{s:05d}.json", row)
         done[s] = (row["records"], row["usage"])
 
     t0 = time.perf_counter()

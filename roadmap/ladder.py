@@ -326,8 +326,9 @@ def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], N
     """Run (or resume) the ladder of ``config`` in ``run_dir``; a folder of another recipe is refused."""
     import yaml
 
+    from roadmap.core.integrity import sealed_text
     from roadmap.core.outputs import check_overlap, check_writable, claim_output_dir
-    from roadmap.loop import legacy_run_dir
+    from roadmap.loop import legacy_run_dir, saved_recipe
 
     out = Path(run_dir)
     check_overlap({"run folder": out}, {"policy": None if config.policy == "tiny" else config.policy})
@@ -335,14 +336,15 @@ def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], N
     with run_lock(out):
         # the same kind as the loop's folders: both are `roadmap run` output; their recipes tell them apart
         claim_output_dir(out, "run", legacy=legacy_run_dir)
-        saved = out / "config.yaml"
         mine = yaml.safe_dump(asdict(config), sort_keys=True)
-        if saved.exists():
+        text = saved_recipe(out)
+        if text is not None:
             # keys added since the run began count at their defaults, so older runs still resume
-            theirs = {**asdict(LadderConfig()), **(yaml.safe_load(saved.read_text()) or {})}
+            theirs = {**asdict(LadderConfig()), **(yaml.safe_load(text) or {})}
             differ = sorted(k for k, v in yaml.safe_load(mine).items() if k != "iterations" and theirs.get(k) != v)
             if differ:
                 raise RecipeError(f"{out} holds a ladder run of another recipe (it differs in {differ}); resume it "
                                   "with its own recipe, or use a new --out")
-        atomic_write_text(saved, mine)
+        if text != mine:
+            atomic_write_text(out / "config.yaml", sealed_text(mine))
         return _Ladder(config, out, say).run()

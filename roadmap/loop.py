@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+from roadmap.core.integrity import sealed_text
 from roadmap.core.io import atomic_write_text, format_table, run_lock, save_figure, write_json
 from roadmap.loop_config import LoopConfig, RecipeError, load_recipe
 
@@ -45,15 +46,21 @@ __all__ = ["LoopConfig", "RecipeError", "run_loop", "load_recipe", "learn_here"]
 def run_phase(run_dir: Path, k: int, name: str, fn: Callable[[], dict], say: Callable[[str], None]) -> dict:
     """Iteration ``k``'s phase ``name``: its metrics from ``iter_k/<name>.done.json`` when that marker exists, else
     ``fn()``'s, timed and written to the marker (the unit of resume of the loop and the ladder)."""
+    from roadmap.core.integrity import read_sealed_json, write_sealed_json
+    from roadmap.core.io import _jsonable
+
     marker = run_dir / f"iter_{k}" / f"{name}.done.json"
     if marker.exists():
-        return json.loads(marker.read_text())
+        metrics, why = read_sealed_json(marker)
+        if metrics is not None:
+            return metrics
+        logger.warning("%s %s; the phase is run again", marker, why)  # its outputs are replaced, not trusted
     say(f"iteration {k}: {name}")
     t0 = time.perf_counter()
     metrics = fn()
     metrics["phase_seconds"] = time.perf_counter() - t0
-    write_json(marker, metrics)
-    return metrics
+    write_sealed_json(marker, metrics)
+    return json.loads(json.dumps(metrics, default=_jsonable))  # as a resume reads it back: one report either way
 
 
 class _Run:
@@ -182,8 +189,24 @@ class _Run:
         return {x: v for x, v in res.items() if x not in ("losses", "reward_curve", "retired", "config")}
 
     # ------------------------------------------------------------------ the loop
+    def check_vocabulary(self) -> None:
+        """Report characters of the held-out and first train problems outside the policy's tokenizer (a policy
+        whose tokenizer does not load alone is left to the model loader, which names what is wrong)."""
+        from roadmap.core.hf_text import report_unknown_characters
+
+        c = self.config
+        try:
+            tokenizer = _tokenizer(c)
+        except (OSError, ValueError):
+            return
+        problems = (self.task.problems("test", n=c.eval_problems, seed=c.seed)
+                    + self.task.problems("train", n=c.train_problems, seed=c.seed + 1))
+        report_unknown_characters(tokenizer, self.task, problems, str(c.policy), logger)
+
     def run(self) -> dict:
         c = self.config
+        if not (self.dir / "iter_0" / "eval.done.json").exists():  # the first start, before any work
+            self.check_vocabulary()
         (self.dir / "iter_0").mkdir(parents=True, exist_ok=True)
         rows = [{"iteration": 0, **self.phase(0, "eval", lambda: self.evaluate(0)), "train_compute": 0,
                  "learn_tokens": 0, "data_tokens": 0}]
@@ -335,11 +358,32 @@ def _run_locked(config: LoopConfig, out: Path, say: Callable[[str], None]) -> di
         return data
 
     mine = yaml.safe_dump(asdict(config), sort_keys=True)
-    theirs, ours = (same_recipe(saved.read_text()) if saved.exists() else None), same_recipe(mine)
+    text = saved_recipe(out)
+    theirs, ours = (same_recipe(text) if text is not None else None), same_recipe(mine)
     if theirs is not None and theirs != ours:
         diff = "; ".join(f"{k}={theirs.get(k)!r} in its config.yaml, {ours.get(k)!r} now"
                          for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
         raise RecipeError(f"run folder {str(out)!r} holds a run of a different recipe ({diff}); resume it with the "
                                "recipe it was started with (its config.yaml), or pass another --out")
-    atomic_write_text(saved, mine)
+    if text != mine:  # written once (and when the iterations change), so it is never the file a kill cuts
+        atomic_write_text(saved, sealed_text(mine))
     return _Run(config, out, say).run()
+
+
+def saved_recipe(out: Path) -> str | None:
+    """The recipe a run folder was started with (its sealed ``config.yaml``), or None for a new run. A damaged
+    one (emptied, cut, garbled) is named: rewritten from this recipe while no phase has finished (a warning),
+    refused once one has, since the finished phases could then be of another recipe."""
+    from roadmap.core.integrity import read_sealed_text
+
+    saved = out / "config.yaml"
+    if not saved.exists():
+        return None
+    text, why = read_sealed_text(saved)
+    if text is not None:
+        return text
+    if not any(out.glob("iter_*/*.done.json")):
+        logger.warning("%s %s; no phase had finished, so it is written again from this recipe", saved, why)
+        return None
+    raise RecipeError(f"{saved} {why}, and the run has finished phases it cannot vouch for; restore that file "
+                      "(the recipe the run was started with), or start the run again in a new --out")

@@ -294,6 +294,12 @@ def read_points(path: str | Path) -> tuple[list[float], list[float], float | Non
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"{path}: point {i} ({r!r}) needs numeric 'compute' and 'accuracy' "
                             f"({type(err).__name__}: {err})") from None
+    if not compute:
+        raise DataError(f"{path} holds no points; give at least 3 {{compute, accuracy}} points at distinct compute")
+    for i, c in enumerate(compute):
+        if not (math.isfinite(c) and c > 0):
+            raise DataError(f"{path}: compute {c} (point {i}) must be a positive number (the fits use C ** B); drop "
+                            "that point or shift it")
     named = [(f"point {i}", a) for i, a in enumerate(accuracy)] + ([("iteration 0", r0)] if r0 is not None else [])
     for where, a in named:
         if not 0.0 <= a <= 1.0:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from roadmap.core.errors import ConfigError, DataError, StaleOutputError
+from roadmap.core.integrity import damage, digest, read_sealed_json, write_sealed_json
 from roadmap.core.io import json_fingerprint, write_json
 from roadmap.core.lengths import Lengths
 from roadmap.core.outputs import claim_output_dir, holds_only
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
 
 TREES_FILE = "trees.jsonl"
+#: the key of a shard's provenance record that holds the size and sha256 of the shard as written
+WRITTEN = "written"
 
 
 @dataclass
@@ -121,10 +124,12 @@ def search_train(
 
         check_scorer_context(scorer, problems, config.method, config.lengths)
     for shard in todo:  # first: a shard on disk always has its record
-        write_json(_provenance_path(shard_dir, shard.key), wanted[shard.key])
+        write_sealed_json(_provenance_path(shard_dir, shard.key), wanted[shard.key])
 
     def write(s: int, rows: list[dict]) -> None:
-        write_trees(rows, shard_dir / f"{s:05d}.jsonl")
+        path = write_trees(rows, shard_dir / f"{s:05d}.jsonl")
+        # the shard's size and sha256 go into its record, so a rerun can tell it is still what was written
+        write_sealed_json(_provenance_path(shard_dir, s), {**wanted[s], WRITTEN: digest(path)})
 
     run_shards(todo, search_shard, workers, local={"policy": policy, "scorer": scorer}, on_result=write,
                desc=f"search {config.method}@{config.budget}", progress=progress,
@@ -165,26 +170,31 @@ def _provenance_path(shard_dir: Path, s: int) -> Path:
 
 
 def _reusable(shard_dir: Path, s: int, wanted: dict, overwrite: bool) -> bool:
-    """Whether shard ``s`` on disk was made by these settings; a stale one is refused (or, with
-    ``overwrite``, left to be redone)."""
-    if not (shard_dir / f"{s:05d}.jsonl").exists():
+    """Whether shard ``s`` on disk was made by these settings and is what was written; a stale one is refused
+    (or, with ``overwrite``, left to be redone), a damaged one is named in a warning and searched again."""
+    shard = shard_dir / f"{s:05d}.jsonl"
+    if not shard.exists():
         return False
     record = _provenance_path(shard_dir, s)
-    try:
-        recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
-    except ValueError:  # a damaged record (not JSON, not UTF-8): its shard cannot be trusted
-        logger.warning("%s is unreadable (empty, truncated or garbled); its shard is searched again", record)
+    recorded, why = read_sealed_json(record) if record.exists() else (None, None)
+    if why is not None:  # a damaged record: its shard cannot be trusted
+        logger.warning("%s %s; its shard is searched again", record, why)
         return False
+    written = (recorded or {}).pop(WRITTEN, None)
     if recorded == wanted:
-        return _whole(shard_dir / f"{s:05d}.jsonl", wanted["problems"])
+        why = damage(shard, written) if written else None
+        if why is not None:
+            logger.warning("%s %s; that shard is searched again", shard, why)
+            return False
+        return _whole(shard, wanted["problems"])
     if not overwrite:
-        raise StaleOutputError.mismatch(f"{shard_dir / f'{s:05d}.jsonl'}", recorded, wanted)
+        raise StaleOutputError.mismatch(f"{shard}", recorded, wanted)
     return False
 
 
 def _whole(path: Path, problems: int) -> bool:
-    """Whether the finished shard ``path`` holds one readable row per problem; if not (emptied, truncated,
-    garbled), say so: it is searched again rather than silently covering fewer problems."""
+    """Whether the finished shard ``path`` holds one readable row per problem (the check of a shard written
+    before its record held a digest); if not, say so: it is searched again rather than silently covering fewer."""
     from search.trees import read_trees
 
     try:

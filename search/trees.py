@@ -10,7 +10,6 @@ compute it cost. Writing is atomic
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,15 +43,11 @@ def result_row(task, problem: Problem, result: SearchResult, method: str = "") -
 
 
 def write_trees(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    """Write rows (from ``result_row``) as JSONL at ``path``, atomically."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    tmp.replace(out)
-    return out
+    """Write rows (from ``result_row``) as JSONL at ``path``, atomically (``roadmap.core.io.atomic_write_text``:
+    a temporary a killed run leaves behind is cleaned by the next write)."""
+    from roadmap.core.io import atomic_write_text
+
+    return atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def read_trees(path: str | Path) -> list[dict[str, Any]]:

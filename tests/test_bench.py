@@ -9,7 +9,7 @@ import pytest
 from fakes import BanditPolicy, BanditTask, PathScorer
 
 from roadmap.bench import TestTimeConfig, bench_test_time
-from roadmap.core.errors import DataError, StaleOutputError
+from roadmap.core.errors import StaleOutputError
 
 
 def test_bench_grid_outputs_and_resume(tmp_path):
@@ -90,7 +90,15 @@ def test_bench_resumes_after_a_torn_last_line(tmp_path, caplog):
     assert policy.calls > calls, "the torn cell is run again"
     assert [c["accuracy"] for c in again["cells"]] == [c["accuracy"] for c in first["cells"]]
     assert [json.loads(x)["method"] for x in path.read_text().splitlines()] == [json.loads(x)["method"] for x in lines]
-    # a broken line that is not the last is not guessed at
-    path.write_text("{broken\n" + path.read_text())
-    with pytest.raises(DataError, match="line 1 is not valid JSON"):
-        run()
+    # a broken line that is not the last is named and dropped; a cell garbled into other valid JSON is caught by
+    # its seal; both cells are run again and the results are the untouched run's
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace('"accuracy": ', '"accuracy": 1', 1)
+    path.write_text("{broken\n" + "\n".join(lines) + "\n")
+    caplog.clear()
+    calls = policy.calls
+    again = run()
+    assert "cells.jsonl: dropped 2 damaged line(s) (line 1 is not valid JSON" in caplog.text
+    assert "line 3 does not match the sha256" in caplog.text
+    assert policy.calls > calls
+    assert [c["accuracy"] for c in again["cells"]] == [c["accuracy"] for c in first["cells"]]

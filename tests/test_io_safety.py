@@ -254,4 +254,4 @@ def test_an_unreadable_json_shard_is_named_and_run_again(tmp_path, caplog, damag
     assert finished_shard(path, {"a": 1})["records"] == [1, 2]
     path.write_bytes(damage)
     assert finished_shard(path, {"a": 1}) is None
-    assert "00000.json is unreadable" in caplog.text
+    assert "00000.json " in caplog.text and "that shard is run again" in caplog.text

@@ -112,23 +112,21 @@ def finished_shard(path, wanted: dict[str, Any], overwrite: bool = False) -> dic
     """The JSON shard at ``path`` when its ``provenance`` equals ``wanted`` (reuse it), else None (run it).
 
     A shard made with other settings raises ``StaleOutputError`` naming both, unless ``overwrite``
-    lets it be redone. A shard that cannot be read (emptied, truncated, garbled) is named in a warning
-    and run again, never dropped.
+    lets it be redone. A shard that is not what was written (emptied, truncated, garbled: its seal,
+    ``roadmap.core.integrity``, does not match) is named in a warning and run again, never dropped.
+    Write shards with ``roadmap.core.integrity.write_sealed_json``.
     """
-    import json
     from pathlib import Path
 
     from roadmap.core.errors import StaleOutputError
+    from roadmap.core.integrity import read_sealed_json
 
     path = Path(path)
     if not path.exists():
         return None
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:  # not JSON or not UTF-8: emptied, truncated or garbled after it was written whole
-        recorded = None
-    if not isinstance(recorded, dict):
-        logger.warning("%s is unreadable (empty, truncated or garbled); that shard is run again", path)
+    recorded, why = read_sealed_json(path)
+    if recorded is None:
+        logger.warning("%s %s; that shard is run again", path, why)
         return None
     if recorded.get("provenance") == wanted:
         return recorded

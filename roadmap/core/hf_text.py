@@ -26,7 +26,8 @@ from collections.abc import Sequence
 
 from roadmap.core.errors import ConfigError
 
-__all__ = ["DocumentMemory", "as_stop_list", "continuation_text", "encode_document", "encode_prefix", "token_texts"]
+__all__ = ["DocumentMemory", "as_stop_list", "continuation_text", "encode_document", "encode_prefix", "token_texts",
+           "unknown_characters", "report_unknown_characters"]
 
 #: prefix tokens decoded before the generated ones: enough left context for any decoder we know
 _CONTEXT_TOKENS = 8
@@ -181,3 +182,35 @@ def encode_prefix(tokenizer, memory: DocumentMemory | None, text: str) -> list[i
         if continuation_text(tokenizer, ids, rest_ids) == (rest, True):
             return list(ids) + rest_ids
     return encode_document(tokenizer, text)
+
+
+def unknown_characters(tokenizer, texts: Sequence[str]) -> Counter:
+    """The characters of ``texts`` (with their counts) that ``tokenizer`` cannot write: encoded to its
+    unknown token, or to nothing at all (a BPE without an unknown token drops them). Whitespace is left out
+    (tokenizers fold it into neighbouring tokens)."""
+    counts = Counter(ch for text in texts for ch in text if not ch.isspace())
+    unk = getattr(tokenizer, "unk_token_id", None)
+    bad = Counter()
+    for ch, n in counts.items():
+        ids = tokenizer(ch, add_special_tokens=False)["input_ids"]
+        if not ids or (unk is not None and unk in ids):
+            bad[ch] = n
+    return bad
+
+
+def report_unknown_characters(tokenizer, task, problems, model: str, logger) -> Counter:
+    """Warn (on ``logger``) when the prompts and reference solutions of ``problems`` hold characters outside
+    ``tokenizer``'s vocabulary: how many, a few examples with the problem holding each, and the data file.
+    The model would otherwise read them silently as <unk> (or not at all). Returns the counts."""
+    texts = {p.id: " ".join([task.prompt(p), *p.steps, str(p.answer)]) for p in problems}
+    bad = unknown_characters(tokenizer, list(texts.values()))
+    if bad:
+        first = {ch: next(pid for pid, t in texts.items() if ch in t) for ch, _ in bad.most_common(3)}
+        examples = ", ".join(f"{ch!r} x{bad[ch]} (first in {pid})" for ch, pid in first.items())
+        source = getattr(task, "source", None)
+        logger.warning("%s: %d distinct character(s), %d occurrence(s), are outside the vocabulary of the tokenizer "
+                       "of %s, e.g. %s; the model reads them as <unk> or not at all: clean the data, or use a model "
+                       "whose tokenizer covers them (e.g. `roadmap tiny` built on this data)",
+                       f"{task.name} data {str(source)!r}" if source else f"task {task.name!r}", len(bad),
+                       sum(bad.values()), model, examples)
+    return bad

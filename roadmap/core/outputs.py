@@ -160,6 +160,11 @@ def prepare_output(out: str | Path, kind: str, *, overwrite: bool = False) -> Pa
             f"output folder {str(out)!r} holds a {marker['kind']!r} folder, which `roadmap {marker['kind']}` writes "
             "in place over many starts; another command never replaces it, not even with overwrite: choose another "
             "folder")
+    if marker is None and (out / MARKER_NAME).exists():
+        raise OutputExistsError(
+            f"output folder {str(out)!r} has a damaged marker {MARKER_NAME} (emptied, cut or garbled), so which of "
+            "its files o1-roadmap wrote cannot be told, and none is deleted, not even with overwrite: move the folder "
+            "away (or delete it, if it is only the library's output), or choose another folder")
     foreign = present if marker is None else sorted(set(present) - set(marker.get("files", [])))
     if marker is None or foreign:
         raise OutputExistsError(
@@ -375,7 +380,15 @@ def claim_output_dir(out: str | Path, kind: str, *, legacy: Callable[[Path], boo
                 "resumed only by the same command: choose another folder")
         return out
     present = [f for f in _files(out) if f != LOCK_NAME] if out.is_dir() else []
-    if present and not (legacy is not None and legacy(out)) or (out / MARKER_NAME).exists():
+    damaged = (out / MARKER_NAME).exists()
+    if damaged and not (legacy is not None and legacy(out)):
+        raise OutputExistsError(
+            f"output folder {str(out)!r} has a damaged marker {MARKER_NAME} (emptied, cut or garbled), and its files "
+            f"are not only what `roadmap {kind}` writes, so it is not resumed and nothing in it is replaced: move "
+            "the folder away, or choose another folder")
+    if damaged and not check_only:  # the legacy check vouches for the files: only the marker was lost
+        logger.warning("%s is damaged; the folder holds only what `roadmap %s` writes: marker rewritten", out / MARKER_NAME, kind)
+    elif not damaged and present and not (legacy is not None and legacy(out)):
         raise OutputExistsError(
             f"output folder {str(out)!r} holds files o1-roadmap did not write ({_listing(present) or MARKER_NAME}); "
             "they are never replaced, not even with --overwrite: choose another folder, or move those files away")

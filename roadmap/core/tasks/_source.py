@@ -170,6 +170,33 @@ def _key(question: str) -> str:
     return " ".join(question.split())
 
 
+def _where(p: Problem) -> str:
+    return f"{p.meta.get('origin', '?')} row {p.meta.get('row', '?')}"
+
+
+def _without_conflicts(parsed: dict[str, list[Problem]], on_bad_row: str) -> dict[str, list[Problem]]:
+    """``parsed`` when no question has two different answers across its files (splits); else a
+    ``BadRowError`` naming both rows, or, with ``on_bad_row="skip"``, the later row dropped with a warning.
+    (``collect_rows`` does the same within one file.)"""
+    from roadmap.core.tasks.base import BadRowError, _same_answer
+
+    first: dict[str, Problem] = {}
+    out: dict[str, list[Problem]] = {}
+    for split, problems in parsed.items():
+        out[split] = []
+        for p in problems:
+            seen = first.setdefault(_key(p.question), p)
+            if seen is not p and not _same_answer(seen.answer, p.answer):
+                msg = (f"{_where(p)} asks the question of {_where(seen)} with another answer ({p.answer!r}, not "
+                       f"{seen.answer!r})")
+                if on_bad_row == "raise":
+                    raise BadRowError(f"{msg}; keep the right one, or pass on_bad_row='skip' to drop the later row")
+                logger.warning("%s; dropped the later row", msg)
+                continue
+            out[split].append(p)
+    return out
+
+
 def _dedupe(problems: list[Problem]) -> list[Problem]:
     seen: set[str] = set()
     out = []
@@ -188,6 +215,8 @@ class SourceTask(Task):
     """
 
     hub_config: str | None = None
+    #: ``problems`` warns itself when ``n`` exceeds the rows of a split (the CLI need not)
+    warns_when_short = True
     hub_splits: tuple[str, ...] = ("train", "test")
     #: an example local source, shown when the Hub is unreachable
     local_hint: str = "source='/path/to/folder'"
@@ -216,6 +245,7 @@ class SourceTask(Task):
             )
             for r in raw
         }
+        parsed = _without_conflicts(parsed, self.on_bad_row)
         if "train" in parsed and "test" in parsed:
             test = _dedupe(parsed["test"])
             test_keys = {_key(p.question) for p in test}
@@ -240,6 +270,12 @@ class SourceTask(Task):
             raise ConfigError(f"n={n} is negative; pass a count >= 0, or None for all problems")
         pool = list(self.load()[split])
         random.Random(f"{self.name}-{seed}").shuffle(pool)
+        warned = self.__dict__.setdefault("_warned_short", set())  # once per task, not once per phase of a run
+        if pool and n is not None and n > len(pool) and (split, n) not in warned:
+            warned.add((split, n))
+            logger.warning("%s: asked for %d %s problems (--n, or a recipe's *_problems) but it holds %d; using those "
+                           "%d (ask for %d or fewer to silence this)", self.source, n, split, len(pool), len(pool),
+                           len(pool))
         return pool if n is None else pool[:n]
 
     def __repr__(self) -> str:
