@@ -48,7 +48,14 @@ def bench_methods() -> tuple[str, ...]:
 SEQUENTIAL = "sequential"
 
 _SAMPLED = ("majority", "bon", "weighted")
-_UNSCORED = ("greedy", "majority", SEQUENTIAL)  # the methods that need no scorer
+_UNSCORED = ("greedy", "majority", SEQUENTIAL)  # the methods outside search.registry, which need no scorer
+
+
+def _needs_scorer(method: str) -> bool:
+    """Whether ``method`` needs a scorer: a registered search method unless it was registered with needs_scorer=False."""
+    from search.registry import search_needs_scorer
+
+    return method not in _UNSCORED and search_needs_scorer(method)
 
 
 @dataclass
@@ -188,7 +195,7 @@ def bench_test_time(
     base = {"task": task.name, "n": len(problems),
             "problems": json_fingerprint([(p.id, p.question, p.answer) for p in problems]),
             "chunk": config.chunk, **dict(inputs or {})}
-    skipped = [m for m in config.methods if m not in _UNSCORED and not has_scorer]
+    skipped = [m for m in config.methods if _needs_scorer(m) and not has_scorer]
     methods = [m for m in config.methods if m not in skipped]
     plan: list[tuple[str, int, int]] = []
     for seed in config.seeds:
@@ -259,7 +266,7 @@ def _provenance(method: str, base: dict, config: TestTimeConfig, scorer_inputs: 
         p["temperature"] = config.temperature
     if method in ("beam", "dvts", "mcts"):
         p["width"] = config.width
-    if method not in _UNSCORED:
+    if _needs_scorer(method):
         p["scorer"] = dict(scorer_inputs or {})
     return p
 

@@ -29,6 +29,7 @@ from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import format_table, write_json
 from roadmap.core.outputs import owned_payload
 from roadmap.core.threads import configure_threads
+from roadmap.plugins import load_plugins
 
 __all__ = ["main", "parse_task_args", "build_parser", "lengths_from_args"]
 
@@ -106,13 +107,14 @@ def _workers(args: argparse.Namespace, task, *, prm: bool = True, completer: str
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from roadmap.evaluate import METHODS, evaluate, evaluate_search
+    from search.registry import search_needs_scorer
 
     task = _task(args, args.policy)
     if args.method == "sequential":
         if args.thinking_budget is None:
             raise ConfigError("--method sequential needs --thinking-budget N (thinking tokens per solution)")
         args.method = "greedy"
-    if args.method not in METHODS and not args.prm:
+    if args.method not in METHODS and search_needs_scorer(args.method) and not args.prm:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
     _bind_prompt(args, task, args.policy, problems)
@@ -412,6 +414,11 @@ COMMANDS = {"eval": _cmd_eval, "tiny": _cmd_tiny, "sft": _cmd_sft, "label": _cmd
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``roadmap`` command; bad input ends as one line ``roadmap <cmd>: error: ...`` and exit code 2."""
     configure_threads()  # before any sub-command imports torch
+    try:
+        load_plugins()  # ROADMAP_PLUGINS: their search methods are --method choices
+    except RoadmapError as err:
+        print(f"roadmap: error: {err}", file=sys.stderr)
+        return 2
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

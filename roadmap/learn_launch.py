@@ -156,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     the main rank) write the metrics with the job's fingerprint."""
     from roadmap.loop import learn_here
     from roadmap.loop_config import LoopConfig
+    from roadmap.plugins import load_plugins
 
+    load_plugins()  # a plugin's learner or task, as in the loop's process
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: python -m roadmap.learn_launch iter_k/learn_job.json (written by the loop)")

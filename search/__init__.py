@@ -18,7 +18,15 @@ from search.best_of_n import (
 )
 from search.expand import ExpandConfig, expand, new_tree, score_many
 from search.mcts import EVALUATIONS, MCTSConfig, mcts
-from search.registry import SEARCH_METHODS, SearchBudget, get_search, register_search, search_method_names
+from search.registry import (
+    SEARCH_METHODS,
+    SearchBudget,
+    get_search,
+    register_search,
+    search_method_names,
+    search_needs_scorer,
+    unregister_search,
+)
 from search.trees import read_trees, result_row, row_result, row_tree, trees_dataset, write_trees
 
 __all__ = [
@@ -43,6 +51,8 @@ __all__ = [
     "get_search",
     "register_search",
     "search_method_names",
+    "search_needs_scorer",
+    "unregister_search",
     "EVALUATIONS",
     "result_row",
     "row_result",

@@ -25,14 +25,17 @@ from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem, SearchResult
 
-__all__ = ["SearchBudget", "SearchFn", "SEARCH_METHODS", "register_search", "get_search", "search_method_names",
-           "longest_candidate"]
+__all__ = ["SearchBudget", "SearchFn", "SEARCH_METHODS", "register_search", "unregister_search", "get_search",
+           "search_method_names", "search_needs_scorer", "longest_candidate"]
 
 #: ``(policy, task, problems, scorer, budget, *, verifier=None) -> list[SearchResult]``
 SearchFn = Callable[..., list[SearchResult]]
 
 #: method name -> search function; ``register_search`` adds to it, ``get_search`` reads it
 SEARCH_METHODS: dict[str, SearchFn] = {}
+
+#: the registered methods that run without a scorer (``register_search(..., needs_scorer=False)``)
+_UNSCORED: set[str] = set()
 
 MCTS_EVALUATIONS = ("scorer", "rollout", "both")
 
@@ -69,10 +72,12 @@ class SearchBudget:
             raise ConfigError(f"mcts_evaluation={self.mcts_evaluation!r} is unknown; use one of {MCTS_EVALUATIONS}")
 
 
-def register_search(name: str, fn: SearchFn | None = None) -> Any:
+def register_search(name: str, fn: SearchFn | None = None, *, needs_scorer: bool = True) -> Any:
     """Add ``fn`` to ``SEARCH_METHODS`` under ``name``; without ``fn``, a decorator that does.
 
-    Registering a different function under a name already taken raises ValueError.
+    ``needs_scorer=False`` says the method runs without a scorer (it is then passed ``scorer=None`` at test
+    time): ``roadmap eval`` and ``roadmap bench`` run it without ``--prm``. Registering a different function
+    under a name already taken raises ValueError.
     """
 
     def add(f: SearchFn) -> SearchFn:
@@ -80,14 +85,27 @@ def register_search(name: str, fn: SearchFn | None = None) -> Any:
             raise ValueError(f"search method {name!r} is already registered to {SEARCH_METHODS[name].__qualname__}; "
                              "pick another name")
         SEARCH_METHODS[name] = f
+        (_UNSCORED.discard if needs_scorer else _UNSCORED.add)(name)
         return f
 
     return add if fn is None else add(fn)
 
 
+def unregister_search(name: str) -> None:
+    """Remove the method ``name`` (a plugin's or a test's) from the registry; an unknown name is a no-op."""
+    SEARCH_METHODS.pop(name, None)
+    _UNSCORED.discard(name)
+
+
 def search_method_names() -> tuple[str, ...]:
     """The registered search methods, in registration order."""
     return tuple(SEARCH_METHODS)
+
+
+def search_needs_scorer(name: str) -> bool:
+    """Whether the registered method ``name`` needs a scorer at test time (a PRM, ``--prm``)."""
+    get_search(name)  # names the registered methods when it is not one
+    return name not in _UNSCORED
 
 
 def get_search(name: str) -> SearchFn:
