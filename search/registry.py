@@ -12,7 +12,8 @@ so that methods compared at one N spend comparable compute:
   beam search at the same N.
 
 The CLI's choices, the benchmark's methods and train-time search all read this registry, so a
-new method is one ``register_search`` entry.
+new method is one ``register_search`` entry (``needs_scorer=False`` for one that runs without a
+scorer; ``docs/extending.md`` walks through one).
 """
 
 from __future__ import annotations
