@@ -18,16 +18,12 @@ import logging
 import math
 from collections.abc import Sequence
 
-from roadmap.core.errors import ConfigError
+from roadmap.core.errors import NoStepCheckerError
 from roadmap.core.types import Problem, StepScorer
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["VerifierScorer", "get_verifier_reward", "get_step_verifier_reward", "completion_text"]
-
-
-class _NoStepChecker(ConfigError, TypeError):
-    """A step verifier was asked for on a task without a step checker (a TypeError, as before, and bad input)."""
 
 
 class VerifierScorer(StepScorer):
@@ -144,6 +140,6 @@ def get_step_verifier_reward(task, answer_column: str = "answer"):
         TypeError: ``task`` has no ``step_labels`` checker.
     """
     if not callable(getattr(task, "step_labels", None)):
-        raise _NoStepChecker(f"task {getattr(task, 'name', task)!r} has no step checker (step_labels); use the answer "
+        raise NoStepCheckerError(f"task {getattr(task, 'name', task)!r} has no step checker (step_labels); use the answer "
                              "verifier (verifier: answer) for it")
     return _StepVerifierReward(task, answer_column)

@@ -14,17 +14,13 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 
-from roadmap.core.errors import ConfigError, DataError
+from roadmap.core.errors import BadRowError, ConfigError
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
 BAD_ROW_POLICIES = ("raise", "skip")
-
-
-class BadRowError(DataError):
-    """A source row has no usable question or answer."""
 
 
 def stable_hash(text: str) -> int:

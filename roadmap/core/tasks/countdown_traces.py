@@ -92,8 +92,8 @@ class SearchTrace:
         return "\n".join([*self.steps, f"Answer: {self.answer}"])
 
 
-class _Capped(Exception):
-    pass
+class _Capped(Exception):  # internal control flow, not an error: search_trace catches it (see core/errors.py)
+    """The trace reached ``max_chars``: unwinds the DFS to ``search_trace``, which ends the trace there."""
 
 
 def search_trace(numbers: Sequence[int], target: int, *, seed: int = 0, max_chars: int = 2048, breadth: int = 0,
