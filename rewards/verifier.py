@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Sequence
 
-from roadmap.core.errors import NoStepCheckerError
+from roadmap.core.errors import MissingColumnError, NoStepCheckerError
 from roadmap.core.types import Problem, StepScorer
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class _VerifierReward:
 
     def __call__(self, prompts, completions, **kwargs) -> list[float | None]:
         if self.answer_column not in kwargs:
-            raise KeyError(
+            raise MissingColumnError(
                 f"the reward needs the reference answers in the dataset column {self.answer_column!r}, but the "
                 f"columns passed were {sorted(k for k in kwargs if not k.startswith(('trainer_', 'log_')))}; "
                 "add that column or pass answer_column=... to get_verifier_reward"
@@ -116,7 +116,7 @@ class _StepVerifierReward(_VerifierReward):
         answers = super().__call__(prompts, completions, **kwargs)
         questions = kwargs.get("question")
         if questions is None:
-            raise KeyError("the step verifier needs each row's question in the column 'question' (the steps are "
+            raise MissingColumnError("the step verifier needs each row's question in the column 'question' (the steps are "
                            "checked against its operands); add that column")
         out: list[float | None] = []
         for i, (right, completion) in enumerate(zip(answers, completions)):

@@ -25,7 +25,9 @@ __all__ = [
     "RecipeError",
     "NoStepCheckerError",
     "BadRowError",
+    "MissingColumnError",
     "GGUFError",
+    "DependencyError",
     "GGUFDependencyError",
     "SourceUnavailableError",
     "OutputExistsError",
@@ -94,13 +96,26 @@ class BadRowError(DataError):
     """A source row has no usable question or answer. Raised by ``roadmap.core.tasks``."""
 
 
+class MissingColumnError(DataError, KeyError):
+    """A dataset lacks a column a reward function reads (a KeyError, as before, and bad input).
+
+    Raised by the TRL reward functions of ``rewards.verifier`` and ``rewards.shaping``."""
+
+    def __str__(self) -> str:  # KeyError's own __str__ would quote the whole message
+        return Exception.__str__(self)
+
+
 class GGUFError(DataError):
     """A GGUF file that cannot be imported: not GGUF, truncated, or an unsupported architecture/quantization.
 
     Raised by ``policy_init.gguf_import``."""
 
 
-class GGUFDependencyError(RoadmapError, ImportError):
+class DependencyError(RoadmapError, ImportError):
+    """An optional package a feature needs is not installed; the message names it and the pip command."""
+
+
+class GGUFDependencyError(DependencyError):
     """A package the GGUF import needs (``gguf``, or the distribution that ships the model) is not installed."""
 
 

@@ -245,7 +245,7 @@ class Task(ABC):
 
         A task declares its levels by overriding this (arith: the number of operands). The default
         refuses, naming the task."""
-        raise ValueError(f"task {self.name!r} declares no difficulty levels; the ladder needs a task whose "
+        raise ConfigError(f"task {self.name!r} declares no difficulty levels; the ladder needs a task whose "
                          "level_task(level) returns it at one level (arith: levels are operand counts)")
 
     def split_steps(self, text: str) -> list[str]:
