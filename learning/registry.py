@@ -30,7 +30,7 @@ from roadmap.core.types import Problem
 __all__ = ["LEARNERS", "Learner", "LearnInputs", "NothingToLearn", "get_learner", "register_learner"]
 
 
-class NothingToLearn(Exception):
+class NothingToLearn(Exception):  # internal control flow, not an error: the loop catches it (see core/errors.py)
     """Raised by a learner whose inputs hold nothing to learn from; the loop then keeps the policy."""
 
 

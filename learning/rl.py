@@ -194,7 +194,7 @@ class RLConfig:
 def _check_shaping(shaping) -> None:
     known = sorted(SHAPING_REWARDS)
     if not isinstance(shaping, dict):
-        raise TypeError(f"shaping={shaping!r} must map shaping reward names to weights, e.g. {{'format': 0.1}}; "
+        raise ConfigError(f"shaping={shaping!r} must map shaping reward names to weights, e.g. {{'format': 0.1}}; "
                               f"known names: {known}")
     unknown = sorted(str(k) for k in set(shaping) - set(SHAPING_REWARDS))
     if unknown:

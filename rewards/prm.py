@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from roadmap.core.errors import ConfigError, MissingPathError, RoadmapError
+from roadmap.core.errors import ConfigError, MissingPathError, PRMLengthError
 from roadmap.core.hf_load import check_model_files, check_tokenizer_fits
 from roadmap.core.training import check_model_dir
 from roadmap.core.types import Problem
@@ -97,10 +97,6 @@ def aggregate(step_scores: Sequence[float], how: str = "min") -> float:
     if how == "mean":
         return sum(scores) / len(scores)
     return math.prod(scores)
-
-
-class PRMLengthError(RoadmapError, ValueError):
-    """A run's prompts alone are longer than the reward model's positions: no step could be scored."""
 
 
 def max_positions(config) -> int | None:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rewards.prm import MARKER, ContextGuard, PRMScorer, ProcessRewardModel, load_kwargs
-from roadmap.core.errors import ConfigError, RoadmapError
+from roadmap.core.errors import ConfigError, PRMFormatError
 from roadmap.core.hf_load import check_model_files, check_tokenizer_fits
 from roadmap.core.types import Problem
 
@@ -55,10 +55,6 @@ QWEN_PRM_ARCHITECTURE = "Qwen2ForProcessRewardModel"
 _SHEPHERD_TAG, _SHEPHERD_GOOD, _SHEPHERD_BAD = "ки", "+", "-"
 _QWEN_SEP = "<extra_0>"
 _NUMBERED = re.compile(r"^\s*Step \d+:")
-
-
-class PRMFormatError(RoadmapError, FileNotFoundError):
-    """A reward model folder is in no supported format, or lacks what its format needs."""
 
 
 def _read_config(p: Path) -> dict:

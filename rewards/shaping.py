@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 
 from rewards.verifier import completion_text
+from roadmap.core.errors import ConfigError, MissingColumnError
 from roadmap.core.types import Problem, StepScorer
 
 __all__ = [
@@ -130,7 +131,7 @@ def get_soft_overlong_reward(max_completion_length: int, soft_cache_length: int)
     (tokens); without them, from the completion's characters.
     """
     if not 0 < soft_cache_length <= max_completion_length:
-        raise ValueError(
+        raise ConfigError(
             f"soft_cache_length={soft_cache_length} must lie in (0, max_completion_length={max_completion_length}]"
         )
     return _OverlongReward(max_completion_length, soft_cache_length)
@@ -146,7 +147,7 @@ class _ScorerReward:
         if name is None:
             return [""] * n
         if name not in kwargs:
-            raise KeyError(
+            raise MissingColumnError(
                 f"the scorer reward reads the dataset column {name!r}, but the columns passed were "
                 f"{sorted(k for k in kwargs if not k.startswith(('trainer_', 'log_')))}; add that column "
                 "(learning.data.grpo_rows writes 'question' and 'answer') or pass question_column=None / "

@@ -18,16 +18,12 @@ import logging
 import math
 from collections.abc import Sequence
 
-from roadmap.core.errors import ConfigError
+from roadmap.core.errors import MissingColumnError, NoStepCheckerError
 from roadmap.core.types import Problem, StepScorer
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["VerifierScorer", "get_verifier_reward", "get_step_verifier_reward", "completion_text"]
-
-
-class _NoStepChecker(ConfigError, TypeError):
-    """A step verifier was asked for on a task without a step checker (a TypeError, as before, and bad input)."""
 
 
 class VerifierScorer(StepScorer):
@@ -77,7 +73,7 @@ class _VerifierReward:
 
     def __call__(self, prompts, completions, **kwargs) -> list[float | None]:
         if self.answer_column not in kwargs:
-            raise KeyError(
+            raise MissingColumnError(
                 f"the reward needs the reference answers in the dataset column {self.answer_column!r}, but the "
                 f"columns passed were {sorted(k for k in kwargs if not k.startswith(('trainer_', 'log_')))}; "
                 "add that column or pass answer_column=... to get_verifier_reward"
@@ -120,7 +116,7 @@ class _StepVerifierReward(_VerifierReward):
         answers = super().__call__(prompts, completions, **kwargs)
         questions = kwargs.get("question")
         if questions is None:
-            raise KeyError("the step verifier needs each row's question in the column 'question' (the steps are "
+            raise MissingColumnError("the step verifier needs each row's question in the column 'question' (the steps are "
                            "checked against its operands); add that column")
         out: list[float | None] = []
         for i, (right, completion) in enumerate(zip(answers, completions)):
@@ -144,6 +140,6 @@ def get_step_verifier_reward(task, answer_column: str = "answer"):
         TypeError: ``task`` has no ``step_labels`` checker.
     """
     if not callable(getattr(task, "step_labels", None)):
-        raise _NoStepChecker(f"task {getattr(task, 'name', task)!r} has no step checker (step_labels); use the answer "
+        raise NoStepCheckerError(f"task {getattr(task, 'name', task)!r} has no step checker (step_labels); use the answer "
                              "verifier (verifier: answer) for it")
     return _StepVerifierReward(task, answer_column)

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from roadmap.core.errors import ConfigError
 from roadmap.core.io import atomic_write_text
 from roadmap.ladder_config import mix_rows, select_solution
 from roadmap.loop_config import RecipeError
@@ -74,7 +75,7 @@ class LongCoTSection:
 
     def __post_init__(self) -> None:
         if self.wrong_attempts < 1:
-            raise ValueError(f"wrong_attempts={self.wrong_attempts} must be at least 1 (0 is the sft learner)")
+            raise ConfigError(f"wrong_attempts={self.wrong_attempts} must be at least 1 (0 is the sft learner)")
 
 
 def build_dpo_config(dpo: dict, *, learn_steps: int, batch_size: int, lengths, seed: int = 0,
@@ -82,7 +83,6 @@ def build_dpo_config(dpo: dict, *, learn_steps: int, batch_size: int, lengths, s
     """The ``TreeDPOConfig`` of the recipe's ``dpo:`` over ``DPO_DEFAULTS`` (batch size: the ladder's unless
     ``dpo.batch_size``); a bad key or value is a one-line ``RecipeError`` naming it (``dpo.<key>``)."""
     from learning.tree_dpo import TreeDPOConfig
-    from roadmap.core.errors import ConfigError
     from roadmap.loop_config import build_section
 
     built = build_section(TreeDPOConfig, {**DPO_DEFAULTS, "batch_size": batch_size, **dpo}, "dpo",

@@ -33,7 +33,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import RoadmapError
+from roadmap.core.errors import LearnLaunchError
 from roadmap.core.io import json_fingerprint, write_json
 
 logger = logging.getLogger(__name__)
@@ -41,10 +41,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["LearnLaunchError", "launch_command", "launch_learn", "main"]
 
 JOB_NAME, RESULT_NAME, LOG_NAME = "learn_job.json", "learn_result.json", "learn.log"
-
-
-class LearnLaunchError(RoadmapError, RuntimeError):
-    """The learn phase's ``accelerate launch`` subprocess failed; the message names the config and the log."""
 
 
 def launch_command(config_file: str | Path, num_processes: int, job: str | Path) -> list[str]:

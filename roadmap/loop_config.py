@@ -20,17 +20,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import ConfigError, MissingPathError
+from roadmap.core.errors import ConfigError, MissingPathError, RecipeError
 from roadmap.core.lengths import Lengths
 from roadmap.core.ranges import check_ranges
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["LoopConfig", "PRMPhaseConfig", "RecipeError", "load_recipe"]
-
-
-class RecipeError(ConfigError):
-    """A recipe key or value the loop cannot run; the message names it, its section and the fix."""
 
 
 _LENGTHS_REASON = "the top-level lengths: section, e.g. `lengths: {max_solution_tokens: 2048}`"

@@ -91,7 +91,7 @@ def _prepare(compute: Sequence[float], accuracy: Sequence[float], warmup_fractio
     c = np.asarray(compute, dtype=float)
     r = np.asarray(accuracy, dtype=float)
     if c.shape != r.shape or c.ndim != 1:
-        raise ValueError(f"compute ({c.shape}) and accuracy ({r.shape}) must be 1-D and the same length")
+        raise DataError(f"compute ({c.shape}) and accuracy ({r.shape}) must be 1-D and the same length")
     if not np.all(np.isfinite(c)) or not np.all(np.isfinite(r)):
         raise DataError("compute and accuracy must be finite numbers (found NaN or inf)")
     if np.any(c <= 0):

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from roadmap.core.errors import ConfigError, RoadmapError
+from roadmap.core.errors import ConfigError, ShardError
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ __all__ = ["Workers", "Shard", "ShardError", "run_shards", "fresh_shard", "finis
            "start_ray"]
 
 RAY_INSTALL = "pip install 'o1-roadmap[ray]' (or pip install 'ray==2.60.0')"
-
-
-class ShardError(RoadmapError, RuntimeError):
-    """A shard failed on a worker (it raised, or its worker died); finished shards were kept."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import RoadmapError
+from roadmap.core.errors import RunLockedError
 
 __all__ = [
     "LOCK_NAME",
@@ -46,10 +46,6 @@ __all__ = [
 
 #: the lock file of a run folder (``run_lock``)
 LOCK_NAME = ".o1-roadmap.lock"
-
-
-class RunLockedError(RoadmapError, RuntimeError):
-    """Another process holds the lock of a run folder (or its lock file cannot be read); the CLI prints one line."""
 
 
 # ---------------------------------------------------------------------- ranks (accelerate launch)

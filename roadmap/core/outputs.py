@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import ConfigError, RoadmapError
+from roadmap.core.errors import ConfigError, OutputExistsError
 from roadmap.core.io import (
     LOCK_NAME,
     _provenance,
@@ -73,11 +73,6 @@ RESUMABLE_KINDS = ("run", "search", "bench", "quickstart")
 
 #: the key of a single output file (a JSON report) that says which command of the library wrote it
 OUTPUT_FILE_KEY = "written_by"
-
-
-class OutputExistsError(RoadmapError, ValueError):
-    """An output exists and the library may not replace it (it is not the library's own output), or it
-    would overwrite one of the command's own inputs."""
 
 
 def _files(folder: Path) -> list[str]:

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from roadmap.core.errors import ConfigError, RoadmapError
+from roadmap.core.errors import ConfigError, EngineDeadError
 from roadmap.core.hf_text import as_stop_list, check_sample_args
 from roadmap.core.types import Completion, Usage
 
@@ -39,10 +39,6 @@ __all__ = ["VLLMPolicy", "EngineDeadError"]
 # tokens of the prefix decoded with the generated ids, so that a leading space or a character
 # split over several tokens comes out as it does in the whole document
 _CONTEXT_TOKENS = 8
-
-
-class EngineDeadError(RoadmapError, RuntimeError):
-    """The vLLM engine process died; the message names the model and what to do."""
 
 
 def request_seed(seed: int, prefix: str, occurrence: int, sample: int) -> int:

@@ -21,7 +21,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import NamedTuple
 
-from roadmap.core.errors import ConfigError, DataError, MissingPathError, RoadmapError
+from roadmap.core.errors import ConfigError, DataError, DependencyError, MissingPathError, SourceUnavailableError
 from roadmap.core.tasks.base import SPLITS, Task, check_bad_row_policy, check_split, collect_rows, hash_split
 from roadmap.core.types import Problem
 
@@ -30,10 +30,6 @@ __all__ = ["SourceUnavailableError", "RawSplit", "read_file", "load_source", "So
 logger = logging.getLogger(__name__)
 
 FILE_SUFFIXES = (".parquet", ".jsonl", ".json")
-
-
-class SourceUnavailableError(RoadmapError, ConnectionError):
-    """A Hub dataset could not be loaded (typically: this machine cannot reach the Hub)."""
 
 
 class RawSplit(NamedTuple):
@@ -121,7 +117,7 @@ def _load_hub(source: str, config: str | None, splits: tuple[str, ...], hint: st
     try:
         import datasets
     except ImportError as err:
-        raise ImportError(f"loading {source!r} from the Hub needs `datasets`; pip install datasets ({err})") from err
+        raise DependencyError(f"loading {source!r} from the Hub needs `datasets`; pip install datasets ({err})") from err
     out = []
     for split in splits:
         try:

@@ -62,7 +62,7 @@ class ArithConfig:
 
     def __post_init__(self) -> None:
         if self.solution_format not in SOLUTION_FORMATS:
-            raise ValueError(f"solution_format={self.solution_format!r} is unknown; use one of {SOLUTION_FORMATS}")
+            raise ConfigError(f"solution_format={self.solution_format!r} is unknown; use one of {SOLUTION_FORMATS}")
         if self.min_operands < 2:
             raise ConfigError(f"min_operands={self.min_operands} must be at least 2 (a chain needs one operation)")
         if self.max_operands < self.min_operands:
@@ -148,7 +148,7 @@ class ArithTask(Task):
     def level_task(self, level: int) -> ArithTask:
         """Chains of exactly ``level`` operands, in this task's digits and solution format."""
         if isinstance(level, bool) or not isinstance(level, int) or not 2 <= level <= 64:
-            raise ValueError(f"arith level {level!r} is not an operand count the task can make; use a whole "
+            raise ConfigError(f"arith level {level!r} is not an operand count the task can make; use a whole "
                              "number from 2 to 64")
         return type(self)(replace(self.config, min_operands=level, max_operands=level))
 

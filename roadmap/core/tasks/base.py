@@ -14,17 +14,13 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 
-from roadmap.core.errors import ConfigError, DataError
+from roadmap.core.errors import BadRowError, ConfigError
 from roadmap.core.types import Problem
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
 BAD_ROW_POLICIES = ("raise", "skip")
-
-
-class BadRowError(DataError):
-    """A source row has no usable question or answer."""
 
 
 def stable_hash(text: str) -> int:
@@ -249,7 +245,7 @@ class Task(ABC):
 
         A task declares its levels by overriding this (arith: the number of operands). The default
         refuses, naming the task."""
-        raise ValueError(f"task {self.name!r} declares no difficulty levels; the ladder needs a task whose "
+        raise ConfigError(f"task {self.name!r} declares no difficulty levels; the ladder needs a task whose "
                          "level_task(level) returns it at one level (arith: levels are operand counts)")
 
     def split_steps(self, text: str) -> list[str]:

@@ -37,7 +37,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from roadmap.core.errors import DataError
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.tasks.countdown_solver import Line, State, Walk, children, format_state, state_value
 from roadmap.core.types import Problem
 
@@ -92,8 +92,8 @@ class SearchTrace:
         return "\n".join([*self.steps, f"Answer: {self.answer}"])
 
 
-class _Capped(Exception):
-    pass
+class _Capped(Exception):  # internal control flow, not an error: search_trace catches it (see core/errors.py)
+    """The trace reached ``max_chars``: unwinds the DFS to ``search_trace``, which ends the trace there."""
 
 
 def search_trace(numbers: Sequence[int], target: int, *, seed: int = 0, max_chars: int = 2048, breadth: int = 0,
@@ -105,9 +105,9 @@ def search_trace(numbers: Sequence[int], target: int, *, seed: int = 0, max_char
     always solved within the cap); the plain text (``SearchTrace.text``) is at most ``max_chars``.
     """
     if heuristic is not None and heuristic not in HEURISTICS:
-        raise ValueError(f"heuristic={heuristic!r} is not a heuristic; use one of {sorted(HEURISTICS)}")
+        raise ConfigError(f"heuristic={heuristic!r} is not a heuristic; use one of {sorted(HEURISTICS)}")
     if max_chars < len(_GIVE_UP) + 1:
-        raise ValueError(f"max_chars={max_chars} cannot hold a trace; use at least {len(_GIVE_UP) + 1}")
+        raise ConfigError(f"max_chars={max_chars} cannot hold a trace; use at least {len(_GIVE_UP) + 1}")
     rng = random.Random(f"countdown-trace-{seed}")
     name = heuristic or rng.choice(sorted(HEURISTICS))
     score = HEURISTICS[name]
