@@ -218,7 +218,7 @@ def test_claim_refuses_another_kind_and_a_garbled_marker(tmp_path):
     ({"pid": 1, "host": "another-host"}, "in use by process 1 on another-host"),
     ("{not json", "is unreadable"),
     ({"pid": os.getpid(), "host": __import__("socket").gethostname()}, f"in use by process {os.getpid()}"),
-])
+], ids=["another-host", "garbled", "this-process"])  # ids without the pid: pytest-xdist workers must collect alike
 def test_a_held_or_garbled_lock_is_one_line(policy, tmp_path, monkeypatch, capsys, lock, named):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"policy: {policy}\niterations: 1\n")
