@@ -43,6 +43,11 @@ def _write(name: str, content: str | bytes) -> Callable[[Path], None]:
     return setup
 
 
+def _recipe_case(label: str, recipe: str, text: str, out: str, needle: str) -> Case:
+    """A ``roadmap run`` of the recipe file ``recipe`` holding ``text``, into ``out``: refused naming ``needle``."""
+    return Case(label, ["run", recipe, "--out", out], needle, setup=_write(recipe, text))
+
+
 def _points(pairs) -> str:
     return json.dumps([{"compute": c, "accuracy": a} for c, a in pairs])
 

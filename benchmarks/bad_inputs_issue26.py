@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from bad_inputs import Case, _points, _write
+from bad_inputs import Case, _points, _recipe_case, _write
 
 
 def _copy_policy(name: str, damage: Callable[[Path], None] | None = None) -> Callable[[Path], None]:
@@ -186,16 +186,11 @@ def issue26_cases() -> list[Case]:
         Case("fit: B at its bound (printed as a fit before)", ["fit", "jump.json"], "stopped at the bound", expect="warn",
              setup=_write("jump.json", pts([(1, 0.1), (2, 0.1), (4, 0.1), (8, 0.9), (16, 0.9)]))),
         # recipe ranges at load, whatever the learner
-        Case("run: learn.learning_rate: -1.0e-4 (accepted until the learn phase before)", ["run", "lr.yaml", "--out",
-             "run12"], "learn.learning_rate=-0.0001", setup=_write("lr.yaml", good + "learn: {learning_rate: -1.0e-4}\n")),
-        Case("run: tree_dpo margin: 1.5", ["run", "mg.yaml", "--out", "run13"], "learn.margin=1.5",
-             setup=_write("mg.yaml", good + "learn: {algorithm: tree_dpo, margin: 1.5}\n")),
-        Case("run: grpo max_grad_norm: .nan", ["run", "gn.yaml", "--out", "run14"], "learn.max_grad_norm=nan",
-             setup=_write("gn.yaml", good + "learn: {algorithm: grpo, max_grad_norm: .nan}\n")),
-        Case("run: search temperature: -0.5", ["run", "st.yaml", "--out", "run15"], "search.temperature=-0.5",
-             setup=_write("st.yaml", good + "search: {method: mcts, temperature: -0.5}\n")),
-        Case("run: prm temperature: -1.0 (guide: prm)", ["run", "pt.yaml", "--out", "run16"], "prm.temperature=-1.0",
-             setup=_write("pt.yaml", good + "guide: prm\nprm: {temperature: -1.0}\n")),
+        _recipe_case("run: learn.learning_rate: -1.0e-4 (accepted until the learn phase before)", "lr.yaml", good + "learn: {learning_rate: -1.0e-4}\n", "run12", "learn.learning_rate=-0.0001"),
+        _recipe_case("run: tree_dpo margin: 1.5", "mg.yaml", good + "learn: {algorithm: tree_dpo, margin: 1.5}\n", "run13", "learn.margin=1.5"),
+        _recipe_case("run: grpo max_grad_norm: .nan", "gn.yaml", good + "learn: {algorithm: grpo, max_grad_norm: .nan}\n", "run14", "learn.max_grad_norm=nan"),
+        _recipe_case("run: search temperature: -0.5", "st.yaml", good + "search: {method: mcts, temperature: -0.5}\n", "run15", "search.temperature=-0.5"),
+        _recipe_case("run: prm temperature: -1.0 (guide: prm)", "pt.yaml", good + "guide: prm\nprm: {temperature: -1.0}\n", "run16", "prm.temperature=-1.0"),
         Case("eval --config <missing file>", ev + ["--config", "nope_cfg.yaml"], "nope_cfg.yaml"),
         # data files
         Case("gsm8k: the same question with two answers", ["eval", "--policy", "P", "--task", "gsm8k", "--task-arg",

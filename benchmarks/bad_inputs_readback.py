@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from bad_inputs import Case, _points, _write
+from bad_inputs import Case, _points, _recipe_case, _write
 
 #: a `roadmap run` recipe that finishes in seconds on the tiny policy P
 TINY_RUN = ("policy: P\ntask: arith\niterations: 1\ntrain_problems: 2\neval_problems: 2\nbatch_size: 8\n"
@@ -189,20 +189,12 @@ def readback_cases() -> list[Case]:
         Case("fit: accuracy 1.5", ["fit", "big.json"], "1.5", setup=_write("big.json", _points(
             [(1, 0.1), (10, 0.3), (100, 1.5), (1000, 0.6)]))),
         # recipe keys
-        Case("run: eval_problems: 0", ["run", "ep.yaml", "--out", "run20"], "eval_problems",
-             setup=_write("ep.yaml", good + "eval_problems: 0\n")),
-        Case("run: guide: oracle", ["run", "gd.yaml", "--out", "run21"], "guide",
-             setup=_write("gd.yaml", good + "guide: oracle\n")),
-        Case("run: search method: nope", ["run", "sm.yaml", "--out", "run22"], "nope",
-             setup=_write("sm.yaml", good + "search: {method: nope}\n")),
-        Case("run: learn algorithm: nope", ["run", "la.yaml", "--out", "run23"], "nope",
-             setup=_write("la.yaml", good + "learn: {algorithm: nope}\n")),
-        Case("run: workers: 0", ["run", "wk.yaml", "--out", "run24"], "workers",
-             setup=_write("wk.yaml", good + "workers: 0\n")),
-        Case("run: backend: tpu", ["run", "bk.yaml", "--out", "run25"], "tpu",
-             setup=_write("bk.yaml", good + "backend: tpu\n")),
-        Case("run: task: nope", ["run", "tk.yaml", "--out", "run26"], "nope",
-             setup=_write("tk.yaml", good + "task: nope\n")),
-        Case("run: train_problems: -3", ["run", "tp.yaml", "--out", "run27"], "train_problems",
-             setup=_write("tp.yaml", good + "train_problems: -3\n")),
+        _recipe_case("run: eval_problems: 0", "ep.yaml", good + "eval_problems: 0\n", "run20", "eval_problems"),
+        _recipe_case("run: guide: oracle", "gd.yaml", good + "guide: oracle\n", "run21", "guide"),
+        _recipe_case("run: search method: nope", "sm.yaml", good + "search: {method: nope}\n", "run22", "nope"),
+        _recipe_case("run: learn algorithm: nope", "la.yaml", good + "learn: {algorithm: nope}\n", "run23", "nope"),
+        _recipe_case("run: workers: 0", "wk.yaml", good + "workers: 0\n", "run24", "workers"),
+        _recipe_case("run: backend: tpu", "bk.yaml", good + "backend: tpu\n", "run25", "tpu"),
+        _recipe_case("run: task: nope", "tk.yaml", good + "task: nope\n", "run26", "nope"),
+        _recipe_case("run: train_problems: -3", "tp.yaml", good + "train_problems: -3\n", "run27", "train_problems"),
     ]
