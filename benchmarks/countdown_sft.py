@@ -35,21 +35,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from headline import commit_id, roadmap_command  # noqa: E402  (one provenance and CLI-command builder)
 
 ARMS = ("path", "trace")
 FULL = {"steps": 1500, "batch_size": 16, "problems": 24_000, "eval_n": 200, "trace_max_chars": 2048}
 QUICK = {"steps": 3, "batch_size": 4, "problems": 12, "eval_n": 3, "trace_max_chars": 256}
-
-
-def _roadmap(*args: str) -> list[str]:
-    return [sys.executable, "-m", "roadmap.cli", *args]
-
-
-def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def task_args(size: dict, level: int, arm: str | None = None) -> list[str]:
@@ -80,7 +72,7 @@ def run(cmd: list[str], prov: dict, name: str) -> None:
     print(f"{name}: {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)
-    prov[name] = {"command": cmd[2:], "seconds": round(time.perf_counter() - t0, 1), "commit": _commit()}
+    prov[name] = {"command": cmd[2:], "seconds": round(time.perf_counter() - t0, 1), "commit": commit_id()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     prov_path.write_text(json.dumps(prov, indent=1))
     tiny = d / "tiny"
     if not (tiny / "config.json").exists():
-        run(_roadmap("tiny", *task_args(size, args.level), "--seed", str(args.seed), "--max-positions",
+        run(roadmap_command("tiny", *task_args(size, args.level), "--seed", str(args.seed), "--max-positions",
                      str(positions), "--out", str(tiny)), prov, "tiny")
     means = mean_row_tokens(tiny, size, args.level, args.seed, positions)
     steps = {"trace": size["steps"],
@@ -136,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     for arm in arms:
         policy, report = d / f"sft_{arm}", d / f"eval_{arm}.json"
         if not (policy / "sft_result.json").exists():
-            run(_roadmap("sft", "--policy", str(tiny), *task_args(size, args.level, arm), "--out", str(policy),
+            run(roadmap_command("sft", "--policy", str(tiny), *task_args(size, args.level, arm), "--out", str(policy),
                          "--problems", str(size["problems"]), "--max-steps", str(steps[arm]),
                          "--batch-size", str(size["batch_size"]), "--max-length", str(positions),
                          "--seed", str(args.seed), *(["--lr", str(args.lr)] if args.lr else [])), prov, f"sft_{arm}")
         if not report.exists():
-            run(_roadmap("eval", "--policy", str(policy), *task_args(size, args.level), "--split", "test",
+            run(roadmap_command("eval", "--policy", str(policy), *task_args(size, args.level), "--split", "test",
                          "--n", str(size["eval_n"]), "--seed", str(args.test_seed),
                          "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report)),
                 prov, f"eval_{arm}")
@@ -149,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(arm_row(arm, d, size, args))
     result = {"level": args.level, "size": size, "seed": args.seed, "test_seed": args.test_seed,
               "mean_row_tokens": means, "arms": rows, "provenance": prov, "quick": args.quick,
-              "commit": _commit()}
+              "commit": commit_id()}
     (d / "countdown_sft.json").write_text(json.dumps(result, indent=1))
     (d / "countdown_sft.md").write_text(markdown(result))
     print(markdown(result))

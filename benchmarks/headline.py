@@ -48,7 +48,7 @@ QUICK = {"sft_steps": 20, "eval_n": 16, "label_n": 8, "label_samples": 2, "rollo
          "n_best": 4, "tt_n": 4, "tt_budgets": "4", "ei_iterations": 1, "ei_train_problems": 16}
 
 
-def _roadmap(*args: str) -> list[str]:
+def roadmap_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "roadmap.cli", *args]
 
 
@@ -56,12 +56,12 @@ def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int
     """The commands of one stage for one initialisation seed, whose folder is ``d``."""
     policy, prm = str(d / "policy"), str(d / "rewards" / "prm_binary")
     if stage == "tiny":
-        return [_roadmap("tiny", "--task", "arith", "--seed", str(seed), "--out", str(d / "tiny"))]
+        return [roadmap_command("tiny", "--task", "arith", "--seed", str(seed), "--out", str(d / "tiny"))]
     if stage == "policy":
-        return [_roadmap("sft", "--policy", str(d / "tiny"), "--task", "arith", "--out", policy,
+        return [roadmap_command("sft", "--policy", str(d / "tiny"), "--task", "arith", "--out", policy,
                          "--problems", str(size["sft_steps"] * 64), "--batch-size", "64", "--seed", str(seed))]
     if stage == "greedy":
-        return [_roadmap("eval", "--policy", policy, "--task", "arith", "--n", str(size["eval_n"]),
+        return [roadmap_command("eval", "--policy", policy, "--task", "arith", "--n", str(size["eval_n"]),
                          "--seed", str(test_seed), "--out", str(d / "greedy.json"))]
     if stage == "rewards":
         return [[sys.executable, str(ROOT / "benchmarks" / "rewards_quality.py"), "--policy", policy,
@@ -71,7 +71,7 @@ def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int
                  "--minutes", "100000", "--n-test", str(size["eval_n"]), "--n-best", str(size["n_best"]),
                  "--seed", str(dev_seed), "--test-seed", str(test_seed)]]
     if stage == "test_time":
-        return [_roadmap("bench", "test-time", "--policy", policy, "--prm", prm, "--task", "arith",
+        return [roadmap_command("bench", "test-time", "--policy", policy, "--prm", prm, "--task", "arith",
                          "--n", str(size["tt_n"]), "--budgets", size["tt_budgets"], "--seeds", str(seed),
                          "--problem-seed", str(test_seed), "--out", str(d / "test_time"))]
     if stage == "expert_iteration":
@@ -80,7 +80,7 @@ def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int
         path = d / "expert_iteration.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-        return [_roadmap("run", str(path), "--policy", policy, "--iterations", str(size["ei_iterations"]),
+        return [roadmap_command("run", str(path), "--policy", policy, "--iterations", str(size["ei_iterations"]),
                          "--out", str(d / "expert_iteration"))]
     raise ValueError(f"unknown stage {stage!r}")
 
@@ -93,7 +93,8 @@ def stage_done(stage: str, d: Path) -> bool:
             "expert_iteration": d / "expert_iteration" / "metrics.json"}[stage].exists()
 
 
-def _commit() -> str:
+def commit_id() -> str:
+    """The checked-out commit, with ``+dirty`` when tracked files differ from it (a figure's provenance)."""
     out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
@@ -115,7 +116,7 @@ def run_seed(d: Path, seed: int, args, size: dict) -> None:
         for cmd in cmds:
             subprocess.run(cmd, cwd=ROOT, check=True)
         prov["stages"][stage] = {"commands": [c[1:] for c in cmds], "seconds": time.perf_counter() - t0,
-                                 "commit": _commit(), "size": size}
+                                 "commit": commit_id(), "size": size}
         prov_path.write_text(json.dumps(prov, indent=1))
 
 
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         run_seed(out / f"s{seed}", seed, args, size)
     per_seed = {s: read_figures(out / f"s{s}") for s in seeds}
     rows = summarise(per_seed)
-    result = {"commit": _commit(), "seeds": seeds, "test_seed": args.test_seed, "dev_seed": args.dev_seed,
+    result = {"commit": commit_id(), "seeds": seeds, "test_seed": args.test_seed, "dev_seed": args.dev_seed,
               "quick": args.quick, "size": size, "seconds_this_call": time.perf_counter() - t0, "figures": rows}
     (out / "headline.json").write_text(json.dumps(result, indent=1))
     (out / "headline.md").write_text(markdown(rows, seeds))
