@@ -60,6 +60,7 @@ __all__ = [
     "max_positions",
     "encode_steps",
     "prefix_log_scores",
+    "judged_end",
     "token_logits",
 ]
 
@@ -175,6 +176,22 @@ def encode_steps(
             raise ConfigError(f"could not find the token that ends a step in {text!r}; is the tokenizer lossy?")
         positions.append(k)
     return ids, start, positions
+
+
+def judged_end(readout: str, ids: Sequence[int], positions: Sequence[int], wrote_final_delimiter: bool = False) -> int:
+    """Where the judged solution tokens end (exclusive) in ``ids`` from ``encode_steps``.
+
+    ``encode_steps`` appends the delimiter after the final step too, but a finished solution ends there in
+    EOS: the model never wrote that delimiter. The ``likelihood`` readout would judge it by the policy's
+    probability of a token it did not write (about 1e-7 after an "Answer:" line), so every finished
+    solution's last step would score near 0 before training, and training would spend itself on making that
+    token likely. Under ``likelihood`` that final delimiter is not judged: the last step's score is the
+    product up to its last written token. A partial solution whose text ends in the delimiter (a search step
+    that stopped there, ``wrote_final_delimiter``) keeps it judged. The other readouts judge every solution token.
+    """
+    if readout == "likelihood" and not wrote_final_delimiter and positions and positions[-1] == len(ids) - 1:
+        return len(ids) - 1
+    return len(ids)
 
 
 def prefix_log_scores(logits, token_mask):
@@ -301,7 +318,7 @@ class ProcessRewardModel(ContextGuard):
             ids, start, pos = encode_steps(self.tokenizer, p, self.units(s), self.step_delimiter)
             steps.append(len(pos))
             ids, pos = self._fit(ids, pos, i)
-            encoded.append((ids, start, pos))
+            encoded.append((ids, start, pos, s.endswith(self.step_delimiter)))
         out: list[list[float]] = [[0.0] * n for n in steps]  # a step past the positions keeps its 0.0
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # less padding
         device = next(self.model.parameters()).device
@@ -315,10 +332,10 @@ class ProcessRewardModel(ContextGuard):
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             judged = torch.zeros((len(idx), width))
             for r, i in enumerate(idx):
-                seq, start, _ = encoded[i]
+                seq, start, kept, wrote = encoded[i]
                 ids[r, : len(seq)] = torch.tensor(seq)
                 mask[r, : len(seq)] = 1
-                judged[r, start : len(seq)] = 1.0
+                judged[r, start : judged_end(self.readout, seq, kept, wrote)] = 1.0
             self.scored_tokens += int(mask.sum())
             with torch.inference_mode():
                 logits = token_logits(self.model, self.readout, ids.to(device), mask.to(device))

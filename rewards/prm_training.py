@@ -28,6 +28,7 @@ from rewards.prm import (
     ProcessRewardModel,
     _load_for_training,
     encode_steps,
+    judged_end,
     prefix_log_scores,
     token_logits,
 )
@@ -139,7 +140,7 @@ class RewardModelResult(TrainResult):
                 "solution with no step left is dropped)."})
 
 
-def _rows(dataset, tokenizer, delimiter: str, label_column: str, max_length: int):
+def _rows(dataset, tokenizer, delimiter: str, label_column: str, max_length: int, readout: str = "step_end"):
     """Training rows (token ids, a label at each step end, where the solution starts), cut at ``max_length``
     tokens; also the number of solutions that were cut."""
     rows, cut = [], 0
@@ -160,8 +161,8 @@ def _rows(dataset, tokenizer, delimiter: str, label_column: str, max_length: int
             ids, target = ids[:max_length], target[:max_length]
             if all(y < 0 for y in target):
                 continue  # not one step ends inside the limit: nothing to train on
-        rows.append({"input_ids": ids, "step_labels": target, "start": start, "problem_id": ex.get("problem_id", ""),
-                     "prompt": ex["prompt"]})
+        rows.append({"input_ids": ids, "step_labels": target, "start": start, "end": judged_end(readout, ids, pos),
+                     "problem_id": ex.get("problem_id", ""), "prompt": ex["prompt"]})
     return rows, cut
 
 
@@ -193,7 +194,7 @@ def _collate(pad_id: int):
             ids[r, :n] = torch.tensor(b["input_ids"])
             mask[r, :n] = 1
             labels[r, :n] = torch.tensor(b["step_labels"])
-            judged[r, b["start"] : n] = 1.0
+            judged[r, b["start"] : b.get("end", n)] = 1.0
         return {"input_ids": ids, "attention_mask": mask, "step_labels": labels, "token_mask": judged}
 
     return collate
@@ -354,7 +355,8 @@ def train_reward_model(
     inputs = {} if isinstance(init, PretrainedConfig) else {"init": check_model_dir(init, "init")}
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(init)
-    rows, cut = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels", config.lengths.train_max_length)
+    rows, cut = _rows(dataset, tokenizer, step_delimiter, f"{config.labels}_labels", config.lengths.train_max_length,
+                      config.readout)
     if cut:
         logger.warning("%d of %d solutions are longer than lengths.train_max_length=%d tokens and were cut there",
                        cut, len(dataset), config.lengths.train_max_length)

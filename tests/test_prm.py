@@ -263,3 +263,31 @@ def test_a_search_survives_candidates_past_the_positions(tiny_dir, tiny_policy, 
     with pytest.raises(PRMLengthError, match="no step could be scored"):
         evaluate_search(tiny_policy, arith_task, problems, method="beam", budget=4, progress=False,
                         scorer=PRMScorer(_short_context_prm(tiny_dir, prompt), arith_task))
+
+
+@pytest.mark.parametrize("readout", ["likelihood", "step_end"])
+def test_likelihood_never_judges_a_delimiter_the_model_did_not_write(tiny_dir, readout):
+    """A finished solution ends in EOS, not in the delimiter that encode_steps appends after its last step: the
+    likelihood readout must not judge that token (the policy gives it ~1e-7 after an answer line, which put every
+    finished solution's last step near 0), in scoring and in training alike; a search step that stopped on the
+    delimiter keeps it judged, and a head readout judges every token."""
+    from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+
+    from rewards.prm import _with_calibration
+    from rewards.prm_training import _rows
+
+    tok = AutoTokenizer.from_pretrained(tiny_dir)
+    if readout == "likelihood":
+        model = _with_calibration(AutoModelForCausalLM.from_pretrained(tiny_dir), 2.0, 6.0)
+    else:
+        model = AutoModelForTokenClassification.from_pretrained(tiny_dir, num_labels=1)
+    prm = ProcessRewardModel(model, tok, readout=readout)
+    finished, stopped = prm.step_scores(["q\n"] * 2, ["1+2=3\n3+4=7", "1+2=3\n3+4=7\n"])
+    assert finished[0] == pytest.approx(stopped[0])
+    if readout == "likelihood":
+        assert finished[1] > stopped[1]  # one judged factor fewer: the unwritten delimiter
+    else:
+        assert finished[1] == pytest.approx(stopped[1])
+    rows, _ = _rows([{"prompt": "q\n", "steps": ["1+2=3", "3+4=7"], "hard_labels": [1.0, 1.0]}], tok, "\n",
+                    "hard_labels", 512, readout)
+    assert rows[0]["end"] == len(rows[0]["input_ids"]) - (readout == "likelihood")
