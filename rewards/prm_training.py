@@ -32,6 +32,7 @@ from rewards.prm import (
     prefix_log_scores,
     token_logits,
 )
+from rewards.prm_metrics import selection_auc, step_auc_metrics
 from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
@@ -125,6 +126,12 @@ class RewardModelResult(TrainResult):
     eval_auc: float | None = field(default=None, metadata={
         "help": "Step-level ROC-AUC on held-out problems of the saved reward model."})
     eval_problems: int = field(default=0, metadata={"help": "Problems held out (none of their labels trained on)."})
+    eval_selection_auc: float | None = field(default=None, metadata={
+        "help": "Of the saved model, on held-out problems: the chance that a right solution's min step score beats "
+                "a wrong one's of the same problem (rewards.prm_metrics.selection_auc); below 0.5, selection by "
+                "this model picks wrong solutions over right ones (None: no held-out problem with both)."})
+    eval_selection_problems: int = field(default=0, metadata={
+        "help": "Held-out problems with both a right and a wrong solution, over which eval_selection_auc is taken."})
     init_eval_auc: float | None = field(default=None, metadata={
         "help": "The held-out AUC of the initialisation, before any training step (None: no held-out labels)."})
     eval_history: list[dict] = field(default_factory=list, metadata={
@@ -162,7 +169,8 @@ def _rows(dataset, tokenizer, delimiter: str, label_column: str, max_length: int
             if all(y < 0 for y in target):
                 continue  # not one step ends inside the limit: nothing to train on
         rows.append({"input_ids": ids, "step_labels": target, "start": start, "end": judged_end(readout, ids, pos),
-                     "problem_id": ex.get("problem_id", ""), "prompt": ex["prompt"]})
+                     "problem_id": ex.get("problem_id", ""), "prompt": ex["prompt"], "steps": steps,
+                     "correct": ex.get("correct")})
     return rows, cut
 
 
@@ -198,21 +206,6 @@ def _collate(pad_id: int):
         return {"input_ids": ids, "attention_mask": mask, "step_labels": labels, "token_mask": judged}
 
     return collate
-
-
-def _auc_metrics(pred) -> dict[str, float]:
-    import numpy as np
-
-    from roadmap.core.stats import roc_auc
-
-    logits = np.asarray(pred.predictions).reshape(-1)
-    labels = np.asarray(pred.label_ids).reshape(-1)
-    keep = labels >= 0
-    y, s = labels[keep] >= 0.5, logits[keep]
-    try:
-        return {"auc": roc_auc(s.tolist(), y.tolist())}
-    except ValueError:
-        return {"auc": float("nan")}
 
 
 def _trainer_class():
@@ -395,7 +388,7 @@ def train_reward_model(
             ]), None)
         trainer = _trainer_class()(
             model=model, args=args, train_dataset=train, eval_dataset=evals or None, optimizers=optimizers,
-            data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=_auc_metrics,
+            data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=step_auc_metrics,
             max_seconds=config.max_minutes * 60 if config.max_minutes else None, class_weights=class_weights,
             readout=config.readout, keep_best=config.keep_best,
         )
@@ -414,9 +407,19 @@ def train_reward_model(
     def result(trainer, stats) -> RewardModelResult:
         metrics = trainer.evaluate() if evals else {}
         history = trainer.eval_history
+        rm = ProcessRewardModel(trainer.model, tokenizer, step_delimiter, kind, batch_size=config.batch_size * 2,
+                                readout=config.readout)
+        within, mixed = selection_auc(rm, evals)
+        trainer.model.train()
+        if within is not None and within <= 0.5:
+            logger.warning("on %d held-out problems, a right solution outscores a wrong one of the same problem with "
+                           "probability %.3f (<= 0.5): best-of-N or search by this %s will pick wrong solutions over "
+                           "right ones; prefer majority or weighted voting (docs/benchmarks/self_prm.md)",
+                           mixed, within, kind.upper())
         return RewardModelResult(output_dir=str(config.output_dir), kind=kind, labels=config.labels,
                                  readout=config.readout, train_solutions=len(train), eval_solutions=len(evals),
                                  eval_problems=eval_problems, eval_auc=metrics.get("eval_auc"),
+                                 eval_selection_auc=within, eval_selection_problems=mixed,
                                  init_eval_auc=history[0]["auc"] if history else None, eval_history=history,
                                  chosen_step=trainer.chosen_step, kept_init=trainer.chosen_step == 0,
                                  class_weights=list(class_weights), truncated_solutions=cut, **stats)

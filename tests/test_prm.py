@@ -291,3 +291,26 @@ def test_likelihood_never_judges_a_delimiter_the_model_did_not_write(tiny_dir, r
     rows, _ = _rows([{"prompt": "q\n", "steps": ["1+2=3", "3+4=7"], "hard_labels": [1.0, 1.0]}], tok, "\n",
                     "hard_labels", 512, readout)
     assert rows[0]["end"] == len(rows[0]["input_ids"]) - (readout == "likelihood")
+
+
+@pytest.mark.parametrize("trained", ["likelihood"], indirect=True)
+def test_selection_auc_ranks_solutions_within_a_problem(trained):
+    """The held-out measure selection needs: a trained PRM ranks a problem's right solution above its wrong one;
+    a scorer that prefers the wrong one scores below one half; training records it (None here: every toy
+    problem has one solution)."""
+    from rewards.prm_metrics import selection_auc
+
+    _, out, result = trained
+    assert result["eval_selection_auc"] is None and result["eval_selection_problems"] == 0
+    rows = [{"problem_id": f"p{i // 2}", "prompt": "1+1\n", "steps": ["1+1=2", "1+1=2" if i % 2 == 0 else "1+1=3"],
+             "correct": i % 2 == 0} for i in range(8)]
+    auc, mixed = selection_auc(ProcessRewardModel.from_pretrained(out), rows)
+    assert mixed == 4 and auc > 0.9
+
+    class Contrarian:  # scores a solution by how wrong it is
+        kind, step_delimiter = "prm", "\n"
+
+        def step_scores(self, prompts, texts):
+            return [[0.9 if t.endswith("3") else 0.1] for t in texts]
+
+    assert selection_auc(Contrarian(), rows) == (0.0, 4)

@@ -40,3 +40,19 @@ def test_roc_auc_bad_input_is_named():
         roc_auc([0.1, 0.2], [1])
     with pytest.raises(ValueError, match="NaN"):
         roc_auc([0.1, float("nan")], [1, 0])
+
+
+def test_within_group_auc_sees_what_a_global_auc_hides():
+    """Easy problems score high and hard ones low, so the global AUC is perfect-looking, but inside every
+    problem the wrong solution outscores the right one: selection among a problem's samples would fail."""
+    from roadmap.core.stats import roc_auc, within_group_auc
+
+    scores = [0.90] * 5 + [0.95] + [0.20] * 5 + [0.10]
+    right = [True] * 5 + [False] + [False] * 5 + [True]
+    groups = ["easy"] * 6 + ["hard"] * 6
+    assert roc_auc(scores, right) == pytest.approx(25 / 36)
+    auc, mixed = within_group_auc(scores, right, groups)
+    assert mixed == 2 and auc == 0.0
+    assert within_group_auc([0.2, 0.9], [False, True], ["a", "b"]) == (None, 0)  # no problem with both classes
+    with pytest.raises(ValueError, match="one each"):
+        within_group_auc([0.1], [True, False], ["a"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["wilson_interval", "roc_auc"]
+__all__ = ["wilson_interval", "roc_auc", "within_group_auc"]
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -43,3 +43,24 @@ def roc_auc(scores: Sequence[float], labels: Sequence[bool | int | float]) -> fl
         rank_sum += mid_rank * sum(y for _, y in pairs[i:j])
         i = j
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def within_group_auc(scores: Sequence[float], labels: Sequence[bool | int | float],
+                     groups: Sequence[object]) -> tuple[float | None, int]:
+    """The mean, over groups holding both classes, of the ROC-AUC inside the group; and how many such groups.
+
+    For a reward model the groups are problems and the labels whether each solution is right: this is the
+    chance that a right solution outscores a wrong one *of the same problem*, which is what selecting among
+    one problem's samples needs. A global AUC can be high while this is below one half (the scores then
+    separate easy problems from hard ones, not right solutions from wrong ones). ``(None, 0)`` when no group
+    holds both classes.
+    """
+    if not len(scores) == len(labels) == len(groups):
+        raise ValueError(f"got {len(scores)} scores, {len(labels)} labels and {len(groups)} groups; pass one each")
+    by_group: dict[object, tuple[list[float], list[bool]]] = {}
+    for s, y, g in zip(scores, labels, groups):
+        entry = by_group.setdefault(g, ([], []))
+        entry[0].append(s)
+        entry[1].append(bool(y))
+    aucs = [roc_auc(s, y) for s, y in by_group.values() if 0 < sum(y) < len(y)]
+    return (sum(aucs) / len(aucs) if aucs else None), len(aucs)
