@@ -259,7 +259,7 @@ def _cmd_train_prm(args: argparse.Namespace) -> int:
     result = train_prm(load_labels(args.labels), args.init, _reward_model_config(args),
                        step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss",
-                                  "init_eval_auc", "eval_auc", "chosen_step", "kept_init"]))
+                                  "init_eval_auc", "eval_auc", "eval_selection_auc", "chosen_step", "kept_init"]))
     return 0
 
 
@@ -270,7 +270,7 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
     rows = orm_dataset_from_labels(load_labels(args.labels), task.step_delimiter)
     result = train_orm(rows, args.init, _reward_model_config(args), step_delimiter=task.step_delimiter)
     print(format_table([result], ["kind", "labels", "steps", "wall_seconds", "first_loss", "final_loss",
-                                  "init_eval_auc", "eval_auc", "chosen_step", "kept_init"]))
+                                  "init_eval_auc", "eval_auc", "eval_selection_auc", "chosen_step", "kept_init"]))
     return 0
 
 
