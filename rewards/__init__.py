@@ -17,6 +17,7 @@ from rewards.prm import (
     ProcessRewardModel,
     aggregate,
 )
+from rewards.prm_ratio import RatioPRM
 from rewards.prm_training import RewardModelConfig, RewardModelResult, train_prm, train_reward_model
 from rewards.public_prm import (
     PRM_FORMATS,
@@ -52,6 +53,7 @@ __all__ = [
     "RewardModelResult",
     "ProcessRewardModel",
     "PRMScorer",
+    "RatioPRM",
     "AGGREGATIONS",
     "READOUTS",
     "DEFAULT_READOUT",

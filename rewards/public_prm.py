@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: what ``--prm-format`` accepts ("auto": detect it from the folder)
-PRM_FORMATS = ("auto", "roadmap", "math-shepherd", "qwen-prm")
+PRM_FORMATS = ("auto", "roadmap", "ratio", "math-shepherd", "qwen-prm")
 #: the system prompt of Qwen2.5-Math-PRM's model card (and of Qwen2.5-Math-Instruct)
 QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 QWEN_PRM_ARCHITECTURE = "Qwen2ForProcessRewardModel"
@@ -345,10 +345,16 @@ def load_step_scorer(path, task, aggregation: str = "min", *, options=None, prm_
         aggregation: how step scores become one score (``rewards.prm.aggregate``).
         options: ``roadmap.core.backends.ModelOptions`` (dtype, device, device_map,
             attn_implementation, trust_remote_code), as for the policy.
-        prm_format: "auto" (``detect_prm_format``), "roadmap", "math-shepherd" or "qwen-prm".
+        prm_format: "auto" (``detect_prm_format``), "roadmap", "ratio" (a roadmap likelihood PRM read as its
+            log-ratio to its initialising policy, ``rewards.prm_ratio``; never detected), "math-shepherd" or
+            "qwen-prm".
         batch_size: sequences per forward pass.
     """
     fmt = detect_prm_format(path, prm_format)
+    if fmt == "ratio":  # this project's likelihood PRM over its initialising policy (rewards.prm_ratio)
+        from rewards.prm_ratio import RatioPRM
+
+        return PRMScorer(RatioPRM.from_pretrained(path, batch_size=batch_size, options=options), task, aggregation)
     if fmt == "roadmap":
         return PRMScorer(ProcessRewardModel.from_pretrained(path, batch_size=batch_size, options=options), task,
                          aggregation)

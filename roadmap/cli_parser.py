@@ -24,10 +24,11 @@ __all__ = ["build_parser", "OVERWRITE_COMMANDS", "LENGTH_FLAGS", "length_options
 
 #: commands that write an output folder and take --overwrite
 #: formats of a --prm folder (rewards.public_prm.PRM_FORMATS; kept here so --help imports no model code)
-PRM_FORMATS = ("auto", "roadmap", "math-shepherd", "qwen-prm")
+PRM_FORMATS = ("auto", "roadmap", "ratio", "math-shepherd", "qwen-prm")
 PRM_FORMAT_HELP = ("format of the --prm folder; auto detects it: reward_model.json (roadmap train-prm), "
                    "Qwen2ForProcessRewardModel in config.json (qwen-prm, needs --trust-remote-code), a causal LM "
-                   "with the step tag 'ки' in a folder named for Math-Shepherd (math-shepherd)")
+                   "with the step tag 'ки' in a folder named for Math-Shepherd (math-shepherd); ratio: a roadmap "
+                   "likelihood PRM scored as its log-ratio to the policy it was trained from (never detected)")
 OVERWRITE_COMMANDS = ("tiny", "sft", "label", "train-prm", "train-orm", "search", "bench", "import-gguf")
 
 #: length flag -> the ``roadmap.core.Lengths`` field it sets (``--max-steps`` is taken: sft's optimizer steps)

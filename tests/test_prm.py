@@ -314,3 +314,43 @@ def test_selection_auc_ranks_solutions_within_a_problem(trained):
             return [[0.9 if t.endswith("3") else 0.1] for t in texts]
 
     assert selection_auc(Contrarian(), rows) == (0.0, 4)
+
+
+@pytest.mark.parametrize("trained", ["likelihood"], indirect=True)
+def test_ratio_readout_is_what_training_added(trained, tiny_dir, arith_task, tmp_path):
+    """The ratio readout scores sigma(log s_trained - log s_init): 0.5 where training changed nothing; on the toy
+    labels the wrong step's log-ratio is below the right one's (the random init is so unsure of every token that
+    both ratios are large). Loaded through --prm-format ratio, it finds the init through the PRM folder's marker
+    and refuses when that folder is gone."""
+    import shutil
+
+    from rewards import RatioPRM, load_step_scorer
+
+    _, out, _ = trained
+    ratio = RatioPRM.from_pretrained(out)
+    prompts, texts = ["1+1\n"] * 2, ["1+1=2\n1+1=2", "1+1=2\n1+1=3"]
+    a = ProcessRewardModel.from_pretrained(out).step_scores(prompts, texts)
+    b = ProcessRewardModel.from_policy(tiny_dir).step_scores(prompts, texts)
+    got = ratio.step_scores(prompts, texts)
+    for ga, aa, bb in zip(got, a, b):
+        assert ga == pytest.approx([1 / (1 + math.exp(-(math.log(x) - math.log(y)))) for x, y in zip(aa, bb)])
+    lr = [[math.log(x) - math.log(y) for x, y in zip(aa, bb)] for aa, bb in zip(a, b)]
+    assert lr[1][1] < lr[0][1]  # training taught that '1+1=3' is worse, relative to the init, than '1+1=2'
+    same = RatioPRM(ProcessRewardModel.from_policy(tiny_dir), ProcessRewardModel.from_policy(tiny_dir))
+    assert all(x == pytest.approx(0.5) for row in same.step_scores(prompts, texts) for x in row)
+    scorer = load_step_scorer(out, arith_task, prm_format="ratio")
+    assert isinstance(scorer.prm, RatioPRM)
+    # the init folder gone: one clear error naming it and the fix
+    moved = tmp_path / "prm"
+    shutil.copytree(out, moved)
+    marker = json.loads((moved / ".o1-roadmap.json").read_text())
+    marker["inputs"]["init"]["path"] = str(tmp_path / "gone")
+    (moved / ".o1-roadmap.json").write_text(json.dumps(marker))
+    with pytest.raises(Exception, match="gone.*--prm-format roadmap"):
+        RatioPRM.from_pretrained(moved)
+    with pytest.raises(Exception, match="ratio readout divides two likelihood PRMs"):
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        head = ProcessRewardModel(AutoModelForTokenClassification.from_pretrained(tiny_dir, num_labels=1),
+                                  AutoTokenizer.from_pretrained(tiny_dir), readout="step_end")
+        RatioPRM(head, ProcessRewardModel.from_policy(tiny_dir))

@@ -139,7 +139,7 @@ def test_qwen_prm_loads_in_the_dtype_asked_for(qwen_dir):
 
 
 def test_detection_says_which_format_and_refuses_anything_else(shepherd_dir, qwen_dir, tiny_dir, tmp_path):
-    assert PRM_FORMATS == ("auto", "roadmap", "math-shepherd", "qwen-prm")
+    assert PRM_FORMATS == ("auto", "roadmap", "ratio", "math-shepherd", "qwen-prm")
     from roadmap.cli_parser import PRM_FORMATS as CLI_FORMATS
 
     assert CLI_FORMATS == PRM_FORMATS
