@@ -30,8 +30,10 @@ import json
 import math
 import statistics
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
+
+from rewards import aggregate
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -51,33 +53,8 @@ def step_factors(scores: list[float]) -> list[float]:
 
 
 def solution_score(scores: list[float], how: str) -> float:
-    if not scores:
-        return 0.0
-    if how == "min":
-        return min(scores)
-    if how == "last":
-        return scores[-1]
-    if how == "step":
-        return min(step_factors(scores))
-    raise ValueError(how)
-
-
-def pick_best(answers, scores):
-    best = max((i for i, a in enumerate(answers) if a is not None), key=lambda i: scores[i], default=None)
-    return None if best is None else answers[best]
-
-
-def pick_weighted(answers, scores):
-    totals = defaultdict(float)
-    for a, s in zip(answers, scores):
-        if a is not None:
-            totals[a] += s
-    return max(totals, key=totals.get) if totals else None
-
-
-def pick_majority(answers):
-    counts = Counter(a for a in answers if a is not None)
-    return max(counts, key=counts.get) if counts else None  # ties: first seen (Counter keeps insertion order)
+    """``rewards.aggregate``'s min or last, or ``step``: the weakest step's own factor."""
+    return (min(step_factors(scores)) if scores else 0.0) if how == "step" else aggregate(scores, how)
 
 
 def pick_vote_prm(answers, scores, lam: float):
@@ -133,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     from rewards.prm_ratio import _sigmoid_log_ratio  # the library's ratio readout (RatioPRM), on cached scores
     from roadmap.core import HFPolicy
     from roadmap.core.io import atomic_write_text, format_table, write_json
-    from roadmap.core.stats import roc_auc, wilson_interval
+    from roadmap.core.stats import roc_auc, wilson_interval, within_group_auc
     from roadmap.core.tasks import ArithTask
+    from search.best_of_n import best_answer, majority_vote, weighted_vote
 
     t0 = time.perf_counter()
     out = Path(args.out)
@@ -192,13 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         for i, answers in enumerate(pool["answers"]):
             a = answers[:n]
             if rule == "majority":
-                res.append(pick_majority(a))
+                res.append(majority_vote(a))
                 continue
             if rule == "oracle":
-                res.append(pick_best(a, [float(all(t)) if t else 0.0 for t in pool["truth"][i][:n]]))
+                res.append(best_answer(a, [float(all(t)) if t else 0.0 for t in pool["truth"][i][:n]]))
                 continue
             s = [solution_score(x, how) for x in pool["scores"][name][i][:n]]
-            res.append(pick_best(a, s) if rule == "best" else pick_weighted(a, s) if rule == "weighted"
+            res.append(best_answer(a, s) if rule == "best" else weighted_vote(a, s) if rule == "weighted"
                        else pick_vote_prm(a, s, lam))
         return res
 
@@ -240,18 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         flat_s = [x for prob in pool["scores"][name] for sol in prob for x in sol]
         flat_y = [x for prob in pool["truth"] for sol in prob for x in sol]
-        within, conf = [], []
-        for i, prob in enumerate(pool["scores"][name]):
-            sol_scores = [solution_score(s, "min") for s in prob]
-            ok = pool["correct"][i]
-            pos = [s for s, c in zip(sol_scores, ok) if c]
-            neg = [s for s, c in zip(sol_scores, ok) if not c]
-            if pos and neg:
-                within.append(roc_auc(pos + neg, [1] * len(pos) + [0] * len(neg)))
-            maj = pick_majority(pool["answers"][i])
-            if maj is not None and not task.answers_match(maj, pool["problems"][i].answer) and pos:
-                wrong = [s for s, a in zip(sol_scores, pool["answers"][i]) if a == maj]
-                conf.append(roc_auc(pos + wrong, [1] * len(pos) + [0] * len(wrong)))
+        sol = [(i, solution_score(x, "min"), c, a) for i, prob in enumerate(pool["scores"][name])
+               for x, c, a in zip(prob, pool["correct"][i], pool["answers"][i])]
+        within = within_group_auc([x for _, x, _, _ in sol], [c for _, _, c, _ in sol], [i for i, _, _, _ in sol])
+        # right solutions against those with the winning answer, where majority@pool is wrong
+        maj = [majority_vote(a) for a in pool["answers"]]
+        lost = {i for i, (m, p) in enumerate(zip(maj, pool["problems"]))
+                if m is not None and not task.answers_match(m, p.answer)}
+        vs = [(i, x, c) for i, x, c, a in sol if i in lost and (c or a == maj[i])]
+        conf = within_group_auc([x for _, x, _ in vs], [c for _, _, c in vs], [i for i, _, _ in vs])
         along = defaultdict(list)
         for prob, truth in zip(pool["scores"][name], pool["truth"]):
             for sol, t in zip(prob, truth):
@@ -259,9 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                     for k, x in enumerate(sol):
                         along[k + 1].append(x)
         diag.append({"scorer": name, "step_auc": roc_auc(flat_s, flat_y),
-                     "within_problem_auc": statistics.fmean(within) if within else None, "problems_mixed": len(within),
-                     "auc_vs_winning_wrong_answer": statistics.fmean(conf) if conf else None,
-                     "problems_majority_wrong_pass": len(conf),
+                     "within_problem_auc": within[0], "problems_mixed": within[1],
+                     "auc_vs_winning_wrong_answer": conf[0], "problems_majority_wrong_pass": conf[1],
                      "ece": ece(flat_s, flat_y) if not name.endswith("-init") else None,
                      "mean_score_by_step_right_solutions": {k: round(statistics.fmean(v), 3)
                                                             for k, v in sorted(along.items()) if len(v) >= 20}})

@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
-import logging
-
 from rewards.prm import ProcessRewardModel, aggregate
 
-logger = logging.getLogger(__name__)
+__all__ = ["step_auc_metrics", "selection_auc", "problem_key"]
 
-__all__ = ["step_auc_metrics", "selection_auc"]
+
+def problem_key(row) -> str:
+    """The problem a labelled row belongs to: its ``problem_id``, else its prompt."""
+    return str(row.get("problem_id") or "") or row["prompt"]
 
 
 def step_auc_metrics(pred) -> dict[str, float]:
@@ -51,4 +52,4 @@ def selection_auc(rm: ProcessRewardModel, rows) -> tuple[float | None, int]:
     scores = rm.step_scores([r["prompt"] for r in rows], [rm.step_delimiter.join(r["steps"]) for r in rows])
     how = "last" if rm.kind == "orm" else "min"
     return within_group_auc([aggregate(s, how) for s in scores], [bool(r["correct"]) for r in rows],
-                            [str(r["problem_id"] or "") or r["prompt"] for r in rows])
+                            [problem_key(r) for r in rows])

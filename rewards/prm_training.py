@@ -32,7 +32,7 @@ from rewards.prm import (
     prefix_log_scores,
     token_logits,
 )
-from rewards.prm_metrics import selection_auc, step_auc_metrics
+from rewards.prm_metrics import problem_key, selection_auc, step_auc_metrics
 from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
@@ -182,8 +182,7 @@ def split_by_problem(rows, eval_fraction: float) -> tuple[list, list]:
     """
     train, evals = [], []
     for r in rows:
-        key = str(r.get("problem_id") or "") or r["prompt"]
-        held_out = eval_fraction > 0 and hash_split(key, eval_fraction) == "test"
+        held_out = eval_fraction > 0 and hash_split(problem_key(r), eval_fraction) == "test"
         (evals if held_out else train).append(r)
     return train, evals
 
@@ -202,7 +201,7 @@ def _collate(pad_id: int):
             ids[r, :n] = torch.tensor(b["input_ids"])
             mask[r, :n] = 1
             labels[r, :n] = torch.tensor(b["step_labels"])
-            judged[r, b["start"] : b.get("end", n)] = 1.0
+            judged[r, b["start"] : b["end"]] = 1.0
         return {"input_ids": ids, "attention_mask": mask, "step_labels": labels, "token_mask": judged}
 
     return collate
@@ -356,7 +355,7 @@ def train_reward_model(
     if not rows:
         raise DataError("the label dataset has no solution with steps; label some solutions first")
     train, evals = split_by_problem(rows, config.eval_fraction)
-    eval_problems = len({str(r["problem_id"] or "") or r["prompt"] for r in evals})
+    eval_problems = len({problem_key(r) for r in evals})
     if config.keep_best and not evals:
         logger.warning("no problem is held out (eval_fraction=%s over %d rows): the held-out AUC cannot be "
                        "measured, so the last step is saved whether or not training helped",
