@@ -255,12 +255,15 @@ class ProcessRewardModel(ContextGuard):
 
     @classmethod
     def from_policy(cls, init, *, step_delimiter: str = "\n", readout: str = DEFAULT_READOUT,
-                    batch_size: int = 64) -> ProcessRewardModel:
+                    batch_size: int = 64, options=None) -> ProcessRewardModel:
         """An untrained reward model from a policy folder: for ``likelihood``, that policy's own token
-        confidence at the initial calibration (the baseline training starts from)."""
+        confidence at the initial calibration (the baseline training starts from). ``options`` loads it as
+        ``from_pretrained`` does (dtype, device, ...)."""
         from transformers import AutoTokenizer
 
-        model, tokenizer = _load_for_training(init, readout), AutoTokenizer.from_pretrained(init)
+        model, tokenizer = _load_for_training(init, readout, load_kwargs(options)), AutoTokenizer.from_pretrained(init)
+        if getattr(options, "device", None) is not None:
+            model.to(options.device)
         check_tokenizer_fits(model, tokenizer, init, "init policy folder")
         return cls(model, tokenizer, step_delimiter, batch_size=batch_size, readout=readout)
 
@@ -444,10 +447,11 @@ def _with_calibration(model, scale: float, bias: float):
     return model
 
 
-def _load_for_training(init, readout: str):
+def _load_for_training(init, readout: str, kwargs: dict | None = None):
     """The reward model to train, from a policy folder (its weights) or a model config.
 
-    A one-logit token classifier, or for the ``likelihood`` readout the causal LM itself.
+    A one-logit token classifier, or for the ``likelihood`` readout the causal LM itself. ``kwargs``: the
+    transformers ``from_pretrained`` keywords of a folder (``load_kwargs``).
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, PretrainedConfig
@@ -456,14 +460,15 @@ def _load_for_training(init, readout: str):
     if not from_config:
         check_model_dir(init, "init")
     if readout == "likelihood":
-        lm = AutoModelForCausalLM.from_config(init) if from_config else AutoModelForCausalLM.from_pretrained(init)
+        lm = (AutoModelForCausalLM.from_config(init) if from_config
+              else AutoModelForCausalLM.from_pretrained(init, **(kwargs or {})))
         return _with_calibration(lm, *_LIKELIHOOD_INIT)
     cfg = init if from_config else AutoConfig.from_pretrained(init)
     cfg.num_labels, cfg.classifier_dropout = 1, 0.0
     if from_config:
         model = AutoModelForTokenClassification.from_config(cfg)
     else:
-        model = AutoModelForTokenClassification.from_pretrained(init, config=cfg)
+        model = AutoModelForTokenClassification.from_pretrained(init, config=cfg, **(kwargs or {}))
     head = getattr(model, "score", None)  # the token-classification head of transformers' decoder models
     if readout == "tokens" and getattr(head, "bias", None) is not None:
         with torch.no_grad():

@@ -102,7 +102,5 @@ class RatioPRM:
             raise ConfigError(f"{path} was initialised from {init['path']}, whose files have changed since "
                               "(fingerprint differs); the ratio readout needs the initialising policy as it was")
         reference = ProcessRewardModel.from_policy(init["path"], step_delimiter=trained.step_delimiter,
-                                                   readout="likelihood", batch_size=batch_size)
-        if options is not None and getattr(options, "device", None) is not None:
-            reference.model.to(options.device)
+                                                   readout="likelihood", batch_size=batch_size, options=options)
         return cls(trained, reference)
