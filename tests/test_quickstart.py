@@ -42,11 +42,11 @@ def test_quickstart_trains_once_then_reuses_the_cache(monkeypatch, tmp_path):
 def test_a_warm_start_cut_short_by_its_time_cap_is_reported_and_never_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("O1_ROADMAP_CACHE", str(tmp_path / "cache"))
     said: list[str] = []
-    config = QuickstartConfig(out=str(tmp_path / "qs"), sft_steps=400, minutes=0.001, n_eval=4, n_majority=2,
+    config = QuickstartConfig(out=str(tmp_path / "qs"), sft_steps=40, minutes=0.001, n_eval=4, n_majority=2,
                               majority_samples=2, loop_problems=0)
     summary = run_quickstart(config, say=said.append)
     assert summary["sft"]["completed"] is False and summary["sft"]["stopped_by"] == "time_cap"
-    assert summary["sft"]["steps"] < 400
+    assert summary["sft"]["steps"] < 40
     assert any(s.startswith("WARNING: the warm start stopped") for s in said)
     assert summary["policy"] == str(tmp_path / "qs" / "policy-incomplete")
     assert not list((tmp_path / "cache").glob("quickstart-*/policy"))
