@@ -11,6 +11,13 @@ spawn, hence the ``__main__`` guard. It reports:
   64, and of beam search at N=16 (each vLLM batch size is its own engine: ``max_num_seqs``).
 
     python benchmarks/vllm_parity.py --policy runs/sft --out benchmarks/results/vllm_parity.json
+
+A real model in its chat template, e.g. the imported SmolLM2-135M-Instruct (issue 29), greedy parity and vLLM's
+throughput only:
+
+    python benchmarks/vllm_parity.py --policy models/smollm2-135m --prompt-format chat \
+        --task-arg min_operands=3 --task-arg max_operands=3 --task-arg digits=1 --max-new-tokens 192 \
+        --parts parity,throughput --throughput-backends vllm --out benchmarks/results/real_model/vllm_parity.json
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ def greedy_parity(policies, task, problems, max_new_tokens):
         row[f"{name}_seconds"] = time.perf_counter() - t0
     row["identical"] = sum(a == b for a, b in zip(texts["hf"], texts["vllm"]))
     row["problems"] = len(problems)
+    row["first_differences"] = [{"id": p.id, "hf": a, "vllm": b} for p, a, b in
+                                zip(problems, texts["hf"], texts["vllm"]) if a != b][:3]
     return row
 
 
@@ -59,14 +68,16 @@ def search_accuracy(policies, task, problems, scorer, budget, width, seed):
     return rows
 
 
-def throughput(path, task, batch_sizes, rounds, max_new_tokens):
+def throughput(path, task, batch_sizes, rounds, max_new_tokens, backends=("hf", "vllm")):
     from roadmap.core.hf_policy import HFPolicy
 
     rows = []
-    hf = HFPolicy.from_pretrained(path, batch_size=max(batch_sizes))
+    hf = HFPolicy.from_pretrained(path, batch_size=max(batch_sizes)) if "hf" in backends else None
     for b in batch_sizes:
-        vllm = _policy(path, "vllm", b)
+        vllm = _policy(path, "vllm", b) if "vllm" in backends else None
         for name, policy in (("hf", hf), ("vllm", vllm)):
+            if policy is None:
+                continue
             tokens, seconds = 0, 0.0
             for r in range(rounds):
                 prompts = [task.prompt(p) for p in task.problems("test", n=b, seed=100 + r)]
@@ -98,9 +109,23 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results/vllm_parity.json")
+    ap.add_argument("--task-arg", action="append", default=[], help="KEY=VALUE for ArithTask (repeatable)")
+    ap.add_argument("--prompt-format", default="plain", choices=("plain", "chat"),
+                    help="chat: the policy tokenizer's chat template, answers in \\boxed{} (a real model)")
+    ap.add_argument("--parts", default="parity,search,throughput", help="comma list of parity, search, throughput")
+    ap.add_argument("--throughput-backends", default="hf,vllm", help="comma list of hf, vllm")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
 
-    task = ArithTask()
+    from roadmap.cli_checks import parse_task_args
+
+    task = ArithTask(**parse_task_args(args.task_arg))
+    if args.prompt_format == "chat":
+        from transformers import AutoTokenizer
+
+        from roadmap.core.tasks.prompts import PromptFormat
+
+        task.set_prompt_format(PromptFormat(kind="chat"), AutoTokenizer.from_pretrained(args.policy))
     problems = task.problems("test", n=args.problems, seed=args.seed)
     policies = {"hf": _policy(args.policy, "hf", 64), "vllm": _policy(args.policy, "vllm", 64)}
     if args.prm:
@@ -109,16 +134,23 @@ def main() -> None:
         scorer = PRMScorer(ProcessRewardModel.from_pretrained(args.prm), task, "min")
     else:
         scorer = VerifierScorer(task)
-    parity = greedy_parity(policies, task, problems, args.max_new_tokens)
-    print(format_table([parity], list(parity)))
-    search = search_accuracy(policies, task, problems[: args.search_problems], scorer, args.budget, args.width,
-                             args.seed)
-    print(format_table(search, list(search[0])))
-    speed = throughput(args.policy, task, (1, 16, 64), args.rounds, args.max_new_tokens)
+    parity = greedy_parity(policies, task, problems, args.max_new_tokens) if "parity" in parts else {}
+    if parity:
+        print(format_table([parity], [k for k in parity if k != "first_differences"]))
+    search = []
+    if "search" in parts:
+        search = search_accuracy(policies, task, problems[: args.search_problems], scorer, args.budget, args.width,
+                                 args.seed)
+        print(format_table(search, list(search[0])))
+    speed = []
+    if "throughput" in parts:
+        speed = throughput(args.policy, task, (1, 16, 64), args.rounds, args.max_new_tokens,
+                           tuple(args.throughput_backends.split(",")))
     beam16 = [r for r in search if r["method"] == "beam"]
     speed += [{"what": f"beam N={args.budget}", "backend": r["backend"], "tokens": r["generated_tokens"],
                "seconds": r["seconds"], "tokens_per_s": r["tokens_per_s"]} for r in beam16]
-    print(format_table(speed, list(speed[0])))
+    if speed:
+        print(format_table(speed, list(speed[0])))
     write_json(args.out, {"policy": args.policy, "scorer": repr(scorer), "greedy": parity, "search": search,
                           "throughput": speed, "settings": vars(args)})
 
