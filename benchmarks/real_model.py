@@ -58,17 +58,31 @@ def read_pool(task, problem, comps) -> dict:
     return out
 
 
-def run_setup(policy, tokenizer, name: str, args) -> dict:
-    from tqdm.auto import tqdm
-
-    from roadmap.core.lengths import Lengths
+def setup_task(name: str, tokenizer):
+    """The task of setup ``name`` in the chat prompt format of ``tokenizer``."""
     from roadmap.core.tasks import get_task
     from roadmap.core.tasks.prompts import PromptFormat
-    from roadmap.evaluate import evaluate
 
     task_name, options = SETUPS[name]
     task = get_task(task_name, **options)
     task.set_prompt_format(PromptFormat(kind="chat"), tokenizer)
+    return task
+
+
+def greedy_rates(report) -> dict:
+    """The strict and flexible rates of a greedy ``EvalReport``, counted from its records."""
+    return {"strict": _rate(report.correct, report.n),
+            "flexible": _rate(sum(r["correct_flexible"] for r in report.records), report.n)}
+
+
+def run_setup(policy, tokenizer, name: str, args) -> dict:
+    from tqdm.auto import tqdm
+
+    from roadmap.core.lengths import Lengths
+    from roadmap.evaluate import evaluate
+
+    task_name, options = SETUPS[name]
+    task = setup_task(name, tokenizer)
     problems = task.problems("test", args.n, seed=args.seed)
     lengths = Lengths(max_solution_tokens=args.max_new_tokens)
     t0, before = time.perf_counter(), policy.usage.copy()
@@ -86,8 +100,7 @@ def run_setup(policy, tokenizer, name: str, args) -> dict:
     pool_s, pool_tokens = time.perf_counter() - t1, (policy.usage - before).generated_tokens
     n = len(problems)
     row = {"setup": name, "task": task_name, "options": options, "n": n,
-           "greedy": {"strict": _rate(round(greedy.accuracy * n), n),
-                      "flexible": _rate(round(greedy.accuracy_flexible * n), n),
+           "greedy": {**greedy_rates(greedy),
                       "truncated": sum(r["truncated"] for r in greedy.records),
                       "boxed": sum(r["answer"] is not None for r in greedy.records),
                       "generated_tokens": greedy_tokens, "seconds": round(greedy_s, 1),

@@ -26,17 +26,7 @@ import json
 import time
 from pathlib import Path
 
-from real_model import SETUPS, _cell, _rate
-
-
-def _task(setup: str, tokenizer):
-    from roadmap.core.tasks import get_task
-    from roadmap.core.tasks.prompts import PromptFormat
-
-    name, options = SETUPS[setup]
-    task = get_task(name, **options)
-    task.set_prompt_format(PromptFormat(kind="chat"), tokenizer)
-    return task
+from real_model import SETUPS, _cell, greedy_rates, setup_task
 
 
 def _cached(path: Path, make, *args, **kwargs):
@@ -56,10 +46,7 @@ def evaluate_greedy(policy_dir: Path, task, problems, args) -> dict:
     policy = load_policy(policy_dir, batch_size=args.batch_size)
     t0 = time.perf_counter()
     report = evaluate(policy, task, problems, method="greedy", lengths=Lengths(max_solution_tokens=args.max_new_tokens))
-    n = report.n
-    boxed = sum(r["answer"] is not None for r in report.records)
-    return {"strict": _rate(round(report.accuracy * n), n), "flexible": _rate(round(report.accuracy_flexible * n), n),
-            "boxed": boxed, "truncated": sum(r["truncated"] for r in report.records),
+    return {**greedy_rates(report), "boxed": sum(r["answer"] is not None for r in report.records), "truncated": sum(r["truncated"] for r in report.records),
             "generated_tokens": report.usage["generated_tokens"], "seconds": round(time.perf_counter() - t0, 1),
             "example": report.records[0]["solution"][:300]}
 
@@ -153,7 +140,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    task = _task(args.setup, AutoTokenizer.from_pretrained(args.policy))
+    task = setup_task(args.setup, AutoTokenizer.from_pretrained(args.policy))
     test = task.problems("test", args.eval_n, seed=args.test_seed)
     policy = Path(args.policy)
     curve = [{"round": 0, "policy": str(policy), "generated_tokens": 0, "trained_examples": 0,
