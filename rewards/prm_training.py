@@ -29,10 +29,9 @@ from rewards.prm import (
     _load_for_training,
     encode_steps,
     judged_end,
-    prefix_log_scores,
-    token_logits,
 )
 from rewards.prm_metrics import problem_key, selection_auc, step_auc_metrics
+from rewards.prm_trainer import collate_rows, trainer_class
 from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
@@ -47,7 +46,6 @@ from roadmap.core.tasks.base import hash_split
 from roadmap.core.training import (
     TrainResult,
     check_model_dir,
-    forward_through,
     overwrite_field,
     run_staged_training,
     time_cap_field,
@@ -57,6 +55,9 @@ from roadmap.core.training import (
 logger = logging.getLogger(__name__)
 
 __all__ = ["RewardModelConfig", "RewardModelResult", "split_by_problem", "train_reward_model", "train_prm"]
+
+#: the held-out measures ``keep_best`` can choose checkpoints by (``RewardModelConfig.select_by``)
+SELECT_BY = ("step_auc", "selection_auc")
 
 
 @dataclass
@@ -87,6 +88,15 @@ class RewardModelConfig:
     seed: int = field(default=0, metadata={"help": "Seed of the head's initialisation and data order."})
     balance: bool = field(default=True, metadata={
         "help": "Weight the BCE so that good and bad steps count equally (wrong steps are rare)."})
+    pairwise_weight: float = field(default=0.0, metadata={
+        "help": "Weight of the within-problem pairwise term added to the BCE: a Bradley-Terry loss on every right "
+                "and wrong solution of one problem in a batch, on the scores selection reads (min step score; an "
+                "ORM's last). Batches then hold whole problems (rewards.prm_pairwise). It teaches the choice "
+                "selection makes, against the policy's confident mistakes; 0: BCE only."})
+    select_by: str = field(default="step_auc", metadata={
+        "help": "The held-out measure keep_best saves the best checkpoint by: 'step_auc' (step ROC-AUC against the "
+                "labels) or 'selection_auc' (the chance a right solution outscores a wrong one of the same "
+                "problem: what best-of-N and search need)."})
     overwrite: bool = overwrite_field()
     readout: str = field(default=DEFAULT_READOUT, metadata={
         "help": "'likelihood' (calibrated LM likelihood of each token), 'tokens' (a new per-token head) or "
@@ -111,6 +121,10 @@ class RewardModelConfig:
             raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
         if self.eval_steps < 0:
             raise ConfigError(f"eval_steps={self.eval_steps} must be 0 (every epoch) or a positive step count")
+        if not (self.pairwise_weight >= 0 and math.isfinite(self.pairwise_weight)):
+            raise ConfigError(f"pairwise_weight={self.pairwise_weight} must be a finite number >= 0 (0: BCE only)")
+        if self.select_by not in SELECT_BY:
+            raise ConfigError(f"select_by={self.select_by!r} is unknown; use one of {SELECT_BY}")
         check_memory_fields(self, self.batch_size)
 
 
@@ -136,7 +150,8 @@ class RewardModelResult(TrainResult):
         "help": "The held-out AUC of the initialisation, before any training step (None: no held-out labels)."})
     eval_history: list[dict] = field(default_factory=list, metadata={
         "help": "Every held-out evaluation, in order: {'step': optimizer step (0: the initialisation), 'auc': "
-                "step ROC-AUC, 'loss': weighted BCE}."})
+                "step ROC-AUC, 'loss': weighted BCE (plus the pairwise term), 'selection_auc': within-problem AUC "
+                "(None: no mixed held-out problem)}."})
     chosen_step: int | None = field(default=None, metadata={
         "help": "The step whose weights were saved (0: the initialisation; None: no held-out labels, the last)."})
     kept_init: bool = field(default=False, metadata={
@@ -185,119 +200,6 @@ def split_by_problem(rows, eval_fraction: float) -> tuple[list, list]:
         held_out = eval_fraction > 0 and hash_split(problem_key(r), eval_fraction) == "test"
         (evals if held_out else train).append(r)
     return train, evals
-
-
-def _collate(pad_id: int):
-    def collate(batch):
-        import torch
-
-        width = max(len(b["input_ids"]) for b in batch)
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        labels = torch.full((len(batch), width), -100.0)
-        judged = torch.zeros((len(batch), width))
-        for r, b in enumerate(batch):
-            n = len(b["input_ids"])
-            ids[r, :n] = torch.tensor(b["input_ids"])
-            mask[r, :n] = 1
-            labels[r, :n] = torch.tensor(b["step_labels"])
-            judged[r, b["start"] : b["end"]] = 1.0
-        return {"input_ids": ids, "attention_mask": mask, "step_labels": labels, "token_mask": judged}
-
-    return collate
-
-
-def _trainer_class():
-    import torch
-    from transformers import Trainer
-
-    from roadmap.core.training import BudgetMixin
-
-    class StepBCETrainer(BudgetMixin, Trainer):
-        """BCE on the step scores at step ends; every other position carries label -100.
-
-        With the ``tokens`` and ``likelihood`` readouts the step score is exp(``prefix_log_scores``),
-        and the BCE is written in log space (log(1 - p) = log(-expm1(log p))) so that it stays finite.
-        The eval "logits" are then those log scores: the AUC only needs their order.
-        """
-
-        def __init__(self, *args, max_seconds=None, class_weights=(1.0, 1.0), readout="tokens", keep_best=False,
-                     **kw):
-            super().__init__(*args, **kw)
-            self.init_budget(max_seconds)
-            self.class_weights = class_weights  # (bad, good)
-            self.readout = readout
-            self.keep_best = keep_best and self.eval_dataset is not None
-            self.eval_history: list[dict] = []  # {"step", "auc"} of every held-out evaluation, step 0 = the init
-            self.chosen_step: int | None = None
-            self._tracking = False
-            self._best: tuple[float, int, dict] | None = None  # (auc, step, CPU copy of the weights)
-
-        def evaluate(self, *args, **kw):
-            metrics = super().evaluate(*args, **kw)
-            if self._tracking:
-                auc, step = metrics.get("eval_auc", float("nan")), self.state.global_step
-                loss = metrics.get("eval_loss", float("nan"))
-                self.eval_history.append({"step": step, "auc": auc, "loss": loss})
-                # a higher AUC wins; an equal one (it saturates at 1.0) goes to the lower held-out BCE, and a
-                # full tie keeps the earlier weights, the initialisation first of all
-                key = (auc, -loss if not math.isnan(loss) else -math.inf)
-                if not math.isnan(auc) and (self._best is None or key > self._best[0]):
-                    weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-                    self._best = (key, step, weights)
-            return metrics
-
-        def train(self, *args, **kw):
-            """Train between two held-out evaluations (the initialisation, the last step); with ``keep_best``
-            the model ends with the weights of the best evaluation."""
-            if not self.keep_best:
-                return super().train(*args, **kw)
-            self._tracking = True
-            try:
-                self.evaluate()  # step 0: the initialisation, the bar every checkpoint must clear
-                out = super().train(*args, **kw)
-                if self.eval_history[-1]["step"] != self.state.global_step:
-                    self.evaluate()
-            finally:
-                self._tracking = False
-            if self._best is None:
-                logger.warning("no held-out evaluation gave an AUC (the held-out steps are all of one class); "
-                               "keeping the last step's weights")
-                self.chosen_step = self.state.global_step
-                return out
-            (auc, _), self.chosen_step, weights = self._best
-            if self.chosen_step != self.state.global_step:
-                self.model.load_state_dict(weights)
-                logger.warning("the held-out AUC was best at step %d (%.4f%s), not at the last step %d (%.4f): "
-                               "saving step %d's weights", self.chosen_step, auc,
-                               ", the initialisation" if self.chosen_step == 0 else "", self.state.global_step,
-                               self.eval_history[-1]["auc"], self.chosen_step)
-            self._best = None  # free the copy
-            return out
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs.pop("step_labels")
-            judged = inputs.pop("token_mask")
-            # accelerate autocasts model.forward only; the likelihood readout calls the decoder and head itself
-            with self.accelerator.autocast():
-                logits = forward_through(model, token_logits, self.readout, inputs["input_ids"],
-                                         inputs["attention_mask"])
-            keep = labels >= 0
-            y = labels[keep]
-            w_bad, w_good = self.class_weights
-            weight = y * w_good + (1 - y) * w_bad
-            if self.readout == "step_end":
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], y, weight=weight)
-                out = {"logits": logits}
-            else:
-                log_scores = prefix_log_scores(logits, judged)
-                log_p = log_scores[keep].clamp(max=-1e-6)
-                bce = -(y * log_p + (1 - y) * torch.log(-torch.expm1(log_p)))
-                loss = (weight * bce).mean()
-                out = {"logits": log_scores}
-            return (loss, out) if return_outputs else loss
-
-    return StepBCETrainer
 
 
 def _eval_schedule(config: RewardModelConfig, has_evals: bool) -> dict:
@@ -362,6 +264,10 @@ def train_reward_model(
                        config.eval_fraction, len(rows))
     class_weights = _class_weights(train) if config.balance else (1.0, 1.0)
 
+    def scorer(model) -> ProcessRewardModel:
+        return ProcessRewardModel(model, tokenizer, step_delimiter, kind, batch_size=config.batch_size * 2,
+                                  readout=config.readout)
+
     def build(scratch: Path):
         model = _load_for_training(init, config.readout)
         # the checkpoint's dtype (the likelihood readout's own scalars are fp32); training runs on fp32 master
@@ -385,11 +291,12 @@ def train_reward_model(
                 {"params": body, "lr": config.learning_rate, "weight_decay": 0.01},
                 {"params": calibration, "lr": config.calibration_lr, "weight_decay": 0.0},
             ]), None)
-        trainer = _trainer_class()(
+        trainer = trainer_class()(
             model=model, args=args, train_dataset=train, eval_dataset=evals or None, optimizers=optimizers,
-            data_collator=_collate(tokenizer.pad_token_id or 0), compute_metrics=step_auc_metrics,
+            data_collator=collate_rows(tokenizer.pad_token_id or 0), compute_metrics=step_auc_metrics,
             max_seconds=config.max_minutes * 60 if config.max_minutes else None, class_weights=class_weights,
-            readout=config.readout, keep_best=config.keep_best,
+            readout=config.readout, keep_best=config.keep_best, pairwise_weight=config.pairwise_weight,
+            select_by=config.select_by, how="last" if kind == "orm" else "min", scorer=scorer if evals else None,
         )
         trainer.source_dtype = source_dtype
         return trainer
@@ -406,9 +313,7 @@ def train_reward_model(
     def result(trainer, stats) -> RewardModelResult:
         metrics = trainer.evaluate() if evals else {}
         history = trainer.eval_history
-        rm = ProcessRewardModel(trainer.model, tokenizer, step_delimiter, kind, batch_size=config.batch_size * 2,
-                                readout=config.readout)
-        within, mixed = selection_auc(rm, evals)
+        within, mixed = selection_auc(scorer(trainer.model), evals)
         trainer.model.train()
         if within is not None and within <= 0.5:
             logger.warning("on %d held-out problems, a right solution outscores a wrong one of the same problem with "

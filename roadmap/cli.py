@@ -249,6 +249,7 @@ def _reward_model_config(args: argparse.Namespace):
     return RewardModelConfig(output_dir=args.out, labels=args.label_type, epochs=args.epochs,
                              max_minutes=args.minutes, learning_rate=args.lr, batch_size=args.batch_size,
                              seed=args.seed, readout=args.readout, overwrite=args.overwrite,
+                             pairwise_weight=args.pairwise_weight, select_by=args.select_by,
                              lengths=lengths_from_args(args))
 
 

@@ -213,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["likelihood", "tokens", "step_end"],
                        help="step score: calibrated likelihood of each token, a new per-token head, or the "
                             "step end's score alone (rewards.prm)")
+        p.add_argument("--pairwise-weight", type=nonnegative_float, default=0.0,
+                       help="weight of the within-problem pairwise term (right vs wrong solutions of one problem, "
+                            "on the scores selection reads) added to the step BCE; 0: BCE only")
+        p.add_argument("--select-by", default="step_auc", choices=["step_auc", "selection_auc"],
+                       help="held-out measure the saved checkpoint is chosen by: step ROC-AUC, or the "
+                            "within-problem AUC best-of-N and search need")
         p.add_argument("--seed", type=int, default=0)
         length_options(p, ("--max-length",))
 
