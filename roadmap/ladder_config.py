@@ -86,7 +86,8 @@ class LadderConfig:
     replay_share: float = field(default=0.5, metadata={
         "help": "Share of each iteration's rows drawn from replay (the seed set and all data kept before)."})
     fit_levels: list = field(default_factory=list, metadata={
-        "help": "Levels whose mean accuracy the report's sigmoid fits against compute (default: the top two)."})
+        "help": "Levels whose mean accuracy the report's sigmoid fits against compute (default: the two highest "
+                "levels whose accuracy moved by 2 points or more over the run, else the top two)."})
     eval_problems: int = field(default=200, metadata={"help": "Held-out problems per level, greedy."})
     eval_seed: int = field(default=918273, metadata={"help": "Seed of the held-out problems (the test seed)."})
     seed: int = field(default=0, metadata={"help": "Seed of the model init, seed set, probes, search and SFT order."})

@@ -8,24 +8,39 @@ from typing import Any
 
 from roadmap.core.io import atomic_write_text, format_table, save_figure, write_json
 
-__all__ = ["write_ladder_report", "top_level_fit"]
+__all__ = ["write_ladder_report", "top_level_fit", "fit_levels"]
 
 
 def _acc(row: dict[str, Any], level) -> float:
     return row["levels"][str(level)]["accuracy"]
 
 
+#: a level whose greedy accuracy moved less than this over the run is flat: no sigmoid can be read off it
+FLAT = 0.02
+
+
+def fit_levels(config, rows: list[dict[str, Any]]) -> list:
+    """The levels the report fits: ``config.fit_levels`` when set, else the two highest levels whose accuracy moved
+    by at least ``FLAT`` over the run (a level the ladder never reached is flat and says nothing about the
+    climb), else the two top levels."""
+    if config.fit_levels:
+        return list(config.fit_levels)
+    moved = [lv for lv in config.levels if max(_acc(r, lv) for r in rows) - min(_acc(r, lv) for r in rows) >= FLAT]
+    return moved[-2:] if moved else list(config.levels)[-2:]
+
+
 def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sigmoid of the mean greedy accuracy at the two top levels against cumulative compute, or why none is given."""
+    """Sigmoid of the mean greedy accuracy at the fit levels (``fit_levels``) against cumulative compute, or why
+    none is given."""
     from roadmap.scaling import fit_sigmoid
 
-    top = list(config.fit_levels) or list(config.levels)[-2:]
+    top = fit_levels(config, rows)
     compute = [max(float(r["train_compute"]), 1.0) for r in rows]
     acc = [sum(_acc(r, lv) for lv in top) / len(top) for r in rows]
     out: dict[str, Any] = {"levels": top, "compute": compute, "accuracy": acc}
     if len(set(compute)) < 3:
         return {**out, "fit": None, "why": f"{len(set(compute))} distinct compute values; a sigmoid needs 3"}
-    if max(acc) - min(acc) < 0.02:
+    if max(acc) - min(acc) < FLAT:
         return {**out, "fit": None, "why": f"flat: accuracy stays within {max(acc) - min(acc):.3f}"}
     try:
         fit = fit_sigmoid(compute, acc, bootstrap=200)

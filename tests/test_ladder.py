@@ -25,6 +25,25 @@ def test_level_chooser_picks_the_band_and_the_next_level_up():
     assert choose_levels({2: 0.5, 3: 0.95, 4: 0.3}, (0.1, 0.9), 5) == [2, 4]  # mastered 3 is left out
 
 
+def test_the_fit_reads_the_highest_levels_that_climbed():
+    """The default sigmoid fit takes the two highest levels whose accuracy moved, not levels never reached."""
+    from roadmap.ladder_report import fit_levels, top_level_fit
+
+    acc = [{2: 0.30, 3: 0.12, 4: 0.05, 5: 0.005, 6: 0.0}, {2: 0.55, 3: 0.25, 4: 0.08, 5: 0.0, 6: 0.005},
+           {2: 0.75, 3: 0.45, 4: 0.12, 5: 0.01, 6: 0.0}, {2: 0.85, 3: 0.55, 4: 0.18, 5: 0.005, 6: 0.0}]
+    rows = [{"train_compute": 1e6 * (k + 1), "levels": {str(lv): {"accuracy": a} for lv, a in by.items()}}
+            for k, by in enumerate(acc)]
+    config = LadderConfig(levels=[2, 3, 4, 5, 6], seed_levels=[2, 3])
+    assert fit_levels(config, rows) == [3, 4]
+    fit = top_level_fit(config, rows)
+    assert fit["levels"] == [3, 4] and fit["accuracy"][0] < fit["accuracy"][-1]
+    config = LadderConfig(levels=[2, 3, 4, 5, 6], seed_levels=[2, 3], fit_levels=[5, 6])
+    assert fit_levels(config, rows) == [5, 6]  # the recipe's choice wins
+    assert "flat" in top_level_fit(config, rows)["why"]
+    flat = [{**r, "levels": {str(lv): {"accuracy": 0.0} for lv in range(2, 7)}} for r in rows]
+    assert fit_levels(LadderConfig(levels=[2, 3, 4, 5, 6], seed_levels=[2, 3]), flat) == [5, 6]
+
+
 def test_replay_keeps_the_seed_set_in_the_mix():
     seed = [{"id": f"s{i}", "source": "seed"} for i in range(10)]
     new = [{"id": f"n{i}", "source": "iter_1"} for i in range(3)]
