@@ -104,8 +104,13 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
         text += format_table(passes, list(passes[0]), markdown=True) + "\n\n"
     if fit["fit"]:
         f = fit["fit"]
-        text += (f"Sigmoid of the mean accuracy at levels {fit['levels']} against compute: A = {f['a']:.3f}, "
-                 f"B = {f['b']:.2f}, C_mid = {f['c_mid']:.3g}" + (f" ({fit['why']})" if fit["why"] else "") + "\n\n")
+        boot = f.get("bootstrap") or {}
+        spans = ", ".join(f"{k} [{lo:.3g}, {hi:.3g}]" for k, (lo, hi) in boot.items())
+        text += (f"Sigmoid of the mean accuracy at levels {fit['levels']} against compute: A = {f['a']:.3f} "
+                 f"± {f['a_err']:.3f}, B = {f['b']:.2f} ± {f['b_err']:.2f}, C_mid = {f['c_mid']:.3g} "
+                 f"± {f['c_mid_err']:.2g} (fit errors)" + (f"; bootstrap 95% intervals: {spans}" if spans else "")
+                 + (f" ({fit['why']})" if fit["why"] else "") + ". A wide interval on A means the curve has not "
+                 "bent yet: the asymptote is not pinned down.\n\n")
     else:
         text += f"No sigmoid fit of levels {fit['levels']}: {fit['why']}.\n\n"
     text += "![levels](levels.png)\n![compute](compute.png)\n"
