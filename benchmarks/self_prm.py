@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         pool["answers"] = [[task.extract_answer(s) for s in r] for r in pool["texts"]]
         pool["correct"] = [[task.is_correct(p, s) for s in r] for p, r in zip(problems, pool["texts"])]
         pool["truth"] = [[task.step_labels(p, s) for s in r] for p, r in zip(problems, pool["texts"])]
-        for name in [n for n in scorers if n != "init"]:  # what training added: sigmoid(log s_trained - log s_init)
+        # what training added: sigmoid(log s_trained - log s_init), step by step (an ORM has one score: none)
+        for name in [n for n, rm in scorers.items() if n != "init" and rm.kind != "orm"]:
             pool["scores"][f"{name}-init"] = [
                 [[_sigmoid_log_ratio(a, b) for a, b in zip(sa, sb)] for sa, sb in zip(ra, rb)]
                 for ra, rb in zip(pool["scores"][name], pool["scores"]["init"])]
@@ -233,10 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 if t and all(t):
                     for k, x in enumerate(sol):
                         along[k + 1].append(x)
-        diag.append({"scorer": name, "step_auc": roc_auc(flat_s, flat_y),
+        per_step = len(flat_s) == len(flat_y)  # an ORM scores whole solutions: no step AUC, no step calibration
+        diag.append({"scorer": name, "step_auc": roc_auc(flat_s, flat_y) if per_step else None,
                      "within_problem_auc": within[0], "problems_mixed": within[1],
                      "auc_vs_winning_wrong_answer": conf[0], "problems_majority_wrong_pass": conf[1],
-                     "ece": ece(flat_s, flat_y) if not name.endswith("-init") else None,
+                     "ece": ece(flat_s, flat_y) if per_step and not name.endswith("-init") else None,
                      "mean_score_by_step_right_solutions": {k: round(statistics.fmean(v), 3)
                                                             for k, v in sorted(along.items()) if len(v) >= 20}})
     label_check = None
