@@ -109,8 +109,9 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
         text += (f"Sigmoid of the mean accuracy at levels {fit['levels']} against compute: A = {f['a']:.3f} "
                  f"± {f['a_err']:.3f}, B = {f['b']:.2f} ± {f['b_err']:.2f}, C_mid = {f['c_mid']:.3g} "
                  f"± {f['c_mid_err']:.2g} (fit errors)" + (f"; bootstrap 95% intervals: {spans}" if spans else "")
-                 + (f" ({fit['why']})" if fit["why"] else "") + ". A wide interval on A means the curve has not "
-                 "bent yet: the asymptote is not pinned down.\n\n")
+                 + (f" ({fit['why']})" if fit["why"] else "") + "."
+                 + (" The interval on A reaches 1: the curve has not bent yet, so the asymptote is not pinned down."
+                    if boot.get("a") and boot["a"][1] >= 0.99 else "") + "\n\n")
     else:
         text += f"No sigmoid fit of levels {fit['levels']}: {fit['why']}.\n\n"
     text += "![levels](levels.png)\n![compute](compute.png)\n"
