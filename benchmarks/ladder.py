@@ -9,6 +9,7 @@ Arms (each a ``roadmap.ladder.LadderConfig`` of ``recipes/ladder.yaml`` with ove
 - majority: the majority answer's sample, the reference unseen (how much the verifier carries);
 - unfiltered: greedy self-labels, no filter (the error avalanche);
 - mcts: MCTS with verified rollouts as the source of data (does search make better data than sampling?);
+- bon8: best-of-8 sampling, about the mcts arm's search tokens (the equal-token control of that question);
 - tree_dpo: the same search, learning by DPO (kept solution against a wrong sample; roadmap.ladder_learners);
 - long_cot: the same search, SFT on wrong-attempt-then-kept traces. Its traces are two solutions long: run every
   arm with ``--set 'lengths={max_solution_tokens: 448, train_max_length: 512}'`` so that they still share the
@@ -41,6 +42,7 @@ ARMS = {
     "majority": {"selection": "majority"},
     "unfiltered": {"selection": "unfiltered", "search": {"method": "bon", "budget": 1, "temperature": 0.0}},
     "mcts": {"search": {"method": "mcts", "budget": 4, "width": 4, "mcts_evaluation": "rollout", "temperature": 0.7}},
+    "bon8": {"search": {"method": "bon", "budget": 8, "temperature": 0.7}},
     "tree_dpo": {"learner": "tree_dpo"},
     "long_cot": {"learner": "long_cot"},
 }
