@@ -59,12 +59,13 @@ def main(argv: list[str] | None = None) -> int:
                    "seconds": time.perf_counter() - t}
         write_json(cache, samples)
     data = orm_dataset(task, problems, samples["texts"])
-    right = [any(task.is_correct(p, s) for s in r) for p, r in zip(problems, samples["texts"])]
-    wrong = [not all(task.is_correct(p, s) for s in r) for p, r in zip(problems, samples["texts"])]
+    verdicts: dict[str, set[bool]] = {}  # the checker's verdicts orm_dataset already gave, by problem
+    for pid, ok in zip(data["problem_id"], data["correct"]):
+        verdicts.setdefault(pid, set()).add(ok)
     summary = {"policy": args.policy, "task_args": args.task_arg, "problems": len(problems), "samples": args.samples,
                "sampled_tokens": samples["tokens"], "sample_seconds": samples["seconds"],
                "right_fraction": sum(data["correct"]) / len(data),
-               "mixed_problems": sum(a and b for a, b in zip(right, wrong)), "variants": {}}
+               "mixed_problems": sum(len(v) == 2 for v in verdicts.values()), "variants": {}}
     for name, weight in variants:
         config = RewardModelConfig(output_dir=str(out / name), labels="hard", readout="likelihood",
                                    epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,

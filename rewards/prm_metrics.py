@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from rewards.prm import ProcessRewardModel, aggregate
 
-__all__ = ["step_auc_metrics", "selection_auc", "problem_key"]
+__all__ = ["step_auc_metrics", "held_out_metrics", "selection_auc", "problem_key"]
 
 
 def problem_key(row) -> str:
@@ -35,6 +35,37 @@ def step_auc_metrics(pred) -> dict[str, float]:
         return {"auc": roc_auc(s.tolist(), y.tolist())}
     except ValueError:
         return {"auc": float("nan")}
+
+
+def held_out_metrics(rows, how: str = "min"):
+    """``compute_metrics`` of the Trainer over the held-out ``rows`` (in the evaluation's order): the step ROC-AUC
+    (``step_auc_metrics``) and, read off the same predictions rather than a second scoring pass, the within-problem
+    AUC of each solution's ``how`` ("min" for a PRM, "last" for an ORM) step score against its final verdict
+    (``selection_auc``, NaN when no problem is mixed) and the number of mixed problems (``selection_problems``).
+    The predictions are per-position scores (a step-end logit or a prefix log score): both order solutions as the
+    scored probabilities do."""
+    import numpy as np
+
+    from roadmap.core.stats import within_group_auc
+
+    keys, verdicts = [problem_key(r) for r in rows], [r.get("correct") for r in rows]
+
+    def metrics(pred) -> dict[str, float]:
+        out = step_auc_metrics(pred)
+        scores, labels = np.asarray(pred.predictions), np.asarray(pred.label_ids)
+        judged = labels >= 0
+        picked, ys, groups = [], [], []
+        for i, (key, verdict) in enumerate(zip(keys, verdicts)):
+            steps = np.flatnonzero(judged[i])
+            if verdict is None or not len(steps):
+                continue
+            picked.append(float(scores[i, steps].min() if how == "min" else scores[i, steps[-1]]))
+            ys.append(bool(verdict))
+            groups.append(key)
+        within, mixed = within_group_auc(picked, ys, groups) if picked else (None, 0)
+        return {**out, "selection_auc": float("nan") if within is None else within, "selection_problems": mixed}
+
+    return metrics
 
 
 def selection_auc(rm: ProcessRewardModel, rows) -> tuple[float | None, int]:

@@ -10,7 +10,7 @@ import logging
 import math
 
 from rewards.prm import prefix_log_scores, token_logits
-from rewards.prm_metrics import problem_key, selection_auc
+from rewards.prm_metrics import problem_key
 from rewards.prm_pairwise import ProblemGroupedSampler, pairwise_loss, solution_scores
 from roadmap.core.training import forward_through
 
@@ -63,10 +63,9 @@ def trainer_class():
         """
 
         def __init__(self, *args, max_seconds=None, class_weights=(1.0, 1.0), readout="tokens", keep_best=False,
-                     pairwise_weight=0.0, select_by="step_auc", scorer=None, how="min", **kw):
+                     pairwise_weight=0.0, select_by="step_auc", how="min", **kw):
             super().__init__(*args, **kw)
             self.pairwise_weight, self.select_by, self.how = pairwise_weight, select_by, how
-            self.scorer = scorer  # model -> ProcessRewardModel, for the held-out within-problem AUC
             self.init_budget(max_seconds)
             self.class_weights = class_weights  # (bad, good)
             self.readout = readout
@@ -81,7 +80,8 @@ def trainer_class():
             if self._tracking:
                 auc, step = metrics.get("eval_auc", float("nan")), self.state.global_step
                 loss = metrics.get("eval_loss", float("nan"))
-                within = selection_auc(self.scorer(self.model), self.eval_dataset)[0] if self.scorer else None
+                within = metrics.get("eval_selection_auc", float("nan"))  # held_out_metrics, same predictions
+                within = None if math.isnan(within) else within
                 self.eval_history.append({"step": step, "auc": auc, "loss": loss, "selection_auc": within})
                 if self.select_by == "selection_auc":
                     auc = float("nan") if within is None else within

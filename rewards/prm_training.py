@@ -30,7 +30,7 @@ from rewards.prm import (
     encode_steps,
     judged_end,
 )
-from rewards.prm_metrics import problem_key, selection_auc, step_auc_metrics
+from rewards.prm_metrics import held_out_metrics, problem_key
 from rewards.prm_trainer import collate_rows, trainer_class
 from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.lengths import Lengths
@@ -263,10 +263,7 @@ def train_reward_model(
                        "measured, so the last step is saved whether or not training helped",
                        config.eval_fraction, len(rows))
     class_weights = _class_weights(train) if config.balance else (1.0, 1.0)
-
-    def scorer(model) -> ProcessRewardModel:
-        return ProcessRewardModel(model, tokenizer, step_delimiter, kind, batch_size=config.batch_size * 2,
-                                  readout=config.readout)
+    how = "last" if kind == "orm" else "min"  # the aggregate selection reads
 
     def build(scratch: Path):
         model = _load_for_training(init, config.readout)
@@ -293,10 +290,10 @@ def train_reward_model(
             ]), None)
         trainer = trainer_class()(
             model=model, args=args, train_dataset=train, eval_dataset=evals or None, optimizers=optimizers,
-            data_collator=collate_rows(tokenizer.pad_token_id or 0), compute_metrics=step_auc_metrics,
+            data_collator=collate_rows(tokenizer.pad_token_id or 0), compute_metrics=held_out_metrics(evals, how),
             max_seconds=config.max_minutes * 60 if config.max_minutes else None, class_weights=class_weights,
             readout=config.readout, keep_best=config.keep_best, pairwise_weight=config.pairwise_weight,
-            select_by=config.select_by, how="last" if kind == "orm" else "min", scorer=scorer if evals else None,
+            select_by=config.select_by, how=how,
         )
         trainer.source_dtype = source_dtype
         return trainer
@@ -313,7 +310,8 @@ def train_reward_model(
     def result(trainer, stats) -> RewardModelResult:
         metrics = trainer.evaluate() if evals else {}
         history = trainer.eval_history
-        within, mixed = selection_auc(scorer(trainer.model), evals)
+        within = metrics.get("eval_selection_auc", float("nan"))
+        within, mixed = (None if math.isnan(within) else within), int(metrics.get("eval_selection_problems", 0))
         trainer.model.train()
         if within is not None and within <= 0.5:
             logger.warning("on %d held-out problems, a right solution outscores a wrong one of the same problem with "
