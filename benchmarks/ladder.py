@@ -11,13 +11,16 @@ Arms (each a ``roadmap.ladder.LadderConfig`` of ``recipes/ladder.yaml`` with ove
 - mcts: MCTS with verified rollouts as the source of data (does search make better data than sampling?);
 - bon8: best-of-8 sampling, about the mcts arm's search tokens (the equal-token control of that question);
 - tree_dpo: the same search, learning by DPO (kept solution against a wrong sample; roadmap.ladder_learners);
+- rl: no search; each iteration runs the project's own RL loop (ScaleRL's defaults, ``roadmap.ladder_rl``) on the
+  chosen levels' answer-only problems, ``learn_steps`` optimizer steps of 16 prompts x 8 samples (issue 27);
 - long_cot: the same search, SFT on wrong-attempt-then-kept traces. Its traces are two solutions long: run every
   arm with ``--set 'lengths={max_solution_tokens: 448, train_max_length: 512}'`` so that they still share the
   warm start (lengths are part of it) and the long-CoT policy's greedy eval is not cut off.
 
 Every arm starts from the same warm start: the first arm run trains it (iteration 0) and the others copy its
 ``iter_0``, ``tiny`` and ``seed.jsonl`` (the warm start depends only on the keys in ``WARM_KEYS``). Results:
-``OUT/<arm>-s<seed>/`` run folders and ``OUT/summary-s<seed>.json`` with each arm's per-level table.
+``OUT/<arm>-s<seed>/`` run folders and ``OUT/summary-s<seed>.json`` with each arm's per-level table. ``--tag T``
+names the run ``<arm>-T-s<seed>`` (an arm's variant, e.g. ``--arms rl --tag lr3e-5 --set 'rl={learning_rate: 3e-5}'``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ ARMS = {
     "unfiltered": {"selection": "unfiltered", "search": {"method": "bon", "budget": 1, "temperature": 0.0}},
     "mcts": {"search": {"method": "mcts", "budget": 4, "width": 4, "mcts_evaluation": "rollout", "temperature": 0.7}},
     "bon8": {"search": {"method": "bon", "budget": 8, "temperature": 0.7}},
+    "rl": {"learner": "rl"},
     "tree_dpo": {"learner": "tree_dpo"},
     "long_cot": {"learner": "long_cot"},
 }
@@ -73,6 +77,7 @@ def main() -> int:
     ap.add_argument("--arms", default="ladder,more_sft")
     ap.add_argument("--seed", type=int, default=0, help="initialisation seed (model, seed set, search)")
     ap.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE (YAML value), all arms")
+    ap.add_argument("--tag", default="", help="a variant's name: runs go to OUT/<arm>-<tag>-s<seed>")
     args = ap.parse_args()
     import yaml
 
@@ -88,22 +93,23 @@ def main() -> int:
         base = load_ladder_recipe(args.recipe, seed=args.seed, **overrides)
         config = load_ladder_recipe(args.recipe, seed=args.seed, **{**overrides, **ARMS[arm]})
         assert {k: asdict(base)[k] for k in WARM_KEYS} == {k: asdict(config)[k] for k in WARM_KEYS}
-        run = out / f"{arm}-s{args.seed}"
+        name = f"{arm}-{args.tag}" if args.tag else arm
+        run = out / f"{name}-s{args.seed}"
         if warm_from is not None:
             _share_warm_start(warm_from, run)
         t0 = time.perf_counter()
         result = run_ladder(config, run)
         warm_from = warm_from or run
-        summary[arm] = {"seconds": time.perf_counter() - t0, "overrides": ARMS[arm],
+        summary[name] = {"seconds": time.perf_counter() - t0, "overrides": {**overrides, **ARMS[arm]},
                         "iterations": [{"iteration": r["iteration"], "train_compute": r["train_compute"],
                                         "chosen": r["chosen"], "kept": r["kept"],
                                         "kept_steps_right": r["kept_steps_right"],
                                         **{x: r[x] for x in ("pairs", "no_wrong", "traces", "backtrack") if x in r},
                                         "levels": r["levels"]}
                                        for r in result["iterations"]]}
-        summary = {**(json.loads(path.read_text()) if path.exists() else {}), arm: summary[arm]}  # other processes' arms
+        summary = {**(json.loads(path.read_text()) if path.exists() else {}), name: summary[name]}  # other processes'
         path.write_text(json.dumps(summary, indent=1))
-        print(f"{arm}: wrote {run}/report.md", flush=True)
+        print(f"{name}: wrote {run}/report.md", flush=True)
     return 0
 
 
