@@ -90,7 +90,9 @@ def main() -> int:
     for arm in args.arms.split(","):
         if arm not in ARMS:
             ap.error(f"unknown arm {arm!r}; use some of {sorted(ARMS)}")
-        base = load_ladder_recipe(args.recipe, seed=args.seed, **overrides)
+        # the learner's own sections (rl:, dpo:, long_cot:) are refused by a recipe of another learner
+        base = load_ladder_recipe(args.recipe, seed=args.seed,
+                                  **{k: v for k, v in overrides.items() if k not in ("rl", "dpo", "long_cot")})
         config = load_ladder_recipe(args.recipe, seed=args.seed, **{**overrides, **ARMS[arm]})
         assert {k: asdict(base)[k] for k in WARM_KEYS} == {k: asdict(config)[k] for k in WARM_KEYS}
         name = f"{arm}-{args.tag}" if args.tag else arm

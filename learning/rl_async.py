@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from learning.rl_loop import PromptPool, _save, greedy_accuracy
 from learning.rl_roles import Learner, RolloutBuffer, Sampler
 from roadmap.core.errors import ConfigError, RLActorError
@@ -217,6 +219,7 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
             log["eval_curve"].append({"step": 0, "compute": 0, "train_tokens": 0, "accuracy": acc})
         train_tokens = state["train_tokens"] if state is not None else 0
         last_pid, deaths = None, 0
+        bar = tqdm(total=c.max_steps, initial=start, desc="async RL", unit="step")
         for step in range(start, c.max_steps):
             t0 = time.perf_counter()
             waited = 0.0
@@ -283,6 +286,8 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
                 "sampler_version": res["version"], "sampler_checksum": res["checksum"], "sampler_pid": res["pid"],
                 "stale_dropped": buffer.stale_dropped, "truncated": sum(not f for g in groups for f in g.finished),
                 "retired": len(pool.retired), "reward_terms": res["terms"], **stats})
+            bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}", groups=len(groups))
+            bar.update(1)
             if c.eval_every and (step + 1) % c.eval_every == 0:
                 acc = learner_call("evaluate")
                 log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": train_tokens,
@@ -297,6 +302,7 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
                 _save(ckpt, {**lstate, "mode": "async", "published_version": published, "pending": pending,
                              "sampler_tokens": dict(sampler_tokens), "pool": pool.state(), "log": log,
                              "step": step + 1, "stale_dropped": buffer.stale_dropped})
+        bar.close()
         final = learner_call("state")
         model.load_state_dict(final["model"])
         log.update(steps=c.max_steps, train_tokens=final["train_tokens"], sampler_tokens=dict(sampler_tokens),

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from learning.rl_roles import Learner, RolloutBuffer, Sampler
 from roadmap.core.errors import ConfigError, DataError
 
@@ -151,6 +153,7 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
     elif c.eval_every:
         acc = greedy_accuracy(model, tokenizer, task, eval_problems, c.lengths.rl_completion_tokens)
         log["eval_curve"].append({"step": 0, "compute": 0, "train_tokens": 0, "accuracy": acc})
+    bar = tqdm(total=c.max_steps, initial=start, desc="RL", unit="step")
     for step in range(start, c.max_steps):
         if learner.version - sampler.version > c.max_lag:
             sampler.load_weights(model.state_dict(), learner.version)
@@ -174,6 +177,8 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
             "learn_seconds": t2 - t1, "lag": learner.version - 1 - min((g.version for g in groups), default=0),
             "truncated": sum(not f for g in groups for f in g.finished), "retired": len(pool.retired),
             "reward_terms": dict(sampler.last_terms), **stats})
+        bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}", groups=len(groups))
+        bar.update(1)
         if c.eval_every and (step + 1) % c.eval_every == 0:
             acc = greedy_accuracy(model, tokenizer, task, eval_problems, c.lengths.rl_completion_tokens)
             log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": learner.train_tokens,
@@ -187,6 +192,7 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
                          "version": learner.version, "train_tokens": learner.train_tokens,
                          "sampler_tokens": dict(sampler.tokens), "pool": pool.state(), "log": log, "step": step + 1,
                          "stale_dropped": buffer.stale_dropped})
+    bar.close()
     log.update(steps=c.max_steps, train_tokens=learner.train_tokens, sampler_tokens=dict(sampler.tokens),
                retired=sorted(pool.retired), stale_dropped=buffer.stale_dropped,
                optimizer_state=learner.optimizer.state_dict())
