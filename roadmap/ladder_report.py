@@ -32,7 +32,7 @@ def fit_levels(config, rows: list[dict[str, Any]]) -> list:
 def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Sigmoid of the mean greedy accuracy at the fit levels (``fit_levels``) against cumulative compute, or why
     none is given."""
-    from roadmap.scaling import fit_sigmoid
+    from roadmap.scaling import falling_warning, fit_sigmoid
 
     top = fit_levels(config, rows)
     compute = [max(float(r["train_compute"]), 1.0) for r in rows]
@@ -48,7 +48,14 @@ def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {**out, "fit": None, "why": str(e)}
     d = fit.to_dict()
     at_bound = [name for name, v, lo, hi in (("A", fit.a, 0.0, 1.0),) if abs(v - hi) < 1e-3 or abs(v - lo) < 1e-3]
-    return {**out, "fit": d, "why": f"parameters at their bounds: {at_bound}" if at_bound else None}
+    why = [f"parameters at their bounds: {at_bound}"] if at_bound else []
+    falling = falling_warning(compute, acc)
+    if falling:
+        why.append(falling)
+    elif fit.c_mid > max(compute):
+        why.append(f"C_mid {fit.c_mid:.3g} lies past the largest compute measured ({max(compute):.3g}): the curve's "
+                   "midpoint is an extrapolation, so A is not identified")
+    return {**out, "fit": d, "why": "; ".join(why) or None}
 
 
 def _learner_columns(learner: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,11 @@ def test_the_fit_reads_the_highest_levels_that_climbed():
     assert fit_levels(config, rows) == [3, 4]
     fit = top_level_fit(config, rows)
     assert fit["levels"] == [3, 4] and fit["accuracy"][0] < fit["accuracy"][-1]
+    # a curve that falls (an RL run that lost accuracy) gets no asymptote read off it
+    falls = [{**r, "levels": {str(lv): {"accuracy": a} for lv, a in zip(range(2, 7), (0.3, 0.12 - 0.015 * k,
+                                                                                      0.06 - 0.01 * k, 0, 0))}}
+             for k, r in enumerate(rows)]
+    assert "FALLS" in top_level_fit(config, falls)["why"]
     config = LadderConfig(levels=[2, 3, 4, 5, 6], seed_levels=[2, 3], fit_levels=[5, 6])
     assert fit_levels(config, rows) == [5, 6]  # the recipe's choice wins
     assert "flat" in top_level_fit(config, rows)["why"]
