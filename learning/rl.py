@@ -121,6 +121,11 @@ class RLConfig:
     negative_weight: float = field(default=1.0, metadata={
         "help": "Scale of the negative advantages (below-mean samples): 1 is the policy gradient; 0 learns only from "
                 "better-than-average samples (RAFT++ / Reinforce-Rej, arXiv 2504.11343). Own trainer."})
+    sft_weight: float = field(default=0.0, metadata={
+        "help": "Weight of a supervised term added to every RL step: the mean token NLL of sft_batch demonstrations "
+                "(rl_step's demonstrations=; the ladder passes its seed set), as InstructGPT's PPO-ptx keeps "
+                "pretraining data in the loss. 0: pure RL. Own trainer, alternating loop."})
+    sft_batch: int = field(default=16, metadata={"help": "Demonstrations drawn for the supervised term per step."})
     retire_pass_rate: float | None = field(default=None, metadata={
         "help": "No-positive-resampling: stop sampling prompts whose pass rate reached this (ScaleRL: 0.9)."})
     prm_weight: float = field(default=0.0, metadata={"help": "Weight of the PRM-shaped reward (needs a scorer)."})
@@ -158,6 +163,13 @@ class RLConfig:
         if not 0.0 <= self.negative_weight <= 1.0:
             raise ConfigError(f"negative_weight={self.negative_weight} must lie in [0, 1] (1: plain policy gradient; "
                               "0: positive advantages only)")
+        if not self.sft_weight >= 0:
+            raise ConfigError(f"sft_weight={self.sft_weight} must be >= 0 (0: pure RL)")
+        if self.sft_batch < 1:
+            raise ConfigError(f"sft_batch={self.sft_batch} must be at least 1")
+        if self.sft_weight and (self.trainer != "own" or self.async_sampler):
+            raise ConfigError(f"sft_weight={self.sft_weight} runs on trainer='own' with async_sampler: false; set "
+                              "those, or sft_weight: 0")
         if self.max_lag < 0:
             raise ConfigError(f"max_lag={self.max_lag} must be >= 0 (0: on-policy; 8: PipelineRL-8)")
         if self.async_sampler and self.trainer != "own":
@@ -289,6 +301,7 @@ def rl_step(
     policy_dir: str | Path, task, problems: Sequence, config: RLConfig | None = None, *, scorer=None,
     extra_rewards: Sequence = (), retired: set[str] | frozenset[str] = frozenset(),
     checkpoint_dir: str | Path | None = None, optimizer_state: str | Path | None = None,
+    demonstrations: Sequence[tuple[str, str]] = (),
 ) -> RLResult:
     """Run online RL from ``policy_dir`` on ``problems``; write the policy to ``config.output_dir``.
 
@@ -301,6 +314,8 @@ def rl_step(
         checkpoint_dir: own trainer: where a resumable checkpoint is kept every
             ``config.checkpoint_every`` steps (a restart resumes from it), and where the
             optimizer state is left at the end (``optimizer.pt``).
+        demonstrations: (prompt, completion) texts, as ``Task.training_pair`` gives them, for the
+            supervised term of ``config.sft_weight`` (needed when it is above 0).
         optimizer_state: own trainer: an ``optimizer.pt`` of an earlier call, so that Adam's
             moments carry over between calls (the loop's iterations).
 
@@ -317,15 +332,20 @@ def rl_step(
     pool = [p for p in problems if p.id not in retired]
     if not pool:
         raise DataError("every problem is retired (already solved); give new problems or lower retire_pass_rate")
+    if config.sft_weight and not demonstrations:
+        raise ConfigError(f"sft_weight={config.sft_weight} needs demonstrations (rl_step(..., demonstrations=[(prompt, "
+                          "completion), ...])); pass them or set sft_weight: 0")
     rewards, weights = rl_rewards(task, config, scorer=scorer, extra_rewards=extra_rewards)
     if config.trainer == "trl":
         from learning.rl_trl import rl_step_trl
 
         return rl_step_trl(src, task, pool, config, rewards, weights, retired)
-    return _rl_step_own(src, task, pool, config, rewards, weights, retired, checkpoint_dir, optimizer_state)
+    return _rl_step_own(src, task, pool, config, rewards, weights, retired, checkpoint_dir, optimizer_state,
+                        demonstrations)
 
 
-def _rl_step_own(src, task, pool, config: RLConfig, rewards, weights, retired, checkpoint_dir, optimizer_state):
+def _rl_step_own(src, task, pool, config: RLConfig, rewards, weights, retired, checkpoint_dir, optimizer_state,
+                 demonstrations=()):
     import time
 
     import torch
@@ -345,7 +365,7 @@ def _rl_step_own(src, task, pool, config: RLConfig, rewards, weights, retired, c
         t0 = time.perf_counter()
         log = run_rl(model, tokenizer, task, pool, config, rewards, weights,
                      checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None, retired=sorted(retired),
-                     optimizer_state=opt)
+                     optimizer_state=opt, demonstrations=demonstrations)
         wall = time.perf_counter() - t0
         if checkpoint_dir:
             torch.save(log["optimizer_state"], Path(checkpoint_dir) / "optimizer.pt")

@@ -105,8 +105,24 @@ def _save(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def encode_demonstrations(policy, demonstrations: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, completion ids) of (prompt, completion) texts, encoded as the sampler encodes its samples: the
+    prompt with BOS, the completion as its continuation, ending with EOS (added unless the text already ends in it)."""
+    eos = policy.eos_ids[0] if policy.eos_ids else None
+    out = []
+    for prompt, completion in demonstrations:
+        pids = policy.encode_prefix(prompt)
+        full = policy.encode_prefix(prompt + completion)
+        comp = full[len(pids):] if full[: len(pids)] == pids else policy.encode_continuation(completion)
+        if eos is not None and (not comp or comp[-1] != eos):
+            comp = comp + [eos]
+        out.append((pids, comp))
+    return out
+
+
 def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, reward_weights, *,
-           checkpoint_dir: Path | None = None, retired: Sequence[str] = (), optimizer_state=None) -> dict[str, Any]:
+           checkpoint_dir: Path | None = None, retired: Sequence[str] = (), optimizer_state=None,
+           demonstrations: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """Train ``model`` in place for ``config.max_steps`` steps; return the run's logs (see ``RLResult``)."""
     import copy
 
@@ -126,6 +142,7 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
     sampler = Sampler(policy, task, reward_fns, reward_weights, c.num_generations, c.temperature,
                       c.lengths.rl_completion_tokens, c.fp32_lm_head)
     learner = Learner(model, policy.pad_id, c)
+    demos = encode_demonstrations(policy, demonstrations) if c.sft_weight else []
     if optimizer_state is not None:
         learner.optimizer.load_state_dict(optimizer_state)
         for g in learner.optimizer.param_groups:
@@ -164,7 +181,8 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
         groups = buffer.take(learner.version, c.prompts_per_step)
         for g in groups:
             pool.record(g.problem_id, g.pass_rate)
-        stats = learner.step(groups) if groups else {"groups": 0}
+        sft = random.Random(c.seed * 7919 + step).sample(demos, min(c.sft_batch, len(demos))) if demos else None
+        stats = learner.step(groups, sft) if groups or sft else {"groups": 0}
         t2 = time.perf_counter()
         compute = learner.train_tokens + sampler.tokens["generated"] + sampler.tokens["prefill"]
         rewards = [r for g in groups for r in g.rewards]

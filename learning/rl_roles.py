@@ -249,23 +249,58 @@ class Learner:
     def device(self):
         return next(self.model.parameters()).device
 
-    def step(self, groups: Sequence[RolloutGroup]) -> dict[str, float]:
-        """One optimizer update on ``groups``; returns its statistics."""
+    def step(self, groups: Sequence[RolloutGroup], demos: Sequence[tuple[list[int], list[int]]] | None = None
+             ) -> dict[str, float]:
+        """One optimizer update on ``groups``, plus ``config.sft_weight`` x the mean token NLL of ``demos``
+        ((prompt ids, completion ids) pairs) when given; returns its statistics."""
         import torch
 
         c = self.config
-        rewards = torch.tensor([gr.rewards for gr in groups], dtype=torch.float32)
-        adv, keep = group_advantages(rewards, c.scale_rewards, zero_variance_filter=c.zero_variance_filter)
-        adv = torch.where(adv < 0, adv * c.negative_weight, adv)
         how = "prompt" if c.prompt_level_loss else default_aggregation(c.loss_type)
-        rows = [(i, j) for i, gr in enumerate(groups) if keep[i] for j in range(len(gr.rewards))
-                if not gr.exact or gr.exact[j]]
-        stats = {"groups": len(groups), "inexact": sum(not e for gr in groups for e in gr.exact), "zero_variance_dropped": int((~keep).sum()), "loss": 0.0,
-                 "max_abs_log_ratio": 0.0, "mean_ratio": 1.0, "clipped": 0.0, "rows": len(rows)}
+        adv, rows, dropped = None, [], 0
+        if groups:
+            rewards = torch.tensor([gr.rewards for gr in groups], dtype=torch.float32)
+            adv, keep = group_advantages(rewards, c.scale_rewards, zero_variance_filter=c.zero_variance_filter)
+            adv = torch.where(adv < 0, adv * c.negative_weight, adv)
+            rows = [(i, j) for i, gr in enumerate(groups) if keep[i] for j in range(len(gr.rewards))
+                    if not gr.exact or gr.exact[j]]
+            dropped = int((~keep).sum())
+        stats = {"groups": len(groups), "inexact": sum(not e for gr in groups for e in gr.exact),
+                 "zero_variance_dropped": dropped, "loss": 0.0, "max_abs_log_ratio": 0.0, "mean_ratio": 1.0,
+                 "clipped": 0.0, "rows": len(rows)}
         self.version += 1
-        if not rows:
+        demos = list(demos or []) if c.sft_weight else []
+        if not rows and not demos:
             return stats  # nothing carries signal; the step is spent, as its samples were
         self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        dev = self.device
+        if demos:
+            seqs = [p + q for p, q in demos]
+            lp, m = _completion_logps(self.model, [len(p) for p, _ in demos], seqs, self.pad_id, temperature=1.0,
+                                      fp32_head=c.fp32_lm_head, device=dev)
+            nll = -(lp * m).sum() / m.sum().clamp(min=1)
+            (c.sft_weight * nll).backward()
+            stats["sft_loss"] = float(nll.detach())
+            self.train_tokens += sum(len(x) for x in seqs)
+        if rows:
+            self._policy_gradient(groups, rows, adv, how, stats)
+        stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm))
+        # linear warm-up: Adam's first updates are about lr * sign(g) in every weight, noise included
+        lr = c.learning_rate * min(1.0, self.version / max(1, c.warmup_steps))
+        if c.decay_steps:  # warmup-stable-decay: the last decay_steps steps anneal to 0
+            lr *= min(1.0, max(0, c.max_steps - self.version + 1) / c.decay_steps)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        stats["lr"] = lr
+        self.optimizer.step()
+        return stats
+
+    def _policy_gradient(self, groups, rows, adv, how: str, stats: dict) -> None:
+        """Accumulate the policy-gradient loss of ``rows`` ((group, sample) pairs) into the gradients."""
+        import torch
+
+        c, dev = self.config, self.device
         seqs = [groups[i].prompt_ids + groups[i].completion_ids[j] for i, j in rows]
         plens = [len(groups[i].prompt_ids) for i, _ in rows]
         width = max(len(groups[i].completion_ids[j]) for i, j in rows)
@@ -278,10 +313,8 @@ class Learner:
         group_idx = torch.tensor([i for i, _ in rows])
         weights = aggregation_weights(cmask, how, group_idx)
         a = torch.tensor([float(adv[i, j]) for i, j in rows])
-        self.optimizer.zero_grad(set_to_none=True)
         chunks = max(1, c.gradient_accumulation_steps)
         per = math.ceil(len(rows) / chunks)
-        dev = self.device
         for s in range(0, len(rows), per):
             sl = slice(s, s + per)
             lp, m = _completion_logps(self.model, plens[sl], seqs[sl], self.pad_id, temperature=c.temperature,
@@ -293,14 +326,4 @@ class Learner:
             stats["loss"] += float(loss.detach())
             stats["max_abs_log_ratio"] = max(stats["max_abs_log_ratio"], st["max_abs_log_ratio"])
             stats["mean_ratio"], stats["clipped"] = st["mean_ratio"], st["clipped"]
-        stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm))
-        # linear warm-up: Adam's first updates are about lr * sign(g) in every weight, noise included
-        lr = c.learning_rate * min(1.0, self.version / max(1, c.warmup_steps))
-        if c.decay_steps:  # warmup-stable-decay: the last decay_steps steps anneal to 0
-            lr *= min(1.0, max(0, c.max_steps - self.version + 1) / c.decay_steps)
-        for g in self.optimizer.param_groups:
-            g["lr"] = lr
-        stats["lr"] = lr
-        self.optimizer.step()
         self.train_tokens += sum(len(s) for s in seqs)
-        return stats

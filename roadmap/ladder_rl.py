@@ -15,7 +15,9 @@ set them. There is no search phase: RL samples for itself, and counts what it sa
 
 ``RL_DEFAULTS`` are ScaleRL's choices (arXiv 2510.13786): CISPO with ε_max 5, FP32 logits, batch-level
 advantage normalisation, prompt-level aggregation, zero-variance filtering and no-positive-resampling;
-the recipe's ``rl:`` section overrides any of them with ``learning.rl.RLConfig`` fields.
+the recipe's ``rl:`` section overrides any of them with ``learning.rl.RLConfig`` fields. With ``rl.sft_weight`` above
+0, every RL step also takes ``sft_batch`` of the seed set's worked solutions into its loss (their mean token NLL
+times the weight), the RL counterpart of the SFT ladder's replay.
 """
 
 from __future__ import annotations
@@ -122,9 +124,11 @@ def learn_rl(ladder, k: int, levels: list[int], solved: list[str] = ()) -> dict[
                 "reward_mean": None, "groups": 0, "kept_groups": 0, "zero_variance_dropped": 0, "stale_dropped": 0,
                 "retired": len(retired), "train_seconds": 0.0, "rl_steps": []}
     config = c.rl_config(seed=c.seed + 31 * k, output_dir=str(here / "policy"))
+    # rl.sft_weight > 0: the seed set's worked solutions stay in the loss, as the SFT ladder replays them
+    demos = [(r["prompt"], r["completion"]) for r in ladder.seed_rows()] if config.sft_weight else []
     try:
         res = rl.rl_step(ladder.dir / f"iter_{k - 1}" / "policy", ladder.task, pool, config, retired=retired,
-                         checkpoint_dir=state, optimizer_state=before / "optimizer.pt")
+                         checkpoint_dir=state, optimizer_state=before / "optimizer.pt", demonstrations=demos)
     except DataError as e:
         raise DataError(f"iteration {k}, RL at levels {levels}: {e}; or raise search_problems (the pool per "
                         "level)") from e
@@ -137,5 +141,6 @@ def learn_rl(ladder, k: int, levels: list[int], solved: list[str] = ()) -> dict[
             "kept_groups": res.groups_seen - res.zero_variance_dropped,
             "zero_variance_dropped": res.zero_variance_dropped, "stale_dropped": res.stale_dropped,
             "retired": len(res.retired), "train_seconds": res.wall_seconds,
-            "rl_steps": [{x: s[x] for x in ("step", "reward", "pass_rate", "compute") if x in s} for s in res.steps_log]}
+            "rl_steps": [{x: s[x] for x in ("step", "reward", "pass_rate", "compute", "sft_loss") if x in s}
+                         for s in res.steps_log]}
 

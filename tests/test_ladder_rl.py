@@ -171,3 +171,24 @@ def test_rl_ladder_moves_up_or_stops_when_the_band_selects_nothing(tmp_path, mon
     assert [r["iteration"] for r in result["iterations"]] == [0]  # stopped before learning, report written
     assert any("ladder stops" in s for s in said) and (tmp_path / "top" / "report.md").exists()
     assert not (tmp_path / "top" / "iter_1" / "learn.done.json").exists()
+
+
+def test_rl_with_a_supervised_term_trains_on_the_seed_set_alone(tmp_path, monkeypatch):
+    """rl.sft_weight > 0: every RL step of the ladder takes the seed set's worked solutions into its loss (the
+    RL counterpart of the SFT ladder's replay), and never the answer-only problems' references."""
+    import learning.rl as rl
+
+    seen, real = [], rl.rl_step
+
+    def spy(policy_dir, task, problems, config, **kw):
+        seen.append(kw.get("demonstrations"))
+        return real(policy_dir, task, problems, config, **kw)
+
+    monkeypatch.setattr(rl, "rl_step", spy)
+    config = LadderConfig(**{**TINY, "rl": {**TINY["rl"], "sft_weight": 1.0, "sft_batch": 4}})
+    out = tmp_path / "run"
+    run_ladder(config, out, say=lambda s: None)
+    seed = [json.loads(x) for x in (out / "seed.jsonl").read_text().splitlines()]
+    assert seen == [[(r["prompt"], r["completion"]) for r in seed]]
+    steps = json.loads((out / "iter_1" / "learn.done.json").read_text())["rl_steps"]
+    assert len(steps) == 2 and all(s["sft_loss"] > 0 for s in steps)

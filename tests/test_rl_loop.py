@@ -280,3 +280,40 @@ def test_on_policy_the_clipped_losses_and_cispo_give_one_gradient():
         policy_loss(logp, logp0, adv, mask, loss_type, aggregation="prompt", group=group)[0].backward()
         g[loss_type] = logp.grad
     assert not torch.allclose(g["grpo"], g["cispo"], atol=1e-4)
+
+
+def test_the_supervised_term_learns_the_demonstrations_even_when_no_group_carries_signal(tiny_dir, arith_task):
+    """rl.sft_weight: a step whose groups all have zero variance still trains on the demonstrations, and the
+    demonstrations are encoded as the sampler encodes its own samples (BOS prompt, completion, EOS)."""
+    from learning.rl_loop import encode_demonstrations
+    from roadmap.core.precision import load_trainable_lm
+
+    policy = HFPolicy.from_pretrained(tiny_dir, prefix_cache_tokens=0, batch_size=8)
+    problems = arith_task.problems("train", n=4, seed=3)
+    pairs = [arith_task.training_pair(p, arith_task.reference_solution(p)) for p in problems]
+    demos = encode_demonstrations(policy, pairs)
+    for (prompt, completion), (pids, comp) in zip(pairs, demos):
+        assert pids == policy.encode_prefix(prompt) and comp[-1] == policy.eos_ids[0]
+        assert policy.tokenizer.decode(comp[:-1]) == completion
+    tok, model, _ = load_trainable_lm(tiny_dir)
+    learner = Learner(model, tok.pad_token_id, RLConfig(sft_weight=1.0, learning_rate=3e-3, zero_variance_filter=True))
+    flat = [RolloutGroup(problem_id="p", prompt="1+1\n", prompt_ids=[1, 5], completion_ids=[[6, 2], [7, 2]],
+                         behaviour_logps=[[-1.0, -1.0], [-1.0, -1.0]], sampler_logprob=[-2.0, -2.0],
+                         rewards=[0.0, 0.0], correct=[0.0, 0.0], finished=[True, True], version=0, exact=[True, True])]
+    losses = [learner.step(flat, demos)["sft_loss"] for _ in range(8)]
+    assert losses[-1] < 0.8 * losses[0]
+    assert learner.step(flat, None)["rows"] == 0  # without demonstrations the flat step carries nothing
+    pure = Learner(model, tok.pad_token_id, RLConfig(learning_rate=3e-3, zero_variance_filter=True))
+    assert "sft_loss" not in pure.step(flat, demos)  # sft_weight 0: demonstrations are ignored
+
+
+def test_bad_supervised_settings_are_named(tiny_dir, arith_task, tmp_path):
+    with pytest.raises(ValueError, match="sft_weight=-1"):
+        RLConfig(sft_weight=-1.0)
+    with pytest.raises(ValueError, match="sft_batch=0"):
+        RLConfig(sft_batch=0)
+    with pytest.raises(ValueError, match="sft_weight=0.5 runs on trainer='own' with async_sampler: false"):
+        RLConfig(sft_weight=0.5, async_sampler=True, max_lag=1)
+    config = RLConfig(sft_weight=0.5, output_dir=str(tmp_path / "rl"), max_steps=1)
+    with pytest.raises(ValueError, match="sft_weight=0.5 needs demonstrations"):
+        rl_step(tiny_dir, arith_task, arith_task.problems("train", n=2, seed=0), config)
