@@ -131,7 +131,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         shards = eval_shards_dir(args.out) if args.out else None
         report = evaluate_sharded(workers, task, problems, method=args.method, samples=args.samples,
                                   budget=args.budget, temperature=args.temperature, lengths=lengths_from_args(args),
-                                  seed=args.seed, batch_size=args.batch_size,
+                                  seed=args.seed, batch_size=args.batch_size, width=args.width,
                                   shards=shards,
                                   inputs={**inputs, **(scorer_inputs if args.method not in METHODS else {})},
                                   overwrite=args.overwrite)
@@ -151,7 +151,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         report = evaluate_search(_policy(args), task, problems, method=args.method, budget=args.budget,
                                  scorer=_scorer(args, task),
-                                 seed=args.seed, temperature=args.temperature, lengths=lengths_from_args(args))
+                                 seed=args.seed, temperature=args.temperature, width=args.width,
+                                 lengths=lengths_from_args(args))
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
                                "generated_tokens", "truncated", "wall_seconds"]
@@ -282,7 +283,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     task = _task(args, args.policy)
     config = TrainSearchConfig(method=args.method, budget=args.budget, width=args.width,
                                mcts_evaluation=args.mcts_evaluation, shard_size=args.shard_size, seed=args.seed,
-                               lengths=lengths_from_args(args))
+                               temperature=args.temperature, lengths=lengths_from_args(args))
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
     _bind_prompt(args, task, args.policy, problems)

@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="greedy", choices=bench_methods() + ("sequential",))
     p.add_argument("--samples", type=positive_int, default=8, help="solutions per problem for --method majority")
     p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem for search methods")
+    p.add_argument("--width", type=positive_int, default=4,
+                   help="search methods: beam width, or children per MCTS expansion")
     p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
     p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"],
@@ -234,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=positive_int, default=4, help="beam width, or children per MCTS expansion")
     p.add_argument("--mcts-evaluation", default="rollout", choices=["scorer", "rollout", "both"],
                    help="MCTS leaf values: PRM, verified rollout, or both")
+    p.add_argument("--temperature", type=nonnegative_float, default=1.0,
+                   help="sampling temperature of the search (below 1: fewer step errors; the recipes use 0.3)")
     p.add_argument("--prm", default=None, help="reward model folder guiding the search (default: the verifier)")
     p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])

@@ -266,8 +266,8 @@ def eval_shards_dir(out: str | Path) -> Path:
 def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str = "greedy", samples: int = 1,
                      budget: int = 16, temperature: float = 1.0, lengths: Lengths | None = None, seed: int = 0,
                      batch_size: int = 64, chunk: int = 32, progress: bool = True, shards: str | Path | None = None,
-                     inputs: Mapping[str, Any] | None = None, overwrite: bool = False) -> EvalReport:
-    """``evaluate`` (greedy, majority) or ``evaluate_search`` on Ray actors (``roadmap.core.distributed.Workers``).
+                     inputs: Mapping[str, Any] | None = None, overwrite: bool = False, width: int = 4) -> EvalReport:
+    """``evaluate`` (greedy, majority) or ``evaluate_search`` (beam/MCTS ``width``) on Ray actors (``roadmap.core.distributed.Workers``).
 
     Each shard is one chunk of the single-process run (``batch_size // samples`` problems, or ``chunk``
     for a search) with that chunk's seed ``seed + start``, so the records are the single-process ones.
@@ -288,7 +288,8 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
     unit = max(1, batch_size // (1 if method == "greedy" else samples)) if method in METHODS else chunk
     folder = Path(shards) if shards is not None else None
     base = {"task": task.name, "method": method, "samples": samples, "budget": budget, "temperature": temperature,
-            "lengths": lengths.to_dict(), "chunk": chunk, **dict(inputs or {})}
+            "lengths": lengths.to_dict(), "chunk": chunk, **({"width": width} if method not in METHODS else {}),
+            **dict(inputs or {})}
     done: dict[int, tuple[list, dict]] = {}
     wanted_of: dict[int, dict] = {}
     todo = []
@@ -300,7 +301,7 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
         if recorded is not None:
             done[s] = (recorded["records"], recorded["usage"])
             continue
-        todo.append(Shard(s, (task, part, method, samples, budget, temperature, lengths, seed + start, chunk),
+        todo.append(Shard(s, (task, part, method, samples, budget, temperature, lengths, seed + start, chunk, width),
                           stop - start))
 
     def write(s: int, result: tuple[list, dict]) -> None:
@@ -323,12 +324,13 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
 
 def eval_shard(resources, payload) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """One shard of ``evaluate_sharded`` (a ``run_shards`` job): its records and the usage spent."""
-    task, part, method, samples, budget, temperature, lengths, seed, chunk = payload
+    task, part, method, samples, budget, temperature, lengths, seed, chunk, width = payload
     policy = resources["policy"]
     if method in METHODS:
         report = evaluate(policy, task, part, method=method, samples=samples, temperature=temperature,
                           lengths=lengths, seed=seed, progress=False)
     else:
         report = evaluate_search(policy, task, part, method=method, budget=budget, scorer=resources.get("scorer"),
-                                 seed=seed, chunk=chunk, progress=False, temperature=temperature, lengths=lengths)
+                                 seed=seed, chunk=chunk, progress=False, temperature=temperature, width=width,
+                                 lengths=lengths)
     return report.records, report.usage

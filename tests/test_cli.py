@@ -74,7 +74,7 @@ def test_cli_help_starts_fast():
     assert proc.stdout.strip() == "False"
 
 
-def test_label_train_prm_and_search_eval_commands(tiny_dir, tmp_path, capsys):
+def test_label_train_prm_and_search_eval_commands(tiny_dir, tmp_path, capsys, monkeypatch):
     labels, prm = tmp_path / "labels", tmp_path / "prm"
     assert main(["label", "--policy", str(tiny_dir), "--n", "4", "--samples", "2", "--rollouts", "2",
                  "--method", "binary", "--out", str(labels)]) == 0
@@ -85,8 +85,13 @@ def test_label_train_prm_and_search_eval_commands(tiny_dir, tmp_path, capsys):
     assert main(["train-orm", "--labels", str(labels), "--init", str(tiny_dir), "--out", str(tmp_path / "orm"),
                  "--epochs", "1"]) == 0
     out = tmp_path / "beam.json"
-    assert main(["eval", "--policy", str(tiny_dir), "--n", "3", "--method", "beam", "--budget", "4",
+    import roadmap.evaluate as ev
+
+    widths, real = [], ev.evaluate_search
+    monkeypatch.setattr(ev, "evaluate_search", lambda *a, **kw: widths.append(kw["width"]) or real(*a, **kw))
+    assert main(["eval", "--policy", str(tiny_dir), "--n", "3", "--method", "beam", "--budget", "4", "--width", "2",
                  "--prm", str(prm), "--out", str(out)]) == 0
+    assert widths == [2]  # --width reaches the search
     report = json.loads(out.read_text())
     assert report["method"] == "beam" and report["n"] == 3 and report["generated_tokens"] > 0
     capsys.readouterr()
@@ -94,3 +99,19 @@ def test_label_train_prm_and_search_eval_commands(tiny_dir, tmp_path, capsys):
     assert "--prm" in capsys.readouterr().err
     assert main(["eval", "--policy", str(tiny_dir), "--n", "2", "--method", "beam", "--prm", str(tiny_dir)]) == 2
     assert "not a reward model" in capsys.readouterr().err
+
+
+def test_search_takes_the_temperature_the_recipes_use(tiny_dir, tmp_path, monkeypatch):
+    """`roadmap search --temperature` reaches the search's config (the recipes search at 0.3)."""
+    import roadmap.train_search as ts
+
+    seen, real = [], ts.search_train
+
+    def spy(policy, task, problems, out, config, **kw):
+        seen.append(config.temperature)
+        return real(policy, task, problems, out, config, **kw)
+
+    monkeypatch.setattr(ts, "search_train", spy)
+    assert main(["search", "--policy", str(tiny_dir), "--n", "2", "--method", "bon", "--budget", "2",
+                 "--temperature", "0.3", "--max-new-tokens", "8", "--out", str(tmp_path / "s")]) == 0
+    assert seen == [0.3]
