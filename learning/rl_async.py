@@ -286,7 +286,8 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
                 "sampler_version": res["version"], "sampler_checksum": res["checksum"], "sampler_pid": res["pid"],
                 "stale_dropped": buffer.stale_dropped, "truncated": sum(not f for g in groups for f in g.finished),
                 "retired": len(pool.retired), "reward_terms": res["terms"], **stats})
-            bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}", groups=len(groups))
+            bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}",
+                            kept=f"{len(groups) - stats.get('zero_variance_dropped', 0)}/{len(groups)}")
             bar.update(1)
             if c.eval_every and (step + 1) % c.eval_every == 0:
                 acc = learner_call("evaluate")

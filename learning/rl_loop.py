@@ -195,7 +195,8 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
             "learn_seconds": t2 - t1, "lag": learner.version - 1 - min((g.version for g in groups), default=0),
             "truncated": sum(not f for g in groups for f in g.finished), "retired": len(pool.retired),
             "reward_terms": dict(sampler.last_terms), **stats})
-        bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}", groups=len(groups))
+        bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}",
+                        kept=f"{len(groups) - stats.get('zero_variance_dropped', 0)}/{len(groups)}")
         bar.update(1)
         if c.eval_every and (step + 1) % c.eval_every == 0:
             acc = greedy_accuracy(model, tokenizer, task, eval_problems, c.lengths.rl_completion_tokens)
