@@ -301,7 +301,8 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
         if recorded is not None:
             done[s] = (recorded["records"], recorded["usage"])
             continue
-        todo.append(Shard(s, (task, part, method, samples, budget, temperature, lengths, seed + start, chunk, width),
+        todo.append(Shard(s, EvalShardJob(task, part, method, samples, budget, temperature, lengths, seed + start, chunk,
+                                          width),
                           stop - start))
 
     def write(s: int, result: tuple[list, dict]) -> None:
@@ -322,15 +323,30 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
                    records, spent, t0, lengths, problems)
 
 
-def eval_shard(resources, payload) -> tuple[list[dict[str, Any]], dict[str, int]]:
+@dataclass(frozen=True)
+class EvalShardJob:
+    """What one shard of ``evaluate_sharded`` evaluates, and how (the single-process run's arguments)."""
+
+    task: Any
+    problems: Sequence[Problem]
+    method: str
+    samples: int
+    budget: int
+    temperature: float
+    lengths: Lengths
+    seed: int
+    chunk: int
+    width: int = 4
+
+
+def eval_shard(resources, job: EvalShardJob) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """One shard of ``evaluate_sharded`` (a ``run_shards`` job): its records and the usage spent."""
-    task, part, method, samples, budget, temperature, lengths, seed, chunk, width = payload
     policy = resources["policy"]
-    if method in METHODS:
-        report = evaluate(policy, task, part, method=method, samples=samples, temperature=temperature,
-                          lengths=lengths, seed=seed, progress=False)
+    if job.method in METHODS:
+        report = evaluate(policy, job.task, job.problems, method=job.method, samples=job.samples,
+                          temperature=job.temperature, lengths=job.lengths, seed=job.seed, progress=False)
     else:
-        report = evaluate_search(policy, task, part, method=method, budget=budget, scorer=resources.get("scorer"),
-                                 seed=seed, chunk=chunk, progress=False, temperature=temperature, width=width,
-                                 lengths=lengths)
+        report = evaluate_search(policy, job.task, job.problems, method=job.method, budget=job.budget,
+                                 scorer=resources.get("scorer"), seed=job.seed, chunk=job.chunk, progress=False,
+                                 temperature=job.temperature, width=job.width, lengths=job.lengths)
     return report.records, report.usage
