@@ -73,7 +73,7 @@ def worker_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``roadmap`` parser; ``args.command`` names the sub-command to run."""
     from roadmap.bench import bench_methods  # greedy, majority and the search registry's methods
-    from search.registry import search_method_names
+    from search.registry import MCTS_EVALUATIONS, search_method_names
 
     parser = argparse.ArgumentParser(prog="roadmap", description="o1-roadmap: search and learning for reasoning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="mcts", choices=search_method_names())
     p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem")
     p.add_argument("--width", type=positive_int, default=4, help="beam width, or children per MCTS expansion")
-    p.add_argument("--mcts-evaluation", default="rollout", choices=["scorer", "rollout", "both"],
+    p.add_argument("--mcts-evaluation", default="rollout", choices=MCTS_EVALUATIONS,
                    help="MCTS leaf values: PRM, verified rollout, or both")
     p.add_argument("--temperature", type=nonnegative_float, default=1.0,
                    help="sampling temperature of the search (below 1: fewer step errors; the recipes use 0.3)")

@@ -39,10 +39,12 @@ from dataclasses import dataclass, field
 from roadmap.core.errors import ConfigError
 from roadmap.core.types import Problem, SearchResult, Tree, Usage
 from search.expand import ExpandConfig, expand, new_tree, score_many, share_usage
+from search.registry import MCTS_EVALUATIONS
 
 __all__ = ["MCTSConfig", "mcts", "EVALUATIONS"]
 
-EVALUATIONS = ("scorer", "rollout", "both")
+#: leaf values: the scorer's, a verified rollout's, or both (the registry's list, spelled once)
+EVALUATIONS = MCTS_EVALUATIONS
 
 
 @dataclass
