@@ -51,7 +51,7 @@ ARMS = {
     "long_cot": {"learner": "long_cot"},
 }
 #: the keys iteration 0 (tiny model, seed set, warm start, its evaluation) depends on
-WARM_KEYS = ("task", "task_args", "levels", "seed_levels", "seed_problems", "policy", "tiny", "warm_start_steps",
+WARM_KEYS = ("task", "task_args", "levels", "seed_levels", "seed_problems", "seed_task_args", "policy", "tiny", "warm_start_steps",
              "warm_start_learning_rate", "batch_size", "eval_problems", "eval_seed", "seed", "lengths")
 
 

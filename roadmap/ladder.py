@@ -83,8 +83,11 @@ class _Ladder:
         c, rows = self.c, []
         per = [c.seed_problems // len(c.seed_levels)] * len(c.seed_levels)
         per[0] += c.seed_problems - sum(per)
+        from roadmap.core.tasks import get_task
+
+        seed_task = get_task(c.task, **{**c.task_args, **c.seed_task_args}) if c.seed_task_args else None
         for lv, n in zip(c.seed_levels, per):
-            rung = self.rungs[lv]
+            rung = seed_task.level_task(lv) if seed_task is not None else self.rungs[lv]
             for p in rung.problems("train", n=n, seed=1000 + c.seed):
                 prompt, completion = rung.training_pair(p, rung.reference_solution(p))
                 rows.append({"prompt": prompt, "completion": completion, "id": p.id, "level": lv, "source": "seed"})

@@ -45,6 +45,9 @@ class LadderConfig:
     seed_levels: list = field(default_factory=lambda: [2, 3, 4], metadata={
         "help": "Levels of the seed set: the only problems with worked solutions."})
     seed_problems: int = field(default=2000, metadata={"help": "Worked solutions in the seed set."})
+    seed_task_args: dict = field(default_factory=dict, metadata={
+        "help": "Task options for the seed set alone, over task_args (arith: {digits: 3, min_digits: 1} spreads the "
+                "seed chains over more lengths, still at seed_levels only); the probe, search and eval keep task_args."})
     policy: str = field(default="tiny", metadata={
         "help": "Starting model folder, or 'tiny' to build the embedded tiny model (tiny: section) in the run."})
     tiny: dict = field(default_factory=dict, metadata={"help": "policy_init.tiny.TinyConfig fields for policy: tiny."})
@@ -145,6 +148,13 @@ class LadderConfig:
             task = get_task(self.task, **self.task_args)
         except (ValueError, TypeError) as e:
             raise RecipeError(f"task {self.task!r} with task_args={self.task_args!r}: {e}") from e
+        if self.seed_task_args:
+            try:
+                seed_task = get_task(self.task, **{**self.task_args, **self.seed_task_args})
+                for level in self.seed_levels:
+                    seed_task.level_task(level)
+            except (ValueError, TypeError) as e:
+                raise RecipeError(f"seed_task_args={self.seed_task_args!r}: {e}") from e
         for level in self.levels:
             try:
                 task.level_task(level)

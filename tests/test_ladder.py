@@ -77,7 +77,8 @@ def test_selection_rules():
     ("seed_levels", [], "seed_levels"), ("levels", [2, 3, 1], "levels"), ("levels", [2, 3, 100], "levels"),
     ("replay_share", 1.5, "replay_share"), ("replay_share", -0.1, "replay_share"),
     ("learning_rate", -1e-4, "learning_rate"), ("selection", "best", "selection"), ("prefer", "middle", "prefer"),
-    ("fit_levels", [9], "fit_levels"),
+    ("fit_levels", [9], "fit_levels"), ("seed_task_args", {"min_digits": 5}, "seed_task_args"),
+    ("seed_task_args", {"colour": 1}, "seed_task_args"),
 ])
 def test_bad_ladder_recipes_are_refused_naming_the_key(key, value, named):
     with pytest.raises(RecipeError, match=named):
@@ -97,6 +98,30 @@ def test_arith_levels_and_the_carry_format():
     assert rung.step_labels(p, "\n".join([dropped, *rest]))[0] is False
     with pytest.raises(ValueError, match="level"):
         task.level_task(1)
+
+
+def test_min_digits_spreads_chain_lengths_and_seed_task_args_touch_the_seed_set_alone(tmp_path):
+    """arith's min_digits draws each operand's digit count from min_digits..digits; the ladder's seed_task_args
+    make the seed set of such chains (still at the seed levels), while the rungs it searches and evaluates keep
+    task_args."""
+    from roadmap.ladder import _Ladder
+
+    spread = ArithTask(digits=3, min_digits=1, solution_format="carry").level_task(4)
+    problems = spread.problems("train", n=200, seed=0)
+    widths = {len(x) for p in problems for x in p.question.replace("-", "+").split("+")}
+    assert widths == {1, 2, 3} and all(p.meta["operands"] == 4 for p in problems)
+    assert all(spread.step_labels(p, spread.reference_solution(p)) == [True] * 4 for p in problems[:20])
+    with pytest.raises(ValueError, match="min_digits=3"):
+        ArithTask(digits=2, min_digits=3)
+    config = LadderConfig(levels=[2, 3, 4, 5], seed_levels=[2, 3], seed_problems=40,
+                          seed_task_args={"digits": 3, "min_digits": 1})
+    ladder = _Ladder(config, tmp_path, say=lambda s: None)
+    rows = ladder.seed_rows()
+    prompts = [r["prompt"].strip() for r in rows]
+    assert {len(x) for q in prompts for x in q.replace("-", "+").split("+")} == {1, 2, 3}
+    assert {r["level"] for r in rows} == {2, 3}
+    searched = ladder.answer_only(5, 20, seed=1)
+    assert {len(x) for p in searched for x in p.question.replace("-", "+").split("+")} == {2}
 
 
 def test_eval_reads_the_task_options_a_policy_was_trained_with(tmp_path):

@@ -47,6 +47,9 @@ class ArithConfig:
         min_operands: fewest operands in a chain (at least 2).
         max_operands: most operands in a chain.
         digits: digits per operand (1 means 0..9, d > 1 means 10^(d-1)..10^d - 1).
+        min_digits: None (every operand has ``digits`` digits) or the fewest: each operand's digit count is then
+            drawn uniformly from min_digits..digits, so one set of chains spans many lengths (the ladder's seed set
+            can cover the prompt and line lengths of longer chains without showing a longer chain).
         test_fraction: share of all possible questions that belong to the test split.
         solution_format: "steps" (each line one operation, "37+48=85") or "carry" (each line one
             operation followed by the rest of the chain, "37+48=85-91+12"): every carry line depends
@@ -57,6 +60,7 @@ class ArithConfig:
     min_operands: int = 3
     max_operands: int = 4
     digits: int = 2
+    min_digits: int | None = None
     test_fraction: float = 0.1
     solution_format: str = "steps"
 
@@ -71,6 +75,9 @@ class ArithConfig:
             )
         if not 1 <= self.digits <= 9:
             raise ConfigError(f"digits={self.digits} must be between 1 and 9")
+        if self.min_digits is not None and not 1 <= self.min_digits <= self.digits:
+            raise ConfigError(f"min_digits={self.min_digits} must lie in 1..digits={self.digits} (or be unset: every "
+                              "operand has `digits` digits)")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"test_fraction={self.test_fraction} must lie strictly between 0 and 1")
 
@@ -176,10 +183,16 @@ class ArithTask(Task):
     def _sample_question(self, rng: random.Random) -> str:
         cfg = self.config
         k = rng.randint(cfg.min_operands, cfg.max_operands)
-        lo, hi = (0, 9) if cfg.digits == 1 else (10 ** (cfg.digits - 1), 10**cfg.digits - 1)
-        parts = [str(rng.randint(lo, hi))]
+
+        def operand() -> str:
+            d = cfg.digits if cfg.min_digits is None else rng.randint(cfg.min_digits, cfg.digits)
+            lo, hi = (0, 9) if d == 1 else (10 ** (d - 1), 10**d - 1)
+            return str(rng.randint(lo, hi))
+
+        parts = [operand()]
         for _ in range(k - 1):
-            parts.append(rng.choice("+-") + str(rng.randint(lo, hi)))
+            op = rng.choice("+-")
+            parts.append(op + operand())
         return "".join(parts)
 
     def problems(self, split: str = "train", n: int | None = 1000, seed: int = 0) -> list[Problem]:
