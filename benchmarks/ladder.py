@@ -55,6 +55,30 @@ WARM_KEYS = ("task", "task_args", "levels", "seed_levels", "seed_problems", "see
              "warm_start_learning_rate", "batch_size", "eval_problems", "eval_seed", "seed", "lengths")
 
 
+def _warm_settings(run: Path) -> dict | None:
+    """The WARM_KEYS settings a run folder was made with (its config.yaml), or None when it has none."""
+    import yaml
+
+    path = run / "config.yaml"
+    if not path.exists():
+        return None
+    from roadmap.ladder import LadderConfig
+
+    config = yaml.safe_load(path.read_text()) or {}
+    default = asdict(LadderConfig())  # a key newer than the run folder: the run had its default
+    return yaml.safe_load(yaml.safe_dump({k: config.get(k, default[k]) for k in WARM_KEYS}))
+
+
+def _same_warm_start(run: Path, config) -> bool:
+    """Whether ``run``'s finished warm start is the one ``config`` would train (its WARM_KEYS agree)."""
+    import yaml
+
+    if not (run / "iter_0" / "eval.done.json").exists():
+        return False
+    mine = yaml.safe_load(yaml.safe_dump({k: asdict(config)[k] for k in WARM_KEYS}))  # as config.yaml spells them
+    return _warm_settings(run) == mine
+
+
 def _share_warm_start(src: Path, dst: Path) -> None:
     if (dst / "iter_0" / "eval.done.json").exists() or not (src / "iter_0" / "eval.done.json").exists():
         return
@@ -85,8 +109,6 @@ def main() -> int:
     out = Path(args.out)
     path = out / f"summary-s{args.seed}.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
-    warm_from = next((out / f"{a}-s{args.seed}" for a in ARMS
-                      if (out / f"{a}-s{args.seed}" / "iter_0" / "eval.done.json").exists()), None)
     for arm in args.arms.split(","):
         if arm not in ARMS:
             ap.error(f"unknown arm {arm!r}; use some of {sorted(ARMS)}")
@@ -97,11 +119,13 @@ def main() -> int:
         assert {k: asdict(base)[k] for k in WARM_KEYS} == {k: asdict(config)[k] for k in WARM_KEYS}
         name = f"{arm}-{args.tag}" if args.tag else arm
         run = out / f"{name}-s{args.seed}"
+        # a finished warm start of the same WARM_KEYS settings, from any run folder of this seed here
+        warm_from = next((r for r in sorted(out.glob(f"*-s{args.seed}")) if r != run and _same_warm_start(r, config)),
+                         None)
         if warm_from is not None:
             _share_warm_start(warm_from, run)
         t0 = time.perf_counter()
         result = run_ladder(config, run)
-        warm_from = warm_from or run
         summary[name] = {"seconds": time.perf_counter() - t0, "overrides": {**overrides, **ARMS[arm]},
                         "iterations": [{"iteration": r["iteration"], "train_compute": r["train_compute"],
                                         "chosen": r["chosen"], "kept": r["kept"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,11 @@ def test_the_benchmark_shares_a_warm_start_into_a_folder_the_ladder_then_resumes
     bench._share_warm_start(src, dst)
     assert (dst / "iter_0" / "eval.done.json").exists()
     assert claim_output_dir(dst, "run", legacy=legacy_run_dir) == dst
+    # only a warm start made with the same WARM_KEYS settings is shared (a wider seed set trains its own)
+    import yaml
+
+    config = LadderConfig(seed=0)
+    (src / "config.yaml").write_text(yaml.safe_dump({k: v for k, v in asdict(config).items() if k != "seed_task_args"}))
+    assert bench._same_warm_start(src, config)  # a run folder older than a key had that key's default
+    assert not bench._same_warm_start(src, LadderConfig(seed=0, seed_task_args={"digits": 3, "min_digits": 1}))
+    assert not bench._same_warm_start(src, LadderConfig(seed=0, warm_start_steps=601))
