@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -100,9 +101,13 @@ def main() -> int:
     ap.add_argument("--out", default="benchmarks/results/ladder")
     ap.add_argument("--arms", default="ladder,more_sft")
     ap.add_argument("--seed", type=int, default=0, help="initialisation seed (model, seed set, search)")
-    ap.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE (YAML value), all arms")
+    ap.add_argument("--set", action="append", default=[],
+                    help="recipe override KEY=VALUE (YAML value), all arms (a learner's own section, rl: or dpo:, "
+                         "only with that learner's arms)")
     ap.add_argument("--tag", default="", help="a variant's name: runs go to OUT/<arm>-<tag>-s<seed>")
     args = ap.parse_args()
+    if args.tag and not re.fullmatch(r"[A-Za-z0-9_.]+", args.tag):
+        ap.error(f"--tag {args.tag!r}: use letters, digits, '_' and '.' only (it names a run folder)")
     import yaml
 
     overrides = {k: yaml.safe_load(str(v)) for k, v in parse_task_args(args.set).items()}

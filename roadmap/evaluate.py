@@ -288,7 +288,8 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
     unit = max(1, batch_size // (1 if method == "greedy" else samples)) if method in METHODS else chunk
     folder = Path(shards) if shards is not None else None
     base = {"task": task.name, "method": method, "samples": samples, "budget": budget, "temperature": temperature,
-            "lengths": lengths.to_dict(), "chunk": chunk, **({"width": width} if method not in METHODS else {}),
+            # width only when not the default 4, so shards written before it was recorded still match
+            "lengths": lengths.to_dict(), "chunk": chunk, **({"width": width} if method not in METHODS and width != 4 else {}),
             **dict(inputs or {})}
     done: dict[int, tuple[list, dict]] = {}
     wanted_of: dict[int, dict] = {}

@@ -149,6 +149,11 @@ class LadderConfig:
         except (ValueError, TypeError) as e:
             raise RecipeError(f"task {self.task!r} with task_args={self.task_args!r}: {e}") from e
         if self.seed_task_args:
+            fixed = sorted(set(self.seed_task_args) & {"test_fraction", "solution_format", "source"})
+            if fixed:
+                raise RecipeError(f"seed_task_args sets {fixed}: the seed set must keep task_args' split and solution "
+                                  "format (a different test_fraction would draw eval problems into it); set them in "
+                                  "task_args")
             try:
                 seed_task = get_task(self.task, **{**self.task_args, **self.seed_task_args})
                 for level in self.seed_levels:

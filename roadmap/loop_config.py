@@ -110,6 +110,11 @@ def _unknown(keys, known, where: str, elsewhere: dict[str, str] | None = None) -
     raise RecipeError(f"{where}: unknown keys {unknown}{guess}{belongs}; known keys: {sorted(known)}")
 
 
+#: RLConfig fields the loop cannot serve: its learners get no demonstrations (the ladder's learner: rl passes its seed set)
+_NO_DEMONSTRATIONS = {k: "the loop passes no demonstrations to RL; the ladder (learner: rl) keeps its seed set in RL's "
+                         "loss with rl.sft_weight" for k in ("sft_weight", "sft_batch")}
+
+
 def build_section(cls: type, values: Any, section: str, *, set_by_loop: dict[str, str] | None = None,
                   label: str = "", elsewhere: dict[str, str] | None = None):
     """``cls(**values)`` with every key and type checked; errors name ``section`` (e.g. "learn").
@@ -293,7 +298,7 @@ class LoopConfig:
                 elsewhere.setdefault(f.name, f"learn.algorithm: {other.name}")
         self.learn_config = build_section(cls, values, "learn", label=f"algorithm {algorithm}: {cls.__name__}",
                                           set_by_loop={"output_dir": "iter_k/policy of the run folder",
-                                                       "lengths": _LENGTHS_REASON},
+                                                       "lengths": _LENGTHS_REASON, **_NO_DEMONSTRATIONS},
                                           elsewhere=elsewhere)
         needs = self.learner.scorer_field(self.learn_config)
         if needs and not (self.prm_dir or self.guide == "prm"):

@@ -79,7 +79,7 @@ def test_selection_rules():
     ("replay_share", 1.5, "replay_share"), ("replay_share", -0.1, "replay_share"),
     ("learning_rate", -1e-4, "learning_rate"), ("selection", "best", "selection"), ("prefer", "middle", "prefer"),
     ("fit_levels", [9], "fit_levels"), ("seed_task_args", {"min_digits": 5}, "seed_task_args"),
-    ("seed_task_args", {"colour": 1}, "seed_task_args"),
+    ("seed_task_args", {"colour": 1}, "seed_task_args"), ("seed_task_args", {"test_fraction": 0.05}, "test_fraction"),
 ])
 def test_bad_ladder_recipes_are_refused_naming_the_key(key, value, named):
     with pytest.raises(RecipeError, match=named):
@@ -114,6 +114,8 @@ def test_min_digits_spreads_chain_lengths_and_seed_task_args_touch_the_seed_set_
     assert all(spread.step_labels(p, spread.reference_solution(p)) == [True] * 4 for p in problems[:20])
     with pytest.raises(ValueError, match="min_digits=3"):
         ArithTask(digits=2, min_digits=3)
+    with pytest.raises(ValueError, match="min_digits=1.5"):
+        ArithTask(digits=2, min_digits=1.5)
     config = LadderConfig(levels=[2, 3, 4, 5], seed_levels=[2, 3], seed_problems=40,
                           seed_task_args={"digits": 3, "min_digits": 1})
     ladder = _Ladder(config, tmp_path, say=lambda s: None)

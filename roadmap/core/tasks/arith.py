@@ -75,7 +75,8 @@ class ArithConfig:
             )
         if not 1 <= self.digits <= 9:
             raise ConfigError(f"digits={self.digits} must be between 1 and 9")
-        if self.min_digits is not None and not 1 <= self.min_digits <= self.digits:
+        if self.min_digits is not None and (isinstance(self.min_digits, bool) or not isinstance(self.min_digits, int)
+                                            or not 1 <= self.min_digits <= self.digits):
             raise ConfigError(f"min_digits={self.min_digits} must lie in 1..digits={self.digits} (or be unset: every "
                               "operand has `digits` digits)")
         if not 0.0 < self.test_fraction < 1.0:
