@@ -275,14 +275,19 @@ class Learner:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         dev = self.device
-        if demos:
-            seqs = [p + q for p, q in demos]
-            lp, m = _completion_logps(self.model, [len(p) for p, _ in demos], seqs, self.pad_id, temperature=1.0,
-                                      fp32_head=c.fp32_lm_head, device=dev)
-            nll = -(lp * m).sum() / m.sum().clamp(min=1)
-            (c.sft_weight * nll).backward()
-            stats["sft_loss"] = float(nll.detach())
-            self.train_tokens += sum(len(x) for x in seqs)
+        if demos:  # the mean token NLL over all demonstrations, in gradient_accumulation_steps passes
+            tokens = max(1, sum(len(q) for _, q in demos))
+            per = math.ceil(len(demos) / max(1, c.gradient_accumulation_steps))
+            nll = 0.0
+            for s in range(0, len(demos), per):
+                part = demos[s:s + per]
+                lp, m = _completion_logps(self.model, [len(p) for p, _ in part], [p + q for p, q in part],
+                                          self.pad_id, temperature=1.0, fp32_head=c.fp32_lm_head, device=dev)
+                part_nll = -(lp * m).sum()
+                (c.sft_weight * part_nll / tokens).backward()
+                nll += float(part_nll.detach())
+            stats["sft_loss"] = nll / tokens
+            self.train_tokens += sum(len(p) + len(q) for p, q in demos)
         if rows:
             self._policy_gradient(groups, rows, adv, how, stats)
         stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm))

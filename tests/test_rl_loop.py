@@ -305,6 +305,13 @@ def test_the_supervised_term_learns_the_demonstrations_even_when_no_group_carrie
     assert learner.step(flat, None)["rows"] == 0  # without demonstrations the flat step carries nothing
     pure = Learner(model, tok.pad_token_id, RLConfig(learning_rate=3e-3, zero_variance_filter=True))
     assert "sft_loss" not in pure.step(flat, demos)  # sft_weight 0: demonstrations are ignored
+    firsts = []
+    for accumulate in (1, 4):  # micro-batches change the memory, not the loss or the update
+        tok, model, _ = load_trainable_lm(tiny_dir)
+        learner = Learner(model, tok.pad_token_id, RLConfig(sft_weight=1.0, zero_variance_filter=True,
+                                                            gradient_accumulation_steps=accumulate))
+        firsts.append((learner.step(flat, demos)["sft_loss"], learner.step(flat, demos)["sft_loss"]))
+    assert firsts[0] == pytest.approx(firsts[1], rel=1e-4)
 
 
 def test_bad_supervised_settings_are_named(tiny_dir, arith_task, tmp_path):
