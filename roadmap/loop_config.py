@@ -298,7 +298,8 @@ class LoopConfig:
                 elsewhere.setdefault(f.name, f"learn.algorithm: {other.name}")
         self.learn_config = build_section(cls, values, "learn", label=f"algorithm {algorithm}: {cls.__name__}",
                                           set_by_loop={"output_dir": "iter_k/policy of the run folder",
-                                                       "lengths": _LENGTHS_REASON, **_NO_DEMONSTRATIONS},
+                                                       "lengths": _LENGTHS_REASON,
+                                                       **(_NO_DEMONSTRATIONS if cls.__name__ == "RLConfig" else {})},
                                           elsewhere=elsewhere)
         needs = self.learner.scorer_field(self.learn_config)
         if needs and not (self.prm_dir or self.guide == "prm"):
