@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from roadmap.cli_checks import parse_task_args  # noqa: E402
 from roadmap.ladder import load_ladder_recipe, run_ladder  # noqa: E402
+from roadmap.ladder_config import LEARNER_SECTIONS  # noqa: E402
 
 ARMS = {
     "ladder": {},
@@ -119,7 +120,7 @@ def main() -> int:
             ap.error(f"unknown arm {arm!r}; use some of {sorted(ARMS)}")
         # the learner's own sections (rl:, dpo:, long_cot:) are refused by a recipe of another learner
         base = load_ladder_recipe(args.recipe, seed=args.seed,
-                                  **{k: v for k, v in overrides.items() if k not in ("rl", "dpo", "long_cot")})
+                                  **{k: v for k, v in overrides.items() if k not in LEARNER_SECTIONS})
         config = load_ladder_recipe(args.recipe, seed=args.seed, **{**overrides, **ARMS[arm]})
         assert {k: asdict(base)[k] for k in WARM_KEYS} == {k: asdict(config)[k] for k in WARM_KEYS}
         name = f"{arm}-{args.tag}" if args.tag else arm

@@ -40,7 +40,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from learning.rl_loop import PromptPool, _save, greedy_accuracy
-from learning.rl_roles import Learner, RolloutBuffer, Sampler
+from learning.rl_roles import Learner, RolloutBuffer, Sampler, progress_postfix
 from roadmap.core.errors import ConfigError, RLActorError
 
 logger = logging.getLogger(__name__)
@@ -286,9 +286,7 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
                 "sampler_version": res["version"], "sampler_checksum": res["checksum"], "sampler_pid": res["pid"],
                 "stale_dropped": buffer.stale_dropped, "truncated": sum(not f for g in groups for f in g.finished),
                 "retired": len(pool.retired), "reward_terms": res["terms"], **stats})
-            bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}",
-                            kept=f"{len(groups) - stats.get('zero_variance_dropped', 0)}/{len(groups)}")
-            bar.update(1)
+            progress_postfix(bar, groups, stats)
             if c.eval_every and (step + 1) % c.eval_every == 0:
                 acc = learner_call("evaluate")
                 log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": train_tokens,

@@ -33,7 +33,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from learning.rl_roles import Learner, RolloutBuffer, Sampler
+from learning.rl_roles import Learner, RolloutBuffer, Sampler, continuation_ids, progress_postfix
 from roadmap.core.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -112,8 +112,7 @@ def encode_demonstrations(policy, demonstrations: Sequence[tuple[str, str]]) -> 
     out = []
     for prompt, completion in demonstrations:
         pids = policy.encode_prefix(prompt)
-        full = policy.encode_prefix(prompt + completion)
-        comp = full[len(pids):] if full[: len(pids)] == pids else policy.encode_continuation(completion)
+        comp = continuation_ids(policy, prompt, pids, completion)
         if eos is not None and (not comp or comp[-1] != eos):
             comp = comp + [eos]
         out.append((pids, comp))
@@ -195,9 +194,7 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
             "learn_seconds": t2 - t1, "lag": learner.version - 1 - min((g.version for g in groups), default=0),
             "truncated": sum(not f for g in groups for f in g.finished), "retired": len(pool.retired),
             "reward_terms": dict(sampler.last_terms), **stats})
-        bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}",
-                        kept=f"{len(groups) - stats.get('zero_variance_dropped', 0)}/{len(groups)}")
-        bar.update(1)
+        progress_postfix(bar, groups, stats)
         if c.eval_every and (step + 1) % c.eval_every == 0:
             acc = greedy_accuracy(model, tokenizer, task, eval_problems, c.lengths.rl_completion_tokens)
             log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": learner.train_tokens,

@@ -150,6 +150,23 @@ def _completion_logps(model, prompt_lens, seqs, pad_id, *, temperature, fp32_hea
     return lp.gather(1, idx) * cmask, cmask
 
 
+def continuation_ids(policy, prompt: str, prompt_ids: list[int], text: str) -> list[int]:
+    """The ids of ``text`` after ``prompt`` (encoded ``prompt_ids``), as the prompt and text encode together; a
+    tokenizer whose merges cross the boundary gets the text encoded on its own."""
+    if not text:
+        return []
+    full = policy.encode_prefix(prompt + text)
+    return full[len(prompt_ids):] if full[: len(prompt_ids)] == prompt_ids else policy.encode_continuation(text)
+
+
+def progress_postfix(bar, groups, stats: dict) -> None:
+    """One RL step on the progress bar: its mean reward and the groups kept past the zero-variance filter."""
+    rewards = [r for g in groups for r in g.rewards]
+    bar.set_postfix(reward=f"{sum(rewards) / max(1, len(rewards)):.3f}",
+                    kept=f"{len(groups) - stats.get('zero_variance_dropped', 0)}/{len(groups)}")
+    bar.update(1)
+
+
 @dataclass
 class Sampler:
     """Draws ``group_size`` completions per prompt from ``policy`` and scores them.
@@ -200,8 +217,7 @@ class Sampler:
             for c in group:
                 hit = p.documents.longest_prefix(prompt + c.text) if hasattr(p, "documents") else None
                 exact = not c.text or (hit is not None and hit[0] == len(prompt + c.text))
-                full = p.encode_prefix(prompt + c.text) if c.text else list(pids)
-                comp = full[len(pids):] if full[: len(pids)] == pids else p.encode_continuation(c.text)
+                comp = continuation_ids(p, prompt, pids, c.text)
                 if c.finished and eos is not None:
                     comp = comp + [eos]
                 if not comp:

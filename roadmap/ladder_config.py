@@ -31,6 +31,8 @@ SELECTIONS = ("verified", "agreement", "majority", "unfiltered")
 #: how each iteration learns: sft (search, keep, fine-tune), rl (roadmap.ladder_rl), tree_dpo or long_cot (search,
 #: then DPO on kept-vs-wrong pairs, or SFT on wrong-then-right traces: roadmap.ladder_learners)
 LEARNERS = ("sft", "rl", "tree_dpo", "long_cot")
+#: recipe sections that belong to one learner (a recipe of another learner may not set them)
+LEARNER_SECTIONS = ("rl", "dpo", "long_cot")
 
 
 @dataclass
@@ -125,7 +127,7 @@ class LadderConfig:
         if self.learner != "sft" and self.control != "none":
             raise RecipeError(f"control={self.control!r} is SFT on the seed set; it takes learner: sft (run the "
                               f"control as its own recipe beside the {self.learner} ladder)")
-        for section in ("rl", "dpo", "long_cot"):
+        for section in LEARNER_SECTIONS:
             learner = "tree_dpo" if section == "dpo" else section
             if getattr(self, section) and self.learner != learner:
                 raise RecipeError(f"{section}: {sorted(getattr(self, section))} applies to learner: {learner} only; "
