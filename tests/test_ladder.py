@@ -101,6 +101,27 @@ def test_arith_levels_and_the_carry_format():
         task.level_task(1)
 
 
+def test_line_width_gives_fixed_width_rows_that_still_check():
+    """line_width pads the prompt's chain and every step to one width, so each character sits a fixed distance
+    below the one it reads in the line above at every chain length; padded solutions check and score as before."""
+    task = ArithTask(digits=2, solution_format="carry", line_width=24)
+    for level in (3, 6):
+        rung = task.level_task(level)
+        p = rung.problems("test", n=2, seed=1)[0]
+        prompt, text = rung.prompt(p), rung.reference_solution(p)
+        rows = (prompt + text).split("\n")
+        assert all(len(row) == 24 for row in rows[:-1]) and rows[-1] == f"Answer: {p.answer}"
+        assert rung.step_labels(p, text) == [True] * level and rung.is_correct(p, text)
+        assert rung.step_labels(p, text.replace(rows[2].rstrip(), rows[2].rstrip() + "1", 1))[1] is False
+    # a line longer than the width stays whole; the checks refuse a bad width, naming it
+    long = ArithTask(digits=2, solution_format="carry", line_width=8).level_task(4)
+    p = long.problems("train", n=1, seed=0)[0]
+    assert long.plain_prompt(p) == p.question + "\n" and long.is_correct(p, long.reference_solution(p))
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="line_width"):
+            ArithTask(line_width=bad)
+
+
 def test_min_digits_spreads_chain_lengths_and_seed_task_args_touch_the_seed_set_alone(tmp_path):
     """arith's min_digits draws each operand's digit count from min_digits..digits; the ladder's seed_task_args
     make the seed set of such chains (still at the seed levels), while the rungs it searches and evaluates keep

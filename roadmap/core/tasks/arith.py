@@ -55,6 +55,11 @@ class ArithConfig:
             operation followed by the rest of the chain, "37+48=85-91+12"): every carry line depends
             only on the line above it, so a policy trained on short chains has a local rule to
             extend to longer ones (the self-improvement ladder, ``learning.ladder``).
+        line_width: None, or pad the prompt's chain and every solution step with spaces to this many characters
+            (a longer line stays as it is). Fixed-width rows put each character of a line a fixed distance below
+            the one it reads in the line above, whatever the chain's length, so a policy's lookups (and its
+            position encoding) are the same at 8 operands as at 3: a lever for climbing past the lengths a
+            policy was trained on (the ladder's foothold, ``recipes/ladder.yaml``).
     """
 
     min_operands: int = 3
@@ -63,6 +68,7 @@ class ArithConfig:
     min_digits: int | None = None
     test_fraction: float = 0.1
     solution_format: str = "steps"
+    line_width: int | None = None
 
     def __post_init__(self) -> None:
         if self.solution_format not in SOLUTION_FORMATS:
@@ -81,6 +87,10 @@ class ArithConfig:
                               "operand has `digits` digits)")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"test_fraction={self.test_fraction} must lie strictly between 0 and 1")
+        if self.line_width is not None and (isinstance(self.line_width, bool) or not isinstance(self.line_width, int)
+                                            or not 1 <= self.line_width <= 512):
+            raise ConfigError(f"line_width={self.line_width!r} must be a whole number of characters from 1 to 512 "
+                              "(or unset: no padding), e.g. 32 for chains of up to 8 two-digit operands")
 
 
 def parse_step(line: str) -> tuple[int, str, int, int] | None:
@@ -160,8 +170,12 @@ class ArithTask(Task):
                              "number from 2 to 64")
         return type(self)(replace(self.config, min_operands=level, max_operands=level))
 
+    def _pad(self, line: str) -> str:
+        width = self.config.line_width
+        return line if width is None else line.ljust(width)
+
     def plain_prompt(self, problem: Problem) -> str:
-        return f"{problem.question}\n"
+        return f"{self._pad(problem.question)}\n"
 
     def chat_question(self, problem: Problem) -> str:
         return f"Compute {problem.question}."
@@ -174,7 +188,7 @@ class ArithTask(Task):
         for i, (op, b) in enumerate(terms):
             new = acc + b if op == "+" else acc - b
             rest = "".join(f"{o}{v}" for o, v in terms[i + 1 :]) if carry else ""
-            steps.append(f"{acc}{op}{b}={new}{rest}")
+            steps.append(self._pad(f"{acc}{op}{b}={new}{rest}"))
             acc = new
         pid = f"arith-{stable_hash(question):016x}"[:22]
         return Problem(
