@@ -1,6 +1,6 @@
 """The bad-input table: every input of the issue-18 audit list (and more) through the CLI.
 
-Each case runs ``python -m roadmap.cli ...`` as a subprocess in a scratch folder, with a tiny
+Each case runs ``python -m roadmap.app.cli ...`` as a subprocess in a scratch folder, with a tiny
 policy built first, and records the exit code, whether stderr holds a traceback, and the last
 line of stderr. A case passes when the outcome is the expected one (refused with exit 2, or run
 with a warning) and the message names the input. Writes ``docs/bad_inputs.md``.
@@ -227,7 +227,7 @@ def run_case(case: Case, ws: Path, env: dict[str, str], timeout: float) -> dict:
         case.setup(ws)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "roadmap.cli", *case.argv], cwd=ws, env=env,
+        proc = subprocess.run([sys.executable, "-m", "roadmap.app.cli", *case.argv], cwd=ws, env=env,
                               capture_output=True, text=True, timeout=timeout)
         code, err = proc.returncode, proc.stderr
     except subprocess.TimeoutExpired:
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bad_inputs_") as tmp:
         ws = Path(tmp)
         for name, seed in (("P", "0"), ("P2", "1")):
-            subprocess.run([sys.executable, "-m", "roadmap.cli", "tiny", "--out", name, "--seed", seed], cwd=ws,
+            subprocess.run([sys.executable, "-m", "roadmap.app.cli", "tiny", "--out", name, "--seed", seed], cwd=ws,
                            env=env, check=True, capture_output=True)
         for case in all_cases(args.only):
             row = run_case(case, ws, env, args.timeout)

@@ -4,7 +4,7 @@ Issue 26's goal: a run killed with SIGKILL at random points, with a truncated fi
 resumes every time to results identical to an uninterrupted run. Here a tiny recipe (a tiny random policy
 on arith, two iterations of search -> learn -> eval, one problem per search shard) runs once untouched, then
 again under attack, in fresh run folders of ``--per-run`` kills each: each start of `roadmap run`
-(``roadmap.cli.main(["run", ...])`` in a forked process, so that no start pays the interpreter's import
+(``roadmap.app.cli.main(["run", ...])`` in a forked process, so that no start pays the interpreter's import
 time again) is killed with SIGKILL after a random delay (uniform over the uninterrupted run's time), and the
 newest non-hidden file under the run folder is truncated to a random fraction of its length (emptied a
 quarter of the time). A last start of each folder runs to the end, and its results are compared: every iteration's
@@ -64,7 +64,7 @@ def _child(argv: list[str], log: str) -> None:
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    from roadmap.cli import main
+    from roadmap.app.cli import main
 
     os._exit(main(argv))
 
@@ -76,9 +76,9 @@ def _preload() -> None:
 
     import learning.expert_iteration  # noqa: F401
     import rewards  # noqa: F401
-    import roadmap.cli  # noqa: F401
-    import roadmap.loop  # noqa: F401
-    import roadmap.train_search  # noqa: F401
+    import roadmap.app.cli  # noqa: F401
+    import roadmap.app.loop  # noqa: F401
+    import roadmap.app.train_search  # noqa: F401
 
 
 def start(recipe: Path, run: Path, policy: Path, log: Path):

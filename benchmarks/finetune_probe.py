@@ -21,9 +21,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from policy_init.sft import SFTWarmStartConfig, sft_dataset, warm_start
+    from roadmap.app.evaluate import evaluate
     from roadmap.core import HFPolicy
     from roadmap.core.tasks import ArithTask
-    from roadmap.evaluate import evaluate
 
     task = ArithTask()
     out = f"{args.out}/ref_{args.n}_{args.lr}_{args.epochs}"

@@ -49,7 +49,7 @@ QUICK = {"sft_steps": 20, "eval_n": 16, "label_n": 8, "label_samples": 2, "rollo
 
 
 def roadmap_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "roadmap.cli", *args]
+    return [sys.executable, "-m", "roadmap.app.cli", *args]
 
 
 def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int, size: dict) -> list[list[str]]:

@@ -2,7 +2,7 @@
 
     python benchmarks/ladder.py --out benchmarks/results/ladder --arms ladder,more_sft [--seed 0] [--set key=value ...]
 
-Arms (each a ``roadmap.ladder.LadderConfig`` of ``recipes/ladder.yaml`` with overrides):
+Arms (each a ``roadmap.app.ladder.LadderConfig`` of ``recipes/ladder.yaml`` with overrides):
 - ladder: the recipe (best-of-n sampling with the outcome filter, agreement selection);
 - more_sft: the same learn steps on the seed set alone, no search (is the gain just more training?);
 - verified: the first right-answer sample, no agreement (what agreement adds to the step-checked share);
@@ -10,8 +10,8 @@ Arms (each a ``roadmap.ladder.LadderConfig`` of ``recipes/ladder.yaml`` with ove
 - unfiltered: greedy self-labels, no filter (the error avalanche);
 - mcts: MCTS with verified rollouts as the source of data (does search make better data than sampling?);
 - bon8: best-of-8 sampling, about the mcts arm's search tokens (the equal-token control of that question);
-- tree_dpo: the same search, learning by DPO (kept solution against a wrong sample; roadmap.ladder_learners);
-- rl: no search; each iteration runs the project's own RL loop (ScaleRL's defaults, ``roadmap.ladder_rl``) on the
+- tree_dpo: the same search, learning by DPO (kept solution against a wrong sample; roadmap.app.ladder_learners);
+- rl: no search; each iteration runs the project's own RL loop (ScaleRL's defaults, ``roadmap.app.ladder_rl``) on the
   chosen levels' answer-only problems, ``learn_steps`` optimizer steps of 16 prompts x 8 samples (issue 27);
 - long_cot: the same search, SFT on wrong-attempt-then-kept traces. Its traces are two solutions long: run every
   arm with ``--set 'lengths={max_solution_tokens: 448, train_max_length: 512}'`` so that they still share the
@@ -36,9 +36,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from roadmap.cli_checks import parse_task_args  # noqa: E402
-from roadmap.ladder import load_ladder_recipe, run_ladder  # noqa: E402
-from roadmap.ladder_config import LEARNER_SECTIONS  # noqa: E402
+from roadmap.app.cli_checks import parse_task_args  # noqa: E402
+from roadmap.app.ladder import load_ladder_recipe, run_ladder  # noqa: E402
+from roadmap.app.ladder_config import LEARNER_SECTIONS  # noqa: E402
 
 ARMS = {
     "ladder": {},
@@ -64,7 +64,7 @@ def _warm_settings(run: Path) -> dict | None:
     path = run / "config.yaml"
     if not path.exists():
         return None
-    from roadmap.ladder import LadderConfig
+    from roadmap.app.ladder import LadderConfig
 
     config = yaml.safe_load(path.read_text()) or {}
     default = asdict(LadderConfig())  # a key newer than the run folder: the run had its default
@@ -84,8 +84,8 @@ def _same_warm_start(run: Path, config) -> bool:
 def _share_warm_start(src: Path, dst: Path) -> None:
     if (dst / "iter_0" / "eval.done.json").exists() or not (src / "iter_0" / "eval.done.json").exists():
         return
+    from roadmap.app.loop import legacy_run_dir
     from roadmap.core.outputs import claim_output_dir
-    from roadmap.loop import legacy_run_dir
 
     # claimed first, as run_ladder would: the copied warm start is then this run folder's own files
     claim_output_dir(dst, "run", legacy=legacy_run_dir)

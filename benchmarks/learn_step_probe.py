@@ -39,11 +39,11 @@ def main() -> None:
 
     from learning.expert_iteration import ExpertIterationConfig, expert_iteration_data, expert_iteration_step
     from rewards import VerifierScorer
+    from roadmap.app.evaluate import evaluate
+    from roadmap.app.train_search import TrainSearchConfig, search_train
     from roadmap.core.io import write_json
     from roadmap.core.policy import HFPolicy
     from roadmap.core.tasks import ArithTask
-    from roadmap.evaluate import evaluate
-    from roadmap.train_search import TrainSearchConfig, search_train
     from search.trees import read_trees
 
     task = ArithTask()

@@ -26,8 +26,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=None, help="override the recipes' iteration count")
     args = ap.parse_args()
 
+    from roadmap.app.loop import load_recipe, run_loop
     from roadmap.core.io import atomic_write_text, format_table, write_json
-    from roadmap.loop import load_recipe, run_loop
 
     root = Path(__file__).resolve().parent.parent / "recipes"
     rows, runs = [], {}

@@ -13,7 +13,7 @@ From one warm start (P7) and at equal training tokens:
    equal the traces arm's;
 4. greedy accuracy and behaviour rates (``rewards.behaviour``) of the warm start and both arms on
    ``--eval-problems`` held-out problems;
-5. the test-time bench (``roadmap.bench``) of both arms: "sequential" (one greedy chain of thought
+5. the test-time bench (``roadmap.app.bench``) of both arms: "sequential" (one greedy chain of thought
    under budget forcing, N x ``--thinking-unit`` tokens) beside majority vote over N samples
    (and best-of-N / beam with ``--prm``), accuracy against generated tokens per problem.
 
@@ -64,9 +64,9 @@ def train(policy: str, ds, out: Path, epochs: float, args) -> dict:
 
 
 def greedy(policy_dir: str, task, problems, path: Path, max_new_tokens: int) -> dict:
+    from roadmap.app.evaluate import evaluate
     from roadmap.core import HFPolicy, Lengths
     from roadmap.core.io import write_json
-    from roadmap.evaluate import evaluate
 
     if path.exists():
         return json.loads(path.read_text())
@@ -100,11 +100,11 @@ def main() -> None:
 
     from learning.traces import TraceConfig, trace_rows
     from rewards import VerifierScorer
-    from roadmap.bench import TestTimeConfig, bench_test_time
+    from roadmap.app.bench import TestTimeConfig, bench_test_time
+    from roadmap.app.train_search import TrainSearchConfig, search_train
     from roadmap.core import HFPolicy
     from roadmap.core.io import atomic_write_text, folder_fingerprint, format_table, write_json
     from roadmap.core.tasks import get_task
-    from roadmap.train_search import TrainSearchConfig, search_train
     from search.trees import read_trees
 
     out = Path(args.out)

@@ -11,7 +11,7 @@ Sides (each in its own environment; vLLM and llm-reasoners cannot share the proj
 - ``ours`` (/work/venv, HFPolicy) and ``vllm`` (/work/venv-vllm, VLLMPolicy): ``search.registry``'s
   ``beam`` (N beams of width M: N first steps, then the N/M best expanded M ways per depth) and
   ``mcts`` (N simulations, each one M-way expansion, PUCT, progressive widening), through
-  ``roadmap.evaluate.evaluate_search`` (problems batched 32 at a time).
+  ``roadmap.app.evaluate.evaluate_search`` (problems batched 32 at a time).
 - ``peer`` (its own venv): ``reasoners.Reasoner`` with ``reasoners.algorithm.BeamSearch``
   (beam_size N/M, every state expanded M ways, N first steps at the root as ours, ranked by the
   last reward) and ``reasoners.algorithm.MCTS`` (n_iters N, M actions per expansion, its default
@@ -67,8 +67,8 @@ def _row(side, method, problems, correct, tokens, seconds, **extra):
 
 
 def run_ours(args, task, problems, scorer, backend):
+    from roadmap.app.evaluate import evaluate_search
     from roadmap.core.backends import ModelOptions, load_policy
-    from roadmap.evaluate import evaluate_search
 
     t0 = time.perf_counter()
     policy = load_policy(args.policy, backend=backend, batch_size=64, options=ModelOptions(dtype="float32"))

@@ -8,7 +8,7 @@ Without ``--policy`` it imports the packaged SmolLM2-135M-Instruct (``policy_ini
 ``--out``/smollm2 (float32) first. Every setup is read in the chat prompt format (the tokenizer's chat
 template, the Qwen-Math system prompt asking for ``\\boxed{}``), on ``--n`` test problems of the test seed:
 
-- greedy: one greedy solution per problem (``roadmap.evaluate``);
+- greedy: one greedy solution per problem (``roadmap.app.evaluate``);
 - a pool of ``--samples`` solutions per problem at ``--temperature``, read four ways: majority@N (the most
   frequent answer), pass@N (any right answer), and best-of-N by the model's own likelihood (the solution with the
   highest mean token log-probability; the sum favours short, unfinished texts).
@@ -78,8 +78,8 @@ def greedy_rates(report) -> dict:
 def run_setup(policy, tokenizer, name: str, args) -> dict:
     from tqdm.auto import tqdm
 
+    from roadmap.app.evaluate import evaluate
     from roadmap.core.lengths import Lengths
-    from roadmap.evaluate import evaluate
 
     task_name, options = SETUPS[name]
     task = setup_task(name, tokenizer)

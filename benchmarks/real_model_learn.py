@@ -39,9 +39,9 @@ def _cached(path: Path, make, *args, **kwargs):
 
 
 def evaluate_greedy(policy_dir: Path, task, problems, args) -> dict:
+    from roadmap.app.evaluate import evaluate
     from roadmap.core.backends import load_policy
     from roadmap.core.lengths import Lengths
-    from roadmap.evaluate import evaluate
 
     policy = load_policy(policy_dir, batch_size=args.batch_size)
     t0 = time.perf_counter()

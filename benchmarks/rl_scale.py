@@ -89,7 +89,7 @@ def cmd_time(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from roadmap.scaling import fit_sigmoid, predict_last
+    from roadmap.app.scaling import fit_sigmoid, predict_last
 
     out = Path(args.results)
     out.parent.mkdir(parents=True, exist_ok=True)

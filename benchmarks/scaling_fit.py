@@ -25,10 +25,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from learning.rl import rl_step, scalerl_config
+    from roadmap.app.scaling import fit_power_law, fit_sigmoid, plot_fits
     from roadmap.core import Lengths
     from roadmap.core.io import atomic_write_text, format_table, write_json
     from roadmap.core.tasks import ArithTask
-    from roadmap.scaling import fit_power_law, fit_sigmoid, plot_fits
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

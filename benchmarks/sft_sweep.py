@@ -16,9 +16,9 @@ import sys
 def main() -> None:
     from policy_init.sft import SFTWarmStartConfig, warm_start
     from policy_init.tiny import TinyConfig, create_tiny
+    from roadmap.app.evaluate import evaluate
     from roadmap.core import HFPolicy
     from roadmap.core.tasks import get_task
-    from roadmap.evaluate import evaluate
 
     name, cfg = sys.argv[1], json.loads(sys.argv[2])
     tiny = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}

@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     args = ap.parse_args()
 
-    from roadmap.bench import TestTimeConfig, bench_test_time
+    from roadmap.app.bench import TestTimeConfig, bench_test_time
     from roadmap.core import HFPolicy
     from roadmap.core.tasks import ArithTask
 

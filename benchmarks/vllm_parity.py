@@ -117,7 +117,7 @@ def main() -> None:
     args = ap.parse_args()
     parts = set(args.parts.split(","))
 
-    from roadmap.cli_checks import parse_task_args
+    from roadmap.app.cli_checks import parse_task_args
 
     task = ArithTask(**parse_task_args(args.task_arg))
     if args.prompt_format == "chat":

@@ -9,7 +9,7 @@ to resume after a kill.
 
 import argparse
 
-from roadmap.loop import LoopConfig, run_loop
+from roadmap.app.loop import LoopConfig, run_loop
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--policy", required=True)

@@ -6,9 +6,9 @@
 import argparse
 
 from learning.rl import RLConfig, rl_step
+from roadmap.app.evaluate import evaluate
 from roadmap.core import HFPolicy
 from roadmap.core.tasks import ArithTask
-from roadmap.evaluate import evaluate
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--policy", required=True)

@@ -5,8 +5,8 @@
 
 import argparse
 
-from roadmap.loop import LoopConfig, run_loop
-from roadmap.scaling import fit_sigmoid
+from roadmap.app.loop import LoopConfig, run_loop
+from roadmap.app.scaling import fit_sigmoid
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--policy", required=True)

@@ -5,7 +5,7 @@
 
 import argparse
 
-from roadmap.loop import LoopConfig, run_loop
+from roadmap.app.loop import LoopConfig, run_loop
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--policy", required=True)

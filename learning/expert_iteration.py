@@ -1,7 +1,7 @@
 """Expert iteration (rejection-sampling fine-tuning, ReST-EM arXiv 2312.06585): search, keep what is
 verified, fine-tune on it.
 
-The search is done elsewhere (``roadmap.train_search`` writes the trees); this module turns its
+The search is done elsewhere (``roadmap.app.train_search`` writes the trees); this module turns its
 rows into SFT data (``learning.data.sft_rows``) and runs ``policy_init.sft.warm_start`` on them,
 full fine-tuning or LoRA. As in ReST-EM, every iteration can restart from the same base policy
 (``base``) or continue from the last one; the caller decides by the folder it passes.

@@ -17,7 +17,7 @@ def test_backend_vllm_without_vllm_says_how_to_install(tiny_dir, monkeypatch):
 
 
 def test_cli_backend_vllm_without_vllm_is_one_line(tiny_dir, monkeypatch, capsys):
-    from roadmap.cli import main
+    from roadmap.app.cli import main
 
     monkeypatch.setitem(sys.modules, "vllm", None)
     assert main(["eval", "--policy", str(tiny_dir), "--backend", "vllm", "--n", "2"]) == 2

@@ -8,7 +8,7 @@ import json
 import pytest
 from fakes import BanditPolicy, BanditTask, PathScorer
 
-from roadmap.bench import TestTimeConfig, bench_test_time
+from roadmap.app.bench import TestTimeConfig, bench_test_time
 from roadmap.core.errors import StaleOutputError
 
 

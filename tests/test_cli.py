@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from roadmap.cli import main, parse_task_args
+from roadmap.app.cli import main, parse_task_args
 from roadmap.core.io import format_table
 
 
@@ -40,7 +40,7 @@ def test_eval_command_writes_json(tiny_dir, tmp_path, capsys):
 
 
 def test_length_flags_make_one_lengths_per_command():
-    from roadmap.cli import build_parser, lengths_from_args
+    from roadmap.app.cli import build_parser, lengths_from_args
     from roadmap.core import Lengths
 
     parser = build_parser()
@@ -66,10 +66,10 @@ def test_length_flags_make_one_lengths_per_command():
 
 def test_cli_help_starts_fast():
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "roadmap.cli", "--help"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "roadmap.app.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "quickstart" in proc.stdout
     assert time.perf_counter() - t0 < 10
-    proc = subprocess.run([sys.executable, "-c", "import roadmap.cli, sys; print('torch' in sys.modules)"],
+    proc = subprocess.run([sys.executable, "-c", "import roadmap.app.cli, sys; print('torch' in sys.modules)"],
                           capture_output=True, text=True)
     assert proc.stdout.strip() == "False"
 
@@ -85,7 +85,7 @@ def test_label_train_prm_and_search_eval_commands(tiny_dir, tmp_path, capsys, mo
     assert main(["train-orm", "--labels", str(labels), "--init", str(tiny_dir), "--out", str(tmp_path / "orm"),
                  "--epochs", "1"]) == 0
     out = tmp_path / "beam.json"
-    import roadmap.evaluate as ev
+    import roadmap.app.evaluate as ev
 
     widths, real = [], ev.evaluate_search
     monkeypatch.setattr(ev, "evaluate_search", lambda *a, **kw: widths.append(kw["width"]) or real(*a, **kw))
@@ -103,7 +103,7 @@ def test_label_train_prm_and_search_eval_commands(tiny_dir, tmp_path, capsys, mo
 
 def test_search_takes_the_temperature_the_recipes_use(tiny_dir, tmp_path, monkeypatch):
     """`roadmap search --temperature` reaches the search's config (the recipes search at 0.3)."""
-    import roadmap.train_search as ts
+    import roadmap.app.train_search as ts
 
     seen, real = [], ts.search_train
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from roadmap.cli import main
-from roadmap.cli_config import expand_config
-from roadmap.cli_parser import build_parser
+from roadmap.app.cli import main
+from roadmap.app.cli_config import expand_config
+from roadmap.app.cli_parser import build_parser
 
 
 def _write(tmp_path, text):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from roadmap import cli
-from roadmap.cli import main
+from roadmap.app import cli
+from roadmap.app.cli import main
 from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.threads import configure_threads
 
@@ -100,7 +100,7 @@ def test_bad_numbers_are_refused_by_the_parser(argv, flag, capsys):
 
 def test_out_folder_is_refused_before_the_eval_runs(tmp_path, tiny_dir, monkeypatch):
     ran = []
-    monkeypatch.setattr("roadmap.evaluate.evaluate", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr("roadmap.app.evaluate.evaluate", lambda *a, **k: ran.append(1))
     assert main(["eval", "--policy", str(tiny_dir), "--n", "2", "--out", str(tmp_path)]) == 2
     assert ran == []
 
@@ -133,7 +133,7 @@ def test_missing_relative_policy_errors_locally_and_fast(tmp_path):
     env["PYTHONPATH"] = str(ROOT)
     for policy in ("./runs/sft", "runs_sft", "a/b/c"):
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "roadmap.cli", "eval", "--policy", policy, "--n", "2"],
+        proc = subprocess.run([sys.executable, "-m", "roadmap.app.cli", "eval", "--policy", policy, "--n", "2"],
                               capture_output=True, text=True, cwd=tmp_path, env=env)
         assert time.perf_counter() - t0 < 2.0
         assert proc.returncode == 2 and "Traceback" not in proc.stderr

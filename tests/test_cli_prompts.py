@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from roadmap.cli import main
+from roadmap.app.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_sft_in_chat_format_trains_on_a_qwen2_standin(qwen2, tmp_path):
 
 
 def test_loop_binds_the_recipe_prompt_format_with_the_starting_policy_tokenizer(qwen2, gpt2, tmp_path):
+    from roadmap.app.loop import LoopConfig, _Run
     from roadmap.core.errors import ConfigError
-    from roadmap.loop import LoopConfig, _Run
 
     run = _Run(LoopConfig(policy=str(qwen2), prompt={"kind": "chat"}), tmp_path / "run", say=lambda _: None)
     p = run.task.problems("test", n=1)[0]

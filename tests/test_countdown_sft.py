@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from roadmap.cli import main
+from roadmap.app.cli import main
 from roadmap.core.tasks import get_task
 from roadmap.core.tasks.countdown_traces import search_metrics
 
@@ -41,7 +41,7 @@ def test_trace_sft_then_eval_runs_end_to_end(tmp_path, capsys):
 def test_the_countdown_ladder_recipe_loads_and_its_rungs_have_their_number_counts():
     from pathlib import Path
 
-    from roadmap.ladder import load_ladder_recipe
+    from roadmap.app.ladder import load_ladder_recipe
 
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "countdown_ladder.yaml"
     config = load_ladder_recipe(recipe)
@@ -55,8 +55,8 @@ def test_the_countdown_ladder_recipe_loads_and_its_rungs_have_their_number_count
 
 @pytest.mark.slow
 def test_a_tiny_countdown_ladder_warm_starts_on_traces_and_climbs_the_number_counts(tmp_path):
-    from roadmap.ladder import run_ladder
-    from roadmap.ladder_config import LadderConfig
+    from roadmap.app.ladder import run_ladder
+    from roadmap.app.ladder_config import LadderConfig
 
     config = LadderConfig(
         task="countdown", task_args={"solution_format": "trace", "trace_max_chars": 256}, levels=[3, 4],

@@ -53,7 +53,7 @@ class KillingTask(ArithTask):
 
 
 def _cli(*argv: str) -> int:
-    from roadmap.cli import main
+    from roadmap.app.cli import main
 
     return main(list(argv))
 
@@ -89,9 +89,9 @@ def test_label_with_two_workers_gives_the_labels_of_one(ray_session, tiny_dir, t
 
 def _search(task, tiny_dir, out, workers, problems):
     from rewards import VerifierScorer
+    from roadmap.app.actors import ModelSpec, workers_for
+    from roadmap.app.train_search import TrainSearchConfig, search_train
     from roadmap.core.backends import load_policy
-    from roadmap.distributed import ModelSpec, workers_for
-    from roadmap.train_search import TrainSearchConfig, search_train
 
     config = TrainSearchConfig(method="mcts", budget=2, width=2, shard_size=2)
     if workers == 1:
@@ -158,10 +158,10 @@ def test_workers_without_ray_say_how_to_install_it(monkeypatch):
 
 
 def _eval(task, tiny_dir, shards, problems, **kwargs):
+    from roadmap.app.actors import ModelSpec, workers_for
+    from roadmap.app.evaluate import evaluate_sharded
     from roadmap.core.io import folder_fingerprint
     from roadmap.core.lengths import Lengths
-    from roadmap.distributed import ModelSpec, workers_for
-    from roadmap.evaluate import evaluate_sharded
 
     workers = workers_for(ModelSpec(task=task, policy=str(tiny_dir), batch_size=2), 2)
     return evaluate_sharded(workers, task, problems, method="greedy", batch_size=2, progress=False, shards=shards,
@@ -173,9 +173,9 @@ def _eval(task, tiny_dir, shards, problems, **kwargs):
 def test_a_killed_eval_redoes_only_its_unfinished_shard_and_reports_the_same(ray_session, tiny_dir, tmp_path):
     import json
 
+    from roadmap.app.evaluate import eval_shards_dir
     from roadmap.core.errors import StaleOutputError
     from roadmap.core.lengths import Lengths
-    from roadmap.evaluate import eval_shards_dir
 
     report = tmp_path / "ref.json"
     assert _cli("eval", "--policy", str(tiny_dir), "--n", "4", "--batch-size", "2", "--max-new-tokens", "24",

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from roadmap import cli
-from roadmap.cli import main
-from roadmap.cli_checks import BUG_NOTE
+from roadmap.app import cli
+from roadmap.app.cli import main
+from roadmap.app.cli_checks import BUG_NOTE
 from roadmap.core import errors
 from roadmap.core.errors import ConfigError, RoadmapError
 
@@ -37,10 +37,10 @@ ALLOWED = {
 
 #: the old homes of the moved classes, which still re-export them (nothing that imported them breaks)
 OLD_HOMES = {
-    "roadmap.loop_config": ["RecipeError"], "roadmap.core.tasks._source": ["SourceUnavailableError"],
+    "roadmap.app.loop_config": ["RecipeError"], "roadmap.core.tasks._source": ["SourceUnavailableError"],
     "roadmap.core.tasks": ["BadRowError", "SourceUnavailableError"], "roadmap.core.outputs": ["OutputExistsError"],
     "roadmap.core.vllm_policy": ["EngineDeadError"], "roadmap.core.io": ["RunLockedError"],
-    "roadmap.core.distributed": ["ShardError"], "roadmap.learn_launch": ["LearnLaunchError"],
+    "roadmap.core.distributed": ["ShardError"], "roadmap.app.learn_launch": ["LearnLaunchError"],
     "policy_init.gguf_import": ["GGUFError", "GGUFDependencyError"], "rewards.prm": ["PRMLengthError"],
     "rewards.public_prm": ["PRMFormatError"], "learning.rl_async": ["RLActorError"],
 }
@@ -153,7 +153,7 @@ def test_a_roadmap_error_in_a_command_is_one_line(tmp_path, capsys, monkeypatch)
 def test_any_other_exception_in_a_command_keeps_its_traceback_and_asks_for_a_report(tmp_path):
     script = textwrap.dedent(f"""
         import sys
-        from roadmap import cli
+        from roadmap.app import cli
 
         def bug(args):
             raise RuntimeError("an internal invariant broke")

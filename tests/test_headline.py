@@ -18,10 +18,10 @@ _spec.loader.exec_module(headline)
 
 @pytest.mark.parametrize("stage", headline.STAGES)
 def test_every_stage_command_parses_with_todays_cli(stage, tmp_path):
-    from roadmap.cli_parser import build_parser
+    from roadmap.app.cli_parser import build_parser
 
     for cmd in headline.stage_commands(stage, tmp_path / "s0", 0, 918273, 1, headline.QUICK):
-        if cmd[1:3] == ["-m", "roadmap.cli"]:
+        if cmd[1:3] == ["-m", "roadmap.app.cli"]:
             args = build_parser().parse_args(cmd[3:])  # argparse exits on an unknown or missing flag
             assert getattr(args, "seed", None) in (None, 0, 918273)
         else:  # the rewards script: its flags exist in its own parser
@@ -29,7 +29,7 @@ def test_every_stage_command_parses_with_todays_cli(stage, tmp_path):
             for flag in (a for a in cmd[2:] if a.startswith("--")):
                 assert f'"{flag}"' in text, flag
     if stage == "expert_iteration":
-        from roadmap.loop_config import read_recipe
+        from roadmap.app.loop_config import read_recipe
 
         assert read_recipe(tmp_path / "s0" / "expert_iteration.yaml")["seed"] == 918273  # evaluates on the test seed
 

@@ -87,7 +87,7 @@ def test_a_damaged_json_shard_is_named_and_run_again(tmp_path, caplog, how):
 
 @pytest.mark.parametrize("how", ["empty", "cut_one_line", "garble"])
 def test_a_damaged_search_shard_is_searched_again_to_the_same_trees(tmp_path, caplog, how):
-    from roadmap.train_search import TrainSearchConfig, search_train
+    from roadmap.app.train_search import TrainSearchConfig, search_train
 
     task, policy, scorer = BanditTask("LLL"), BanditPolicy(depth=3), PathScorer("LLL")
     problems = [task.problem(i) for i in range(4)]
@@ -114,7 +114,7 @@ def test_a_damaged_search_shard_is_searched_again_to_the_same_trees(tmp_path, ca
 
 
 def test_a_damaged_phase_marker_reruns_the_phase(tmp_path, caplog):
-    from roadmap.loop import run_phase
+    from roadmap.app.loop import run_phase
 
     calls = []
 
@@ -135,7 +135,7 @@ def test_a_damaged_phase_marker_reruns_the_phase(tmp_path, caplog):
 
 
 def test_a_damaged_recipe_as_run_is_rewritten_before_any_phase_and_refused_after(tmp_path, caplog):
-    from roadmap.loop import RecipeError, saved_recipe
+    from roadmap.app.loop import RecipeError, saved_recipe
 
     saved = tmp_path / "config.yaml"
     saved.write_text(sealed_text("seed: 12\n"))
@@ -149,8 +149,8 @@ def test_a_damaged_recipe_as_run_is_rewritten_before_any_phase_and_refused_after
 
 
 def test_a_damaged_output_marker_is_named_and_never_guessed_at(tmp_path, caplog):
+    from roadmap.app.loop import legacy_run_dir
     from roadmap.core.outputs import MARKER_NAME, OutputExistsError, StagedOutput, claim_output_dir, prepare_output
-    from roadmap.loop import legacy_run_dir
 
     with StagedOutput(tmp_path / "policy", "policy") as stage:
         (stage.path / "config.json").write_text("{}")

@@ -1,4 +1,4 @@
-"""The self-improvement ladder (roadmap.ladder): where it learns, what it learns from, what it refuses."""
+"""The self-improvement ladder (roadmap.app.ladder): where it learns, what it learns from, what it refuses."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from roadmap.app.ladder import LadderConfig, run_ladder
+from roadmap.app.ladder_config import choose_levels, mix_rows, select_solution
+from roadmap.app.loop_config import RecipeError
 from roadmap.core.tasks import ArithTask, get_task, saved_task_options
-from roadmap.ladder import LadderConfig, run_ladder
-from roadmap.ladder_config import choose_levels, mix_rows, select_solution
-from roadmap.loop_config import RecipeError
 
 
 def test_level_chooser_picks_the_band_and_the_next_level_up():
@@ -28,7 +28,7 @@ def test_level_chooser_picks_the_band_and_the_next_level_up():
 
 def test_the_fit_reads_the_highest_levels_that_climbed():
     """The default sigmoid fit takes the two highest levels whose accuracy moved, not levels never reached."""
-    from roadmap.ladder_report import fit_levels, top_level_fit
+    from roadmap.app.ladder_report import fit_levels, top_level_fit
 
     acc = [{2: 0.30, 3: 0.12, 4: 0.05, 5: 0.005, 6: 0.0}, {2: 0.55, 3: 0.25, 4: 0.08, 5: 0.0, 6: 0.005},
            {2: 0.75, 3: 0.45, 4: 0.12, 5: 0.01, 6: 0.0}, {2: 0.85, 3: 0.55, 4: 0.18, 5: 0.005, 6: 0.0}]
@@ -126,7 +126,7 @@ def test_min_digits_spreads_chain_lengths_and_seed_task_args_touch_the_seed_set_
     """arith's min_digits draws each operand's digit count from min_digits..digits; the ladder's seed_task_args
     make the seed set of such chains (still at the seed levels), while the rungs it searches and evaluates keep
     task_args."""
-    from roadmap.ladder import _Ladder
+    from roadmap.app.ladder import _Ladder
 
     spread = ArithTask(digits=3, min_digits=1, solution_format="carry").level_task(4)
     problems = spread.problems("train", n=200, seed=0)
@@ -159,7 +159,7 @@ def test_eval_reads_the_task_options_a_policy_was_trained_with(tmp_path):
 def test_a_tiny_ladder_learns_only_from_answers_outside_the_seed_set(tmp_path, monkeypatch, caplog):
     """End to end on an untrained tiny model: no worked solution outside the seed set reaches the search or the
     training rows, a level with no verified solution is skipped with a logged reason, and a rerun resumes."""
-    import roadmap.train_search as train_search
+    import roadmap.app.train_search as train_search
 
     searched = []
     real = train_search.search_train
@@ -175,7 +175,7 @@ def test_a_tiny_ladder_learns_only_from_answers_outside_the_seed_set(tmp_path, m
                           search={"method": "bon", "budget": 2, "temperature": 1.0, "shard_size": 4},
                           selection="unfiltered", learn_steps=2, batch_size=4, eval_problems=2,
                           lengths={"max_solution_tokens": 24})
-    with caplog.at_level(logging.WARNING, logger="roadmap.ladder"):
+    with caplog.at_level(logging.WARNING, logger="roadmap.app.ladder"):
         first = run_ladder(config, tmp_path / "run", say=lambda s: None)
     assert searched and all(p.steps == () for p in searched)  # the search sees answers only
     seed_ids = {json.loads(x)["id"] for x in (tmp_path / "run" / "seed.jsonl").read_text().splitlines()}
@@ -190,7 +190,7 @@ def test_a_tiny_ladder_learns_only_from_answers_outside_the_seed_set(tmp_path, m
 
     # unfiltered keeps every first sample; verified keeps none from an untrained model: the level is skipped
     config2 = LadderConfig(**{**config.__dict__, "selection": "verified"})
-    with caplog.at_level(logging.WARNING, logger="roadmap.ladder"):
+    with caplog.at_level(logging.WARNING, logger="roadmap.app.ladder"):
         run_ladder(config2, tmp_path / "run2", say=lambda s: None)
     assert "gave no kept solution" in caplog.text
     # another recipe in the same folder is refused, naming the key that differs
@@ -205,7 +205,7 @@ def test_a_tiny_ladder_learns_only_from_answers_outside_the_seed_set(tmp_path, m
                                          ("levels: [2, 3, 1000]", "levels"), ("replay_share: 2", "replay_share"),
                                          ("bogus_key: 1", "bogus_key")])
 def test_cli_refuses_a_bad_ladder_recipe_in_one_line(tmp_path, capsys, line, named):
-    from roadmap.cli import main
+    from roadmap.app.cli import main
 
     recipe = tmp_path / "ladder.yaml"
     recipe.write_text(f"ladder: true\n{line}\n")
@@ -251,7 +251,7 @@ def test_a_ladder_killed_mid_run_resumes_to_the_same_result(tmp_path):
     path = tmp_path / "ladder.yaml"
     path.write_text(yaml.safe_dump(recipe))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "roadmap.cli", "run", str(path), "--out"]
+    cmd = [sys.executable, "-m", "roadmap.app.cli", "run", str(path), "--out"]
     subprocess.run([*cmd, str(tmp_path / "whole")], check=True, env=env, capture_output=True)
     proc = subprocess.Popen([*cmd, str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -276,8 +276,8 @@ def test_the_benchmark_shares_a_warm_start_into_a_folder_the_ladder_then_resumes
     take that folder as the run's own (it refused it when the copy came before the claim)."""
     import importlib.util
 
+    from roadmap.app.loop import legacy_run_dir
     from roadmap.core.outputs import claim_output_dir
-    from roadmap.loop import legacy_run_dir
 
     spec = importlib.util.spec_from_file_location("ladder_bench", Path(__file__).resolve().parents[1] / "benchmarks"
                                                   / "ladder.py")

@@ -1,4 +1,4 @@
-"""Tree-DPO and long chains of thought as the ladder's learners (roadmap.ladder_learners): recipe checks, pairs and
+"""Tree-DPO and long chains of thought as the ladder's learners (roadmap.app.ladder_learners): recipe checks, pairs and
 traces from searched samples, and one iteration of each end to end with no worked solution or step checker read."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from roadmap.app.ladder import LadderConfig, load_ladder_recipe, run_ladder
+from roadmap.app.ladder_learners import preference_pairs, sample_traces
+from roadmap.app.loop_config import RecipeError
 from roadmap.core.tasks import ArithTask
-from roadmap.ladder import LadderConfig, load_ladder_recipe, run_ladder
-from roadmap.ladder_learners import preference_pairs, sample_traces
-from roadmap.loop_config import RecipeError
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -81,7 +81,7 @@ def _answers_in_search(monkeypatch, calls):
     """Make the untrained policy's search hold right answers: the first sample of each problem becomes a bare
     right answer line, the second a finished wrong attempt, and every sample of the first problem right (no
     wrong sample). No worked solution is written: a bare answer line is what a policy may sample."""
-    import roadmap.train_search as train_search
+    import roadmap.app.train_search as train_search
 
     real = train_search.search_train
 
@@ -103,7 +103,7 @@ def _answers_in_search(monkeypatch, calls):
 
 
 def _no_step_checker_in_learn(monkeypatch):
-    import roadmap.ladder as ladder
+    import roadmap.app.ladder as ladder
 
     inside = []
     real_learn, real_labels, real_verdict = ladder._Ladder.learn, ArithTask.step_labels, ArithTask.step_verdict
@@ -172,7 +172,7 @@ def test_tree_dpo_ladder_trains_on_its_own_pairs(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_long_cot_ladder_trains_on_traces_with_replay(tmp_path, monkeypatch):
-    import roadmap.ladder as ladder
+    import roadmap.app.ladder as ladder
 
     searched, trained = [], []
     _answers_in_search(monkeypatch, searched)
@@ -207,7 +207,7 @@ def test_tree_dpo_with_no_pair_keeps_the_policy_and_says_why(tmp_path, monkeypat
     from types import SimpleNamespace
 
     import learning.tree_dpo as tree_dpo
-    from roadmap.ladder_learners import learn_tree_dpo
+    from roadmap.app.ladder_learners import learn_tree_dpo
 
     monkeypatch.setattr(tree_dpo, "tree_dpo_step", lambda *a, **kw: pytest.fail("DPO ran without pairs"))
     (tmp_path / "iter_0" / "policy").mkdir(parents=True)

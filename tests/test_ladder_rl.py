@@ -1,4 +1,4 @@
-"""RL as the ladder's learner (roadmap.ladder_rl): its recipe checks, where it learns, what it reads, resume."""
+"""RL as the ladder's learner (roadmap.app.ladder_rl): its recipe checks, where it learns, what it reads, resume."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from roadmap.ladder import LadderConfig, is_ladder_recipe, load_ladder_recipe, run_ladder
-from roadmap.ladder_rl import probe_window, rl_levels
-from roadmap.loop_config import RecipeError
+from roadmap.app.ladder import LadderConfig, is_ladder_recipe, load_ladder_recipe, run_ladder
+from roadmap.app.ladder_rl import probe_window, rl_levels
+from roadmap.app.loop_config import RecipeError
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "scalerl_ladder.yaml"
 
@@ -53,7 +53,7 @@ def test_the_scalerl_ladder_recipe_loads_as_a_ladder():
 
 
 def test_cli_refuses_a_negative_max_lag_in_one_line(tmp_path, capsys):
-    from roadmap.cli import main
+    from roadmap.app.cli import main
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("ladder: true\nlearner: rl\nrl: {max_lag: -1}\n")
@@ -82,7 +82,7 @@ def test_rl_ladder_learns_from_answers_only_and_resumes_after_the_learn_phase(tm
     """One RL iteration end to end on an untrained tiny model: RL sees answer-only problems of the chosen levels,
     never calls the step checker, writes its metrics into the iteration's row; a rerun skips the finished learn."""
     import learning.rl as rl
-    import roadmap.ladder as ladder
+    import roadmap.app.ladder as ladder
     from roadmap.core.tasks import ArithTask
 
     calls, inside = [], []
@@ -135,7 +135,7 @@ def test_rl_ladder_learns_from_answers_only_and_resumes_after_the_learn_phase(tm
     assert row["train_compute"] == (first["iterations"][0]["train_compute"] + probe["data_tokens"]
                                     + learn["sampled_tokens"] + learn["train_tokens"])
     assert "kept groups" in (out / "report.md").read_text()
-    from roadmap.scaling import read_points
+    from roadmap.app.scaling import read_points
 
     compute, accuracy, _ = read_points(out / "metrics.json")  # `roadmap fit` reads a ladder run
     assert compute[-1] == row["train_compute"] and len(accuracy) == len(compute)
@@ -152,11 +152,11 @@ def test_rl_ladder_learns_from_answers_only_and_resumes_after_the_learn_phase(tm
 
 @pytest.mark.slow
 def test_rl_ladder_moves_up_or_stops_when_the_band_selects_nothing(tmp_path, monkeypatch, caplog):
-    import roadmap.ladder as ladder
+    import roadmap.app.ladder as ladder
 
     monkeypatch.setattr(ladder, "choose_levels", lambda *a, **kw: [])  # the band selects no level
     config = LadderConfig(**TINY)
-    with caplog.at_level(logging.WARNING, logger="roadmap.ladder"):
+    with caplog.at_level(logging.WARNING, logger="roadmap.app.ladder"):
         result = run_ladder(config, tmp_path / "up", say=lambda s: None)
     assert "selects no level" in caplog.text
     learn = json.loads((tmp_path / "up" / "iter_1" / "learn.done.json").read_text())

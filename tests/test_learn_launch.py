@@ -1,4 +1,4 @@
-"""The loop's learn phase as an ``accelerate launch`` subprocess (roadmap.learn_launch): 2 CPU ranks (gloo) run
+"""The loop's learn phase as an ``accelerate launch`` subprocess (roadmap.app.learn_launch): 2 CPU ranks (gloo) run
 one iteration's expert-iteration SFT end to end, the main rank writes one policy and one result, the loss
 falls, a finished subprocess result is taken on resume without training again, and a missing config file or a
 failing subprocess is an error naming the key, the path and the log."""
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from roadmap.learn_launch import LearnLaunchError, launch_command
-from roadmap.loop import LoopConfig, RecipeError, run_loop
+from roadmap.app.learn_launch import LearnLaunchError, launch_command
+from roadmap.app.loop import LoopConfig, RecipeError, run_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 DDP = ROOT / "recipes" / "accelerate" / "ddp.yaml"
@@ -89,5 +89,5 @@ def test_a_failing_learn_subprocess_names_the_config_and_its_log(tiny_dir, tmp_p
 def test_launch_command_names_the_config_the_count_and_the_job(tmp_path):
     cmd = launch_command(DDP, 0, tmp_path / "job.json")
     assert cmd[1:5] == ["-m", "accelerate.commands.launch", "--config_file", str(DDP)]
-    assert "--num_processes" not in cmd and cmd[-3:] == ["-m", "roadmap.learn_launch", str(tmp_path / "job.json")]
+    assert "--num_processes" not in cmd and cmd[-3:] == ["-m", "roadmap.app.learn_launch", str(tmp_path / "job.json")]
     assert launch_command(DDP, 4, tmp_path / "job.json")[5:7] == ["--num_processes", "4"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from learning import LEARNERS, NothingToLearn, get_learner, register_learner
-from roadmap.loop import LoopConfig, RecipeError, run_loop
+from roadmap.app.loop import LoopConfig, RecipeError, run_loop
 
 
 @dataclass

@@ -94,7 +94,7 @@ def test_bad_lengths_name_the_field_and_a_fix():
 
 @pytest.mark.parametrize("method,budget", [("beam", 2), ("dvts", 2), ("mcts", 16)])  # MCTS: a step per simulation
 def test_an_answer_after_13_steps_is_found_with_20_steps_and_counted_truncated_with_12(method, budget):
-    from roadmap.evaluate import evaluate_search
+    from roadmap.app.evaluate import evaluate_search
 
     task, problems = LongTask(), [LongTask().problem(0), LongTask().problem(1)]
     cut = evaluate_search(LongWriter(steps=13), task, problems, method=method, budget=budget, width=2, scorer=Judge(),
@@ -123,7 +123,7 @@ def test_a_step_longer_than_max_step_tokens_ends_the_solution_truncated():
 
 
 def test_a_494_token_best_of_n_solution_is_read_when_max_solution_tokens_allows_it():
-    from roadmap.evaluate import evaluate, evaluate_search
+    from roadmap.app.evaluate import evaluate, evaluate_search
 
     task = LongTask()
     writer = LongWriter(steps=121)  # 121 lines of 4 characters and "Answer: 42": 494 tokens
@@ -143,7 +143,7 @@ def test_a_494_token_best_of_n_solution_is_read_when_max_solution_tokens_allows_
 
 
 def test_mcts_rollouts_and_completion_follow_rollout_tokens_and_count_cut_rollouts():
-    from roadmap.evaluate import run_search
+    from roadmap.app.evaluate import run_search
 
     task = LongTask()
     short = run_search(LongWriter(steps=30), task, [task.problem()], "mcts", 2, Judge(), width=2,
@@ -156,9 +156,9 @@ def test_mcts_rollouts_and_completion_follow_rollout_tokens_and_count_cut_rollou
 
 def test_train_time_search_bench_and_labels_report_truncation(tmp_path):
     from rewards import LabelConfig, label_solutions, rollout_summary, sample_solutions
-    from roadmap.bench import TestTimeConfig, bench_test_time
+    from roadmap.app.bench import TestTimeConfig, bench_test_time
+    from roadmap.app.train_search import TrainSearchConfig, search_train
     from roadmap.core.errors import StaleOutputError
-    from roadmap.train_search import TrainSearchConfig, search_train
 
     task, problems = LongTask(), [LongTask().problem(i) for i in range(2)]
     summary = search_train(LongWriter(steps=13), task, problems, tmp_path / "search",
@@ -190,8 +190,8 @@ def test_train_time_search_bench_and_labels_report_truncation(tmp_path):
 
 
 def test_the_recipe_lengths_key_reaches_every_phase(tmp_path, monkeypatch):
-    from roadmap.loop import _Run
-    from roadmap.loop_config import LoopConfig, RecipeError
+    from roadmap.app.loop import _Run
+    from roadmap.app.loop_config import LoopConfig, RecipeError
 
     lengths = {"max_step_tokens": 9, "max_steps": 20, "max_solution_tokens": 300, "rollout_tokens": 400,
                "train_max_length": 700, "rl_completion_tokens": 50}
@@ -214,7 +214,7 @@ def test_the_recipe_lengths_key_reaches_every_phase(tmp_path, monkeypatch):
     seen = {}
     writer = LongWriter(steps=3)
     monkeypatch.setattr(_Run, "hf_policy", lambda self, k: writer)
-    monkeypatch.setattr("roadmap.train_search.search_train",
+    monkeypatch.setattr("roadmap.app.train_search.search_train",
                         lambda policy, task, problems, out, cfg, **kw: seen.setdefault("search", cfg.lengths) and {})
     run = _Run(LoopConfig(policy="p", lengths=lengths, eval_problems=2), tmp_path, say=lambda _: None)
     assert run.evaluate(0)["truncated"] == 0 and writer.limits == [300]
@@ -230,7 +230,7 @@ def test_no_length_is_hard_wired_outside_lengths():
     """Every length limit of the code paths comes from roadmap.core.Lengths (its defaults live there only)."""
     files = [*ROOT.glob("search/*.py"), *ROOT.glob("learning/*.py"), ROOT / "policy_init" / "sft.py",
              *(ROOT / "rewards" / f for f in ("labels.py", "prm_training.py")),
-             *(ROOT / "roadmap" / f for f in ("evaluate.py", "bench.py", "train_search.py", "loop.py", "loop_config.py",
+             *(ROOT / "roadmap" / "app" / f for f in ("evaluate.py", "bench.py", "train_search.py", "loop.py", "loop_config.py",
                                               "cli.py", "cli_parser.py"))]
     hits = [f"{f.relative_to(ROOT)}: {m.group(0)}" for f in files for m in LENGTH_LITERAL.finditer(f.read_text())]
     assert hits == []

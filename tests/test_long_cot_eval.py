@@ -7,9 +7,9 @@ import re
 import pytest
 
 from rewards.behaviour import behaviour_metrics, trace_events
+from roadmap.app.evaluate import evaluate
 from roadmap.core.tasks.arith import ArithTask
 from roadmap.core.types import Completion, Usage
-from roadmap.evaluate import evaluate
 from search.budget_forcing import budget_forced
 
 CORRECTED = ("37+48=84\n84-48=36 no\n37+48=85\n85-48=37 ok\n85-91=-6\n-6+91=85 ok\n"
@@ -109,7 +109,7 @@ def test_behaviour_rates_over_scripted_traces():
 
 
 def test_bench_sequential_axis_gains_accuracy_with_thinking_tokens(tmp_path):
-    from roadmap.bench import TestTimeConfig, bench_test_time
+    from roadmap.app.bench import TestTimeConfig, bench_test_time
 
     task = ArithTask()
     problems = [task.make_problem("37+48-91+12")]

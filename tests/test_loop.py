@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roadmap.loop import LoopConfig, load_recipe
+from roadmap.app.loop import LoopConfig, load_recipe
 
 RECIPE = {
     "task": "arith",
@@ -29,7 +29,7 @@ RECIPE = {
 
 
 def _start(recipe: Path, run: Path, policy: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "roadmap.cli", "run", str(recipe), "--out", str(run),
+    return subprocess.Popen([sys.executable, "-m", "roadmap.app.cli", "run", str(recipe), "--out", str(run),
                              "--policy", str(policy)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
 
@@ -103,7 +103,7 @@ def test_recipe_errors_name_the_problem(tmp_path):
 
 def test_loop_with_a_given_prm_guides_and_filters_without_training_one(tiny_dir, tmp_path):
     from rewards import ProcessRewardModel
-    from roadmap.loop import run_loop
+    from roadmap.app.loop import run_loop
 
     prm_dir = tmp_path / "prm"
     ProcessRewardModel.from_policy(tiny_dir).save_pretrained(prm_dir)

@@ -1,4 +1,4 @@
-"""roadmap.loop_config: a recipe is typed and checked at every depth before the run folder is touched."""
+"""roadmap.app.loop_config: a recipe is typed and checked at every depth before the run folder is touched."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 
 from learning.expert_iteration import ExpertIterationConfig
 from learning.tree_dpo import TreeDPOConfig
-from roadmap.loop import LoopConfig, RecipeError, load_recipe, run_loop
+from roadmap.app.loop import LoopConfig, RecipeError, load_recipe, run_loop
 
 BASE = {"task": "arith", "iterations": 1, "search": {"method": "mcts", "budget": 2, "width": 2},
         "learn": {"algorithm": "expert_iteration", "epochs": 1}}
@@ -117,7 +117,7 @@ def test_margin_under_tree_dpo_chooses_the_step_pairs(tmp_path, monkeypatch):
     from learning import LearnInputs, get_learner
     from learning.data import step_pairs
     from rewards import VerifierScorer
-    from roadmap.train_search import TrainSearchConfig, search_train
+    from roadmap.app.train_search import TrainSearchConfig, search_train
     from search.trees import read_trees
 
     task = BanditTask("LLL")

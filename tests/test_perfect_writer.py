@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from roadmap.app.evaluate import evaluate, evaluate_search
 from roadmap.core import Lengths
 from roadmap.core.tasks import get_task
 from roadmap.core.tasks.prompts import PromptFormat
 from roadmap.core.types import Completion, StepScorer, Usage
-from roadmap.evaluate import evaluate, evaluate_search
 
 DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data"
 CHAT_LENGTHS = Lengths(max_step_tokens=512, max_steps=40, max_solution_tokens=2048, rollout_tokens=2048)

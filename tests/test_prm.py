@@ -246,8 +246,8 @@ def test_a_candidate_past_the_positions_is_cut_and_counted(tiny_dir, arith_task,
 
 def test_a_search_survives_candidates_past_the_positions(tiny_dir, tiny_policy, arith_task, caplog):
     from rewards.prm import PRMLengthError
+    from roadmap.app.evaluate import evaluate_search
     from roadmap.core import Lengths
-    from roadmap.evaluate import evaluate_search
 
     problems = arith_task.problems("test", 6, seed=3)
     prompt = max(len(ProcessRewardModel.from_policy(tiny_dir).tokenizer(arith_task.prompt(p))["input_ids"])

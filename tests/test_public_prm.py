@@ -140,7 +140,7 @@ def test_qwen_prm_loads_in_the_dtype_asked_for(qwen_dir):
 
 def test_detection_says_which_format_and_refuses_anything_else(shepherd_dir, qwen_dir, tiny_dir, tmp_path):
     assert PRM_FORMATS == ("auto", "roadmap", "ratio", "math-shepherd", "qwen-prm")
-    from roadmap.cli_parser import PRM_FORMATS as CLI_FORMATS
+    from roadmap.app.cli_parser import PRM_FORMATS as CLI_FORMATS
 
     assert CLI_FORMATS == PRM_FORMATS
     ProcessRewardModel.from_policy(tiny_dir).save_pretrained(tmp_path / "ours")
@@ -184,8 +184,8 @@ def test_a_text_past_the_position_limit_is_cut_and_its_later_steps_score_zero(sh
 
 
 def test_cli_and_loop_accept_public_prm_folders(qwen_dir, shepherd_dir, tiny_dir, tmp_path, capsys):
-    from roadmap.cli import _scorer, build_parser, main
-    from roadmap.loop_config import LoopConfig
+    from roadmap.app.cli import _scorer, build_parser, main
+    from roadmap.app.loop_config import LoopConfig
 
     argv = ["eval", "--policy", str(tiny_dir), "--method", "beam", "--prm", str(qwen_dir)]
     args = build_parser().parse_args([*argv, "--trust-remote-code", "--dtype", "bfloat16"])
@@ -224,7 +224,7 @@ def test_likelihood_readout_equals_the_full_log_softmax_and_trains(tiny_dir):
 
 @pytest.mark.parametrize("method", ["beam", "bon"])
 def test_cli_eval_searches_with_a_public_prm(method, qwen_dir, shepherd_dir, tiny_dir, tmp_path):
-    from roadmap.cli import main
+    from roadmap.app.cli import main
 
     for folder, extra in ((qwen_dir, ["--trust-remote-code"]), (shepherd_dir, [])):
         out = tmp_path / f"{method}-{folder.name}.json"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from roadmap.quickstart import QuickstartConfig, cache_dir, run_quickstart
+from roadmap.app.quickstart import QuickstartConfig, cache_dir, run_quickstart
 
 
 def test_cache_dir_honours_environment(monkeypatch, tmp_path):

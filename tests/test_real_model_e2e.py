@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from roadmap.cli import main
+from roadmap.app.cli import main
 
 GSM8K = str(Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "gsm8k_sample.jsonl")
 TASK = ["--task", "gsm8k", "--task-arg", f"source={GSM8K}", "--prompt-format", "chat"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roadmap.cli import main
+from roadmap.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "recipes" / "real"

@@ -324,7 +324,7 @@ def test_bad_supervised_settings_are_named(tiny_dir, arith_task, tmp_path):
     config = RLConfig(sft_weight=0.5, output_dir=str(tmp_path / "rl"), max_steps=1)
     with pytest.raises(ValueError, match="sft_weight=0.5 needs demonstrations"):
         rl_step(tiny_dir, arith_task, arith_task.problems("train", n=2, seed=0), config)
-    from roadmap.loop_config import RecipeError, load_recipe
+    from roadmap.app.loop_config import RecipeError, load_recipe
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("policy: p\nlearn: {algorithm: grpo, sft_weight: 0.5}\n")

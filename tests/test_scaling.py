@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from roadmap.cli import main
-from roadmap.scaling import fit_power_law, fit_sigmoid, load_points, sigmoid
+from roadmap.app.cli import main
+from roadmap.app.scaling import fit_power_law, fit_sigmoid, load_points, sigmoid
 
 
 @pytest.mark.parametrize("a,b,c_mid", [(0.8, 1.2, 3e4), (0.62, 2.0, 1e6), (0.95, 0.8, 500.0)])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from fakes import BanditPolicy, BanditTask, PathScorer
 
-from roadmap.bench import TestTimeConfig, bench_methods, bench_test_time
-from roadmap.cli import build_parser
-from roadmap.evaluate import run_search
-from roadmap.train_search import TrainSearchConfig, search_train
+from roadmap.app.bench import TestTimeConfig, bench_methods, bench_test_time
+from roadmap.app.cli import build_parser
+from roadmap.app.evaluate import run_search
+from roadmap.app.train_search import TrainSearchConfig, search_train
 from search import SEARCH_METHODS, SearchBudget, get_search, register_search, search_method_names
 
 

@@ -307,7 +307,7 @@ def test_bad_task_args_are_config_errors_naming_the_key(bad, match):
 
 
 def test_cli_refuses_a_bad_solution_format_in_one_line(tmp_path, capsys):
-    from roadmap.cli import main
+    from roadmap.app.cli import main
 
     assert main(["tiny", "--task", "countdown", "--task-arg", "solution_format=tree", "--out",
                  str(tmp_path / "t")]) == 2

@@ -205,7 +205,7 @@ def test_bad_prompt_formats_are_refused(kwargs, message):
 
 
 def test_recipe_prompt_section_is_typed_and_checked(tmp_path):
-    from roadmap.loop_config import LoopConfig, RecipeError
+    from roadmap.app.loop_config import LoopConfig, RecipeError
 
     config = LoopConfig(policy=str(tmp_path), prompt={"kind": "chat", "shots": 1})
     assert config.prompt_format == PromptFormat(kind="chat", shots=1)
@@ -260,7 +260,7 @@ def test_bad_import_paths_say_what_is_wrong(user_module, path, message):
 
 
 def test_recipe_takes_an_import_path(user_module, tmp_path):
-    from roadmap.loop_config import LoopConfig, RecipeError
+    from roadmap.app.loop_config import LoopConfig, RecipeError
 
     assert LoopConfig(policy=str(tmp_path), task=f"{user_module}:DoubledArith").task == f"{user_module}:DoubledArith"
     with pytest.raises((RecipeError, ConfigError), match="has no attribute 'Nope'"):

@@ -9,10 +9,10 @@ import pytest
 from fakes import BanditPolicy, BanditTask, PathScorer
 
 from rewards import VerifierScorer
+from roadmap.app.train_search import TrainSearchConfig, search_train
 from roadmap.core import HFPolicy
 from roadmap.core.errors import StaleOutputError
 from roadmap.core.types import Tree
-from roadmap.train_search import TrainSearchConfig, search_train
 from search import BeamConfig, MCTSConfig, beam_search, mcts
 from search.trees import read_trees, row_result, trees_dataset
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from roadmap import cli
-from roadmap.cli import main
+from roadmap.app import cli
+from roadmap.app.cli import main
 from roadmap.core import io
 from roadmap.core.outputs import (
     MARKER_NAME,
@@ -40,8 +40,8 @@ def _no_work(monkeypatch):
     def work(*a, **k):
         raise AssertionError("the command started its work before the guard refused it")
 
-    for target in ("roadmap.evaluate.evaluate", "policy_init.sft.warm_start", "rewards.train_prm",
-                   "rewards.load_labels", "roadmap.loop._Run.run"):
+    for target in ("roadmap.app.evaluate.evaluate", "policy_init.sft.warm_start", "rewards.train_prm",
+                   "rewards.load_labels", "roadmap.app.loop._Run.run"):
         monkeypatch.setattr(target, work)
 
 
@@ -77,7 +77,7 @@ def test_run_refuses_a_users_folder_and_resumes_its_own(policy, tmp_path, monkey
 
     # the library's own run folder (one from before markers: config.yaml and iter_0) is resumed
     ran = []
-    monkeypatch.setattr("roadmap.loop._Run.run", lambda self: ran.append(self.dir) or {"iterations": []})
+    monkeypatch.setattr("roadmap.app.loop._Run.run", lambda self: ran.append(self.dir) or {"iterations": []})
     mine = tmp_path / "R"
     assert main(["run", str(recipe), "--out", str(mine)]) == 0
     assert read_marker(mine)["kind"] == "run" and (mine / "config.yaml").exists()
@@ -253,14 +253,14 @@ def test_search_and_bench_refuse_a_users_folder_before_loading_a_model(command, 
     user = tmp_path / "mine"
     user.mkdir()
     (user / "summary.json").write_text("my summary")
-    monkeypatch.setattr("roadmap.cli._policy", lambda *a, **k: pytest.fail("a model was loaded"))
+    monkeypatch.setattr("roadmap.app.cli._policy", lambda *a, **k: pytest.fail("a model was loaded"))
     assert main([*command, "--policy", str(tiny_dir), "--out", str(user), "--overwrite"]) == 2
     assert "did not write (summary.json)" in _last_line(capsys)
     assert (user / "summary.json").read_text() == "my summary" and sorted(os.listdir(user)) == ["summary.json"]
 
 
 def test_a_search_folder_from_before_markers_is_resumed_and_then_marked(tmp_path):
-    from roadmap.train_search import legacy_search_dir
+    from roadmap.app.train_search import legacy_search_dir
 
     old = tmp_path / "search"
     (old / "shards").mkdir(parents=True)
@@ -275,7 +275,7 @@ def test_a_search_folder_from_before_markers_is_resumed_and_then_marked(tmp_path
 
 
 def test_run_loop_itself_refuses_a_run_folder_inside_its_policy(policy, monkeypatch):
-    from roadmap.loop import LoopConfig, run_loop
+    from roadmap.app.loop import LoopConfig, run_loop
 
     _no_work(monkeypatch)
     config = LoopConfig(policy=str(policy), iterations=1)
@@ -286,14 +286,14 @@ def test_run_loop_itself_refuses_a_run_folder_inside_its_policy(policy, monkeypa
 
 
 def test_quickstart_never_deletes_a_users_loop_folder(tmp_path, monkeypatch, capsys):
-    from roadmap.quickstart import QuickstartConfig, run_quickstart
+    from roadmap.app.quickstart import QuickstartConfig, run_quickstart
 
     user = tmp_path / "mine"
     (user / "loop").mkdir(parents=True)
     (user / "loop" / "thesis.tex").write_text("keep")
     with pytest.raises(OutputExistsError, match="thesis.tex"):  # the library refuses before its work
         run_quickstart(QuickstartConfig(out=str(user)), say=lambda s: None)
-    monkeypatch.setattr("roadmap.quickstart.run_quickstart", lambda *a, **k: pytest.fail("the quickstart ran"))
+    monkeypatch.setattr("roadmap.app.quickstart.run_quickstart", lambda *a, **k: pytest.fail("the quickstart ran"))
     assert main(["quickstart", "--out", str(user)]) == 2
     assert "did not write (loop/thesis.tex)" in _last_line(capsys)
     assert (user / "loop" / "thesis.tex").read_text() == "keep"

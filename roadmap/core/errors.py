@@ -3,7 +3,7 @@
 Every error names the input (argument, file, setting), the value found, and the fix. The
 subclasses also derive from the built-in error a caller would expect (``ValueError`` for a bad
 value, ``FileNotFoundError`` for a missing path), so ``except ValueError`` keeps working.
-``roadmap.cli.main`` prints any of them as ``roadmap <command>: error: <message>`` and exits
+``roadmap.app.cli.main`` prints any of them as ``roadmap <command>: error: <message>`` and exits
 with code 2; ``--debug`` adds the traceback. Any other exception is a bug and keeps its traceback.
 
 The rule: every error the library raises for bad input or a failed run is defined here, so a
@@ -82,7 +82,7 @@ class StaleOutputError(RoadmapError):
 class RecipeError(ConfigError):
     """A recipe key or value the loop cannot run; the message names it, its section and the fix.
 
-    Raised by ``roadmap.loop_config`` (which re-exports it)."""
+    Raised by ``roadmap.app.loop_config`` (which re-exports it)."""
 
 
 class NoStepCheckerError(ConfigError, TypeError):

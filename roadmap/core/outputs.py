@@ -11,7 +11,7 @@ user's files in a temporary folder that the next start cleans away.
 
 ``StagedOutput`` writes a folder through a unique temporary sibling and renames it into place.
 
-The write guard every command runs before any work (``roadmap.cli_checks.check_inputs``, and the
+The write guard every command runs before any work (``roadmap.app.cli_checks.check_inputs``, and the
 library entry points themselves): ``check_overlap`` refuses an output that is, contains or lies
 inside an input (a policy, PRM, label set, data file, recipe), with or without ``overwrite``;
 ``check_writable`` refuses an output that cannot be written before the work, not after;

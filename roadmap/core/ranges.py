@@ -3,7 +3,7 @@
 A learning rate, a temperature, a budget or a share means the same in every section of a recipe,
 whichever learner or phase reads it; ``FIELD_RULES`` says once what range each such key must lie
 in, ``check_ranges`` checks a recipe section against it when the recipe loads (naming the key and
-the section), and the CLI's argparse types (``roadmap.cli_checks``) are built from the same ``Rule``s.
+the section), and the CLI's argparse types (``roadmap.app.cli_checks``) are built from the same ``Rule``s.
 A negative learning rate is then refused at load, not when (or if) the learn phase starts.
 """
 

@@ -3,7 +3,7 @@
 torch starts one intra-op thread per core of the machine and OpenMP threads spin while they
 wait for work. When another busy process shares the cores, spinning threads steal the time the
 working thread needs and an eval slows down ~50x (issue 18: 70 s instead of 1.2 s).
-``configure_threads`` (called first by ``roadmap.cli.main``) sets ``OMP_WAIT_POLICY=PASSIVE`` so
+``configure_threads`` (called first by ``roadmap.app.cli.main``) sets ``OMP_WAIT_POLICY=PASSIVE`` so
 waiting threads sleep, and sizes the thread pool from the process's CPU affinity
 (``os.sched_getaffinity``: what taskset, cgroups cpusets or a job scheduler left it), unless the
 user chose a thread count. Imports no torch: the environment must be set before torch loads.

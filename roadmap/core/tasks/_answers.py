@@ -5,7 +5,7 @@ Chat models trained for math (Qwen2.5-Math, Llama-3 Instruct, DeepSeek) end a so
 ``flexible_answer`` is the lenient reading that lm-evaluation-harness reports beside its strict
 one as "flexible-extract" (its gsm8k task): the number after the last "the answer is", else the
 last number anywhere in the text. Strict readings decide correctness everywhere in this library;
-the flexible one is only reported (``roadmap.evaluate``), to tell format errors from wrong math.
+the flexible one is only reported (``roadmap.app.evaluate``), to tell format errors from wrong math.
 """
 
 from __future__ import annotations

@@ -241,7 +241,7 @@ class Task(ABC):
         return "step", None
 
     def level_task(self, level: int) -> Task:
-        """This task at one difficulty level: the rungs of the self-improvement ladder (``roadmap.ladder``).
+        """This task at one difficulty level: the rungs of the self-improvement ladder (``roadmap.app.ladder``).
 
         A task declares its levels by overriding this (arith: the number of operands). The default
         refuses, naming the task."""

@@ -121,7 +121,7 @@ class CountdownTask(Task):
 
     def level_task(self, level: int) -> CountdownTask:
         """Problems of exactly ``level`` numbers, at this task's number and target ranges, trace knobs and
-        solution format: the rungs of the self-improvement ladder (``roadmap.ladder``)."""
+        solution format: the rungs of the self-improvement ladder (``roadmap.app.ladder``)."""
         if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
             raise ConfigError(f"countdown level {level!r} is not a count of numbers the task can make; use a whole "
                               f"number from {LEVELS.start} to {LEVELS.stop - 1}")

@@ -4,7 +4,7 @@ A plugin is any importable module whose import registers something: a search met
 (``search.register_search``), a learner (``learning.register_learner``), a task
 (``roadmap.core.tasks.register_task``). ``roadmap`` imports them before it builds its parser, so
 their names are valid ``--method``/``--methods`` choices and recipe values; the learn subprocess
-(``roadmap.learn_launch``) and each Ray actor (``roadmap.distributed.ModelSpec.load``) import them
+(``roadmap.app.learn_launch``) and each Ray actor (``roadmap.app.actors.ModelSpec.load``) import them
 too. ``docs/extending.md`` walks through it.
 """
 

@@ -3,12 +3,12 @@
 A recipe that names an accelerate config file runs each iteration's learn phase (expert-iteration SFT,
 tree-DPO, GRPO: whatever ``learn.algorithm`` names) as::
 
-    python -m accelerate.commands.launch --config_file PATH [--num_processes N] -m roadmap.learn_launch iter_k/learn_job.json
+    python -m accelerate.commands.launch --config_file PATH [--num_processes N] -m roadmap.app.learn_launch iter_k/learn_job.json
 
 so that DDP, FSDP or DeepSpeed ZeRO (``recipes/accelerate/``) train it over several devices or nodes while
 the loop's own process keeps the search, labelling and evaluation. The parent (``launch_learn``) writes the
 phase's inputs to ``iter_k/learn_job.json`` (the recipe, the run folder and the iteration: every rank rebuilds
-the learner's inputs from them exactly as the loop would, ``roadmap.loop.learn_here``), keeps the
+the learner's inputs from them exactly as the loop would, ``roadmap.app.loop.learn_here``), keeps the
 subprocess's output in ``iter_k/learn.log``, waits, and checks the return code. The main rank writes the
 policy to ``iter_k/policy`` (the trainers' rank guards, ``roadmap.core.training``) and the phase's metrics to
 ``iter_k/learn_result.json`` with the fingerprint of its job; the parent returns them and the loop writes the
@@ -44,14 +44,14 @@ JOB_NAME, RESULT_NAME, LOG_NAME = "learn_job.json", "learn_result.json", "learn.
 
 
 def launch_command(config_file: str | Path, num_processes: int, job: str | Path) -> list[str]:
-    """The command line of one learn phase: ``accelerate launch`` of ``roadmap.learn_launch`` on ``job``.
+    """The command line of one learn phase: ``accelerate launch`` of ``roadmap.app.learn_launch`` on ``job``.
 
     ``num_processes`` 0 keeps the config file's own count.
     """
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(Path(config_file).resolve())]
     if num_processes:
         cmd += ["--num_processes", str(num_processes)]
-    return cmd + ["-m", "roadmap.learn_launch", str(Path(job).resolve())]
+    return cmd + ["-m", "roadmap.app.learn_launch", str(Path(job).resolve())]
 
 
 def _env() -> dict[str, str]:
@@ -150,14 +150,14 @@ def _watch(pid: int, every: float = 1.0) -> None:
 def main(argv: list[str] | None = None) -> int:
     """One rank of the learn subprocess: rebuild iteration k's learn inputs from the job file, learn, and (on
     the main rank) write the metrics with the job's fingerprint."""
-    from roadmap.loop import learn_here
-    from roadmap.loop_config import LoopConfig
-    from roadmap.plugins import load_plugins
+    from roadmap.app.loop import learn_here
+    from roadmap.app.loop_config import LoopConfig
+    from roadmap.app.plugins import load_plugins
 
     load_plugins()  # a plugin's learner or task, as in the loop's process
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        raise SystemExit("usage: python -m roadmap.learn_launch iter_k/learn_job.json (written by the loop)")
+        raise SystemExit("usage: python -m roadmap.app.learn_launch iter_k/learn_job.json (written by the loop)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s [rank " + os.environ.get("RANK", "0")
                         + "] %(levelname)s %(message)s")
     job = json.loads(Path(args[0]).read_text())

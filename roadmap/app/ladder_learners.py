@@ -46,10 +46,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from roadmap.app.ladder_config import mix_rows, select_solution
+from roadmap.app.loop_config import RecipeError
 from roadmap.core.errors import ConfigError
 from roadmap.core.io import atomic_write_text
-from roadmap.ladder_config import mix_rows, select_solution
-from roadmap.loop_config import RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def build_dpo_config(dpo: dict, *, learn_steps: int, batch_size: int, lengths, s
     """The ``TreeDPOConfig`` of the recipe's ``dpo:`` over ``DPO_DEFAULTS`` (batch size: the ladder's unless
     ``dpo.batch_size``); a bad key or value is a one-line ``RecipeError`` naming it (``dpo.<key>``)."""
     from learning.tree_dpo import TreeDPOConfig
-    from roadmap.loop_config import build_section
+    from roadmap.app.loop_config import build_section
 
     built = build_section(TreeDPOConfig, {**DPO_DEFAULTS, "batch_size": batch_size, **dpo}, "dpo",
                           set_by_loop=DPO_SET_BY_LADDER, label="learning.tree_dpo.TreeDPOConfig")
@@ -98,9 +98,9 @@ def build_dpo_config(dpo: dict, *, learn_steps: int, batch_size: int, lengths, s
 
 
 def build_long_cot_config(section: dict) -> LongCoTSection:
-    from roadmap.loop_config import build_section
+    from roadmap.app.loop_config import build_section
 
-    return build_section(LongCoTSection, section, "long_cot", label="roadmap.ladder_learners.LongCoTSection")
+    return build_section(LongCoTSection, section, "long_cot", label="roadmap.app.ladder_learners.LongCoTSection")
 
 
 def _finished(rung, text: str) -> bool:
@@ -181,7 +181,7 @@ def _searched(ladder, k: int) -> list[tuple[int, list[dict]]]:
 
 
 def _unchanged(ladder, k: int, why: str) -> None:
-    from roadmap.loop import _copy_policy
+    from roadmap.app.loop import _copy_policy
 
     logger.warning("iteration %d: %s", k, why)
     ladder.say(f"iteration {k}: {why}")

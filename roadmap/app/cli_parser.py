@@ -1,7 +1,7 @@
 """The arguments of the ``roadmap`` command: one sub-parser per command, each number type-checked.
 
-``roadmap.cli`` runs what these parse. Every numeric argument has a type from
-``roadmap.cli_checks`` (``positive_int`` ...), so ``--n 0`` is refused by argparse, naming the
+``roadmap.app.cli`` runs what these parse. Every numeric argument has a type from
+``roadmap.app.cli_checks`` (``positive_int`` ...), so ``--n 0`` is refused by argparse, naming the
 flag, before anything loads.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from roadmap.cli_checks import (
+from roadmap.app.cli_checks import (
     fraction,
     int_list,
     max_steps,
@@ -46,7 +46,7 @@ def length_options(p: argparse.ArgumentParser, flags=_SEARCH_LENGTHS) -> None:
     """Add the length flags ``flags`` (keys of ``LENGTH_FLAGS``) to ``p``; each defaults to ``Lengths()``'s value.
 
     Each is parsed under its flag's own name (``args.max_new_tokens``, ``args.max_solution_steps``: never
-    ``args.max_steps``, sft's optimizer steps); ``roadmap.cli.lengths_from_args`` turns them into one ``Lengths``.
+    ``args.max_steps``, sft's optimizer steps); ``roadmap.app.cli.lengths_from_args`` turns them into one ``Lengths``.
     """
     from dataclasses import fields
 
@@ -72,7 +72,7 @@ def worker_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``roadmap`` parser; ``args.command`` names the sub-command to run."""
-    from roadmap.bench import bench_methods  # greedy, majority and the search registry's methods
+    from roadmap.app.bench import bench_methods  # greedy, majority and the search registry's methods
     from search.registry import MCTS_EVALUATIONS, search_method_names
 
     parser = argparse.ArgumentParser(prog="roadmap", description="o1-roadmap: search and learning for reasoning.")

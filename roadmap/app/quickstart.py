@@ -120,8 +120,8 @@ QUICKSTART_FILES = ("loop", "policy-incomplete", "sft_loss.png", "summary.json",
 def legacy_quickstart_dir(folder: Path) -> bool:
     """Whether ``folder`` (with no marker) is a quickstart folder from before markers: its summary.json or
     loss plot, nothing but its own files, and a loop/ (which it deletes on a retrain) that is a run folder."""
+    from roadmap.app.loop import legacy_run_dir
     from roadmap.core.outputs import holds_only, read_marker
-    from roadmap.loop import legacy_run_dir
 
     loop = folder / "loop"
     loop_ok = not loop.exists() or (loop.is_dir() and ((read_marker(loop) or {}).get("kind") == "run"
@@ -137,11 +137,11 @@ def run_quickstart(config: QuickstartConfig | None = None, say: Callable[[str], 
     """
     from policy_init.sft import SFTWarmStartConfig, warm_start
     from policy_init.tiny import TinyConfig, create_tiny
+    from roadmap.app.evaluate import evaluate
     from roadmap.core import HFPolicy
     from roadmap.core.io import format_table, write_json
     from roadmap.core.outputs import claim_output_dir
     from roadmap.core.tasks import ArithTask
-    from roadmap.evaluate import evaluate
 
     config = config or QuickstartConfig()
     out = claim_output_dir(config.out, "quickstart", legacy=legacy_quickstart_dir)  # it deletes its own loop/ below
@@ -202,7 +202,7 @@ def run_quickstart(config: QuickstartConfig | None = None, say: Callable[[str], 
     rows = [greedy.to_dict(with_records=False), majority.to_dict(with_records=False)]
     loop = None
     if config.loop_problems:
-        from roadmap.loop import LoopConfig, run_loop
+        from roadmap.app.loop import LoopConfig, run_loop
 
         say(f"[4/4] one iteration of search-and-learn: MCTS ({config.loop_budget} simulations, temperature "
             f"{config.loop_temperature:g}) on {config.loop_problems} training problems, expert iteration on the "

@@ -2,7 +2,7 @@
 
 ``bench_test_time`` runs greedy decoding, majority vote, best-of-N, weighted best-of-N, beam
 search, DVTS and MCTS at budgets N (sampled solutions, or steps per depth; MCTS gets N
-simulations of width children, see ``roadmap.evaluate.run_search``) and "sequential" (one greedy
+simulations of width children, see ``roadmap.app.evaluate.run_search``) and "sequential" (one greedy
 chain of thought thinking N x ``thinking_unit`` tokens under budget forcing, the revision axis Snell
 et al., arXiv 2408.03314, set beside parallel search) at several seeds, on the same held-out problems. Majority, best-of-N and weighted best-of-N at one (N, seed) select from
 the same N samples, as peers compare them. Each finished (method, N, seed) cell is appended to
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 def bench_methods() -> tuple[str, ...]:
     """Greedy and majority vote, then every method of ``search.registry``."""
-    from roadmap.evaluate import METHODS
+    from roadmap.app.evaluate import METHODS
     from search.registry import search_method_names
 
     return METHODS + search_method_names()
@@ -134,7 +134,7 @@ def _sampled_cells(policy, task, problems, scorer, budget: int, seed: int, confi
 
 
 def _search_cell(policy, task, problems, scorer, method: str, budget: int, seed: int, config: TestTimeConfig):
-    from roadmap.evaluate import evaluate, evaluate_search
+    from roadmap.app.evaluate import evaluate, evaluate_search
 
     if method == "greedy":
         report = evaluate(policy, task, problems, method="greedy", seed=seed, progress=False, lengths=config.lengths)

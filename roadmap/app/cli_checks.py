@@ -3,7 +3,7 @@
 Argument types (``positive_int`` ...) make argparse refuse a bad number with the flag's name;
 ``check_inputs`` makes every input path that looks like a path exist locally before a model
 loads (no Hub lookup for a typo) and every output be writable before an eval runs;
-``input_error_line`` turns a library error from bad input into the one line ``roadmap.cli.main``
+``input_error_line`` turns a library error from bad input into the one line ``roadmap.app.cli.main``
 prints. Imports no torch, so ``roadmap --help`` stays fast.
 """
 
@@ -187,18 +187,18 @@ def check_inputs(args: argparse.Namespace) -> None:
 def _legacy_dir(command: str):
     """The test that an unmarked folder is ``command``'s output from before markers (``claim_output_dir``)."""
     if command == "run":
-        from roadmap.loop import legacy_run_dir
+        from roadmap.app.loop import legacy_run_dir
 
         return legacy_run_dir
     if command == "search":
-        from roadmap.train_search import legacy_search_dir
+        from roadmap.app.train_search import legacy_search_dir
 
         return legacy_search_dir
     if command == "quickstart":
-        from roadmap.quickstart import legacy_quickstart_dir
+        from roadmap.app.quickstart import legacy_quickstart_dir
 
         return legacy_quickstart_dir
-    from roadmap.bench import legacy_bench_dir
+    from roadmap.app.bench import legacy_bench_dir
 
     return legacy_bench_dir
 

@@ -45,8 +45,8 @@ class ModelSpec:
 
     def load(self) -> dict[str, Any]:
         """The actor's models: ``policy``, and ``scorer`` / ``completer`` when their folders are given."""
+        from roadmap.app.plugins import load_plugins
         from roadmap.core.backends import load_policy
-        from roadmap.plugins import load_plugins
 
         load_plugins()  # ROADMAP_PLUGINS: a plugin's search method or task, as in the driver
         out: dict[str, Any] = {"policy": load_policy(self.policy, backend=self.backend, batch_size=self.batch_size,

@@ -26,7 +26,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from roadmap.loop_config import RecipeError
+from roadmap.app.loop_config import RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ def build_rl_config(rl: dict, *, learn_steps: int, lengths, seed: int = 0, outpu
     """The ``RLConfig`` of the recipe's ``rl:`` section over ``RL_DEFAULTS``; a bad key or value is a one-line
     ``RecipeError`` that names it (``rl.<key>``)."""
     from learning.rl import RLConfig
+    from roadmap.app.loop_config import build_section
     from roadmap.core.errors import ConfigError
-    from roadmap.loop_config import build_section
 
     built = build_section(RLConfig, {**RL_DEFAULTS, **rl}, "rl", set_by_loop=RL_SET_BY_LADDER,
                           label="learning.rl.RLConfig")
@@ -115,7 +115,7 @@ def learn_rl(ladder, k: int, levels: list[int], solved: list[str] = ()) -> dict[
                "every sample); the policy is copied unchanged; raise search_problems for a larger pool")
         logger.warning(msg)
         ladder.say(msg)
-        from roadmap.loop import _copy_policy
+        from roadmap.app.loop import _copy_policy
 
         _copy_policy(ladder.dir / f"iter_{k - 1}" / "policy", here / "policy")
         ladder.save_task(here / "policy")

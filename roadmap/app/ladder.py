@@ -10,10 +10,10 @@ carry a worked solution. The run folder::
       seed.jsonl                      the seed set's worked solutions (the only demonstrations)
       iter_0/policy/ eval.json        the warm start on the seed set, evaluated per level
       iter_k/probe.done.json          pass rate per level on answer-only train problems
-      iter_k/search/L<level>/         train-time search (roadmap.train_search) at each chosen level
-      iter_k/rl_state/                learner: rl (roadmap.ladder_rl), in place of search: checkpoint, retired ids
+      iter_k/search/L<level>/         train-time search (roadmap.app.train_search) at each chosen level
+      iter_k/rl_state/                learner: rl (roadmap.app.ladder_rl), in place of search: checkpoint, retired ids
       iter_k/data.jsonl               the kept solutions (with the step checker's verdict, for analysis only)
-      iter_k/pairs.jsonl | traces.jsonl   learner tree_dpo | long_cot (roadmap.ladder_learners): what it trained on
+      iter_k/pairs.jsonl | traces.jsonl   learner tree_dpo | long_cot (roadmap.app.ladder_learners): what it trained on
       iter_k/policy/ eval.json        the policy after learning on new data and replay
       iter_k/<phase>.done.json        phase markers: a rerun skips finished phases
       report.md, metrics.json, levels.png, compute.png
@@ -33,11 +33,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from roadmap.app.ladder_config import LadderConfig, choose_levels, mix_rows, select_solution
+from roadmap.app.ladder_learners import learn_long_cot, learn_tree_dpo
+from roadmap.app.ladder_rl import learn_rl, probe_window, rl_levels
+from roadmap.app.loop_config import RecipeError
 from roadmap.core.io import atomic_write_text, run_lock, write_json
-from roadmap.ladder_config import LadderConfig, choose_levels, mix_rows, select_solution
-from roadmap.ladder_learners import learn_long_cot, learn_tree_dpo
-from roadmap.ladder_rl import learn_rl, probe_window, rl_levels
-from roadmap.loop_config import RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class _Ladder:
         self.lengths = config.lengths_config
 
     def phase(self, k: int, name: str, fn: Callable[[], dict]) -> dict:
-        from roadmap.loop import run_phase
+        from roadmap.app.loop import run_phase
 
         return run_phase(self.dir, k, name, fn, self.say)
 
@@ -132,7 +132,7 @@ class _Ladder:
             create_tiny(self.rungs[max(c.levels)], init, TinyConfig(seed=c.seed, **c.tiny), overwrite=True)
         seed = self.seed_rows()
         if c.warm_start_steps == 0:
-            from roadmap.loop import _copy_policy
+            from roadmap.app.loop import _copy_policy
 
             _copy_policy(init, self.dir / "iter_0" / "policy")
             self.save_task(self.dir / "iter_0" / "policy")
@@ -171,7 +171,7 @@ class _Ladder:
     def search(self, k: int, levels: list[int]) -> dict:
         """Search each chosen level's answer-only problems; keep one selected solution per problem (``selection``)."""
         from rewards import VerifierScorer
-        from roadmap.train_search import search_train
+        from roadmap.app.train_search import search_train
         from search.trees import read_trees
 
         c = self.c
@@ -230,7 +230,7 @@ class _Ladder:
         return self.sft(k, self.dir / f"iter_{k - 1}" / "policy", rows, c.learn_steps, c.learning_rate)
 
     def evaluate(self, k: int) -> dict:
-        from roadmap.evaluate import evaluate
+        from roadmap.app.evaluate import evaluate
 
         policy, out = self.policy(k), {}
         for lv, rung in self.rungs.items():
@@ -294,7 +294,7 @@ class _Ladder:
         return {"run_dir": str(self.dir), "iterations": rows}
 
     def write_report(self, rows: list[dict[str, Any]]) -> None:
-        from roadmap.ladder_report import write_ladder_report
+        from roadmap.app.ladder_report import write_ladder_report
 
         write_ladder_report(self.c, self.dir, rows)
 
@@ -320,7 +320,7 @@ def is_ladder_recipe(path: str | Path) -> bool:
 
 def load_ladder_recipe(path: str | Path, **overrides) -> LadderConfig:
     """A ``LadderConfig`` from a YAML recipe; overrides that are not None replace its keys."""
-    from roadmap.loop_config import build_recipe, read_recipe
+    from roadmap.app.loop_config import build_recipe, read_recipe
 
     return build_recipe(LadderConfig, read_recipe(path), path, overrides)
 
@@ -329,9 +329,9 @@ def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], N
     """Run (or resume) the ladder of ``config`` in ``run_dir``; a folder of another recipe is refused."""
     import yaml
 
+    from roadmap.app.loop import legacy_run_dir, saved_recipe
     from roadmap.core.integrity import sealed_text
     from roadmap.core.outputs import check_overlap, check_writable, claim_output_dir
-    from roadmap.loop import legacy_run_dir, saved_recipe
 
     out = Path(run_dir)
     check_overlap({"run folder": out}, {"policy": None if config.policy == "tiny" else config.policy})

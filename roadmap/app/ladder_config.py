@@ -4,7 +4,7 @@ Worked solutions exist only for a small seed set of easy problems; every other p
 only its final answer. Each iteration measures the policy's pass rate per level on a small probe,
 searches where that rate sits in ``band`` (the edge of competence) and on the next level up, keeps
 the verified solutions (``selection``), and fine-tunes on them mixed with replay of the seed set and
-of everything kept before (``replay_share``). ``roadmap.ladder`` runs it.
+of everything kept before (``replay_share``). ``roadmap.app.ladder`` runs it.
 
 The pure parts live here and are tested on their own: ``choose_levels`` (where to learn, from given
 pass rates) and ``mix_rows`` (new data with replay).
@@ -16,8 +16,8 @@ import random
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from roadmap.app.loop_config import RecipeError, _unknown, check_types
 from roadmap.core.lengths import Lengths
-from roadmap.loop_config import RecipeError, _unknown, check_types
 
 __all__ = ["LadderConfig", "LEARNERS", "SELECTIONS", "choose_levels", "mix_rows", "select_solution"]
 
@@ -28,8 +28,8 @@ __all__ = ["LadderConfig", "LEARNERS", "SELECTIONS", "choose_levels", "mix_rows"
 #: unfiltered: the first sample, right or wrong (the error-avalanche control)
 SELECTIONS = ("verified", "agreement", "majority", "unfiltered")
 
-#: how each iteration learns: sft (search, keep, fine-tune), rl (roadmap.ladder_rl), tree_dpo or long_cot (search,
-#: then DPO on kept-vs-wrong pairs, or SFT on wrong-then-right traces: roadmap.ladder_learners)
+#: how each iteration learns: sft (search, keep, fine-tune), rl (roadmap.app.ladder_rl), tree_dpo or long_cot (search,
+#: then DPO on kept-vs-wrong pairs, or SFT on wrong-then-right traces: roadmap.app.ladder_learners)
 LEARNERS = ("sft", "rl", "tree_dpo", "long_cot")
 #: recipe sections that belong to one learner (a recipe of another learner may not set them)
 LEARNER_SECTIONS = ("rl", "dpo", "long_cot")
@@ -59,14 +59,14 @@ class LadderConfig:
     learner: str = field(default="sft", metadata={
         "help": "How each iteration learns: 'sft' (search the chosen levels, keep verified solutions, fine-tune with "
                 "replay) or 'rl' (the project's own RL loop on the chosen levels' answer-only problems, outcome reward "
-                "alone, no search phase; roadmap.ladder_rl), 'tree_dpo' (search, then DPO: the kept solution against a "
+                "alone, no search phase; roadmap.app.ladder_rl), 'tree_dpo' (search, then DPO: the kept solution against a "
                 "wrong sample of the same problem) or 'long_cot' (search, then SFT on wrong attempts, a backtrack "
-                "marker and the kept solution as one trace; both roadmap.ladder_learners)."})
+                "marker and the kept solution as one trace; both roadmap.app.ladder_learners)."})
     rl: dict = field(default_factory=dict, metadata={
-        "help": "learner: rl: learning.rl.RLConfig fields over roadmap.ladder_rl.RL_DEFAULTS (ScaleRL's choices), "
+        "help": "learner: rl: learning.rl.RLConfig fields over roadmap.app.ladder_rl.RL_DEFAULTS (ScaleRL's choices), "
                 "e.g. {loss_type: cispo, num_generations: 8, max_lag: 0}; learn_steps is its step budget."})
     dpo: dict = field(default_factory=dict, metadata={
-        "help": "learner: tree_dpo: learning.tree_dpo.TreeDPOConfig fields over roadmap.ladder_learners.DPO_DEFAULTS, "
+        "help": "learner: tree_dpo: learning.tree_dpo.TreeDPOConfig fields over roadmap.app.ladder_learners.DPO_DEFAULTS, "
                 "e.g. {beta: 0.1, sft_weight: 1.0, learning_rate: 1.0e-4}; learn_steps is its step budget."})
     long_cot: dict = field(default_factory=dict, metadata={
         "help": "learner: long_cot: {wrong_attempts: N}, wrong samples written before the kept one (default 1)."})
@@ -81,7 +81,7 @@ class LadderConfig:
         "help": "Which chosen levels come first when more than max_levels qualify: 'easiest' (measured: an "
                 "easier rung's right answers come through right steps far more often) or 'hardest'."})
     search: dict = field(default_factory=lambda: {"method": "bon", "budget": 16, "temperature": 0.7, "shard_size": 64},
-                         metadata={"help": "roadmap.train_search.TrainSearchConfig fields (guided by the verifier)."})
+                         metadata={"help": "roadmap.app.train_search.TrainSearchConfig fields (guided by the verifier)."})
     search_problems: int = field(default=512, metadata={
         "help": "Answer-only problems searched per chosen level (learner: rl: the pool RL draws from per level)."})
     selection: str = field(default="agreement", metadata={"help": f"How samples become data: one of {SELECTIONS}."})
@@ -180,23 +180,23 @@ class LadderConfig:
             self.long_cot_config()
 
     def rl_config(self, seed: int | None = None, output_dir: str = "rl-policy"):
-        """``learning.rl.RLConfig`` of ``learner: rl`` (``roadmap.ladder_rl.build_rl_config``)."""
-        from roadmap.ladder_rl import build_rl_config
+        """``learning.rl.RLConfig`` of ``learner: rl`` (``roadmap.app.ladder_rl.build_rl_config``)."""
+        from roadmap.app.ladder_rl import build_rl_config
 
         return build_rl_config(self.rl, learn_steps=self.learn_steps, lengths=self.lengths_config,
                                seed=self.seed if seed is None else seed, output_dir=output_dir)
 
     def dpo_config(self, seed: int | None = None, output_dir: str = "dpo-policy"):
-        """``learning.tree_dpo.TreeDPOConfig`` of ``learner: tree_dpo`` (``roadmap.ladder_learners``)."""
-        from roadmap.ladder_learners import build_dpo_config
+        """``learning.tree_dpo.TreeDPOConfig`` of ``learner: tree_dpo`` (``roadmap.app.ladder_learners``)."""
+        from roadmap.app.ladder_learners import build_dpo_config
 
         return build_dpo_config(self.dpo, learn_steps=self.learn_steps, batch_size=self.batch_size,
                                 lengths=self.lengths_config, seed=self.seed if seed is None else seed,
                                 output_dir=output_dir)
 
     def long_cot_config(self):
-        """The ``long_cot:`` section of ``learner: long_cot`` (``roadmap.ladder_learners.LongCoTSection``)."""
-        from roadmap.ladder_learners import build_long_cot_config
+        """The ``long_cot:`` section of ``learner: long_cot`` (``roadmap.app.ladder_learners.LongCoTSection``)."""
+        from roadmap.app.ladder_learners import build_long_cot_config
 
         return build_long_cot_config(self.long_cot)
 
@@ -207,7 +207,7 @@ class LadderConfig:
 
     @property
     def search_config(self):
-        from roadmap.train_search import TrainSearchConfig
+        from roadmap.app.train_search import TrainSearchConfig
 
         _unknown(self.search, {f.name for f in fields(TrainSearchConfig)} - {"lengths", "seed"}, "search")
         try:

@@ -32,7 +32,7 @@ def fit_levels(config, rows: list[dict[str, Any]]) -> list:
 def top_level_fit(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Sigmoid of the mean greedy accuracy at the fit levels (``fit_levels``) against cumulative compute, or why
     none is given."""
-    from roadmap.scaling import falling_warning, fit_sigmoid
+    from roadmap.app.scaling import falling_warning, fit_sigmoid
 
     top = fit_levels(config, rows)
     compute = [max(float(r["train_compute"]), 1.0) for r in rows]
@@ -153,7 +153,7 @@ def _plots(levels: list, rows: list[dict[str, Any]], fit: dict[str, Any], out: P
     for lv in levels:
         ax.plot(fit["compute"], [_acc(r, lv) for r in rows], marker="o", label=f"level {lv}")
     if fit["fit"]:
-        from roadmap.scaling import sigmoid
+        from roadmap.app.scaling import sigmoid
 
         f = fit["fit"]
         xs = np.geomspace(min(fit["compute"]), max(fit["compute"]) * 2, 100)

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from roadmap.cli_checks import (
+from roadmap.app.cli_checks import (
     BUG_NOTE,
     check_inputs,
     checked_problems,
@@ -23,21 +23,21 @@ from roadmap.cli_checks import (
     parse_task_args,
     prompt_format_from_args,
 )
-from roadmap.cli_config import expand_config
-from roadmap.cli_parser import build_parser
+from roadmap.app.cli_config import expand_config
+from roadmap.app.cli_parser import build_parser
+from roadmap.app.plugins import load_plugins
 from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import format_table, write_json
 from roadmap.core.outputs import owned_payload
 from roadmap.core.threads import configure_threads
-from roadmap.plugins import load_plugins
 
 __all__ = ["main", "parse_task_args", "build_parser", "lengths_from_args"]
 
 
 def lengths_from_args(args: argparse.Namespace):
-    """The ``roadmap.core.Lengths`` of the length flags (``roadmap.cli_parser.length_options``) given; the rest
+    """The ``roadmap.core.Lengths`` of the length flags (``roadmap.app.cli_parser.length_options``) given; the rest
     keep their defaults."""
-    from roadmap.cli_parser import LENGTH_FLAGS
+    from roadmap.app.cli_parser import LENGTH_FLAGS
     from roadmap.core.lengths import Lengths
 
     given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, name in LENGTH_FLAGS.items()
@@ -78,7 +78,7 @@ def _bind_prompt(args: argparse.Namespace, task, folder, problems=None):
     if problems and tokenizer is not None:
         from roadmap.core.hf_text import report_unknown_characters
 
-        report_unknown_characters(tokenizer, task, problems, str(folder), logging.getLogger("roadmap.cli"))
+        report_unknown_characters(tokenizer, task, problems, str(folder), logging.getLogger("roadmap.app.cli"))
     return task
 
 
@@ -93,8 +93,8 @@ def _scorer(args: argparse.Namespace, task):
 
 def _workers(args: argparse.Namespace, task, *, prm: bool = True, completer: str | None = None):
     """The ``Workers`` of --workers/--ray-address, whose actors load --policy (and --prm) like this process."""
+    from roadmap.app.actors import ModelSpec, workers_for
     from roadmap.core.distributed import Workers
-    from roadmap.distributed import ModelSpec, workers_for
 
     if args.workers == 1 and args.ray_address is None:
         return Workers()
@@ -106,7 +106,7 @@ def _workers(args: argparse.Namespace, task, *, prm: bool = True, completer: str
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from roadmap.evaluate import METHODS, evaluate, evaluate_search
+    from roadmap.app.evaluate import METHODS, evaluate, evaluate_search
     from search.registry import search_needs_scorer
 
     task = _task(args, args.policy)
@@ -121,7 +121,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     workers = _workers(args, task)
     shards = None  # a sharded eval's finished shards, kept beside --out until its report is written
     if workers.remote:
-        from roadmap.evaluate import eval_shards_dir, evaluate_sharded
+        from roadmap.app.evaluate import eval_shards_dir, evaluate_sharded
 
         if args.thinking_budget is not None:  # the sharded evaluation has no budget forcing
             raise ConfigError(f"--thinking-budget {args.thinking_budget} runs in one process; drop --workers "
@@ -278,7 +278,7 @@ def _cmd_train_orm(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from rewards import VerifierScorer
-    from roadmap.train_search import TrainSearchConfig, search_train
+    from roadmap.app.train_search import TrainSearchConfig, search_train
 
     task = _task(args, args.policy)
     config = TrainSearchConfig(method=args.method, budget=args.budget, width=args.width,
@@ -299,7 +299,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from roadmap.bench import TestTimeConfig, bench_test_time
+    from roadmap.app.bench import TestTimeConfig, bench_test_time
 
     task = _task(args, args.policy)
     config = TestTimeConfig(methods=tuple(args.methods.split(",")), budgets=args.budgets, seeds=args.seeds,
@@ -321,8 +321,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from roadmap.ladder import is_ladder_recipe
-    from roadmap.loop import load_recipe, run_loop
+    from roadmap.app.ladder import is_ladder_recipe
+    from roadmap.app.loop import load_recipe, run_loop
 
     if is_ladder_recipe(args.recipe):
         return _run_ladder(args)
@@ -335,7 +335,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_ladder(args: argparse.Namespace) -> int:
-    from roadmap.ladder import load_ladder_recipe, run_ladder
+    from roadmap.app.ladder import load_ladder_recipe, run_ladder
 
     if args.prm_dir:
         raise ConfigError(f"--prm-dir does not apply to the ladder recipe {args.recipe}; leave it out")
@@ -350,7 +350,7 @@ def _run_ladder(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from roadmap.scaling import fit_power_law, fit_sigmoid, plot_fits, predict_last, read_points
+    from roadmap.app.scaling import fit_power_law, fit_sigmoid, plot_fits, predict_last, read_points
 
     compute, accuracy, start = read_points(args.points)
     r0 = args.r0 if args.r0 is not None else start
@@ -400,14 +400,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
-    from roadmap.quickstart import QuickstartConfig, run_quickstart
+    from roadmap.app.quickstart import QuickstartConfig, run_quickstart
 
     run_quickstart(QuickstartConfig(out=args.out, sft_steps=args.sft_steps, minutes=args.minutes, retrain=args.retrain,
                                    n_eval=args.n_eval))
     return 0
 
 
-#: sub-command name -> what runs it (the arguments are in roadmap.cli_parser)
+#: sub-command name -> what runs it (the arguments are in roadmap.app.cli_parser)
 COMMANDS = {"eval": _cmd_eval, "tiny": _cmd_tiny, "sft": _cmd_sft, "label": _cmd_label, "train-prm": _cmd_train_prm,
             "train-orm": _cmd_train_orm, "search": _cmd_search, "bench": _cmd_bench, "run": _cmd_run, "fit": _cmd_fit,
             "quickstart": _cmd_quickstart, "import-gguf": _cmd_import_gguf}

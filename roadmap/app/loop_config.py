@@ -149,7 +149,7 @@ class LoopConfig:
     The sections are dicts of the fields of the phase's own config class, built and checked
     at construction into typed attributes:
 
-    - ``search_config``: ``roadmap.train_search.TrainSearchConfig`` from ``search`` (its seed
+    - ``search_config``: ``roadmap.app.train_search.TrainSearchConfig`` from ``search`` (its seed
       is the loop's; iteration k searches with ``seed + 104729 k``);
     - ``learner`` and ``learn_config``: ``learn.algorithm`` (default expert_iteration) looked up
       in ``learning.registry``, and its config class built from the rest of ``learn``;
@@ -193,8 +193,8 @@ class LoopConfig:
     ray_address: str = field(default="", metadata={"help": "A Ray cluster the search and label phases join (HOST:PORT)."})
     accelerate_config: str = field(default="", metadata={
         "help": "An accelerate config file (e.g. recipes/accelerate/ddp.yaml): each learn phase then runs as "
-                "`accelerate launch --config_file PATH -m roadmap.learn_launch` (DDP, FSDP, DeepSpeed), its log in "
-                "iter_k/learn.log (roadmap.learn_launch); empty: the learn phase runs in the loop's process."})
+                "`accelerate launch --config_file PATH -m roadmap.app.learn_launch` (DDP, FSDP, DeepSpeed), its log in "
+                "iter_k/learn.log (roadmap.app.learn_launch); empty: the learn phase runs in the loop's process."})
     num_processes: int = field(default=0, metadata={
         "help": "Processes of the learn subprocess (--num_processes); 0: the accelerate_config file's own count. "
                 "Only with accelerate_config."})
@@ -272,7 +272,7 @@ class LoopConfig:
         self.model_options = build_section(ModelOptions, self.model, "model")
 
     def _build_search(self) -> None:
-        from roadmap.train_search import TrainSearchConfig
+        from roadmap.app.train_search import TrainSearchConfig
 
         reason = "the top-level seed; iteration k searches with seed + 104729 k"
         self.search_config = build_section(TrainSearchConfig, self.search, "search",

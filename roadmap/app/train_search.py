@@ -120,7 +120,7 @@ def search_train(
     todo = [Shard(s, (task, shards[s], config.method, config.budget_for(config.seed + s * config.shard_size),
                       verifier), len(shards[s])) for s in range(n_shards) if not reuse[s]]
     if todo and scorer is not None:
-        from roadmap.evaluate import check_scorer_context
+        from roadmap.app.evaluate import check_scorer_context
 
         check_scorer_context(scorer, problems, config.method, config.lengths)
     for shard in todo:  # first: a shard on disk always has its record
