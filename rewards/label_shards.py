@@ -3,7 +3,7 @@
 ``label_problems`` cuts the problems into shards of ``shard_size``; shard s (problems
 ``[start, stop)``) samples its solutions and labels their steps with the seed ``seed + start``, so
 its rows depend on the problems alone, never on how many workers run (``roadmap.core.distributed``).
-Each finished shard is written atomically to ``<out>.shards/NNNNN.json`` with the settings that
+Each finished shard is written atomically to the hidden ``.<name>.shards/NNNNN.json`` beside ``out`` with the settings that
 made it; a rerun reuses the shards whose settings match (a stale one is refused, or redone with
 ``overwrite``), so a killed run redoes only its unfinished shards. The joined dataset is what
 ``label_solutions`` returns, written by ``save_labels``; the shard folder is removed once it is saved.

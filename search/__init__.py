@@ -17,6 +17,7 @@ from search.best_of_n import (
     weighted_vote,
 )
 from search.expand import ExpandConfig, expand, new_tree, score_many
+from search.lift import can_lift, lifted_candidates
 from search.mcts import EVALUATIONS, MCTSConfig, mcts
 from search.registry import (
     SEARCH_METHODS,
@@ -46,6 +47,8 @@ __all__ = [
     "dvts",
     "MCTSConfig",
     "mcts",
+    "lifted_candidates",
+    "can_lift",
     "SEARCH_METHODS",
     "SearchBudget",
     "get_search",

@@ -122,6 +122,49 @@ def test_line_width_gives_fixed_width_rows_that_still_check():
             ArithTask(line_width=bad)
 
 
+@pytest.mark.parametrize("fmt, width", [("carry", None), ("carry", 24), ("steps", None)])
+def test_a_lifted_sub_solution_starts_the_full_solution(fmt, width):
+    """arith's sub-problem is the chain without its last term, answer-only; lifting its reference solution gives the
+    start of the full chain's reference solution, leaving exactly its last step to write."""
+    rung = ArithTask(digits=2, solution_format=fmt, line_width=width).level_task(5)
+    for p in rung.problems("train", n=20, seed=3):
+        sub = rung.sub_problem(p)
+        assert sub.steps == () and sub.answer == "" and p.question.startswith(sub.question)
+        start = rung.lift_solution(p, rung.reference_solution(rung.make_problem(sub.question)))
+        full = rung.reference_solution(p)
+        assert full.startswith(start) and full[len(start):].count("\n") == 1
+    assert rung.lift_solution(p, "Answer: 5") is None
+    assert ArithTask(digits=2).level_task(2).sub_problem(p.__class__(id="x", question="12+34", answer="46")) is None
+
+
+def test_lifted_candidates_continue_the_policys_own_lifted_steps(scripted_policy):
+    """search.lift samples the sub-problem, lifts each sample and lets the policy write the rest; a sample that
+    lifts to nothing gives no candidate, and the compute of both calls is counted."""
+    from search.lift import can_lift, lifted_candidates
+
+    rung = ArithTask(digits=2, solution_format="carry").level_task(3)
+    p = rung.make_problem("37+48-91")
+    sub = rung.sub_problem(p)
+    start = "37+48=85-91\n"
+    policy = scripted_policy({rung.prompt(sub): ["37+48=85\nAnswer: 85", "Answer: 85"],
+                              rung.prompt(p) + start: ["85-91=-6\nAnswer: -6"]})
+    [result] = lifted_candidates(policy, rung, [p], 2, temperature=1.0, seed=0, max_new_tokens=32)
+    assert result.candidates == [start + "85-91=-6\nAnswer: -6"] and rung.is_correct(p, result.candidates[0])
+    assert result.usage.generated_tokens == len("37+48=85\nAnswer: 85") + len("Answer: 85") + len("85-91=-6\nAnswer: -6")
+    assert can_lift(rung) and not can_lift(get_task("countdown"))
+
+
+def test_lift_picks_the_next_rung_and_is_refused_where_it_cannot_run():
+    from roadmap.app.ladder_config import next_rung
+
+    assert next_rung({2: 0.9, 3: 0.5, 4: 0.2, 5: 0.01, 6: 0.0}, [0.1, 0.9]) == 5
+    assert next_rung({2: 0.95, 3: 0.95}, [0.1, 0.9]) is None
+    with pytest.raises(RecipeError, match="lift"):
+        LadderConfig(lift=True, learner="rl")
+    with pytest.raises(RecipeError, match="lift: true needs a task that declares sub-problems"):
+        LadderConfig(lift=True, task="countdown", task_args={}, levels=[3, 4], seed_levels=[3])
+
+
 def test_min_digits_spreads_chain_lengths_and_seed_task_args_touch_the_seed_set_alone(tmp_path):
     """arith's min_digits draws each operand's digit count from min_digits..digits; the ladder's seed_task_args
     make the seed set of such chains (still at the seed levels), while the rungs it searches and evaluates keep

@@ -33,7 +33,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from roadmap.app.ladder_config import LadderConfig, choose_levels, mix_rows, select_solution
+from roadmap.app.ladder_config import LadderConfig, choose_levels, mix_rows, next_rung, select_solution
 from roadmap.app.ladder_learners import learn_long_cot, learn_tree_dpo
 from roadmap.app.ladder_rl import learn_rl, probe_window, rl_levels
 from roadmap.app.loop_config import RecipeError
@@ -158,9 +158,14 @@ class _Ladder:
             solved += [p.id for p, r in zip(problems, right) if all(r)]
         spent = policy.usage - before
         chosen = choose_levels(rates, c.band, c.max_levels, c.prefer)
-        self.say(f"iteration {k}: pass rates {_pct(rates)}; learning at levels {chosen}")
+        # lift: the next rung up is searched by lifting the rung below's solutions, beside the levels chosen
+        nxt = next_rung(rates, c.band) if c.lift else None
+        lifted = [nxt] if nxt is not None and nxt > min(c.levels) else []
+        chosen = sorted(set(chosen) | set(lifted))
+        self.say(f"iteration {k}: pass rates {_pct(rates)}; learning at levels {chosen}"
+                 + (f" ({lifted[0]} by lifting)" if lifted else ""))
         # level keys as strings, as the phase marker reads them back: a resumed run sees the same dicts
-        return {"pass_rate": _by_name(rates), "pass_at_k": _by_name(at_k), "chosen": chosen,
+        return {"pass_rate": _by_name(rates), "pass_at_k": _by_name(at_k), "chosen": chosen, "lifted": lifted,
                 "data_tokens": spent.generated_tokens + spent.prefill_tokens,
                 **({"solved": solved} if c.learner == "rl" else {})}
 
@@ -168,8 +173,9 @@ class _Ladder:
         """Learner rl: the answer-only problems RL draws from at ``level``, the same in every iteration."""
         return self.answer_only(level, self.c.search_problems, seed=self.c.seed + 104729 + level)
 
-    def search(self, k: int, levels: list[int]) -> dict:
-        """Search each chosen level's answer-only problems; keep one selected solution per problem (``selection``)."""
+    def search(self, k: int, levels: list[int], lifted: list[int] = ()) -> dict:
+        """Search each chosen level's answer-only problems; keep one selected solution per problem (``selection``).
+        A level in ``lifted`` is searched by lifting (``search.lift``) with the search's budget and temperature."""
         from rewards import VerifierScorer
         from roadmap.app.train_search import search_train
         from search.trees import read_trees
@@ -185,10 +191,14 @@ class _Ladder:
             problems = self.answer_only(lv, c.search_problems, seed=c.seed + 104729 * k + lv)
             folder = self.dir / f"iter_{k}" / "search" / f"L{lv}"
             config = replace(c.search_config, seed=c.seed + 7919 * k + lv)
-            summary = search_train(policy, rung, problems, folder, config, verifier=VerifierScorer(rung),
-                                   progress=True, overwrite=True)
+            if lv in lifted:
+                summary, rows = self.lifted_search(policy, rung, lv, problems, folder, config)
+            else:
+                summary = search_train(policy, rung, problems, folder, config, verifier=VerifierScorer(rung),
+                                       progress=True, overwrite=True)
+                rows = read_trees(folder / "trees.jsonl")
             tokens += summary["usage"]["generated_tokens"] + summary["usage"]["prefill_tokens"]
-            rows, n_right = read_trees(folder / "trees.jsonl"), 0
+            n_right = 0
             by_id = {p.id: p for p in problems}
             for row in rows:
                 answers = [rung.extract_answer(t) for t in row["candidates"]]
@@ -216,6 +226,31 @@ class _Ladder:
         return {"levels": _by_name(per_level), "kept": n, "data_tokens": tokens,
                 "kept_steps_right": sum(r["steps_right"] for r in kept) / n if n else None,
                 "kept_answer_right": sum(r["answer_right"] for r in kept) / n if n else None}
+
+    def lifted_search(self, policy, rung, level: int, problems, folder: Path, config) -> tuple[dict, list[dict]]:
+        """``search.lift`` on ``problems`` in shards of the search's ``shard_size``: rows shaped as ``trees.jsonl``'s
+        (prompt, candidates, candidate_correct), written to ``folder/lifted.jsonl``, and a summary as
+        ``search_train``'s (usage, accuracy of the verifier's pick, any_correct)."""
+        from tqdm import tqdm
+
+        from roadmap.core.types import Usage
+        from search.lift import lifted_candidates
+
+        rows, usage = [], Usage()
+        size = config.shard_size or len(problems)
+        for start in tqdm(range(0, len(problems), size), desc=f"lifted search, level {level}", unit="shard"):
+            batch = problems[start:start + size]
+            results = lifted_candidates(policy, rung, batch, config.budget, temperature=config.temperature,
+                                        seed=config.seed + start, max_new_tokens=self.lengths.max_solution_tokens)
+            for p, r in zip(batch, results):
+                usage = usage + r.usage
+                rows.append({"problem_id": p.id, "prompt": rung.prompt(p), "candidates": r.candidates,
+                             "candidate_correct": [rung.is_correct(p, t) for t in r.candidates]})
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / "lifted.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        # the verifier picks a right candidate whenever there is one, as search_train's verifier-guided accuracy
+        solved = sum(any(r["candidate_correct"]) for r in rows) / (len(rows) or 1)
+        return {"usage": usage.to_dict(), "any_correct": solved, "accuracy": solved}, rows
 
     def learn(self, k: int) -> dict:
         c = self.c
@@ -275,7 +310,8 @@ class _Ladder:
                          "sampled_tokens": learn["sampled_tokens"]}
             else:
                 if c.control == "none":
-                    search = self.phase(k, "search", lambda k=k, lv=probe["chosen"]: self.search(k, lv))
+                    search = self.phase(k, "search", lambda k=k, lv=probe["chosen"], up=probe.get("lifted", []):
+                                         self.search(k, lv, up))
                     data += search["data_tokens"]
                 learn = self.phase(k, "learn", lambda k=k: self.learn(k))
                 # tree_dpo: pairs made and problems skipped for want of a wrong sample; long_cot: traces made
@@ -283,7 +319,8 @@ class _Ladder:
                                                "trace_tokens_mean", "final_margin") if x in learn}
             ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
             total += data + learn["train_tokens"]
-            rows.append({"iteration": k, **ev, "chosen": probe["chosen"], "pass_rate": probe["pass_rate"],
+            rows.append({"iteration": k, **ev, "chosen": probe["chosen"], "lifted": probe.get("lifted", []),
+                         "pass_rate": probe["pass_rate"],
                          "kept": search.get("kept"), "kept_steps_right": search.get("kept_steps_right"),
                          "learn_tokens": learn["train_tokens"], "data_tokens": data, "train_compute": total, **extra})
             if t_first is None and fresh and k < c.iterations:

@@ -19,7 +19,7 @@ from typing import Any
 from roadmap.app.loop_config import RecipeError, _unknown, check_types
 from roadmap.core.lengths import Lengths
 
-__all__ = ["LadderConfig", "LEARNERS", "SELECTIONS", "choose_levels", "mix_rows", "select_solution"]
+__all__ = ["LadderConfig", "LEARNERS", "SELECTIONS", "choose_levels", "next_rung", "mix_rows", "select_solution"]
 
 #: how a searched problem's samples become training data:
 #: verified: the first sample whose final answer is right (the outcome filter);
@@ -84,6 +84,12 @@ class LadderConfig:
                          metadata={"help": "roadmap.app.train_search.TrainSearchConfig fields (guided by the verifier)."})
     search_problems: int = field(default=512, metadata={
         "help": "Answer-only problems searched per chosen level (learner: rl: the pool RL draws from per level)."})
+    lift: bool = field(default=False, metadata={
+        "help": "Also search the next rung up (above every level passed at band[0]) by lifting, on top of the "
+                "max_levels levels chosen: the policy solves each problem's smaller sub-problem (Task.sub_problem; "
+                "arith: the chain without its last term), its steps are lifted into the problem's solution and it "
+                "writes the rest (search.lift); the outcome verifier keeps the right ones. The foothold past the "
+                "demonstrations: plain sampling at the next rung almost never lands."})
     selection: str = field(default="agreement", metadata={"help": f"How samples become data: one of {SELECTIONS}."})
     learn_steps: int = field(default=300, metadata={"help": "SFT optimizer steps per iteration."})
     learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate of each iteration's SFT."})
@@ -167,6 +173,15 @@ class LadderConfig:
                 task.level_task(level)
             except ValueError as e:
                 raise RecipeError(f"levels: {e}") from e
+        if self.lift:
+            from search.lift import can_lift
+
+            if not can_lift(task):
+                raise RecipeError(f"lift: true needs a task that declares sub-problems (Task.sub_problem and "
+                                  f"lift_solution); task {self.task!r} declares none: set lift: false")
+            if self.learner == "rl":
+                raise RecipeError("lift: true adds a search phase, and learner: rl has none; set lift: false or "
+                                  "learner: sft")
         try:
             self.search_config  # noqa: B018 (builds and checks the section)
             self.lengths_config  # noqa: B018
@@ -224,13 +239,21 @@ def choose_levels(pass_rates: dict[int, float], band: tuple[float, float] | list
     first. Levels above the band (mastered) are left out.
     """
     low, high = band
+    edge = [lv for lv in sorted(pass_rates) if low <= pass_rates[lv] <= high]
+    nxt = next_rung(pass_rates, band)
+    if nxt is not None:
+        edge.append(nxt)
+    return sorted(set(edge), reverse=prefer == "hardest")[:max_levels]
+
+
+def next_rung(pass_rates: dict[int, float], band: tuple[float, float] | list) -> int | None:
+    """The first level above every level the policy passes at ``band[0]`` or more, when its own pass rate is below
+    that (the rung the policy cannot yet stand on); None when there is none."""
+    low = band[0]
     levels = sorted(pass_rates)
-    edge = [lv for lv in levels if low <= pass_rates[lv] <= high]
     reached = [lv for lv in levels if pass_rates[lv] >= low]
     above = [lv for lv in levels if not reached or lv > max(reached)]
-    if above and pass_rates[above[0]] < low:
-        edge.append(above[0])
-    return sorted(set(edge), reverse=prefer == "hardest")[:max_levels]
+    return above[0] if above and pass_rates[above[0]] < low else None
 
 
 def mix_rows(new: list[dict[str, Any]], replay: list[dict[str, Any]], total: int, replay_share: float,

@@ -1,6 +1,6 @@
 """Tasks: sources of math problems, each with its prompt format and answer checker.
 
-Built-ins: ``arith`` (procedural +/- chains), ``countdown`` (reach a target from 3-5 numbers, with
+Built-ins: ``arith`` (procedural +/- chains), ``countdown`` (reach a target from 2-6 numbers, with
 an exact solver and search traces), ``gsm_symbolic`` (reasoning-gym word problems),
 ``gsm8k`` and ``math500`` (Hub or local files); a user's own Task subclass loads by import path
 ("mypkg.tasks:MyTask"). Prompt formats (plain, chat template, few-shot) are ``PromptFormat``s

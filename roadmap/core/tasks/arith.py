@@ -174,6 +174,25 @@ class ArithTask(Task):
         width = self.config.line_width
         return line if width is None else line.ljust(width)
 
+    def sub_problem(self, problem: Problem) -> Problem | None:
+        """The chain without its last term, answer-only (None below 3 operands)."""
+        first, terms = _operands(problem.question)
+        if len(terms) < 2:
+            return None
+        question = str(first) + "".join(f"{op}{b}" for op, b in terms[:-1])
+        return replace(self.make_problem(question), steps=(), answer="", meta={"operands": len(terms)})
+
+    def lift_solution(self, problem: Problem, sub_text: str) -> str | None:
+        """The sub-problem's step lines (its answer line dropped), each carrying the left-out last term under the
+        carry format ("37+48=85-91" -> "37+48=85-91+12"), padded to ``line_width``; None when it has no step."""
+        _, terms = _operands(problem.question)
+        op, b = terms[-1]
+        tail = f"{op}{b}" if self.config.solution_format == "carry" else ""
+        lines = [s.rstrip() for s in self.split_steps(sub_text) if self.extract_answer(s) is None]
+        if not lines:
+            return None
+        return "".join(self._pad(line + tail) + self.step_delimiter for line in lines)
+
     def plain_prompt(self, problem: Problem) -> str:
         return f"{self._pad(problem.question)}\n"
 

@@ -248,6 +248,22 @@ class Task(ABC):
         raise ConfigError(f"task {self.name!r} declares no difficulty levels; the ladder needs a task whose "
                          "level_task(level) returns it at one level (arith: levels are operand counts)")
 
+    def sub_problem(self, problem: Problem) -> Problem | None:
+        """A smaller problem whose solution starts this one's, or None (the default: the task declares none).
+
+        With ``lift_solution`` it is a decomposition the ladder's lifted search uses (``LadderConfig.lift``): the
+        policy solves the smaller problem, its steps are lifted into a start of this problem's solution, and the
+        policy writes the rest. The sub-problem is answer-only: no worked solution is made or read. arith: the
+        chain without its last term."""
+        return None
+
+    def lift_solution(self, problem: Problem, sub_text: str) -> str | None:
+        """The start of a solution of ``problem`` (its first steps, each followed by the delimiter) that a solution
+        ``sub_text`` of ``sub_problem(problem)`` gives, or None when it gives none. It rewrites the policy's own
+        steps as the task's format asks (arith's carry lines also carry the term the sub-problem left out), and
+        never reads a worked solution or a step checker."""
+        return None
+
     def split_steps(self, text: str) -> list[str]:
         """Split a solution into its steps (delimiters removed, empty steps dropped)."""
         return [s for s in text.split(self.step_delimiter) if s.strip()]
