@@ -310,8 +310,8 @@ class _Ladder:
                          "sampled_tokens": learn["sampled_tokens"]}
             else:
                 if c.control == "none":
-                    search = self.phase(k, "search", lambda k=k, lv=probe["chosen"], up=probe.get("lifted", []):
-                                         self.search(k, lv, up))
+                    lifted = probe.get("lifted", [])
+                    search = self.phase(k, "search", lambda k=k, lv=probe["chosen"], up=lifted: self.search(k, lv, up))
                     data += search["data_tokens"]
                 learn = self.phase(k, "learn", lambda k=k: self.learn(k))
                 # tree_dpo: pairs made and problems skipped for want of a wrong sample; long_cot: traces made
