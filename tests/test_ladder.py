@@ -165,6 +165,51 @@ def test_lift_picks_the_next_rung_and_is_refused_where_it_cannot_run():
         LadderConfig(lift=True, task="countdown", task_args={}, levels=[3, 4], seed_levels=[3])
 
 
+class _ArithOracle:
+    """A fake policy that writes the rest of an arith chain's reference solution after whatever the prefix holds."""
+
+    def __init__(self, task):
+        from roadmap.core.types import Usage
+
+        self.task, self.usage = task, Usage()
+
+    def sample(self, prefixes, n=1, **kwargs):
+        from roadmap.core.types import Completion
+
+        out = []
+        for prefix in prefixes:
+            question, _, written = prefix.partition("\n")
+            full = self.task.reference_solution(self.task.make_problem(question.strip()))
+            text = full[len(written):]
+            self.usage.generated_tokens += n * len(text)
+            out.append([Completion(text=text, num_tokens=len(text), logprob=0.0, finished=True)] * n)
+        return out
+
+
+def test_the_ladder_searches_a_lifted_rung_from_answers_only(tmp_path, monkeypatch):
+    """A lifted level's search samples only sub-problem prompts and lifted starts of answer-only problems; its right
+    candidates become training rows like any search's, and the rows are written for analysis."""
+    from roadmap.app.ladder import _Ladder
+
+    config = LadderConfig(levels=[2, 3, 4], seed_levels=[2], lift=True, search_problems=5, selection="verified",
+                          search={"method": "bon", "budget": 2, "temperature": 1.0, "shard_size": 2})
+    ladder = _Ladder(config, tmp_path, say=lambda s: None)
+    oracle = _ArithOracle(ArithTask(digits=2, solution_format="carry"))
+    seen = []
+    real = oracle.sample
+    monkeypatch.setattr(oracle, "sample", lambda prefixes, n=1, **kw: seen.extend(prefixes) or real(prefixes, n))
+    monkeypatch.setattr(ladder, "policy", lambda k: oracle)
+    (tmp_path / "iter_1").mkdir()
+    out = ladder.search(1, [4], [4])
+    assert out["levels"]["4"]["kept"] == 5 and out["kept_steps_right"] == 1.0 and out["data_tokens"] > 0
+    # the sub-problem prompts are 3-operand chains; every other prompt continues a lifted start
+    assert sum(p.count("+") + p.count("-") == 2 for p in seen) == 5
+    rows = [json.loads(x) for x in (tmp_path / "iter_1" / "data.jsonl").read_text().splitlines()]
+    lifted = [json.loads(x) for x in (tmp_path / "iter_1" / "search" / "L4" / "lifted.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 and all(r["level"] == 4 and r["steps_right"] for r in rows)
+    assert all(len(r["candidates"]) == 2 and all(r["candidate_correct"]) for r in lifted)
+
+
 def test_min_digits_spreads_chain_lengths_and_seed_task_args_touch_the_seed_set_alone(tmp_path):
     """arith's min_digits draws each operand's digit count from min_digits..digits; the ladder's seed_task_args
     make the seed set of such chains (still at the seed levels), while the rungs it searches and evaluates keep
