@@ -76,7 +76,8 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
               **({"RL at": ",".join(map(str, r["chosen"])) or "-", "kept groups": r["kept"],
                   "reward": None if r.get("rl_reward") is None else f"{r['rl_reward']:.3f}",
                   "sampled tokens": r.get("sampled_tokens")} if rl else
-                 {"searched at": ",".join(map(str, r["chosen"])) or "-", "kept": r["kept"],
+                 {"searched at": ",".join(f"{lv}^" if lv in r.get("lifted", []) else str(lv)
+                                          for lv in r["chosen"]) or "-", "kept": r["kept"],
                   "kept steps right": None if r["kept_steps_right"] is None else f"{r['kept_steps_right']:.1%}",
                   **_learner_columns(config.learner, r)}),
               "compute": r["train_compute"]} for r in rows]
@@ -84,6 +85,9 @@ def write_ladder_report(config, run_dir: Path, rows: list[dict[str, Any]]) -> No
                                                for lv in levels}} for r in rows if r["pass_rate"]]
     kind = "the more-SFT control (seed set only, no search)" if config.control == "more_sft" else \
         f"search `{config.search.get('method', 'mcts')}`, selection `{config.selection}`"
+    if getattr(config, "lift", False):
+        kind += ("; the next rung up searched by lifting (`lift: true`, marked ^ under `searched at`: the policy "
+                 "solves the rung below's sub-problem, its steps are lifted, and it writes the rest)")
     if rl:
         rc = config.rl_config()
         kind = (f"learner RL (`{rc.loss_type}`, {rc.prompts_per_step} prompts x {rc.num_generations} samples per step, "
