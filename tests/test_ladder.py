@@ -388,3 +388,22 @@ def test_the_benchmark_shares_a_warm_start_into_a_folder_the_ladder_then_resumes
     assert bench._same_warm_start(src, config)  # a run folder older than a key had that key's default
     assert not bench._same_warm_start(src, LadderConfig(seed=0, seed_task_args={"digits": 3, "min_digits": 1}))
     assert not bench._same_warm_start(src, LadderConfig(seed=0, warm_start_steps=601))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml")))
+def test_every_shipped_recipe_loads(name, tmp_path):
+    """Each recipe in recipes/ passes the checks `roadmap run` makes before any work (a ladder recipe, or a loop's,
+    given the policy folder a user passes with --policy)."""
+    from roadmap.app.ladder import is_ladder_recipe, load_ladder_recipe
+    from roadmap.app.loop_config import load_recipe
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / name
+    # what the recipe's header says to pass: --policy, and --prm-dir where it leaves prm_dir empty
+    given = {"policy": str(tmp_path)}
+    if 'prm_dir: ""' in path.read_text():  # its keys pass; only the empty folder given as the PRM is refused
+        with pytest.raises(ValueError, match="not a reward model folder"):
+            load_recipe(path, prm_dir=str(tmp_path), **given)
+        return
+    config = load_ladder_recipe(path) if is_ladder_recipe(path) else load_recipe(path, **given)
+    if name == "ladder.yaml":
+        assert config.lift and config.task_args["solution_format"] == "carry"
