@@ -396,12 +396,13 @@ def test_every_shipped_recipe_loads(name, tmp_path):
     given the policy folder a user passes with --policy)."""
     from roadmap.app.ladder import is_ladder_recipe, load_ladder_recipe
     from roadmap.app.loop_config import load_recipe
+    from roadmap.core.errors import PRMFormatError
 
     path = Path(__file__).resolve().parents[1] / "recipes" / name
     # what the recipe's header says to pass: --policy, and --prm-dir where it leaves prm_dir empty
     given = {"policy": str(tmp_path)}
     if 'prm_dir: ""' in path.read_text():  # its keys pass; only the empty folder given as the PRM is refused
-        with pytest.raises(ValueError, match="not a reward model folder"):
+        with pytest.raises(PRMFormatError, match="not a reward model folder"):
             load_recipe(path, prm_dir=str(tmp_path), **given)
         return
     config = load_ladder_recipe(path) if is_ladder_recipe(path) else load_recipe(path, **given)
