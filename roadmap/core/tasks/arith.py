@@ -180,7 +180,7 @@ class ArithTask(Task):
         if len(terms) < 2:
             return None
         question = str(first) + "".join(f"{op}{b}" for op, b in terms[:-1])
-        return replace(self.make_problem(question), steps=(), answer="", meta={"operands": len(terms)})
+        return replace(self.make_problem(question), steps=(), answer="")
 
     def lift_solution(self, problem: Problem, sub_text: str) -> str | None:
         """The sub-problem's step lines (its answer line dropped), each carrying the left-out last term under the
