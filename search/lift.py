@@ -42,8 +42,10 @@ def lifted_candidates(policy, task, problems: Sequence[Problem], n: int, *, temp
                          temperature=temperature, top_p=top_p, seed=seed) if with_sub else []
     starts: list[tuple[int, str]] = []  # (problem index, lifted start)
     generated = [0] * len(problems)
+    sequences = [0] * len(problems)  # the sub-problem's samples, then one continuation per lifted start
     for i, row in zip(with_sub, outs):
         generated[i] += sum(c.num_tokens for c in row)
+        sequences[i] += len(row)
         for c in row:
             start = task.lift_solution(problems[i], c.text)
             if start is not None:
@@ -56,9 +58,10 @@ def lifted_candidates(policy, task, problems: Sequence[Problem], n: int, *, temp
     for (i, start), row in zip(starts, conts):
         candidates[i].append(start + row[0].text)
         generated[i] += row[0].num_tokens
+        sequences[i] += 1
         truncated[i] += row[0].truncated
     shares = (policy.usage - before).split(generated)
     return [SearchResult(problem_id=p.id, answer=None, candidates=cands,
-                         usage=dataclasses.replace(share, generated_tokens=gen, sampled_sequences=2 * len(cands)),
+                         usage=dataclasses.replace(share, generated_tokens=gen, sampled_sequences=seqs),
                          truncated=trunc)
-            for p, cands, gen, share, trunc in zip(problems, candidates, generated, shares, truncated)]
+            for p, cands, gen, seqs, share, trunc in zip(problems, candidates, generated, sequences, shares, truncated)]

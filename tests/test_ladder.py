@@ -151,6 +151,7 @@ def test_lifted_candidates_continue_the_policys_own_lifted_steps(scripted_policy
     [result] = lifted_candidates(policy, rung, [p], 2, temperature=1.0, seed=0, max_new_tokens=32)
     assert result.candidates == [start + "85-91=-6\nAnswer: -6"] and rung.is_correct(p, result.candidates[0])
     assert result.usage.generated_tokens == len("37+48=85\nAnswer: 85") + len("Answer: 85") + len("85-91=-6\nAnswer: -6")
+    assert result.usage.sampled_sequences == 3  # two sub-problem samples, one continuation (the other lifted to nothing)
     assert can_lift(rung) and not can_lift(get_task("countdown"))
 
 
