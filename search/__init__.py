@@ -2,7 +2,7 @@
 
 Every algorithm takes (policy, task, problems, scorer, config) and returns one ``SearchResult``
 per problem, with its tree and compute; none imports torch or a reward package: the scorer is
-any ``roadmap.core.StepScorer``. ``search.registry`` names them: ``get_search(name)`` is the
+any ``roadmap.core.StepScorer``. ``search.registry`` names them (with greedy, majority and sequential: every test-time method): ``get_search(name)`` is the
 function, ``SearchBudget`` the budget every method shares, ``register_search`` adds one.
 """
 
@@ -21,11 +21,17 @@ from search.lift import can_lift, lifted_candidates
 from search.mcts import EVALUATIONS, MCTSConfig, mcts
 from search.registry import (
     SEARCH_METHODS,
+    TEST_TIME_METHODS,
     SearchBudget,
+    SearchFn,
+    SearchTask,
+    TestTimeMethod,
     get_search,
     register_search,
     search_method_names,
     search_needs_scorer,
+    test_time_method,
+    test_time_method_names,
     unregister_search,
 )
 from search.trees import read_trees, result_row, row_result, row_tree, trees_dataset, write_trees
@@ -50,7 +56,13 @@ __all__ = [
     "lifted_candidates",
     "can_lift",
     "SEARCH_METHODS",
+    "TEST_TIME_METHODS",
     "SearchBudget",
+    "SearchFn",
+    "SearchTask",
+    "TestTimeMethod",
+    "test_time_method",
+    "test_time_method_names",
     "get_search",
     "register_search",
     "search_method_names",

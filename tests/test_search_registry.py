@@ -72,6 +72,35 @@ def test_registry_refuses_a_second_function_under_a_taken_name_and_names_unknown
         SearchBudget(budget=0)
 
 
+def test_every_test_time_method_is_one_typed_registry_entry():
+    """greedy, majority and sequential sit in the registry beside the search methods, each saying who runs it and
+    whether it needs a scorer; the CLI, the benchmark and evaluate read their names from it."""
+    from roadmap.app.evaluate import METHODS
+    from roadmap.core.tasks import get_task
+    from search import (TEST_TIME_METHODS, SearchTask, test_time_method, test_time_method_names,
+                        unregister_search)
+
+    assert test_time_method_names() == ("greedy", "majority", *search_method_names(), "sequential")
+    assert METHODS == test_time_method_names("sampling") == ("greedy", "majority")
+    assert bench_methods() == ("greedy", "majority", *search_method_names())
+    assert {m: (e.kind, e.needs_scorer, e.fn is None) for m, e in TEST_TIME_METHODS.items()} == {
+        "greedy": ("sampling", False, True), "majority": ("sampling", False, True),
+        **{m: ("search", True, False) for m in ("bon", "weighted", "beam", "dvts", "mcts")},
+        "sequential": ("sequential", False, True)}
+    parser = build_parser()
+    for m in test_time_method_names():
+        assert parser.parse_args(["eval", "--policy", "p", "--method", m]).method == m
+    # a search method cannot take a name of another kind, and unregistering one leaves the other kinds alone
+    with pytest.raises(ValueError, match="'greedy' is already registered to the sampling method"):
+        register_search("greedy", get_search("bon"))
+    unregister_search("greedy")
+    assert "greedy" in TEST_TIME_METHODS and "greedy" not in SEARCH_METHODS
+    with pytest.raises(ValueError, match=r"method='nosuch' is not a test-time method; use one of \('greedy', 'majority'"):
+        test_time_method("nosuch")
+    # the narrow task protocol the search functions read: the real tasks and the test fakes have it
+    assert all(isinstance(t, SearchTask) for t in (get_task("arith"), get_task("countdown"), BanditTask()))
+
+
 def test_bon_and_weighted_pick_from_the_same_samples_at_one_budget():
     """The two best-of-N entries differ only in selection: same seed, same samples, same compute."""
     task = BanditTask("LLL")

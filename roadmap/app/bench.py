@@ -30,6 +30,7 @@ from roadmap.core.lengths import Lengths
 from roadmap.core.outputs import claim_output_dir, holds_only
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem
+from search.registry import test_time_method, test_time_method_names
 
 __all__ = ["SEQUENTIAL", "TestTimeConfig", "bench_test_time", "bench_methods", "read_cells"]
 
@@ -37,25 +38,20 @@ logger = logging.getLogger(__name__)
 
 
 def bench_methods() -> tuple[str, ...]:
-    """Greedy and majority vote, then every method of ``search.registry``."""
-    from roadmap.app.evaluate import METHODS
-    from search.registry import search_method_names
-
-    return METHODS + search_method_names()
+    """The default grid: greedy and majority vote, then every search method (``search.registry``)."""
+    return test_time_method_names("sampling", "search")
 
 
-#: the sequential axis (budget forcing); asked for by name, not in the default grid
+#: the sequential axis (budget forcing, ``search.registry``'s one ``sequential`` method); asked for by name, not in
+#: the default grid
 SEQUENTIAL = "sequential"
 
 _SAMPLED = ("majority", "bon", "weighted")
-_UNSCORED = ("greedy", "majority", SEQUENTIAL)  # the methods outside search.registry, which need no scorer
 
 
 def _needs_scorer(method: str) -> bool:
-    """Whether ``method`` needs a scorer: a registered search method unless it was registered with needs_scorer=False."""
-    from search.registry import search_needs_scorer
-
-    return method not in _UNSCORED and search_needs_scorer(method)
+    """Whether ``method`` needs a scorer (its ``search.registry`` entry says)."""
+    return test_time_method(method).needs_scorer
 
 
 @dataclass
@@ -77,9 +73,9 @@ class TestTimeConfig:
 
     def __post_init__(self) -> None:
         self.methods, self.budgets, self.seeds = tuple(self.methods), tuple(self.budgets), tuple(self.seeds)
-        bad = [m for m in self.methods if m not in bench_methods() + (SEQUENTIAL,)]
+        bad = [m for m in self.methods if m not in test_time_method_names()]
         if bad:
-            raise ConfigError(f"unknown methods {bad}; use some of {bench_methods() + (SEQUENTIAL,)}")
+            raise ConfigError(f"unknown methods {bad}; use some of {test_time_method_names()}")
         if not self.budgets or min(self.budgets) < 1:
             raise ConfigError(f"budgets={self.budgets} must be positive integers")
         if not self.seeds:

@@ -107,14 +107,14 @@ def _workers(args: argparse.Namespace, task, *, prm: bool = True, completer: str
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from roadmap.app.evaluate import METHODS, evaluate, evaluate_search
-    from search.registry import search_needs_scorer
+    from search.registry import test_time_method
 
     task = _task(args, args.policy)
     if args.method == "sequential":
         if args.thinking_budget is None:
             raise ConfigError("--method sequential needs --thinking-budget N (thinking tokens per solution)")
         args.method = "greedy"
-    if args.method not in METHODS and search_needs_scorer(args.method) and not args.prm:
+    if test_time_method(args.method).needs_scorer and not args.prm:
         raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
     problems = checked_problems(task, args.split, args.n, args.seed)
     _bind_prompt(args, task, args.policy, problems)

@@ -73,7 +73,7 @@ def worker_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``roadmap`` parser; ``args.command`` names the sub-command to run."""
     from roadmap.app.bench import bench_methods  # greedy, majority and the search registry's methods
-    from search.registry import MCTS_EVALUATIONS, search_method_names
+    from search.registry import MCTS_EVALUATIONS, search_method_names, test_time_method_names
 
     parser = argparse.ArgumentParser(prog="roadmap", description="o1-roadmap: search and learning for reasoning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--n", type=positive_int, default=500, help="problems to evaluate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", default="greedy", choices=bench_methods() + ("sequential",))
+    p.add_argument("--method", default="greedy", choices=test_time_method_names())
     p.add_argument("--samples", type=positive_int, default=8, help="solutions per problem for --method majority")
     p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem for search methods")
     p.add_argument("--width", type=positive_int, default=4,

@@ -21,12 +21,13 @@ from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
 from roadmap.core.types import Problem, Usage
+from search.registry import test_time_method_names
 
 __all__ = ["EvalReport", "evaluate", "evaluate_search", "evaluate_sharded", "eval_shards_dir", "run_search",
            "check_scorer_context", "wilson_interval", "METHODS"]
 
-#: the evaluation methods of ``evaluate``; the search methods are ``search.registry``'s
-METHODS = ("greedy", "majority")
+#: the evaluation methods of ``evaluate``: the ``sampling`` kind of ``search.registry.TEST_TIME_METHODS``
+METHODS = test_time_method_names("sampling")
 
 
 @dataclass
