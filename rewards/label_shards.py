@@ -13,7 +13,6 @@ A run with ``shard_size >= len(problems)`` gives exactly the labels of one ``sam
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
@@ -22,8 +21,6 @@ from typing import Any
 
 from rewards.labels import LabelConfig, label_solutions, sample_solutions, save_labels
 from roadmap.core.errors import ConfigError
-from roadmap.core.integrity import write_sealed_json
-from roadmap.core.io import json_fingerprint
 from roadmap.core.lengths import Lengths
 from roadmap.core.types import Problem
 
@@ -72,7 +69,7 @@ def label_problems(
     """
     from datasets import Dataset
 
-    from roadmap.core.distributed import Shard, Workers, finished_shard, run_shards, shard_ranges
+    from roadmap.core.distributed import ShardedJob, Workers
 
     config = config or LabelConfig()
     lengths = lengths or config.lengths
@@ -83,30 +80,11 @@ def label_problems(
             "label_config": asdict(config), **dict(inputs or {})}
     if not problems:
         raise ConfigError("problems is empty; labelling needs at least one problem (n >= 1)")
-    results: dict[int, dict] = {}
-    wanted_of: dict[int, dict] = {}
-    todo = []
-    for s, (start, stop) in enumerate(shard_ranges(len(problems), shard_size)):
-        part = list(problems[start:stop])
-        wanted = {**base, "shard": s, "start": start,
-                  "problems": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
-        wanted_of[s] = wanted
-        recorded = finished_shard(folder / f"{s:05d}.json", wanted, overwrite)
-        if recorded is not None:
-            results[s] = recorded
-            continue
-        payload = (task, part, samples, temperature, lengths, replace(config, seed=config.seed + start))
-        todo.append(Shard(s, payload, len(part)))
-
-    def write(s: int, result: dict) -> None:
-        # the JSON form, on disk and here alike: a resumed label set is the one an uninterrupted run makes
-        results[s] = json.loads(json.dumps({"provenance": wanted_of[s], **result}))
-        write_sealed_json(folder / f"{s:05d}.json", results[s])
-
     local = {"policy": policy, **({"completer": completer} if completer is not None else {})}
-    run_shards(todo, label_shard, workers, local=local, on_result=write, desc=f"labels ({config.method})",
-               progress=progress, initial=len(problems) - sum(x.weight for x in todo), total=len(problems))
-    ordered = [results[s] for s in sorted(results)]
+    job = ShardedJob(label_shard, base, folder=folder, overwrite=overwrite, desc=f"labels ({config.method})")
+    ordered = job.run(problems, shard_size, lambda start, part: (task, part, samples, temperature, lengths,
+                                                                 replace(config, seed=config.seed + start)),
+                      workers, local=local, progress=progress)
     columns = {k: [v for r in ordered for v in r["rows"][k]] for k in ordered[0]["rows"]}
     dataset = Dataset.from_dict(columns)
     save_labels(dataset, out, overwrite=overwrite, config=config)

@@ -279,48 +279,23 @@ def evaluate_sharded(workers, task, problems: Sequence[Problem], *, method: str 
     only its unfinished shards. A shard made with other settings raises ``StaleOutputError`` unless
     ``overwrite`` redoes it.
     """
-    import json
-
-    from roadmap.core.distributed import Shard, finished_shard, run_shards, shard_ranges
-    from roadmap.core.integrity import write_sealed_json
-    from roadmap.core.io import json_fingerprint
+    from roadmap.core.distributed import ShardedJob
 
     lengths = lengths or Lengths()
     unit = max(1, batch_size // (1 if method == "greedy" else samples)) if method in METHODS else chunk
-    folder = Path(shards) if shards is not None else None
     base = {"task": task.name, "method": method, "samples": samples, "budget": budget, "temperature": temperature,
             # width only when not the default 4, so shards written before it was recorded still match
             "lengths": lengths.to_dict(), "chunk": chunk, **({"width": width} if method not in METHODS and width != 4 else {}),
             **dict(inputs or {})}
-    done: dict[int, tuple[list, dict]] = {}
-    wanted_of: dict[int, dict] = {}
-    todo = []
-    for s, (start, stop) in enumerate(shard_ranges(len(problems), unit)):
-        part = list(problems[start:stop])
-        wanted_of[s] = {**base, "shard": s, "start": start, "seed": seed + start,
-                        "problems": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
-        recorded = finished_shard(folder / f"{s:05d}.json", wanted_of[s], overwrite) if folder is not None else None
-        if recorded is not None:
-            done[s] = (recorded["records"], recorded["usage"])
-            continue
-        todo.append(Shard(s, EvalShardJob(task, part, method, samples, budget, temperature, lengths, seed + start, chunk,
-                                          width),
-                          stop - start))
-
-    def write(s: int, result: tuple[list, dict]) -> None:
-        # the JSON form, on disk and here alike: a resumed report is the bytes of an uninterrupted one
-        row = json.loads(json.dumps({"provenance": wanted_of[s], "records": result[0], "usage": result[1]}))
-        if folder is not None:
-            write_sealed_json(folder / f"{s:05d}.json", row)
-        done[s] = (row["records"], row["usage"])
-
+    job = ShardedJob(eval_shard, base, folder=shards, overwrite=overwrite, desc=f"eval {task.name} {method}")
     t0 = time.perf_counter()
-    run_shards(todo, eval_shard, workers, on_result=write, desc=f"eval {task.name} {method}", progress=progress,
-               initial=len(problems) - sum(x.weight for x in todo), total=len(problems))
-    records = [r for k in sorted(done) for r in done[k][0]]
+    rows = job.run(problems, unit, lambda start, part: EvalShardJob(task, part, method, samples, budget, temperature,
+                                                                    lengths, seed + start, chunk, width),
+                   workers, extra=lambda start: {"seed": seed + start}, progress=progress)
+    records = [r for row in rows for r in row["records"]]
     spent = Usage()
-    for k in done:
-        spent = spent + Usage(**done[k][1])
+    for row in rows:
+        spent = spent + Usage(**row["usage"])
     return _report(task, method, budget if method not in METHODS else (1 if method == "greedy" else samples),
                    records, spent, t0, lengths, problems)
 
@@ -341,8 +316,8 @@ class EvalShardJob:
     width: int = 4
 
 
-def eval_shard(resources, job: EvalShardJob) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """One shard of ``evaluate_sharded`` (a ``run_shards`` job): its records and the usage spent."""
+def eval_shard(resources, job: EvalShardJob) -> dict[str, Any]:
+    """One shard of ``evaluate_sharded`` (a ``ShardedJob`` function): its records and the usage spent."""
     policy = resources["policy"]
     if job.method in METHODS:
         report = evaluate(policy, job.task, job.problems, method=job.method, samples=job.samples,
@@ -351,4 +326,4 @@ def eval_shard(resources, job: EvalShardJob) -> tuple[list[dict[str, Any]], dict
         report = evaluate_search(policy, job.task, job.problems, method=job.method, budget=job.budget,
                                  scorer=resources.get("scorer"), seed=job.seed, chunk=job.chunk, progress=False,
                                  temperature=job.temperature, width=job.width, lengths=job.lengths)
-    return report.records, report.usage
+    return {"records": report.records, "usage": report.usage}

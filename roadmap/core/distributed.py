@@ -4,7 +4,8 @@ The expensive phases of the roadmap (train-time search, step labelling, evaluati
 bench) are independent over problems. They cut their problems into shards whose boundaries and
 seeds depend on the problems alone (a shard's seed is derived from the global index of its first
 problem), never on how many workers run them, so one worker and N workers give the same bytes.
-``run_shards`` is the one engine they share:
+``run_shards`` is the one engine they share, and ``ShardedJob`` the resumable phase over it whose finished shards
+are sealed JSON files (evaluation, labelling):
 
 * ``Workers(n=1)``: every shard runs here, in order, on the models the caller already holds;
 * ``Workers(n=N)`` starts a local Ray (``ray.init(num_cpus=N)``), ``Workers(address=ADDR)`` joins
@@ -34,8 +35,8 @@ from roadmap.core.errors import ConfigError, ShardError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Workers", "Shard", "ShardError", "run_shards", "fresh_shard", "finished_shard", "shard_ranges", "ray_installed",
-           "start_ray"]
+__all__ = ["Workers", "Shard", "ShardError", "ShardedJob", "run_shards", "fresh_shard", "finished_shard", "shard_ranges",
+           "ray_installed", "start_ray"]
 
 RAY_INSTALL = "pip install 'o1-roadmap[ray]' (or pip install 'ray==2.60.0')"
 
@@ -170,6 +171,66 @@ def run_shards(shards: Sequence[Shard], fn: Callable[[dict[str, Any], Any], Any]
                 bar.update(shard.weight)
             return len(shards)
         return _run_on_ray(shards, fn, workers, on_result, bar)
+
+
+@dataclass(frozen=True)
+class ShardedJob:
+    """A resumable sharded phase over problems: each shard's result is a sealed JSON file ``folder/NNNNN.json``,
+    ``{"provenance": ..., **result}``, written by the driver the moment the shard is done.
+
+    A shard's provenance is ``base``, its index and first problem (``shard``, ``start``), ``extra(start)`` (e.g. its
+    seed) and a fingerprint of its problems. A rerun reuses every shard on disk whose provenance matches
+    (``finished_shard``), refuses one made with other settings (``StaleOutputError``) unless ``overwrite`` redoes it,
+    and runs the rest. The caller declares only the shard function and its payload.
+
+    Attributes:
+        fn: module-level ``fn(resources, payload) -> dict`` (JSON-able), run by ``run_shards``.
+        base: the provenance every shard shares (the settings, what identifies the models).
+        folder: where finished shards go; None keeps them in memory (no resume).
+        overwrite: redo shards whose provenance differs instead of refusing them.
+        desc: the progress bar's label.
+    """
+
+    fn: Callable[[dict[str, Any], Any], dict[str, Any]]
+    base: dict[str, Any]
+    folder: Any = None
+    overwrite: bool = False
+    desc: str = "shards"
+
+    def run(self, problems: Sequence[Any], size: int, payload: Callable[[int, list], Any], workers: Workers, *,
+            local: dict[str, Any] | None = None, extra: Callable[[int], dict[str, Any]] | None = None,
+            progress: bool = True) -> list[dict[str, Any]]:
+        """Cut ``problems`` into shards of ``size``, reuse the finished ones, run the rest (``payload(start, part)``
+        is what ``fn`` gets) and return every shard's row in order, in its JSON form: a resumed phase returns the
+        bytes an uninterrupted one does."""
+        import json
+        from pathlib import Path
+
+        from roadmap.core.integrity import write_sealed_json
+        from roadmap.core.io import json_fingerprint
+
+        folder = Path(self.folder) if self.folder is not None else None
+        rows: dict[int, dict[str, Any]] = {}
+        wanted_of: dict[int, dict[str, Any]] = {}
+        todo = []
+        for s, (start, stop) in enumerate(shard_ranges(len(problems), size)):
+            part = list(problems[start:stop])
+            wanted_of[s] = {**self.base, "shard": s, "start": start, **(extra(start) if extra else {}),
+                            "problems": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
+            recorded = finished_shard(folder / f"{s:05d}.json", wanted_of[s], self.overwrite) if folder else None
+            if recorded is not None:
+                rows[s] = recorded
+            else:
+                todo.append(Shard(s, payload(start, part), len(part)))
+
+        def write(s: int, result: dict[str, Any]) -> None:
+            rows[s] = json.loads(json.dumps({"provenance": wanted_of[s], **result}))
+            if folder is not None:
+                write_sealed_json(folder / f"{s:05d}.json", rows[s])
+
+        run_shards(todo, self.fn, workers, local=local, on_result=write, desc=self.desc, progress=progress,
+                   initial=len(problems) - sum(x.weight for x in todo), total=len(problems))
+        return [rows[s] for s in sorted(rows)]
 
 
 # ---------------------------------------------------------------------------------------------- Ray
