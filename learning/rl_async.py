@@ -219,89 +219,88 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
             log["eval_curve"].append({"step": 0, "compute": 0, "train_tokens": 0, "accuracy": acc})
         train_tokens = state["train_tokens"] if state is not None else 0
         last_pid, deaths = None, 0
-        bar = tqdm(total=c.max_steps, initial=start, desc="async RL", unit="step")
-        for step in range(start, c.max_steps):
-            t0 = time.perf_counter()
-            waited = 0.0
-            while True:
-                try:
-                    res = ray.get(batch_ref)
-                    break
-                except ActorUnavailableError:  # restarting (Ray's max_restarts): ask again once it is up
-                    if waited > 300:
-                        raise RLActorError(f"the sampler actor did not come back within 300 s of dying at step "
-                                           f"{step + 1}; {_kept(ckpt)}") from None
-                    time.sleep(0.5)
-                    waited += 0.5
-                    batch_ref = submit(step)
-                except RayActorError as e:
-                    deaths = max(deaths, log["sampler_restarts"]) + 1
-                    if deaths > c.sampler_restarts:
-                        raise RLActorError(
-                            f"the sampler actor died sampling step {step + 1} ({type(e).__name__}) and its "
-                            f"sampler_restarts={c.sampler_restarts} are spent; {_kept(ckpt)}") from None
-                    logger.warning("the sampler actor died sampling step %d; Ray restarts it (at most %d times) and "
-                                   "it samples the batch again", step + 1, c.sampler_restarts)
-                    batch_ref = submit(step)
-            if last_pid is not None and res["pid"] != last_pid:
-                log["sampler_restarts"] += 1
-            last_pid = res["pid"]
-            t_sampled = time.perf_counter()
-            # the next batch is asked for now: the sampler works on it while the learner trains on this one
-            if step + 1 < c.max_steps:
-                pending = {"ids": [p.id for p in pool.draw(c.prompts_per_step)], "version": newest[1],
-                           "weights": newest[0]}
-                weights_ref = newest[0]
-                batch_ref = sampler.rollouts.remote([pool.problems[i] for i in pending["ids"]],
-                                                    c.seed * 7919 + step + 1)
-            else:
-                pending = None
-            for k, v in res["tokens"].items():
-                sampler_tokens[k] += v
-            buffer.put(res["groups"])
-            groups = buffer.take(version, c.prompts_per_step)
-            for g in groups:
-                pool.record(g.problem_id, g.pass_rate)
-            stats: dict[str, Any] = {"groups": 0}
-            if groups:
-                stats = learner_call("step", groups)
-                version += 1
-                train_tokens = stats.pop("train_tokens")
-            if version - published >= c.weight_sync_every or (not groups and version > published):
-                newest = (learner.weights.remote(), version)
-                sampler.set_weights.remote(*newest)  # in flight: after the batch being sampled, before the next
-                published = version
-            t_learned = time.perf_counter()
-            compute = train_tokens + sampler_tokens["generated"] + sampler_tokens["prefill"]
-            rewards = [r for g in groups for r in g.rewards]
-            passes = [x for g in groups for x in g.correct]
-            log["sample_seconds"] += res["seconds"]
-            log["learn_seconds"] += stats.get("seconds", 0.0)
-            log["steps_log"].append({
-                "step": step + 1, "reward": sum(rewards) / max(1, len(rewards)),
-                "pass_rate": sum(passes) / max(1, len(passes)), "compute": compute, "train_tokens": train_tokens,
-                "sample_seconds": res["seconds"], "learn_seconds": stats.pop("seconds", 0.0),
-                "wait_sample_seconds": t_sampled - t0, "wall_seconds": t_learned - t0,
-                "lag": version - 1 - min((g.version for g in groups), default=version - 1),
-                "sampler_version": res["version"], "sampler_checksum": res["checksum"], "sampler_pid": res["pid"],
-                "stale_dropped": buffer.stale_dropped, "truncated": sum(not f for g in groups for f in g.finished),
-                "retired": len(pool.retired), "reward_terms": res["terms"], **stats})
-            progress_postfix(bar, groups, stats)
-            if c.eval_every and (step + 1) % c.eval_every == 0:
-                acc = learner_call("evaluate")
-                log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": train_tokens,
-                                          "accuracy": acc})
-                logger.info("async RL step %d: greedy accuracy %.3f at %d tokens", step + 1, acc, compute)
-            log["compute"] = compute
-            if ckpt is not None and ((step + 1) % c.checkpoint_every == 0 or step + 1 == c.max_steps):
-                ckpt.parent.mkdir(parents=True, exist_ok=True)
-                lstate = learner_call("state")
-                if pending is not None and not isinstance(pending["weights"], dict):
-                    pending = {**pending, "weights": ray.get(pending["weights"])}
-                _save(ckpt, {**lstate, "mode": "async", "published_version": published, "pending": pending,
-                             "sampler_tokens": dict(sampler_tokens), "pool": pool.state(), "log": log,
-                             "step": step + 1, "stale_dropped": buffer.stale_dropped})
-        bar.close()
+        with tqdm(total=c.max_steps, initial=start, desc="async RL", unit="step") as bar:
+            for step in range(start, c.max_steps):
+                t0 = time.perf_counter()
+                waited = 0.0
+                while True:
+                    try:
+                        res = ray.get(batch_ref)
+                        break
+                    except ActorUnavailableError:  # restarting (Ray's max_restarts): ask again once it is up
+                        if waited > 300:
+                            raise RLActorError(f"the sampler actor did not come back within 300 s of dying at step "
+                                               f"{step + 1}; {_kept(ckpt)}") from None
+                        time.sleep(0.5)
+                        waited += 0.5
+                        batch_ref = submit(step)
+                    except RayActorError as e:
+                        deaths = max(deaths, log["sampler_restarts"]) + 1
+                        if deaths > c.sampler_restarts:
+                            raise RLActorError(
+                                f"the sampler actor died sampling step {step + 1} ({type(e).__name__}) and its "
+                                f"sampler_restarts={c.sampler_restarts} are spent; {_kept(ckpt)}") from None
+                        logger.warning("the sampler actor died sampling step %d; Ray restarts it (at most %d times) and "
+                                       "it samples the batch again", step + 1, c.sampler_restarts)
+                        batch_ref = submit(step)
+                if last_pid is not None and res["pid"] != last_pid:
+                    log["sampler_restarts"] += 1
+                last_pid = res["pid"]
+                t_sampled = time.perf_counter()
+                # the next batch is asked for now: the sampler works on it while the learner trains on this one
+                if step + 1 < c.max_steps:
+                    pending = {"ids": [p.id for p in pool.draw(c.prompts_per_step)], "version": newest[1],
+                               "weights": newest[0]}
+                    weights_ref = newest[0]
+                    batch_ref = sampler.rollouts.remote([pool.problems[i] for i in pending["ids"]],
+                                                        c.seed * 7919 + step + 1)
+                else:
+                    pending = None
+                for k, v in res["tokens"].items():
+                    sampler_tokens[k] += v
+                buffer.put(res["groups"])
+                groups = buffer.take(version, c.prompts_per_step)
+                for g in groups:
+                    pool.record(g.problem_id, g.pass_rate)
+                stats: dict[str, Any] = {"groups": 0}
+                if groups:
+                    stats = learner_call("step", groups)
+                    version += 1
+                    train_tokens = stats.pop("train_tokens")
+                if version - published >= c.weight_sync_every or (not groups and version > published):
+                    newest = (learner.weights.remote(), version)
+                    sampler.set_weights.remote(*newest)  # in flight: after the batch being sampled, before the next
+                    published = version
+                t_learned = time.perf_counter()
+                compute = train_tokens + sampler_tokens["generated"] + sampler_tokens["prefill"]
+                rewards = [r for g in groups for r in g.rewards]
+                passes = [x for g in groups for x in g.correct]
+                log["sample_seconds"] += res["seconds"]
+                log["learn_seconds"] += stats.get("seconds", 0.0)
+                log["steps_log"].append({
+                    "step": step + 1, "reward": sum(rewards) / max(1, len(rewards)),
+                    "pass_rate": sum(passes) / max(1, len(passes)), "compute": compute, "train_tokens": train_tokens,
+                    "sample_seconds": res["seconds"], "learn_seconds": stats.pop("seconds", 0.0),
+                    "wait_sample_seconds": t_sampled - t0, "wall_seconds": t_learned - t0,
+                    "lag": version - 1 - min((g.version for g in groups), default=version - 1),
+                    "sampler_version": res["version"], "sampler_checksum": res["checksum"], "sampler_pid": res["pid"],
+                    "stale_dropped": buffer.stale_dropped, "truncated": sum(not f for g in groups for f in g.finished),
+                    "retired": len(pool.retired), "reward_terms": res["terms"], **stats})
+                progress_postfix(bar, groups, stats)
+                if c.eval_every and (step + 1) % c.eval_every == 0:
+                    acc = learner_call("evaluate")
+                    log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": train_tokens,
+                                              "accuracy": acc})
+                    logger.info("async RL step %d: greedy accuracy %.3f at %d tokens", step + 1, acc, compute)
+                log["compute"] = compute
+                if ckpt is not None and ((step + 1) % c.checkpoint_every == 0 or step + 1 == c.max_steps):
+                    ckpt.parent.mkdir(parents=True, exist_ok=True)
+                    lstate = learner_call("state")
+                    if pending is not None and not isinstance(pending["weights"], dict):
+                        pending = {**pending, "weights": ray.get(pending["weights"])}
+                    _save(ckpt, {**lstate, "mode": "async", "published_version": published, "pending": pending,
+                                 "sampler_tokens": dict(sampler_tokens), "pool": pool.state(), "log": log,
+                                 "step": step + 1, "stale_dropped": buffer.stale_dropped})
         final = learner_call("state")
         model.load_state_dict(final["model"])
         log.update(steps=c.max_steps, train_tokens=final["train_tokens"], sampler_tokens=dict(sampler_tokens),

@@ -169,46 +169,45 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
     elif c.eval_every:
         acc = greedy_accuracy(model, tokenizer, task, eval_problems, c.lengths.rl_completion_tokens)
         log["eval_curve"].append({"step": 0, "compute": 0, "train_tokens": 0, "accuracy": acc})
-    bar = tqdm(total=c.max_steps, initial=start, desc="RL", unit="step")
-    for step in range(start, c.max_steps):
-        if learner.version - sampler.version > c.max_lag:
-            sampler.load_weights(model.state_dict(), learner.version)
-        t0 = time.perf_counter()
-        batch = pool.draw(c.prompts_per_step)
-        buffer.put(sampler.rollouts(batch, seed=c.seed * 7919 + step))
-        t1 = time.perf_counter()
-        groups = buffer.take(learner.version, c.prompts_per_step)
-        for g in groups:
-            pool.record(g.problem_id, g.pass_rate)
-        sft = random.Random(c.seed * 7919 + step).sample(demos, min(c.sft_batch, len(demos))) if demos else None
-        stats = learner.step(groups, sft) if groups or sft else {"groups": 0}
-        t2 = time.perf_counter()
-        compute = learner.train_tokens + sampler.tokens["generated"] + sampler.tokens["prefill"]
-        rewards = [r for g in groups for r in g.rewards]
-        passes = [x for g in groups for x in g.correct]
-        log["sample_seconds"] += t1 - t0
-        log["learn_seconds"] += t2 - t1
-        log["steps_log"].append({
-            "step": step + 1, "reward": sum(rewards) / max(1, len(rewards)), "pass_rate": sum(passes) / max(1, len(passes)),
-            "compute": compute, "train_tokens": learner.train_tokens, "sample_seconds": t1 - t0,
-            "learn_seconds": t2 - t1, "lag": learner.version - 1 - min((g.version for g in groups), default=0),
-            "truncated": sum(not f for g in groups for f in g.finished), "retired": len(pool.retired),
-            "reward_terms": dict(sampler.last_terms), **stats})
-        progress_postfix(bar, groups, stats)
-        if c.eval_every and (step + 1) % c.eval_every == 0:
-            acc = greedy_accuracy(model, tokenizer, task, eval_problems, c.lengths.rl_completion_tokens)
-            log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": learner.train_tokens,
-                                      "accuracy": acc})
-            logger.info("RL step %d: greedy accuracy %.3f at %d tokens", step + 1, acc, compute)
-        log["compute"] = compute
-        if ckpt is not None and ((step + 1) % c.checkpoint_every == 0 or step + 1 == c.max_steps):
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            _save(ckpt, {"model": model.state_dict(), "optimizer": learner.optimizer.state_dict(),
-                         "sampler": sampler_model.state_dict(), "sampler_version": sampler.version,
-                         "version": learner.version, "train_tokens": learner.train_tokens,
-                         "sampler_tokens": dict(sampler.tokens), "pool": pool.state(), "log": log, "step": step + 1,
-                         "stale_dropped": buffer.stale_dropped})
-    bar.close()
+    with tqdm(total=c.max_steps, initial=start, desc="RL", unit="step") as bar:
+        for step in range(start, c.max_steps):
+            if learner.version - sampler.version > c.max_lag:
+                sampler.load_weights(model.state_dict(), learner.version)
+            t0 = time.perf_counter()
+            batch = pool.draw(c.prompts_per_step)
+            buffer.put(sampler.rollouts(batch, seed=c.seed * 7919 + step))
+            t1 = time.perf_counter()
+            groups = buffer.take(learner.version, c.prompts_per_step)
+            for g in groups:
+                pool.record(g.problem_id, g.pass_rate)
+            sft = random.Random(c.seed * 7919 + step).sample(demos, min(c.sft_batch, len(demos))) if demos else None
+            stats = learner.step(groups, sft) if groups or sft else {"groups": 0}
+            t2 = time.perf_counter()
+            compute = learner.train_tokens + sampler.tokens["generated"] + sampler.tokens["prefill"]
+            rewards = [r for g in groups for r in g.rewards]
+            passes = [x for g in groups for x in g.correct]
+            log["sample_seconds"] += t1 - t0
+            log["learn_seconds"] += t2 - t1
+            log["steps_log"].append({
+                "step": step + 1, "reward": sum(rewards) / max(1, len(rewards)), "pass_rate": sum(passes) / max(1, len(passes)),
+                "compute": compute, "train_tokens": learner.train_tokens, "sample_seconds": t1 - t0,
+                "learn_seconds": t2 - t1, "lag": learner.version - 1 - min((g.version for g in groups), default=0),
+                "truncated": sum(not f for g in groups for f in g.finished), "retired": len(pool.retired),
+                "reward_terms": dict(sampler.last_terms), **stats})
+            progress_postfix(bar, groups, stats)
+            if c.eval_every and (step + 1) % c.eval_every == 0:
+                acc = greedy_accuracy(model, tokenizer, task, eval_problems, c.lengths.rl_completion_tokens)
+                log["eval_curve"].append({"step": step + 1, "compute": compute, "train_tokens": learner.train_tokens,
+                                          "accuracy": acc})
+                logger.info("RL step %d: greedy accuracy %.3f at %d tokens", step + 1, acc, compute)
+            log["compute"] = compute
+            if ckpt is not None and ((step + 1) % c.checkpoint_every == 0 or step + 1 == c.max_steps):
+                ckpt.parent.mkdir(parents=True, exist_ok=True)
+                _save(ckpt, {"model": model.state_dict(), "optimizer": learner.optimizer.state_dict(),
+                             "sampler": sampler_model.state_dict(), "sampler_version": sampler.version,
+                             "version": learner.version, "train_tokens": learner.train_tokens,
+                             "sampler_tokens": dict(sampler.tokens), "pool": pool.state(), "log": log, "step": step + 1,
+                             "stale_dropped": buffer.stale_dropped})
     log.update(steps=c.max_steps, train_tokens=learner.train_tokens, sampler_tokens=dict(sampler.tokens),
                retired=sorted(pool.retired), stale_dropped=buffer.stale_dropped,
                optimizer_state=learner.optimizer.state_dict())

@@ -111,39 +111,38 @@ def evaluate(
     per_call = max(1, policy.batch_size // samples) if hasattr(policy, "batch_size") else 16
     before, t0 = policy.usage.copy(), time.perf_counter()
     records: list[dict[str, Any]] = []
-    bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}", disable=not progress, unit="problem")
-    for start in range(0, len(problems), per_call):
-        chunk = problems[start : start + per_call]
-        prefixes = [task.prompt(p) for p in chunk]
-        if thinking_budget is not None:
-            from search.budget_forcing import budget_forced
+    with tqdm(total=len(problems), desc=f"eval {task.name} {method}", disable=not progress, unit="problem") as bar:
+        for start in range(0, len(problems), per_call):
+            chunk = problems[start : start + per_call]
+            prefixes = [task.prompt(p) for p in chunk]
+            if thinking_budget is not None:
+                from search.budget_forcing import budget_forced
 
-            outs = budget_forced(policy, task, prefixes, thinking_budget, mode=budget_mode, n=samples,
-                                 temperature=temperature, top_p=top_p, seed=seed + start)
-        else:
-            outs = policy.sample(prefixes, samples, max_new_tokens=lengths.max_solution_tokens, temperature=temperature,
-                                 top_p=top_p, seed=seed + start)
-        for problem, comps in zip(chunk, outs):
-            answers = [task.extract_answer(c.text) for c in comps]
-            answer = majority_vote(answers)
-            ok = answer is not None and task.answers_match(answer, problem.answer)
-            flexible = majority_vote([_flexible_reader(task)(c.text) for c in comps])
-            records.append(
-                {
-                    "id": problem.id,
-                    "answer": answer,
-                    "reference": problem.answer,
-                    "correct": ok,
-                    "solution": comps[0].text,
-                    "outputs": len(comps),
-                    "truncated": sum(c.truncated for c in comps),
-                    **_flexible(task, problem, flexible),
-                }
-            )
-        bar.update(len(chunk))
-        done = sum(r["correct"] for r in records)
-        bar.set_postfix(acc=f"{done / len(records):.3f}")
-    bar.close()
+                outs = budget_forced(policy, task, prefixes, thinking_budget, mode=budget_mode, n=samples,
+                                     temperature=temperature, top_p=top_p, seed=seed + start)
+            else:
+                outs = policy.sample(prefixes, samples, max_new_tokens=lengths.max_solution_tokens, temperature=temperature,
+                                     top_p=top_p, seed=seed + start)
+            for problem, comps in zip(chunk, outs):
+                answers = [task.extract_answer(c.text) for c in comps]
+                answer = majority_vote(answers)
+                ok = answer is not None and task.answers_match(answer, problem.answer)
+                flexible = majority_vote([_flexible_reader(task)(c.text) for c in comps])
+                records.append(
+                    {
+                        "id": problem.id,
+                        "answer": answer,
+                        "reference": problem.answer,
+                        "correct": ok,
+                        "solution": comps[0].text,
+                        "outputs": len(comps),
+                        "truncated": sum(c.truncated for c in comps),
+                        **_flexible(task, problem, flexible),
+                    }
+                )
+            bar.update(len(chunk))
+            done = sum(r["correct"] for r in records)
+            bar.set_postfix(acc=f"{done / len(records):.3f}")
     report = _report(task, method, samples, records, policy.usage - before, t0, lengths, problems)
     report.thinking_budget = thinking_budget
     return report
@@ -228,23 +227,22 @@ def evaluate_search(
     cut = getattr(scorer, "truncated", None)  # the PRM's candidates cut at its positions, by problem id
     before, t0 = policy.usage.copy(), time.perf_counter()
     records: list[dict[str, Any]] = []
-    bar = tqdm(total=len(problems), desc=f"eval {task.name} {method}@{budget}", disable=not progress, unit="problem")
-    for start in range(0, len(problems), chunk):
-        part = list(problems[start : start + chunk])
-        cut_before = dict(cut) if cut is not None else {}
-        for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
-                                                            width=width, temperature=temperature, lengths=lengths)):
-            ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
-            solution = res.candidates[0] if res.candidates else ""
-            # the search chose by the strict reading; the flexible one reads its chosen solution when that gave none
-            flexible = res.answer if res.answer is not None else _flexible_reader(task)(solution)
-            records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
-                            "solution": solution, "usage": res.usage.to_dict(), "outputs": len(res.candidates),
-                            "truncated": res.truncated, **_flexible(task, problem, flexible),
-                            "scorer_truncated": cut.get(problem.id, 0) - cut_before.get(problem.id, 0) if cut else 0})
-        bar.update(len(part))
-        bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
-    bar.close()
+    with tqdm(total=len(problems), desc=f"eval {task.name} {method}@{budget}", disable=not progress, unit="problem") as bar:
+        for start in range(0, len(problems), chunk):
+            part = list(problems[start : start + chunk])
+            cut_before = dict(cut) if cut is not None else {}
+            for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
+                                                                width=width, temperature=temperature, lengths=lengths)):
+                ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
+                solution = res.candidates[0] if res.candidates else ""
+                # the search chose by the strict reading; the flexible one reads its chosen solution when that gave none
+                flexible = res.answer if res.answer is not None else _flexible_reader(task)(solution)
+                records.append({"id": problem.id, "answer": res.answer, "reference": problem.answer, "correct": ok,
+                                "solution": solution, "usage": res.usage.to_dict(), "outputs": len(res.candidates),
+                                "truncated": res.truncated, **_flexible(task, problem, flexible),
+                                "scorer_truncated": cut.get(problem.id, 0) - cut_before.get(problem.id, 0) if cut else 0})
+            bar.update(len(part))
+            bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
     return _report(task, method, budget, records, policy.usage - before, t0, lengths, problems)
 
 
