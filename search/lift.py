@@ -29,12 +29,20 @@ def can_lift(task) -> bool:
     return type(task).sub_problem is not Task.sub_problem
 
 
+def _fits(policy, prefix: str) -> bool:
+    """Whether ``policy`` can continue ``prefix``: it is shorter than the model's context (a policy that exposes
+    ``max_length`` and ``encode_prefix``, as ``HFPolicy`` does; any other is trusted)."""
+    limit, encode = getattr(policy, "max_length", None), getattr(policy, "encode_prefix", None)
+    return not limit or encode is None or len(encode(prefix)) < limit
+
+
 def lifted_candidates(policy, task, problems: Sequence[Problem], n: int, *, temperature: float, seed: int,
                       max_new_tokens: int, top_p: float = 1.0) -> list[SearchResult]:
     """``n`` lifted candidates per problem as ``SearchResult`` rows (no answer chosen), with their compute.
 
-    A problem without a sub-problem, or a sub-problem sample that lifts to nothing, gives fewer candidates. Both
-    sampling calls are batched over every problem; ``usage`` shares each call's prefill by generated tokens."""
+    A problem without a sub-problem, a sub-problem sample that lifts to nothing, or a lifted start that fills the
+    policy's context (a long, garbled sample one rung up) gives fewer candidates. Both sampling calls are batched
+    over every problem; ``usage`` shares each call's prefill by generated tokens."""
     before = policy.usage.copy()
     subs = [task.sub_problem(p) for p in problems]
     with_sub = [i for i, s in enumerate(subs) if s is not None]
@@ -48,7 +56,7 @@ def lifted_candidates(policy, task, problems: Sequence[Problem], n: int, *, temp
         sequences[i] += len(row)
         for c in row:
             start = task.lift_solution(problems[i], c.text)
-            if start is not None:
+            if start is not None and _fits(policy, task.prompt(problems[i]) + start):
                 starts.append((i, start))
     conts = policy.sample([task.prompt(problems[i]) + start for i, start in starts], n=1,
                           max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,

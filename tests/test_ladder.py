@@ -155,6 +155,26 @@ def test_lifted_candidates_continue_the_policys_own_lifted_steps(scripted_policy
     assert can_lift(rung) and not can_lift(get_task("countdown"))
 
 
+def test_a_lifted_start_that_fills_the_context_is_left_out_not_sampled(scripted_policy):
+    """A long, garbled sub-problem sample lifts to a start the model could not continue (HFPolicy refuses a prefix
+    at its max_position_embeddings); it gives no candidate, and the other samples still do."""
+    from search.lift import lifted_candidates
+
+    class SmallContext(scripted_policy):
+        max_length = 40
+
+        def encode_prefix(self, text):
+            return list(text)  # a character per token, as the tiny models
+
+    rung = ArithTask(digits=2, solution_format="carry").level_task(3)
+    p = rung.make_problem("37+48-91")
+    long = "37+48=" + "5" * 40 + "\nAnswer: 5"
+    policy = SmallContext({rung.prompt(rung.sub_problem(p)): ["37+48=85\nAnswer: 85", long],
+                           rung.prompt(p) + "37+48=85-91\n": ["85-91=-6\nAnswer: -6"]})
+    [result] = lifted_candidates(policy, rung, [p], 2, temperature=1.0, seed=0, max_new_tokens=32)
+    assert result.candidates == ["37+48=85-91\n85-91=-6\nAnswer: -6"]
+
+
 def test_lift_picks_the_next_rung_and_is_refused_where_it_cannot_run():
     from roadmap.app.ladder_config import next_rung
 
