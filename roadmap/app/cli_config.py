@@ -2,10 +2,14 @@
 
 search-and-learn runs ``python scripts/test_time_compute.py recipes/<model>/beam_search.yaml``;
 here ``roadmap eval --config recipes/real/<model>/beam_math500.yaml`` does the same. The file's
-keys are the command's long flags (``max_new_tokens`` or ``max-new-tokens`` for
-``--max-new-tokens``), plus ``command:`` naming the command it is for. Values become command-line
-tokens placed before the ones typed, so every value goes through the flag's own type check and a
-flag typed on the command line wins over the file. An unknown key fails at once, naming the
+keys are the command's long flags (``n``, ``method``, ``budget`` for ``--n``, ``--method``, ``--budget``), plus
+``command:`` naming the command it is for, and the sections a loop recipe writes the same settings in:
+``prompt:`` (``roadmap.core.tasks.PromptFormat``: ``{kind: chat}`` for ``--prompt-format chat``), ``lengths:``
+(``roadmap.core.Lengths``: ``{max_steps: 40}`` for ``--max-solution-steps 40``) and ``model:`` (``{dtype:
+bfloat16}`` for ``--dtype bfloat16``), so one recipe style serves every command. A flat key that a section holds
+(``prompt_format``, ``max_solution_steps``, ``dtype`` ...) still loads, with a deprecation note naming the section
+key. Values become command-line tokens placed before the ones typed, so every value goes through the flag's own
+type check and a flag typed on the command line wins over the file. An unknown key fails at once, naming the
 file, the key, the closest flag and the command's flags.
 """
 
@@ -13,12 +17,33 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from roadmap.core.errors import ConfigError, MissingPathError
 
-__all__ = ["expand_config"]
+__all__ = ["expand_config", "SECTIONS"]
+
+logger = logging.getLogger(__name__)
+
+
+def _sections() -> dict[str, dict[str, str]]:
+    """Recipe section -> its keys -> the flag (without dashes) each sets."""
+    from roadmap.app.cli_parser import LENGTH_FLAGS
+
+    return {
+        "prompt": {"kind": "prompt-format", "system_prompt": "system-prompt", "shots": "shots",
+                   "step_delimiter": "step-delimiter"},
+        "lengths": {field: flag[2:] for flag, field in LENGTH_FLAGS.items()},
+        # roadmap.core.backends.ModelOptions, as a loop recipe's model: section
+        "model": {k: k.replace("_", "-") for k in ("dtype", "device", "device_map", "attn_implementation",
+                                                  "trust_remote_code")},
+    }
+
+
+#: the sections a ``--config`` file may hold, as a loop recipe does: section -> key -> flag
+SECTIONS = _sections()
 
 
 def _flags(sub: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -87,7 +112,7 @@ def expand_config(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
                           f"run roadmap {wanted} --config {path}")
     flags = _flags(subparsers.choices[command])
     tokens: list[str] = []
-    for key, value in data.items():
+    for key, value in _flat(path, data, flags).items():
         name = str(key).replace("_", "-")
         if name not in flags:
             close = difflib.get_close_matches(name, sorted(flags), n=1)
@@ -97,3 +122,36 @@ def expand_config(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
         tokens += _tokens(path, name, value, flags[name])
     at = rest.index(command) + 1
     return rest[:at] + tokens + rest[at:]
+
+
+def _flat(path: str, data: dict, flags: dict[str, argparse.Action]) -> dict:
+    """``data`` with its sections (``prompt:``, ``lengths:``, ``model:``) spelled as flags; a flat key a section
+    holds gets a deprecation note naming the section key."""
+    by_flag = {flag: (section, key) for section, keys in SECTIONS.items() for key, flag in keys.items()}
+    out: dict = {}
+    old: dict[str, dict[str, str]] = {}  # flat keys a section holds: section -> {its key: value}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            for sub, v in value.items():
+                flag = SECTIONS[key].get(str(sub))
+                if flag is None or flag not in flags:
+                    takes = sorted(k for k, f in SECTIONS[key].items() if f in flags)
+                    raise ConfigError(f"--config {path}: {key}.{sub} is not a setting this command takes; "
+                                      f"its {key}: keys: {takes}")
+                if flag in out:
+                    raise ConfigError(f"--config {path}: {key}.{sub} and {flag.replace('-', '_')} set the same flag "
+                                      f"--{flag}; keep {key}.{sub}")
+                out[flag] = v
+            continue
+        name = str(key).replace("_", "-")
+        if name in by_flag and name in flags and key not in SECTIONS:
+            section, sub = by_flag[name]
+            old.setdefault(section, {})[sub] = _text(value)
+        if name in out:
+            raise ConfigError(f"--config {path}: {key} and a section key set the same flag --{name}; keep one")
+        out[name] = value
+    if old:
+        new = ", ".join(f"{section}: {{{', '.join(f'{k}: {v}' for k, v in keys.items())}}}" for section, keys in old.items())
+        logger.warning("%s: flat keys for settings a section holds are deprecated in a recipe; write %s (the style of "
+                       "every recipe, as a loop recipe writes them)", path, new)
+    return out
