@@ -170,7 +170,7 @@ def register_search(name: str, fn: SearchFn | None = None, *, needs_scorer: bool
     def add(f: SearchFn) -> SearchFn:
         taken = TEST_TIME_METHODS.get(name)
         if taken is not None and taken.fn is not f:
-            what = taken.fn.__qualname__ if taken.fn is not None else f"the {taken.kind} method"
+            what = getattr(taken.fn, "__qualname__", repr(taken.fn)) if taken.fn is not None else f"the {taken.kind} method"
             raise ValueError(f"test-time method {name!r} is already registered to {what}; pick another name")
         TEST_TIME_METHODS[name] = TestTimeMethod(name, "search", needs_scorer, "search", f)
         return f

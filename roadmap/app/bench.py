@@ -207,11 +207,12 @@ def bench_test_time(
     jobs, grouped = [], set()
     for key in todo:  # one job per search cell, one per (budget, seed) of the sampled methods (shared samples)
         if key[0] not in _SAMPLED:
-            jobs.append(Shard(f"{key[0]}@{key[1]} seed {key[2]}", (task, problems, config, key, None), 1))
+            jobs.append(Shard(f"{key[0]}@{key[1]} seed {key[2]}", BenchJob(task, problems, config, *key), 1))
         elif key[1:] not in grouped:
             grouped.add(key[1:])
             sampled = [m for m in _SAMPLED if (m, key[1], key[2]) in todo]
-            jobs.append(Shard(f"sampling@{key[1]} seed {key[2]}", (task, problems, config, key, sampled), len(sampled)))
+            jobs.append(Shard(f"sampling@{key[1]} seed {key[2]}", BenchJob(task, problems, config, *key, sampled),
+                              len(sampled)))
     with cells_path.open("a") as f:
 
         def emit(_, cells: list[dict]) -> None:
@@ -236,13 +237,26 @@ def bench_test_time(
     return result
 
 
-def bench_cells(resources: dict[str, Any], payload) -> list[dict]:
+@dataclass(frozen=True)
+class BenchJob:
+    """One job of the bench: the cell ``(method, budget, seed)``, or with ``sampled`` the cells of those sampled
+    methods at ``budget`` and ``seed``, which share one pool of samples."""
+
+    task: Any
+    problems: Sequence[Problem]
+    config: TestTimeConfig
+    method: str
+    budget: int
+    seed: int
+    sampled: list[str] | None = None
+
+
+def bench_cells(resources: dict[str, Any], job: BenchJob) -> list[dict]:
     """The cells of one bench job (a ``run_shards`` job): one search cell, or the sampled methods' cells."""
-    task, problems, config, key, sampled = payload
     policy, scorer = resources["policy"], resources.get("scorer")
-    if sampled is None:
-        return [_search_cell(policy, task, problems, scorer, *key, config)]
-    return _sampled_cells(policy, task, problems, scorer, key[1], key[2], config, sampled)
+    if job.sampled is None:
+        return [_search_cell(policy, job.task, job.problems, scorer, job.method, job.budget, job.seed, job.config)]
+    return _sampled_cells(policy, job.task, job.problems, scorer, job.budget, job.seed, job.config, job.sampled)
 
 
 #: the length limits a sampled method reads; stepwise methods (and registered ones) may read them all
