@@ -45,6 +45,13 @@ class BeamConfig:
             raise ConfigError(f"selection={self.selection!r} must be 'best' or 'weighted'")
 
 
+def _reward(node) -> float:
+    """A scored node's reward (every node beam search ranks was scored when it was expanded)."""
+    if node.reward is None:
+        raise RuntimeError(f"node {node.id} was ranked before it was scored")  # a bug, not bad input
+    return node.reward
+
+
 def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, keep: int) -> list[SearchResult]:
     trees = [new_tree(task, p) for p in problems]
     usage = [Usage() for _ in problems]
@@ -54,8 +61,8 @@ def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, kee
     for depth in range(config.expand.lengths.max_steps):
         frontier, owners = [], []
         for i, per_group in enumerate(beams):
-            for g, nodes in enumerate(per_group):
-                for node in nodes:
+            for g, kept in enumerate(per_group):
+                for node in kept:
                     frontier.append((trees[i], node))
                     owners.append((i, g))
         if not frontier:
@@ -81,14 +88,14 @@ def _search(policy, task, problems, scorer, config: BeamConfig, groups: int, kee
             for g in range(groups):
                 cands = candidates.get((i, g), [])
                 completed[i].extend(c for c in cands if nodes[c].terminal)
-                alive = sorted((c for c in cands if not nodes[c].terminal), key=lambda c: -nodes[c].reward)
+                alive = sorted((c for c in cands if not nodes[c].terminal), key=lambda c: -_reward(nodes[c]))
                 beams[i][g] = alive[:keep]
     results = []
     for i, p in enumerate(problems):
         tree = trees[i]
-        done = sorted(completed[i], key=lambda c: -tree.nodes[c].reward)
+        done = sorted(completed[i], key=lambda c: -_reward(tree.nodes[c]))
         answers = [tree.nodes[c].answer for c in done]
-        scores = [tree.nodes[c].reward for c in done]
+        scores = [_reward(tree.nodes[c]) for c in done]
         if config.selection == "best":
             answer = next((a for a in answers if a is not None), None)
         else:

@@ -190,9 +190,9 @@ def mcts(
         for i, new in zip(open_, kids):
             siblings = trees[i].children(leaves[i].id)
             if len(siblings) > len(new):  # widened: priors of old and new children are renormalised together
-                total = sum(c.prior for c in siblings) or 1.0
-                for c in siblings:
-                    c.prior /= total
+                total = sum(sib.prior for sib in siblings) or 1.0
+                for sib in siblings:
+                    sib.prior /= total
             expanded[i] += 1
 
         for i in live:

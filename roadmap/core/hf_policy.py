@@ -313,6 +313,8 @@ class HFPolicy:
         the step) is not fed yet, so the next expansion of this node prefills just that token.
         """
         rows = active.tolist()
+        if self.prefix_cache is None:
+            return
         for slot in slots:
             row = rows[slot]
             if not stopped[row]:

@@ -190,7 +190,7 @@ def unknown_characters(tokenizer, texts: Sequence[str]) -> Counter:
     (tokenizers fold it into neighbouring tokens)."""
     counts = Counter(ch for text in texts for ch in text if not ch.isspace())
     unk = getattr(tokenizer, "unk_token_id", None)
-    bad = Counter()
+    bad: Counter[str] = Counter()
     for ch, n in counts.items():
         ids = tokenizer(ch, add_special_tokens=False)["input_ids"]
         if not ids or (unk is not None and unk in ids):

@@ -111,7 +111,7 @@ def clean_stale_temps(path: str | Path) -> list[Path]:
     A temporary of a live process (another run writing right now) is left alone. Returns what was removed.
     """
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     if not path.parent.is_dir():
         return removed
     pattern = re.compile(rf"\.{re.escape(path.name)}\.(tmp|old)-(\d+)-[0-9a-f]{{8}}")

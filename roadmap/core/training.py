@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.outputs import StagedOutput
@@ -101,6 +101,12 @@ class BudgetMixin:
     ``("time_cap", False)`` and a WARNING says the budget was not finished.
     """
 
+    if TYPE_CHECKING:  # what the transformers.Trainer this is mixed into provides
+        state: Any
+        optimizer: Any
+
+        def add_callback(self, callback: Any) -> None: ...
+
     def init_budget(self, max_seconds: float | None = None, warmup_fraction: float = 0.03, min_lr_ratio: float = 0.05,
                     estimate_after: int = 10, decay_fraction: float | None = None):
         from transformers import TrainerCallback
@@ -156,7 +162,7 @@ class BudgetMixin:
         if state.global_step >= state.max_steps:
             return "budget", True
         why = "time_cap" if self.time_capped else "callback"
-        cap = f" by its time cap of {self.max_seconds / 60:.2f} minutes" if self.time_capped else ""
+        cap = f" by its time cap of {self.max_seconds / 60:.2f} minutes" if self.time_capped and self.max_seconds else ""
         logger.warning("%s stopped%s after %d of its %d steps: it did NOT finish its budget; the result is marked "
                        "completed=False, stopped_by=%r", type(self).__name__, cap, state.global_step, state.max_steps, why)
         return why, False

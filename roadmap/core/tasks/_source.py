@@ -18,6 +18,7 @@ import json
 import logging
 import random
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -230,15 +231,17 @@ class SourceTask(Task):
     def parse_row(self, index: int, row: dict, origin: str) -> Problem:
         """The problem of one source row; raises BadRowError (saying what is wrong) for an unusable row."""
 
+    def _row_parser(self, origin: str) -> Callable[[int, dict], Problem]:
+        """``parse_row`` for the rows of ``origin``."""
+        return lambda i, row: self.parse_row(i, row, origin)
+
     def load(self) -> dict[str, list[Problem]]:
         """All problems by split ("train", "test"), in source order; read once, then cached."""
         if self._splits is not None:
             return self._splits
         raw = load_source(self.source, self.hub_config, self.hub_splits, self.local_hint)
         parsed = {
-            r.split: collect_rows(
-                r.rows, lambda i, row, o=r.origin: self.parse_row(i, row, o), self.on_bad_row, r.origin
-            )
+            r.split: collect_rows(r.rows, self._row_parser(r.origin), self.on_bad_row, r.origin)
             for r in raw
         }
         parsed = _without_conflicts(parsed, self.on_bad_row)

@@ -153,7 +153,7 @@ class CountdownTask(Task):
             raise DataError(f"countdown: {len(numbers)} numbers {list(numbers)} is outside this level "
                             f"({cfg.min_numbers}..{cfg.max_numbers} numbers); change min_numbers/max_numbers")
         for x in numbers:
-            if isinstance(x, bool) or not isinstance(x, Integral) or not 1 <= x <= cfg.max_number:
+            if isinstance(x, bool) or not isinstance(x, Integral) or not 1 <= int(x) <= cfg.max_number:
                 raise DataError(f"countdown: number {x!r} is outside this level (whole numbers 1..{cfg.max_number}); "
                                 "pick numbers in range or raise max_number")
         return tuple(sorted(int(x) for x in numbers)), target
@@ -244,8 +244,10 @@ class CountdownTask(Task):
                     walk.read(line)
         return walk
 
-    def _answer_right(self, problem: Problem, state: State, answer: str) -> bool:
-        """Whether ``answer``, written where ``state`` is left, is right."""
+    def _answer_right(self, problem: Problem, state: State | None, answer: str | None) -> bool:
+        """Whether ``answer``, written where ``state`` is left, is right (no answer, or a lost walk, is not)."""
+        if answer is None:
+            return False
         if problem.answer == NONE:
             return answer == NONE
         return self.answers_match(answer, problem.answer) and state == (int(problem.answer),)

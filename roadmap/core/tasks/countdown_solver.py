@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -139,7 +140,7 @@ class Walk:
 
     numbers: State
     target: int
-    read_answer: object = None  # callable line -> answer text or None
+    read_answer: Callable[[str], str | None] | None = None  # line -> answer text or None
     path: list[State] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
 
@@ -168,7 +169,7 @@ class Walk:
             ok = nxt is not None and len(self.state) > 1
             if ok and m.group(6) is not None:  # the state written must be the one reached, at its depth
                 ok = parse_numbers(m.group(6)) == nxt and (m.group(5) is None or int(m.group(5)) == len(self.path))
-            if ok:
+            if ok and nxt is not None:
                 self.path.append(nxt)
             return Line("explore", text, ok)
         m = DEAD_LINE.match(text)
