@@ -15,8 +15,9 @@ means, and ``needs_scorer`` whether it needs a reward model:
   - ``mcts`` runs N simulations that each expand ``min(M, N)`` children: one step per simulation
     along the deepest path, so on solutions of about M steps it samples about as many steps as
     beam search at the same N;
-- ``sequential``: one greedy chain of thought under budget forcing (``search.budget_forcing``), N budget units of
-  thinking tokens, run by ``roadmap.app.bench``.
+- ``sequential``: one greedy chain of thought under budget forcing (``search.budget_forcing``): the bench runs it
+  at N × ``thinking_unit`` thinking tokens, ``roadmap eval --method sequential`` as greedy under
+  ``--thinking-budget`` tokens.
 
 The CLI's choices, the benchmark's methods and train-time search all read this registry, so a
 new search method is one ``register_search`` entry (``needs_scorer=False`` for one that runs without a
@@ -94,8 +95,8 @@ TEST_TIME_METHODS: dict[str, TestTimeMethod] = {}
 
 
 class _SearchMethods(MutableMapping):
-    """The ``search`` kind of ``TEST_TIME_METHODS`` as name -> function: a live view (setting an item registers a
-    method, deleting one unregisters it)."""
+    """The ``search`` kind of ``TEST_TIME_METHODS`` as name -> function: a live view (setting an item registers or
+    replaces a method's function, deleting one unregisters it)."""
 
     def __getitem__(self, name: str) -> SearchFn:
         entry = TEST_TIME_METHODS.get(name)
@@ -104,7 +105,13 @@ class _SearchMethods(MutableMapping):
         return entry.fn
 
     def __setitem__(self, name: str, fn: SearchFn) -> None:
-        register_search(name, fn)
+        """Replace the function of a search method (as a dict would: ``monkeypatch.setitem`` works), keeping its
+        ``needs_scorer``; a new name is registered as ``register_search(name, fn)`` would."""
+        entry = TEST_TIME_METHODS.get(name)
+        if entry is not None and entry.fn is None:
+            raise ValueError(f"test-time method {name!r} is the {entry.kind} method, not a search function; pick another name")
+        needs = entry.needs_scorer if entry is not None else True
+        TEST_TIME_METHODS[name] = TestTimeMethod(name, "search", needs, "search", fn)
 
     def __delitem__(self, name: str) -> None:
         self[name]  # noqa: B018  # KeyError for a name that is not a search method
@@ -297,4 +304,4 @@ register_search("beam", _beam("beam"))
 register_search("dvts", _beam("dvts"))
 register_search("mcts", _mcts)
 TEST_TIME_METHODS["sequential"] = TestTimeMethod("sequential", "sequential", needs_scorer=False,
-                                                 budget="N units of thinking tokens (TestTimeConfig.thinking_unit)")
+                                                 budget="bench: N × thinking_unit thinking tokens; eval: --thinking-budget tokens")

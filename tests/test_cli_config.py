@@ -1,6 +1,7 @@
 """`roadmap <command> --config FILE.yaml`: flags from a file, each type-checked, typed flags winning."""
 
 import pytest
+import yaml
 
 from roadmap.app.cli import main
 from roadmap.app.cli_config import expand_config
@@ -44,6 +45,14 @@ def test_a_recipe_writes_prompt_lengths_and_model_as_sections_like_a_loop_recipe
     [note] = [r.getMessage() for r in caplog.records]
     assert "deprecated" in note and "prompt: {kind: chat, system_prompt: Be brief.}" in note
     assert "lengths: {max_steps: 40, max_solution_tokens: 64, max_step_tokens: 32}" in note
+    # the note is YAML to copy: a value with a comma comes quoted
+    comma = tmp_path / "comma.yaml"
+    comma.write_text("command: eval\nsystem_prompt: 'Reason step by step, then answer.'\n")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        expand_config(["eval", "--policy", "p", "--config", str(comma)], parser)
+    hint = caplog.records[0].getMessage().split("write ", 1)[1].split(" (the style")[0]
+    assert yaml.safe_load(hint) == {"prompt": {"system_prompt": "Reason step by step, then answer."}}
     bad = _write(tmp_path, "command: eval\nlengths: {max_steps: 4, train_max_length: 9}\n")
     with pytest.raises(ValueError, match=r"lengths.train_max_length is not a setting this command takes; its "
                                          r"lengths: keys: \['max_solution_tokens', 'max_step_tokens'"):
@@ -56,8 +65,6 @@ def test_a_recipe_writes_prompt_lengths_and_model_as_sections_like_a_loop_recipe
 def test_every_shipped_recipe_for_a_command_is_in_the_one_style(caplog):
     """recipes/real's test-time recipes load without a deprecation note."""
     from pathlib import Path
-
-    import yaml
 
     parser = build_parser()
     recipes = [p for p in sorted(Path(__file__).resolve().parents[1].glob("recipes/**/*.yaml"))

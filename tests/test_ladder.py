@@ -161,15 +161,16 @@ def test_a_lifted_start_that_fills_the_context_is_left_out_not_sampled(scripted_
     from search.lift import lifted_candidates
 
     class SmallContext(scripted_policy):
-        max_length = 40
+        # "37+48-91\n" + "37+48=85-91\n" is 21 characters, one under the limit: continued; "37+48=851-91\n" makes
+        # 22, at the limit: HFPolicy refuses a prefix of max_length tokens, so it is left out
+        max_length = 22
 
         def encode_prefix(self, text):
             return list(text)  # a character per token, as the tiny models
 
     rung = ArithTask(digits=2, solution_format="carry").level_task(3)
     p = rung.make_problem("37+48-91")
-    long = "37+48=" + "5" * 40 + "\nAnswer: 5"
-    policy = SmallContext({rung.prompt(rung.sub_problem(p)): ["37+48=85\nAnswer: 85", long],
+    policy = SmallContext({rung.prompt(rung.sub_problem(p)): ["37+48=85\nAnswer: 85", "37+48=851\nAnswer: 851"],
                            rung.prompt(p) + "37+48=85-91\n": ["85-91=-6\nAnswer: -6"]})
     [result] = lifted_candidates(policy, rung, [p], 2, temperature=1.0, seed=0, max_new_tokens=32)
     assert result.candidates == ["37+48=85-91\n85-91=-6\nAnswer: -6"]

@@ -77,8 +77,7 @@ def test_every_test_time_method_is_one_typed_registry_entry():
     whether it needs a scorer; the CLI, the benchmark and evaluate read their names from it."""
     from roadmap.app.evaluate import METHODS
     from roadmap.core.tasks import get_task
-    from search import (TEST_TIME_METHODS, SearchTask, test_time_method, test_time_method_names,
-                        unregister_search)
+    from search import TEST_TIME_METHODS, SearchTask, test_time_method, test_time_method_names, unregister_search
 
     assert test_time_method_names() == ("greedy", "majority", *search_method_names(), "sequential")
     assert METHODS == test_time_method_names("sampling") == ("greedy", "majority")
@@ -95,6 +94,15 @@ def test_every_test_time_method_is_one_typed_registry_entry():
         register_search("greedy", get_search("bon"))
     unregister_search("greedy")
     assert "greedy" in TEST_TIME_METHODS and "greedy" not in SEARCH_METHODS
+    # SEARCH_METHODS behaves as the dict it was: an item set replaces a method's function, keeping its entry
+    bon = SEARCH_METHODS["bon"]
+    try:
+        SEARCH_METHODS["bon"] = get_search("weighted")
+        assert get_search("bon") is get_search("weighted") and TEST_TIME_METHODS["bon"].needs_scorer
+    finally:
+        SEARCH_METHODS["bon"] = bon
+    with pytest.raises(ValueError, match="'majority' is the sampling method"):
+        SEARCH_METHODS["majority"] = bon
     with pytest.raises(ValueError, match=r"method='nosuch' is not a test-time method; use one of \('greedy', 'majority'"):
         test_time_method("nosuch")
     # the narrow task protocol the search functions read: the real tasks and the test fakes have it

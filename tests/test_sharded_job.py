@@ -5,6 +5,7 @@ setting unless overwrite redoes it; a damaged shard file is run again, the other
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -50,6 +51,19 @@ def test_a_rerun_reuses_finished_shards_and_refuses_other_settings(tmp_path):
     assert CALLS == []
     assert [v for r in _run(tmp_path, {"setting": 2}, problems, overwrite=True) for v in r["squares"]][-1] == 36
     assert CALLS == [0, 3, 6]
+
+
+def test_the_shard_file_format_is_the_one_earlier_runs_wrote(tmp_path):
+    """Pinned: a shard's provenance keys and problems' fingerprint, so evaluation and label shards written before
+    ShardedJob (same keys, same sha256 of canonical JSON) still resume."""
+    _run(tmp_path, {"task": "t", "method": "greedy"}, _problems(2))
+    row = json.loads((tmp_path / "00000.json").read_text())
+    row = row.get("payload", row)  # the sealed envelope, if any
+    assert row["provenance"] == {"task": "t", "method": "greedy", "shard": 0, "start": 0, "seed": 100,
+                                 "problems": "d34f4a95e0ae5d52"}
+    canonical = '[["p0", "0", "0"], ["p1", "1", "1"]]'  # (id, question, answer) per problem, as JSON
+    assert hashlib.sha256(canonical.encode()).hexdigest()[:16] == "d34f4a95e0ae5d52"
+    assert row["squares"] == [0, 1]
 
 
 def test_a_damaged_shard_is_run_again_and_the_others_kept(tmp_path):

@@ -146,12 +146,16 @@ def _flat(path: str, data: dict, flags: dict[str, argparse.Action]) -> dict:
         name = str(key).replace("_", "-")
         if name in by_flag and name in flags and key not in SECTIONS:
             section, sub = by_flag[name]
-            old.setdefault(section, {})[sub] = _text(value)
+            old.setdefault(section, {})[sub] = value
         if name in out:
-            raise ConfigError(f"--config {path}: {key} and a section key set the same flag --{name}; keep one")
+            raise ConfigError(f"--config {path}: {key} sets the flag --{name}, which another key of the file sets "
+                              "too; keep one")
         out[name] = value
     if old:
-        new = ", ".join(f"{section}: {{{', '.join(f'{k}: {v}' for k, v in keys.items())}}}" for section, keys in old.items())
+        import yaml
+
+        new = ", ".join(yaml.safe_dump({section: keys}, default_flow_style=True, sort_keys=False, width=10**6).strip()[1:-1]
+                        for section, keys in old.items())  # flow style, quoted where YAML needs it
         logger.warning("%s: flat keys for settings a section holds are deprecated in a recipe; write %s (the style of "
                        "every recipe, as a loop recipe writes them)", path, new)
     return out
