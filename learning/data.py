@@ -90,7 +90,7 @@ def sft_rows(rows: Sequence[dict[str, Any]], k: int = 1, *, task=None, scorer=No
         floor = -1.0 if min_score is None else min_score
         kept = [(r, [t for x, t in sorted(zip(sc, sols), key=lambda z: -z[0]) if x >= floor])
                 for (r, sols), sc in zip(kept, scores)]
-    out = {"prompt": [], "completion": [], "id": []}
+    out: dict[str, list] = {"prompt": [], "completion": [], "id": []}
     pair = task.training_text if isinstance(task, Task) else (lambda prompt, text: (prompt, text))
     for r, sols in kept:
         for text in sols[:k]:
@@ -107,7 +107,7 @@ def solution_pairs(rows: Sequence[dict[str, Any]], max_pairs_per_problem: int = 
 
     _check(rows)
     rng = random.Random(seed)
-    out = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": []}
+    out: dict[str, list] = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": []}
     for r in rows:
         verdicts = {t.strip(): ok for t, ok in zip(r["candidates"], r["candidate_correct"]) if t.strip()}
         good = [t for t, ok in verdicts.items() if ok]
@@ -151,7 +151,7 @@ def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visit
 
     if not 0 <= margin < 1:
         raise ConfigError(f"margin={margin} must lie in [0, 1)")
-    out = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": [], "margin": []}
+    out: dict[str, list] = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": [], "margin": []}
     for r in rows:
         tree = row_tree(r)
         if tree is None:

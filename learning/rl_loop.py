@@ -62,7 +62,7 @@ class PromptPool:
         self.order, self.cursor = ids, 0
 
     def draw(self, n: int) -> list:
-        out = []
+        out: list = []
         while len(out) < n:
             if self.cursor >= len(self.order):
                 self.epoch += 1
@@ -144,12 +144,12 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
     demos = encode_demonstrations(policy, demonstrations) if c.sft_weight else []
     if optimizer_state is not None:
         learner.optimizer.load_state_dict(optimizer_state)
-        for g in learner.optimizer.param_groups:
-            g["lr"] = c.learning_rate
+        for group in learner.optimizer.param_groups:
+            group["lr"] = c.learning_rate
     buffer = RolloutBuffer(c.max_lag)
     pool = PromptPool(problems, seed=c.seed, retire_pass_rate=c.retire_pass_rate, retired=retired)
     eval_problems = task.problems("test", n=c.eval_problems, seed=c.seed) if c.eval_every else []
-    log = {"steps_log": [], "eval_curve": [], "compute": 0, "sample_seconds": 0.0, "learn_seconds": 0.0}
+    log: dict[str, Any] = {"steps_log": [], "eval_curve": [], "compute": 0, "sample_seconds": 0.0, "learn_seconds": 0.0}
     start = 0
     ckpt = Path(checkpoint_dir) / "rl_checkpoint.pt" if checkpoint_dir is not None else None
     if ckpt is not None and ckpt.exists():

@@ -106,7 +106,7 @@ def _below(tree: Tree, task, problem: Problem, before: list[str], sibling: Node,
     right steps given the wrong branch (never an answer line, never a step wrong in itself)."""
     branch = list(before) + [_lines(task, sibling)[line]]
     pending = _lines(task, sibling)[line + 1:]
-    node, out = sibling, []
+    node, out = sibling, list[str]()
     while len(out) < depth:
         if not pending:
             kids = [c for c in tree.children(node.id) if c.visits > 0 and c.step.strip()]

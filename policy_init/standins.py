@@ -186,7 +186,7 @@ def _build_model(family: str, tokenizer, config: StandinConfig):
         cfg = transformers.GPT2Config(n_embd=config.hidden_size, n_layer=config.num_layers, n_head=config.num_heads,
                                       n_positions=config.max_position_embeddings, **common, **config.extra)
     else:
-        shape = {"hidden_size": config.hidden_size, "intermediate_size": config.intermediate_size,
+        shape: dict[str, int | None] = {"hidden_size": config.hidden_size, "intermediate_size": config.intermediate_size,
                  "num_hidden_layers": config.num_layers, "num_attention_heads": config.num_heads,
                  "num_key_value_heads": config.num_kv_heads,
                  "max_position_embeddings": config.max_position_embeddings}

@@ -88,6 +88,12 @@ class _Item:
         if self.final_known:
             self.soft[-1] = 1.0 if self.correct else 0.0
 
+    def labels(self) -> list[float]:
+        """The soft label of every step, once labelling has set them all (a step left unset is a bug)."""
+        if any(v is None for v in self.soft):
+            raise RuntimeError(f"problem {self.problem.id!r}: a step was left unlabelled ({self.soft})")
+        return [float(v) for v in self.soft if v is not None]
+
     def solution_prefix(self, i: int) -> str:
         """Steps 0..i, ready for the next step (no prompt)."""
         return self.delim.join(self.steps[: i + 1]) + self.delim
@@ -194,8 +200,8 @@ def label_solutions(
         "answer": [it.problem.answer for it in items],
         "prompt": [it.prompt for it in items],
         "steps": [list(it.steps) for it in items],
-        "soft_labels": [[float(v) for v in it.soft] for it in items],
-        "hard_labels": [[1.0 if v > 0 else 0.0 for v in it.soft] for it in items],
+        "soft_labels": [it.labels() for it in items],
+        "hard_labels": [[1.0 if v > 0 else 0.0 for v in it.labels()] for it in items],
         "correct": [bool(it.correct) for it in items],
         "method": [config.method] * len(items),
         "rollouts": [it.rollouts for it in items],

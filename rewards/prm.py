@@ -39,6 +39,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from roadmap.core.errors import ConfigError, MissingPathError, PRMLengthError
 from roadmap.core.hf_load import check_model_files, check_tokenizer_fits
@@ -124,6 +125,7 @@ class ContextGuard:
     """
 
     name = "reward model"
+    model: Any  # the transformers model whose positions are guarded, set by the subclass
 
     def _init_guard(self) -> None:
         self.truncated = 0
@@ -331,17 +333,17 @@ class ProcessRewardModel(ContextGuard):
             if not idx:
                 continue
             width = max(len(encoded[i][0]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            batch = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             judged = torch.zeros((len(idx), width))
             for r, i in enumerate(idx):
                 seq, start, kept, wrote = encoded[i]
-                ids[r, : len(seq)] = torch.tensor(seq)
+                batch[r, : len(seq)] = torch.tensor(seq)
                 mask[r, : len(seq)] = 1
                 judged[r, start : judged_end(self.readout, seq, kept, wrote)] = 1.0
             self.scored_tokens += int(mask.sum())
             with torch.inference_mode():
-                logits = token_logits(self.model, self.readout, ids.to(device), mask.to(device))
+                logits = token_logits(self.model, self.readout, batch.to(device), mask.to(device))
                 if self.readout == "step_end":
                     probs = torch.sigmoid(logits).cpu()
                 else:
@@ -353,7 +355,7 @@ class ProcessRewardModel(ContextGuard):
 
     def save_pretrained(self, path) -> None:
         p = Path(path)
-        meta = {"kind": self.kind, "step_delimiter": self.step_delimiter, "readout": self.readout}
+        meta: dict[str, Any] = {"kind": self.kind, "step_delimiter": self.step_delimiter, "readout": self.readout}
         if self.readout == "likelihood":  # the two scalars live in the marker, the LM in its own files
             meta["calibration"] = [float(self.model.verifier_scale.detach()), float(self.model.verifier_bias.detach())]
             state = {k: v for k, v in self.model.state_dict().items() if not k.startswith("verifier_")}
@@ -364,6 +366,21 @@ class ProcessRewardModel(ContextGuard):
         (p / MARKER).write_text(json.dumps(meta, indent=2))
 
 
+class StepModel(Protocol):
+    """What ``PRMScorer`` reads of a reward model: ``ProcessRewardModel``, ``RatioPRM`` and the public PRMs."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def tokenizer(self) -> Any: ...
+
+    @property
+    def last_truncated(self) -> list[int]: ...
+
+    def step_scores(self, prompts: Sequence[Any], solutions: Sequence[Any]) -> list[list[float]]: ...
+
+
 class PRMScorer:
     """``StepScorer`` over a reward model: aggregated step scores of each partial solution.
 
@@ -372,7 +389,7 @@ class PRMScorer:
     run whose candidates can reach that far.
     """
 
-    def __init__(self, prm: ProcessRewardModel, task, aggregation: str = "min") -> None:
+    def __init__(self, prm: StepModel, task, aggregation: str = "min") -> None:
         aggregate([], aggregation)  # validates the name
         self.prm = prm
         self.task = task
@@ -386,8 +403,8 @@ class PRMScorer:
         limit = getattr(self.prm, "max_positions", None)
         if limit is None or not problems:
             return
-        n, problem = max((self._prompt_tokens(p), i) for i, p in enumerate(problems))
-        problem = problems[problem]
+        n, longest = max((self._prompt_tokens(p), i) for i, p in enumerate(problems))
+        problem = problems[longest]
         if n >= limit:
             raise PRMLengthError(f"problem {problem.id!r}: its prompt is {n} tokens and the reward model reads "
                                  f"{limit} positions, so no step could be scored; use a reward model with a longer "
@@ -469,8 +486,9 @@ def _load_for_training(init, readout: str, kwargs: dict | None = None):
         model = AutoModelForTokenClassification.from_config(cfg)
     else:
         model = AutoModelForTokenClassification.from_pretrained(init, config=cfg, **(kwargs or {}))
-    head = getattr(model, "score", None)  # the token-classification head of transformers' decoder models
-    if readout == "tokens" and getattr(head, "bias", None) is not None:
+    # the bias of the token-classification head (``score``) of transformers' decoder models
+    bias = getattr(getattr(model, "score", None), "bias", None)
+    if readout == "tokens" and bias is not None:
         with torch.no_grad():
-            head.bias.fill_(_TOKENS_HEAD_BIAS)
+            bias.fill_(_TOKENS_HEAD_BIAS)
     return model

@@ -21,6 +21,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rewards.prm import (
     DEFAULT_READOUT,
@@ -195,7 +196,8 @@ def split_by_problem(rows, eval_fraction: float) -> tuple[list, list]:
     Whole problems go to one side, so labels of one problem are never both trained on and judged;
     the split is the same on every run and every machine (``roadmap.core.tasks.base.hash_split``).
     """
-    train, evals = [], []
+    train: list = []
+    evals: list = []
     for r in rows:
         held_out = eval_fraction > 0 and hash_split(problem_key(r), eval_fraction) == "test"
         (evals if held_out else train).append(r)
@@ -280,14 +282,15 @@ def train_reward_model(
             save_total_limit=1, remove_unused_columns=False, label_names=["step_labels"],
             **_eval_schedule(config, bool(evals)),
         ))
-        optimizers = (None, None)
+        optimizers: tuple[Any, None] = (None, None)
         if config.readout == "likelihood":  # the calibration scalars learn far faster than the LM
             calibration = [model.verifier_scale, model.verifier_bias]
             body = [p for n, p in model.named_parameters() if not n.startswith("verifier_")]
-            optimizers = (torch.optim.AdamW([
+            groups: list[dict[str, Any]] = [
                 {"params": body, "lr": config.learning_rate, "weight_decay": 0.01},
                 {"params": calibration, "lr": config.calibration_lr, "weight_decay": 0.0},
-            ]), None)
+            ]
+            optimizers = (torch.optim.AdamW(groups), None)
         trainer = trainer_class()(
             model=model, args=args, train_dataset=train, eval_dataset=evals or None, optimizers=optimizers,
             data_collator=collate_rows(tokenizer.pad_token_id or 0), compute_metrics=held_out_metrics(evals, how),

@@ -293,6 +293,8 @@ class PublicPRMScorer(PRMScorer):
     """``StepScorer`` over a public PRM: the task's steps of each partial solution, scored and aggregated
     (``PRMScorer``'s batching and aggregation; the PRM reads the bare question and the split steps)."""
 
+    prm: _PublicPRM
+
     def _step_scores(self, problems: Sequence[Problem], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         questions = [p.question for p, sols in zip(problems, solutions) for _ in sols]
         return self.prm.step_scores(questions, [self.task.split_steps(s) for sols in solutions for s in sols])
@@ -321,7 +323,7 @@ def _load_public(path: Path, fmt: str, options, batch_size: int) -> _PublicPRM:
         from transformers import AutoModel
 
         model = AutoModel.from_pretrained(path, **{**kwargs, "trust_remote_code": True})
-        cls = QwenPRM
+        cls: type[_PublicPRM] = QwenPRM
     else:
         from transformers import AutoModelForCausalLM
 

@@ -430,3 +430,20 @@ def test_every_shipped_recipe_loads(name, tmp_path):
     config = load_ladder_recipe(path) if is_ladder_recipe(path) else load_recipe(path, **given)
     if name == "ladder.yaml":
         assert config.lift and config.task_args["solution_format"] == "carry"
+
+
+def test_a_rung_without_a_step_checker_keeps_its_data_and_leaves_the_step_figure_unknown(tmp_path, monkeypatch):
+    """The step checker only analyses the kept data: a task without ``step_labels`` (a plugin's) still climbs,
+    with ``kept_steps_right`` None instead of a crash."""
+    from roadmap.app.ladder import _Ladder
+
+    config = LadderConfig(levels=[2, 3], seed_levels=[2], search_problems=4, selection="verified",
+                          search={"method": "bon", "budget": 2, "temperature": 1.0, "shard_size": 2})
+    ladder = _Ladder(config, tmp_path, say=lambda s: None)
+    oracle = _ArithOracle(ArithTask(digits=2, solution_format="carry"))
+    monkeypatch.setattr(ladder, "policy", lambda k: oracle)
+    monkeypatch.delattr(ArithTask, "step_labels")
+    (tmp_path / "iter_1").mkdir()
+    out = ladder.search(1, [3])
+    assert out["levels"]["3"]["kept"] == 4 and out["levels"]["3"]["steps_right"] is None
+    assert out["kept_steps_right"] is None and out["kept_answer_right"] == 1.0

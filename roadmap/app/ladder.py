@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ class _Ladder:
         self.rungs = {lv: self.task.level_task(lv) for lv in config.levels}
         self.lengths = config.lengths_config
 
-    def phase(self, k: int, name: str, fn: Callable[[], dict]) -> dict:
+    def phase(self, k: int, name: str, fn: Callable[..., dict]) -> dict:
         from roadmap.app.loop import run_phase
 
         return run_phase(self.dir, k, name, fn, self.say)
@@ -173,7 +173,7 @@ class _Ladder:
         """Learner rl: the answer-only problems RL draws from at ``level``, the same in every iteration."""
         return self.answer_only(level, self.c.search_problems, seed=self.c.seed + 104729 + level)
 
-    def search(self, k: int, levels: list[int], lifted: list[int] = ()) -> dict:
+    def search(self, k: int, levels: list[int], lifted: Sequence[int] = ()) -> dict:
         """Search each chosen level's answer-only problems; keep one selected solution per problem (``selection``).
         A level in ``lifted`` is searched by lifting (``search.lift``) with the search's budget and temperature."""
         from rewards import VerifierScorer
@@ -198,7 +198,7 @@ class _Ladder:
                                        progress=True, overwrite=True)
                 rows = read_trees(folder / "trees.jsonl")
             tokens += summary["usage"]["generated_tokens"] + summary["usage"]["prefill_tokens"]
-            n_right = 0
+            n_right: int | None = 0
             by_id = {p.id: p for p in problems}
             for row in rows:
                 answers = [rung.extract_answer(t) for t in row["candidates"]]
@@ -207,9 +207,11 @@ class _Ladder:
                     continue
                 problem = by_id[row["problem_id"]]
                 answer_right = rung.is_correct(problem, text)
-                # the step checker is read here only to analyse the kept data, never to choose it
-                steps_right = answer_right and all(rung.step_labels(problem, text))
-                n_right += steps_right
+                # the step checker is read here only to analyse the kept data, never to choose it; a task
+                # without one (step_labels) leaves the figure unknown (None), not a crash
+                check = getattr(rung, "step_labels", None)
+                steps_right = (answer_right and all(check(problem, text))) if check is not None else None
+                n_right = None if steps_right is None or n_right is None else n_right + steps_right
                 prompt, completion = rung.training_text(row["prompt"], text)
                 kept.append({"prompt": prompt, "completion": completion, "id": row["problem_id"], "level": lv,
                              "source": f"iter_{k}", "answer_right": answer_right,
@@ -224,7 +226,8 @@ class _Ladder:
         atomic_write_text(self.dir / f"iter_{k}" / "data.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
         n = len(kept)
         return {"levels": _by_name(per_level), "kept": n, "data_tokens": tokens,
-                "kept_steps_right": sum(r["steps_right"] for r in kept) / n if n else None,
+                "kept_steps_right": (sum(r["steps_right"] for r in kept) / n
+                                     if n and all(r["steps_right"] is not None for r in kept) else None),
                 "kept_answer_right": sum(r["answer_right"] for r in kept) / n if n else None}
 
     def lifted_search(self, policy, rung, level: int, problems, folder: Path, config) -> tuple[dict, list[dict]]:
@@ -290,7 +293,10 @@ class _Ladder:
             t0 = time.perf_counter()
             fresh = not (self.dir / f"iter_{k}" / "learn.done.json").exists()  # a resumed iteration times nothing
             (self.dir / f"iter_{k}").mkdir(parents=True, exist_ok=True)
-            probe, search, data, extra = {"chosen": [], "pass_rate": {}}, {}, 0, {}
+            probe: dict[str, Any] = {"chosen": [], "pass_rate": {}}
+            search: dict[str, Any] = {}
+            extra: dict[str, Any] = {}
+            data = 0
             if c.control == "none":
                 probe = self.phase(k, "probe", lambda k=k: self.probe(k))
                 data = probe["data_tokens"]

@@ -23,6 +23,7 @@ times the weight), the RL counterpart of the SFT ladder's replay.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -91,7 +92,7 @@ def probe_window(pool: list, k: int, n: int) -> list:
     return [pool[(start + i) % len(pool)] for i in range(min(n, len(pool)))]
 
 
-def learn_rl(ladder, k: int, levels: list[int], solved: list[str] = ()) -> dict[str, Any]:
+def learn_rl(ladder, k: int, levels: list[int], solved: Sequence[str] = ()) -> dict[str, Any]:
     """Iteration ``k``'s learn phase with ``learning.rl.rl_step`` at ``levels``; its metrics. ``solved``: ids the
     probe solved in every sample, retired with those earlier iterations retired (no-positive-resampling)."""
     import json

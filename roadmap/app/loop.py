@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["LoopConfig", "RecipeError", "run_loop", "load_recipe", "learn_here"]
 
 
-def run_phase(run_dir: Path, k: int, name: str, fn: Callable[[], dict], say: Callable[[str], None]) -> dict:
+def run_phase(run_dir: Path, k: int, name: str, fn: Callable[..., dict], say: Callable[[str], None]) -> dict:
     """Iteration ``k``'s phase ``name``: its metrics from ``iter_k/<name>.done.json`` when that marker exists, else
     ``fn()``'s, timed and written to the marker (the unit of resume of the loop and the ladder)."""
     from roadmap.core.integrity import read_sealed_json, write_sealed_json
@@ -74,7 +74,7 @@ class _Run:
         self.task.set_prompt_format(config.prompt_format, _tokenizer(config) if config.prompt_format.chat else None)
         self.algorithm = config.learner.name
 
-    def phase(self, k: int, name: str, fn: Callable[[], dict]) -> dict:
+    def phase(self, k: int, name: str, fn: Callable[..., dict]) -> dict:
         return run_phase(self.dir, k, name, fn, self.say)
 
     def policy_dir(self, k: int) -> Path:

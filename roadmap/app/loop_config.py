@@ -101,7 +101,8 @@ def _unknown(keys, known, where: str, elsewhere: dict[str, str] | None = None) -
     unknown = sorted(set(keys) - set(known))
     if not unknown:
         return
-    belongs = "".join(f"; {k!r} belongs to {elsewhere[k]}" for k in unknown if k in (elsewhere or {}))
+    elsewhere = elsewhere or {}
+    belongs = "".join(f"; {k!r} belongs to {elsewhere[k]}" for k in unknown if k in elsewhere)
     close = {k: m[0] for k in unknown if (m := difflib.get_close_matches(k, sorted(known), n=1))}
     if len(unknown) == 1 and close:
         guess = f" (did you mean {close[unknown[0]]!r}?)"

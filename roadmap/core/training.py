@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from roadmap.core.errors import ConfigError, MissingPathError
 from roadmap.core.outputs import StagedOutput
@@ -104,6 +104,8 @@ class BudgetMixin:
     if TYPE_CHECKING:  # what the transformers.Trainer this is mixed into provides
         state: Any
         optimizer: Any
+        lr_scheduler: Any
+        source_dtype: Any  # the checkpoint's dtype, set by each trainer's builder; the save casts back to it
 
         def add_callback(self, callback: Any) -> None: ...
 
@@ -276,10 +278,14 @@ def training_args(scratch: Path, seed: int, **kwargs) -> dict[str, Any]:
             **kwargs}
 
 
+#: the result type a trainer's ``result`` callback builds (``SFTResult``, ``PRMResult`` ...), returned as is
+ResultT = TypeVar("ResultT", bound=TrainResult)
+
+
 def run_staged_training(
     out: str | Path, kind: str, *, config: Any, build: Callable[[Path], Any], save: Callable[[Any, Path], None],
-    result: Callable[[Any, dict[str, Any]], TrainResult], result_file: str, inputs: Mapping[str, Path] | None = None,
-) -> TrainResult:
+    result: Callable[[Any, dict[str, Any]], ResultT], result_file: str, inputs: Mapping[str, Path] | None = None,
+) -> ResultT:
     """The skeleton of every trainer: stage, seed, build, train, save, write result and marker, rename.
 
     Args:
