@@ -59,6 +59,8 @@ __all__ = ["RewardModelConfig", "RewardModelResult", "split_by_problem", "train_
 
 #: the held-out measures ``keep_best`` can choose checkpoints by (``RewardModelConfig.select_by``)
 SELECT_BY = ("step_auc", "selection_auc")
+#: the label columns a reward model trains on: the MC fraction, or its 0/1 rounding
+LABEL_KINDS = ("soft", "hard")
 
 
 @dataclass
@@ -110,7 +112,7 @@ class RewardModelConfig:
     gradient_accumulation_steps: int = accumulation_field()
 
     def __post_init__(self) -> None:
-        if self.labels not in ("soft", "hard"):
+        if self.labels not in LABEL_KINDS:
             raise ConfigError(f"labels={self.labels!r} must be 'soft' or 'hard'")
         if self.readout not in READOUTS:
             raise ConfigError(f"readout={self.readout!r} is unknown; use one of {READOUTS}")

@@ -24,6 +24,7 @@ from roadmap.app.cli_checks import (
     prompt_format_from_args,
 )
 from roadmap.app.cli_config import expand_config
+from roadmap.app.cli_fields import config_values
 from roadmap.app.cli_parser import build_parser
 from roadmap.app.plugins import load_plugins
 from roadmap.core.errors import ConfigError, RoadmapError
@@ -201,17 +202,8 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
     task = _task(args, args.policy)
     _bind_prompt(args, task, args.policy, task.problems("train", n=None))  # the characters SFT reads
-    given = {"num_problems": args.problems, "learning_rate": args.lr, "batch_size": args.batch_size}
-    config = SFTWarmStartConfig(
-        output_dir=args.out,
-        max_minutes=args.minutes,
-        max_steps=args.max_steps,
-        lora=args.lora,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        lengths=lengths_from_args(args),
-        **{k: v for k, v in given.items() if v is not None},
-    )
+    config = SFTWarmStartConfig(output_dir=args.out, overwrite=args.overwrite, lengths=lengths_from_args(args),
+                                **config_values(args, "sft"))
     result = warm_start(args.policy, task, config)
     print(format_table([result.to_dict()], ["output_dir", "steps", "train_tokens", "wall_seconds",
                                             "tokens_per_second", "first_loss", "final_loss"]))
@@ -225,8 +217,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
     problems = checked_problems(task, "train", args.n, args.seed)
     _bind_prompt(args, task, args.policy, problems)
     lengths = lengths_from_args(args)
-    config = LabelConfig(method=args.method, rollouts=args.rollouts, temperature=args.temperature, seed=args.seed,
-                         lengths=lengths)
+    config = LabelConfig(seed=args.seed, lengths=lengths, **config_values(args, "label"))
     workers = _workers(args, task, completer=args.completer)
     policy = None if workers.remote else _policy(args)
     completer = _policy(args, args.completer) if args.completer and not workers.remote else None
@@ -235,10 +226,10 @@ def _cmd_label(args: argparse.Namespace) -> int:
         inputs["completer"] = input_fingerprints(argparse.Namespace(**{**vars(args), "policy": args.completer}))[0][
             "policy"]
     dataset, _ = label_problems(task, problems, args.out, samples=args.samples, config=config,
-                                temperature=args.temperature, lengths=lengths, shard_size=args.shard_size,
+                                temperature=config.temperature, lengths=lengths, shard_size=args.shard_size,
                                 policy=policy, completer=completer, workers=workers, inputs=inputs,
                                 overwrite=args.overwrite)
-    summary = {"out": args.out, "method": args.method, **rollout_summary(dataset),
+    summary = {"out": args.out, "method": config.method, **rollout_summary(dataset),
                "correct_fraction": sum(dataset["correct"]) / max(1, len(dataset))}
     print(format_table([summary], list(summary)))
     return 0
@@ -247,11 +238,8 @@ def _cmd_label(args: argparse.Namespace) -> int:
 def _reward_model_config(args: argparse.Namespace):
     from rewards import RewardModelConfig
 
-    return RewardModelConfig(output_dir=args.out, labels=args.label_type, epochs=args.epochs,
-                             max_minutes=args.minutes, learning_rate=args.lr, batch_size=args.batch_size,
-                             seed=args.seed, readout=args.readout, overwrite=args.overwrite,
-                             pairwise_weight=args.pairwise_weight, select_by=args.select_by,
-                             lengths=lengths_from_args(args))
+    return RewardModelConfig(output_dir=args.out, overwrite=args.overwrite, lengths=lengths_from_args(args),
+                             **config_values(args, args.command))
 
 
 def _cmd_train_prm(args: argparse.Namespace) -> int:
@@ -281,9 +269,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from roadmap.app.train_search import TrainSearchConfig, search_train
 
     task = _task(args, args.policy)
-    config = TrainSearchConfig(method=args.method, budget=args.budget, width=args.width,
-                               mcts_evaluation=args.mcts_evaluation, shard_size=args.shard_size, seed=args.seed,
-                               temperature=args.temperature, lengths=lengths_from_args(args))
+    config = TrainSearchConfig(seed=args.seed, lengths=lengths_from_args(args), **config_values(args, "search"))
     problems = checked_problems(task, args.split, args.n, args.seed)
     inputs, scorer_inputs = input_fingerprints(args)
     _bind_prompt(args, task, args.policy, problems)

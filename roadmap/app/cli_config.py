@@ -63,6 +63,10 @@ def _tokens(path: str, key: str, value, action: argparse.Action) -> list[str]:
             raise ConfigError(f"{path}: {key}={value!r} must be true or false (it switches {flag})")
         on = value if isinstance(action, argparse._StoreTrueAction) else not value
         return [flag] if on else []
+    if isinstance(action, argparse.BooleanOptionalAction):  # a config's bool field: --lora / --no-lora
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {key}={value!r} must be true or false (it switches {action.option_strings[0]})")
+        return [action.option_strings[0 if value else 1]]  # option_strings: --lora, --no-lora (aliases after)
     if isinstance(action, argparse._AppendAction):
         items = value if isinstance(value, list) else [value]
         return [t for item in items for t in (flag, _text(item))]

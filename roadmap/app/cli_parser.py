@@ -12,13 +12,13 @@ import argparse
 from roadmap.app.cli_checks import (
     fraction,
     int_list,
-    max_steps,
     nonnegative_float,
     nonnegative_int,
     positive_float,
     positive_int,
     probability,
 )
+from roadmap.app.cli_fields import config_options
 
 __all__ = ["build_parser", "OVERWRITE_COMMANDS", "LENGTH_FLAGS", "length_options"]
 
@@ -73,7 +73,7 @@ def worker_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``roadmap`` parser; ``args.command`` names the sub-command to run."""
     from roadmap.app.bench import bench_methods  # greedy, majority and the search registry's methods
-    from search.registry import MCTS_EVALUATIONS, search_method_names, test_time_method_names
+    from search.registry import search_method_names, test_time_method_names
 
     parser = argparse.ArgumentParser(prog="roadmap", description="o1-roadmap: search and learning for reasoning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -170,13 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     task_options(p)
     prompt_options(p)
     p.add_argument("--out", required=True)
-    p.add_argument("--problems", type=positive_int, default=None, help="training problems (default: the config's)")
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-time budget")
-    p.add_argument("--max-steps", type=max_steps, default=-1)
-    p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default: the config's)")
-    p.add_argument("--batch-size", type=positive_int, default=None, help="sequences per step (default: the config's)")
-    p.add_argument("--lora", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    config_options(p, "sft")
     length_options(p, ("--max-length",))
 
     p = sub.add_parser("label", help="sample solutions and label their steps automatically (MC or binary search)")
@@ -187,9 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the label dataset (datasets.save_to_disk)")
     p.add_argument("--n", type=positive_int, default=500, help="train problems")
     p.add_argument("--samples", type=positive_int, default=4, help="solutions sampled per problem")
-    p.add_argument("--method", default="mc", choices=["mc", "binary"])
-    p.add_argument("--rollouts", type=positive_int, default=8, help="rollouts per probed step prefix")
-    p.add_argument("--temperature", type=nonnegative_float, default=1.0)
+    config_options(p, "label")
     length_options(p, ("--max-new-tokens", "--rollout-tokens"))
     p.add_argument("--batch-size", type=positive_int, default=256)
     model_options(p)
@@ -198,30 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="problems per resumable shard; shard s is sampled with seed + its first problem's index")
     worker_options(p)
 
-    for name, kind, helptext in (("train-prm", "prm", "train a process reward model on step labels"),
-                                 ("train-orm", "orm", "train an outcome reward model on the labelled solutions")):
+    for name, helptext in (("train-prm", "train a process reward model on step labels"),
+                           ("train-orm", "train an outcome reward model on the labelled solutions")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--labels", required=True, help="label dataset folder from `roadmap label`")
         p.add_argument("--init", required=True, help="policy folder whose weights start the reward model")
         task_options(p)
         prompt_options(p)
         p.add_argument("--out", required=True)
-        p.add_argument("--label-type", default="soft" if kind == "prm" else "hard", choices=["soft", "hard"])
-        p.add_argument("--epochs", type=positive_float, default=2.0)
-        p.add_argument("--minutes", type=positive_float, default=None, help="wall-time budget")
-        p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default: by readout)")
-        p.add_argument("--batch-size", type=positive_int, default=32)
-        p.add_argument("--readout", default="likelihood" if kind == "prm" else "step_end",
-                       choices=["likelihood", "tokens", "step_end"],
-                       help="step score: calibrated likelihood of each token, a new per-token head, or the "
-                            "step end's score alone (rewards.prm)")
-        p.add_argument("--pairwise-weight", type=nonnegative_float, default=0.0,
-                       help="weight of the within-problem pairwise term (right vs wrong solutions of one problem, "
-                            "on the scores selection reads) added to the step BCE; 0: BCE only")
-        p.add_argument("--select-by", default="step_auc", choices=["step_auc", "selection_auc"],
-                       help="held-out measure the saved checkpoint is chosen by: step ROC-AUC, or the "
-                            "within-problem AUC best-of-N and search need")
-        p.add_argument("--seed", type=int, default=0)
+        config_options(p, name)
         length_options(p, ("--max-length",))
 
     p = sub.add_parser("search", help="train-time search over training problems; writes trees for learning")
@@ -231,21 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for shards/, trees.jsonl and summary.json (resumable)")
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--n", type=positive_int, default=256, help="problems to search")
-    p.add_argument("--method", default="mcts", choices=search_method_names())
-    p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem")
-    p.add_argument("--width", type=positive_int, default=4, help="beam width, or children per MCTS expansion")
-    p.add_argument("--mcts-evaluation", default="rollout", choices=MCTS_EVALUATIONS,
-                   help="MCTS leaf values: PRM, verified rollout, or both")
-    p.add_argument("--temperature", type=nonnegative_float, default=1.0,
-                   help="sampling temperature of the search (below 1: fewer step errors; the recipes use 0.3)")
+    config_options(p, "search", choices={"method": tuple(search_method_names())})
     p.add_argument("--prm", default=None, help="reward model folder guiding the search (default: the verifier)")
     p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])
-    p.add_argument("--shard-size", type=positive_int, default=64, help="problems per resumable shard")
     length_options(p)
     p.add_argument("--batch-size", type=positive_int, default=256)
     model_options(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the problems drawn and of the search")
     worker_options(p)
 
     p = sub.add_parser("bench", help="benchmarks; `roadmap bench test-time`: accuracy vs compute per method")
