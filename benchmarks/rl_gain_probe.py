@@ -2,7 +2,7 @@
 
     # how many rewarded samples reach the right answer through a wrong step (ground-truth step check)
     python benchmarks/rl_gain_probe.py audit --policy P --temperature 1.0
-    # the RL learner (learning.rl_roles.Learner, ScaleRL preset) fed the *reference* solutions as the
+    # the RL learner (learning.rl_roles.RLLearner, ScaleRL preset) fed the *reference* solutions as the
     # rewarded sample of each group, beside a fixed wrong one: does the learner itself raise accuracy?
     python benchmarks/rl_gain_probe.py reference --policy P --lr 3e-5 --negative-weight 0
 
@@ -48,7 +48,7 @@ def cmd_reference(args) -> None:
 
     from learning.rl import scalerl_config
     from learning.rl_loop import greedy_accuracy
-    from learning.rl_roles import Learner, RolloutGroup, _completion_logps
+    from learning.rl_roles import RLLearner, RolloutGroup, _completion_logps
     from roadmap.core.lengths import Lengths
     from roadmap.core.precision import load_trainable_lm
     from roadmap.core.tasks import get_task
@@ -59,7 +59,7 @@ def cmd_reference(args) -> None:
     tok, model, _ = load_trainable_lm(args.policy)
     cfg = scalerl_config(learning_rate=args.lr, warmup_steps=10, max_steps=args.steps,
                          negative_weight=args.negative_weight, lengths=Lengths(rl_completion_tokens=64))
-    learner = Learner(model, tok.pad_token_id, cfg)
+    learner = RLLearner(model, tok.pad_token_id, cfg)
     problems = task.problems("train", n=16 * args.steps, seed=3)
     held_out = task.problems("test", n=500, seed=0)
     curve = [greedy_accuracy(model, tok, task, held_out, 64)]

@@ -6,7 +6,7 @@ actors of one core each (``torch.set_num_threads(1)``), on the project's Ray pat
 (``roadmap.core.distributed.start_ray``: a local Ray, or ``ray_address``'s cluster):
 
 - ``SamplerActor`` holds a ``Sampler`` over its own copy of the weights; ``LearnerActor`` holds
-  the ``Learner`` (model and optimizer) and evaluates.
+  the ``RLLearner`` (model and optimizer) and evaluates.
 - This process only coordinates: as soon as batch s arrives it asks the sampler for batch s+1,
   then the learner trains on batch s while the sampler samples. Sampling and learning overlap.
 - After every ``weight_sync_every`` optimizer steps the learner's weights go to the sampler in
@@ -40,7 +40,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from learning.rl_loop import PromptPool, _save, greedy_accuracy
-from learning.rl_roles import Learner, RolloutBuffer, Sampler, progress_postfix
+from learning.rl_roles import RLLearner, RolloutBuffer, Sampler, progress_postfix
 from roadmap.core.errors import ConfigError, RLActorError
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class LearnerActor:
     def __init__(self, model, tokenizer, task, config, optimizer_state=None, eval_problems=(), threads: int = 1):
         _one_core(threads)
         self.tokenizer, self.task, self.config, self.eval_problems = tokenizer, task, config, list(eval_problems)
-        self.learner = Learner(model, tokenizer.pad_token_id, config)
+        self.learner = RLLearner(model, tokenizer.pad_token_id, config)
         if optimizer_state is not None:
             self.learner.optimizer.load_state_dict(optimizer_state)
             for g in self.learner.optimizer.param_groups:

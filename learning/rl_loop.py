@@ -33,7 +33,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from learning.rl_roles import Learner, RolloutBuffer, Sampler, continuation_ids, progress_postfix
+from learning.rl_roles import RLLearner, RolloutBuffer, Sampler, continuation_ids, progress_postfix
 from roadmap.core.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
                       prefix_cache_tokens=0)
     sampler = Sampler(policy, task, reward_fns, reward_weights, c.num_generations, c.temperature,
                       c.lengths.rl_completion_tokens, c.fp32_lm_head)
-    learner = Learner(model, policy.pad_id, c)
+    learner = RLLearner(model, policy.pad_id, c)
     demos = encode_demonstrations(policy, demonstrations) if c.sft_weight else []
     if optimizer_state is not None:
         learner.optimizer.load_state_dict(optimizer_state)

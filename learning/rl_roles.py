@@ -9,7 +9,7 @@ objects that meet only through ``RolloutGroup`` records and weight updates:
   was sampled with and the sampler's log-probabilities of its tokens (the behaviour policy).
 - ``RolloutBuffer`` hands the learner only groups at most ``max_lag`` optimizer steps old; an
   older group is dropped and counted, never trained on.
-- ``Learner`` owns the trainable model and its optimizer; one ``step`` turns groups into
+- ``RLLearner`` owns the trainable model and its optimizer; one ``step`` turns groups into
   advantages (``learning.rl_losses``) and one optimizer update, importance-weighted against the
   behaviour log-probabilities, so off-policy tokens are corrected.
 
@@ -27,7 +27,7 @@ from typing import Any
 from learning.rl_losses import aggregation_weights, default_aggregation, group_advantages, policy_loss
 from roadmap.core.errors import ConfigError
 
-__all__ = ["RolloutGroup", "RolloutBuffer", "Sampler", "Learner", "combine_rewards", "padded"]
+__all__ = ["RolloutGroup", "RolloutBuffer", "Sampler", "RLLearner", "combine_rewards", "padded"]
 
 
 @dataclass
@@ -249,7 +249,7 @@ class Sampler:
         return groups
 
 
-class Learner:
+class RLLearner:
     """The trainable model, its AdamW optimizer, and one RL update per ``step``."""
 
     def __init__(self, model, pad_id: int, config) -> None:

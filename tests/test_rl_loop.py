@@ -15,7 +15,7 @@ import torch
 from learning.rl import RLConfig, rl_rewards, rl_step, scalerl_config
 from learning.rl_loop import PromptPool
 from learning.rl_losses import aggregation_weights, group_advantages, policy_loss
-from learning.rl_roles import Learner, RolloutBuffer, RolloutGroup, Sampler, _completion_logps, combine_rewards
+from learning.rl_roles import RLLearner, RolloutBuffer, RolloutGroup, Sampler, _completion_logps, combine_rewards
 from roadmap.core import HFPolicy, Lengths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ def test_a_learner_step_moves_the_policy_towards_rewarded_samples(tiny_dir):
     from roadmap.core.precision import load_trainable_lm
 
     tok, model, _ = load_trainable_lm(tiny_dir)
-    learner = Learner(model, tok.pad_token_id, RLConfig(loss_type="cispo", learning_rate=1e-2))
+    learner = RLLearner(model, tok.pad_token_id, RLConfig(loss_type="cispo", learning_rate=1e-2))
     good, bad = [5, 6, 7], [8, 9, 10]
 
     def logps():
@@ -217,7 +217,7 @@ def test_negative_weight_zero_stops_pushing_below_average_samples_down(tiny_dir)
 
     def moved(negative_weight: float):
         tok, model, _ = load_trainable_lm(tiny_dir)
-        learner = Learner(model, tok.pad_token_id, RLConfig(negative_weight=negative_weight, loss_type="cispo",
+        learner = RLLearner(model, tok.pad_token_id, RLConfig(negative_weight=negative_weight, loss_type="cispo",
                                                             learning_rate=1e-3))
         with torch.no_grad():
             token_lp = _completion_logps(model, [2, 2], seqs, tok.pad_token_id, temperature=1.0, fp32_head=True,
@@ -246,7 +246,7 @@ def test_decay_steps_anneal_the_learning_rate_linearly_over_the_last_steps(tiny_
     from roadmap.core.precision import load_trainable_lm
 
     tok, model, _ = load_trainable_lm(tiny_dir)
-    learner = Learner(model, tok.pad_token_id, RLConfig(max_steps=4, decay_steps=2, warmup_steps=0,
+    learner = RLLearner(model, tok.pad_token_id, RLConfig(max_steps=4, decay_steps=2, warmup_steps=0,
                                                         learning_rate=1e-3))
     group = RolloutGroup(problem_id="p", prompt="1+1\n", prompt_ids=[1, 5], completion_ids=[[6, 2], [7, 2]],
                          behaviour_logps=[[-1.0, -1.0], [-1.0, -1.0]], sampler_logprob=[-2.0, -2.0],
@@ -296,19 +296,19 @@ def test_the_supervised_term_learns_the_demonstrations_even_when_no_group_carrie
         assert pids == policy.encode_prefix(prompt) and comp[-1] == policy.eos_ids[0]
         assert policy.tokenizer.decode(comp[:-1]) == completion
     tok, model, _ = load_trainable_lm(tiny_dir)
-    learner = Learner(model, tok.pad_token_id, RLConfig(sft_weight=1.0, learning_rate=3e-3, zero_variance_filter=True))
+    learner = RLLearner(model, tok.pad_token_id, RLConfig(sft_weight=1.0, learning_rate=3e-3, zero_variance_filter=True))
     flat = [RolloutGroup(problem_id="p", prompt="1+1\n", prompt_ids=[1, 5], completion_ids=[[6, 2], [7, 2]],
                          behaviour_logps=[[-1.0, -1.0], [-1.0, -1.0]], sampler_logprob=[-2.0, -2.0],
                          rewards=[0.0, 0.0], correct=[0.0, 0.0], finished=[True, True], version=0, exact=[True, True])]
     losses = [learner.step(flat, demos)["sft_loss"] for _ in range(8)]
     assert losses[-1] < 0.8 * losses[0]
     assert learner.step(flat, None)["rows"] == 0  # without demonstrations the flat step carries nothing
-    pure = Learner(model, tok.pad_token_id, RLConfig(learning_rate=3e-3, zero_variance_filter=True))
+    pure = RLLearner(model, tok.pad_token_id, RLConfig(learning_rate=3e-3, zero_variance_filter=True))
     assert "sft_loss" not in pure.step(flat, demos)  # sft_weight 0: demonstrations are ignored
     firsts = []
     for accumulate in (1, 4):  # micro-batches change the memory, not the loss or the update
         tok, model, _ = load_trainable_lm(tiny_dir)
-        learner = Learner(model, tok.pad_token_id, RLConfig(sft_weight=1.0, zero_variance_filter=True,
+        learner = RLLearner(model, tok.pad_token_id, RLConfig(sft_weight=1.0, zero_variance_filter=True,
                                                             gradient_accumulation_steps=accumulate))
         firsts.append((learner.step(flat, demos)["sft_loss"], learner.step(flat, demos)["sft_loss"]))
     assert firsts[0] == pytest.approx(firsts[1], rel=1e-4)
