@@ -39,9 +39,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from learning.rl_loop import PromptPool, _save, greedy_accuracy
+from learning.rl_loop import PromptPool, _save, greedy_accuracy, inputs_fingerprint
 from learning.rl_roles import RLLearner, RolloutBuffer, Sampler, progress_postfix
-from roadmap.core.errors import ConfigError, RLActorError
+from roadmap.core.errors import ConfigError, RLActorError, StaleOutputError
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +160,11 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
     if state is not None and state.get("mode") != "async":
         raise ConfigError(f"{ckpt} was written by the alternating loop (async_sampler: false); resume it with "
                           "async_sampler: false, or give an empty checkpoint folder")
+    fingerprint = inputs_fingerprint(problems)
+    if state is not None and state.get("inputs") not in (None, fingerprint):
+        raise StaleOutputError(f"{ckpt} was trained on other problems (inputs {state['inputs']}, this run's "
+                               f"{fingerprint}); resume with the problems it was started on, or give an empty "
+                               "checkpoint folder")
     pool = PromptPool(problems, seed=c.seed, retire_pass_rate=c.retire_pass_rate, retired=retired)
     buffer = RolloutBuffer(c.max_lag)
     eval_problems = task.problems("test", n=c.eval_problems, seed=c.seed) if c.eval_every else []
@@ -300,7 +305,7 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
                         pending = {**pending, "weights": ray.get(pending["weights"])}
                     _save(ckpt, {**lstate, "mode": "async", "published_version": published, "pending": pending,
                                  "sampler_tokens": dict(sampler_tokens), "pool": pool.state(), "log": log,
-                                 "step": step + 1, "stale_dropped": buffer.stale_dropped})
+                                 "step": step + 1, "stale_dropped": buffer.stale_dropped, "inputs": fingerprint})
         final = learner_call("state")
         model.load_state_dict(final["model"])
         log.update(steps=c.max_steps, train_tokens=final["train_tokens"], sampler_tokens=dict(sampler_tokens),

@@ -22,6 +22,7 @@ repeats at most that step.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -34,11 +35,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from learning.rl_roles import RLLearner, RolloutBuffer, Sampler, continuation_ids, progress_postfix
-from roadmap.core.errors import ConfigError, DataError
+from roadmap.core.errors import ConfigError, DataError, StaleOutputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PromptPool", "run_rl", "greedy_accuracy"]
+__all__ = ["PromptPool", "run_rl", "greedy_accuracy", "inputs_fingerprint"]
 
 
 class PromptPool:
@@ -105,6 +106,18 @@ def _save(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def inputs_fingerprint(problems: Sequence, demonstrations: Sequence[tuple[str, str]] = ()) -> str:
+    """A short hash of what an RL run trains from: its problems (id, question, answer, in order) and its
+    demonstrations (prompt, completion). A checkpoint records it, so a resume on other inputs is refused."""
+    h = hashlib.sha256()
+    for p in problems:
+        h.update(f"{p.id}\x00{p.question}\x00{p.answer}\x01".encode())
+    h.update(b"\x02")
+    for prompt, completion in demonstrations:
+        h.update(f"{prompt}\x00{completion}\x01".encode())
+    return h.hexdigest()[:16]
+
+
 def encode_demonstrations(policy, demonstrations: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, completion ids) of (prompt, completion) texts, encoded as the sampler encodes its samples: the
     prompt with BOS, the completion as its continuation, ending with EOS (added unless the text already ends in it)."""
@@ -152,11 +165,17 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
     log: dict[str, Any] = {"steps_log": [], "eval_curve": [], "compute": 0, "sample_seconds": 0.0, "learn_seconds": 0.0}
     start = 0
     ckpt = Path(checkpoint_dir) / "rl_checkpoint.pt" if checkpoint_dir is not None else None
+    fingerprint = inputs_fingerprint(problems, demonstrations)
     if ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if state.get("mode") == "async":
             raise ConfigError(f"{ckpt} was written by the asynchronous loop (async_sampler: true); resume it with "
                              "async_sampler: true, or give an empty checkpoint folder")
+        saved = state.get("inputs")  # None: a checkpoint from before inputs were recorded
+        if saved is not None and saved != fingerprint:
+            raise StaleOutputError(
+                f"{ckpt} was trained on other problems or demonstrations (inputs {saved}, this run's {fingerprint}); "
+                "resume with the inputs it was started on, or give an empty checkpoint folder")
         model.load_state_dict(state["model"])
         learner.optimizer.load_state_dict(state["optimizer"])
         sampler.load_weights(state["sampler"], state["sampler_version"])
@@ -207,7 +226,7 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
                              "sampler": sampler_model.state_dict(), "sampler_version": sampler.version,
                              "version": learner.version, "train_tokens": learner.train_tokens,
                              "sampler_tokens": dict(sampler.tokens), "pool": pool.state(), "log": log, "step": step + 1,
-                             "stale_dropped": buffer.stale_dropped})
+                             "stale_dropped": buffer.stale_dropped, "inputs": fingerprint})
     log.update(steps=c.max_steps, train_tokens=learner.train_tokens, sampler_tokens=dict(sampler.tokens),
                retired=sorted(pool.retired), stale_dropped=buffer.stale_dropped,
                optimizer_state=learner.optimizer.state_dict())

@@ -330,3 +330,29 @@ def test_bad_supervised_settings_are_named(tiny_dir, arith_task, tmp_path):
     recipe.write_text("policy: p\nlearn: {algorithm: grpo, sft_weight: 0.5}\n")
     with pytest.raises(RecipeError, match="sft_weight"):  # the loop has no demonstrations: refused at load
         load_recipe(recipe)
+
+
+def test_a_checkpoint_is_resumed_only_on_the_inputs_it_was_started_on(tiny_dir, arith_task, tmp_path):
+    """The checkpoint records its problems and demonstrations: a resume on others is refused, naming the fix;
+    on the same ones it continues from the saved step."""
+    from learning.rl import rl_rewards
+    from learning.rl_loop import run_rl
+    from roadmap.core.errors import StaleOutputError
+    from roadmap.core.precision import load_trainable_lm
+
+    def go(problems, demos, steps):
+        cfg = scalerl_config(num_generations=2, prompts_per_step=2, max_steps=steps, sft_weight=0.5 if demos else 0.0,
+                             lengths=Lengths(rl_completion_tokens=8))
+        rewards, weights = rl_rewards(arith_task, cfg)
+        tok, model, _ = load_trainable_lm(str(tiny_dir))
+        return run_rl(model, tok, arith_task, problems, cfg, rewards, weights, checkpoint_dir=tmp_path / "ckpt",
+                      demonstrations=demos)
+
+    problems = arith_task.problems("train", n=4, seed=0)
+    demos = [(arith_task.prompt(p), arith_task.reference_solution(p)) for p in problems[:2]]
+    assert [s["step"] for s in go(problems, demos, 1)["steps_log"]] == [1]
+    with pytest.raises(StaleOutputError, match="other problems or demonstrations"):
+        go(arith_task.problems("train", n=4, seed=1), demos, 2)
+    with pytest.raises(StaleOutputError, match="empty checkpoint folder"):
+        go(problems, demos[:1], 2)
+    assert [s["step"] for s in go(problems, demos, 2)["steps_log"]] == [1, 2]
