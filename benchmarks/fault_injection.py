@@ -60,7 +60,21 @@ def tiny_policy(folder: Path) -> Path:
     return folder
 
 
+def _fresh_tqdm_lock() -> None:
+    """Give a forked child its own tqdm write lock. The fork copies the parent's locks as they are, and a thread of
+    the parent (tqdm's monitor takes the lock every few seconds; any bar drawn in a thread) can hold it at that
+    moment: the child's first progress bar then waits forever (seen once in CI, a start hung 20 minutes)."""
+    import threading
+
+    from tqdm import std
+
+    std.TqdmDefaultWriteLock.th_lock = threading.RLock()
+    std.TqdmDefaultWriteLock.mp_lock = multiprocessing.get_context("fork").RLock()
+    std.tqdm.set_lock(std.TqdmDefaultWriteLock())
+
+
 def _child(argv: list[str], log: str) -> None:
+    _fresh_tqdm_lock()
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
