@@ -61,16 +61,24 @@ def tiny_policy(folder: Path) -> Path:
 
 
 def _fresh_tqdm_lock() -> None:
-    """Give a forked child its own tqdm write lock. The fork copies the parent's locks as they are, and a thread of
-    the parent (tqdm's monitor takes the lock every few seconds; any bar drawn in a thread) can hold it at that
-    moment: the child's first progress bar then waits forever (seen once in CI, a start hung 20 minutes)."""
+    """Give a forked child tqdm write locks of its own. A fork copies the parent's locks as they are, and tqdm's
+    lock includes a multiprocessing lock shared with every forked process: a child SIGKILLed while drawing a bar
+    leaves it taken, and the next bar of the parent (or of the next child) waits forever (seen in CI: a pytest
+    worker hung in a later test's progress bar). Each tqdm class that holds a lock of its own (``get_lock`` sets
+    it on the class it is called on, e.g. ``tqdm.auto``'s) gets the fresh one too."""
     import threading
 
     from tqdm import std
 
     std.TqdmDefaultWriteLock.th_lock = threading.RLock()
     std.TqdmDefaultWriteLock.mp_lock = multiprocessing.get_context("fork").RLock()
-    std.tqdm.set_lock(std.TqdmDefaultWriteLock())
+    fresh = std.TqdmDefaultWriteLock()
+    todo = [std.tqdm]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls is std.tqdm or "_lock" in vars(cls):
+            cls._lock = fresh
 
 
 def _child(argv: list[str], log: str) -> None:

@@ -31,51 +31,47 @@ def test_two_kills_with_a_truncated_file_each_resume_to_the_uninterrupted_result
     assert out["runs"] == [{"run": "attacked_1", "kills": 2, "last_exit": 0, "identical": True}], out
 
 
-def _bar_in_child(reset: bool) -> None:
-    import os
+def _killed_holding_the_lock(reset: bool, ready) -> None:
+    import time
 
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     if reset:
         from fault_injection import _fresh_tqdm_lock
 
         _fresh_tqdm_lock()
-    with tqdm(total=1, disable=False, file=open(os.devnull, "w")) as bar:
-        bar.update()
-    os._exit(0)
+    tqdm.get_lock().acquire()  # what a bar does while it draws
+    ready.set()
+    time.sleep(60)  # SIGKILLed here, as the benchmark kills a start
 
 
-def test_a_forked_start_draws_its_bars_though_a_parent_thread_held_the_tqdm_lock():
-    """The hang seen in CI: a thread of the parent holds tqdm's write lock at the fork, so the child's first bar
-    waits forever on its copy. The child's fresh lock draws at once; without it the child is still stuck."""
+def test_a_start_killed_while_drawing_a_bar_leaves_the_parents_bars_free():
+    """The hang seen in CI: a forked start SIGKILLed while it held tqdm's lock, whose multiprocessing half is shared
+    across forks, left it taken, and the pytest worker's next progress bar waited forever. With the child's own
+    locks the parent's stays free; without them it stays taken."""
     import multiprocessing
-    import threading
+    import os
+    import signal
 
-    from tqdm import tqdm
+    from tqdm import std
+    from tqdm.auto import tqdm
 
-    held, done = threading.Event(), threading.Event()
-
-    def hold():
-        with tqdm.get_lock():
-            held.set()
-            done.wait(30)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    held.wait(10)
+    tqdm.get_lock()  # the parent made a bar before forking (the subclass now holds its own lock)
     ctx = multiprocessing.get_context("fork")
-    try:
-        fixed, stuck = ctx.Process(target=_bar_in_child, args=(True,)), ctx.Process(target=_bar_in_child, args=(False,))
-        fixed.start()
-        stuck.start()
-        fixed.join(20)
-        stuck.join(2)
-        assert fixed.exitcode == 0
-        assert stuck.exitcode is None  # the copied, held lock: the bar never draws
-    finally:
-        done.set()
-        t.join()
-        for proc in (fixed, stuck):
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+    free = {}
+    for reset in (True, False):
+        ready = ctx.Event()
+        proc = ctx.Process(target=_killed_holding_the_lock, args=(reset, ready))
+        proc.start()
+        assert ready.wait(20)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        mp_lock = std.TqdmDefaultWriteLock.mp_lock
+        free[reset] = mp_lock.acquire(timeout=2)
+        if free[reset]:
+            mp_lock.release()
+        else:  # the semaphore a killed child took: give this process a new one, as the fix gives each child
+            std.TqdmDefaultWriteLock.mp_lock = ctx.RLock()
+            std.tqdm.set_lock(std.TqdmDefaultWriteLock())
+            tqdm.set_lock(std.tqdm.get_lock())
+    assert free == {True: True, False: False}
