@@ -39,9 +39,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from learning.rl_loop import PromptPool, _save, greedy_accuracy, inputs_fingerprint
+from learning.rl_loop import PromptPool, _save, check_resume_inputs, greedy_accuracy, inputs_fingerprint
 from learning.rl_roles import RLLearner, RolloutBuffer, Sampler, progress_postfix
-from roadmap.core.errors import ConfigError, RLActorError, StaleOutputError
+from roadmap.core.errors import ConfigError, RLActorError
 
 logger = logging.getLogger(__name__)
 
@@ -161,10 +161,8 @@ def run_rl_async(model, tokenizer, task, problems: Sequence, config, reward_fns,
         raise ConfigError(f"{ckpt} was written by the alternating loop (async_sampler: false); resume it with "
                           "async_sampler: false, or give an empty checkpoint folder")
     fingerprint = inputs_fingerprint(problems)
-    if state is not None and state.get("inputs") not in (None, fingerprint):
-        raise StaleOutputError(f"{ckpt} was trained on other problems (inputs {state['inputs']}, this run's "
-                               f"{fingerprint}); resume with the problems it was started on, or give an empty "
-                               "checkpoint folder")
+    if state is not None:
+        check_resume_inputs(state, fingerprint, ckpt)
     pool = PromptPool(problems, seed=c.seed, retire_pass_rate=c.retire_pass_rate, retired=retired)
     buffer = RolloutBuffer(c.max_lag)
     eval_problems = task.problems("test", n=c.eval_problems, seed=c.seed) if c.eval_every else []

@@ -22,7 +22,6 @@ repeats at most that step.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -39,7 +38,7 @@ from roadmap.core.errors import ConfigError, DataError, StaleOutputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PromptPool", "run_rl", "greedy_accuracy", "inputs_fingerprint"]
+__all__ = ["PromptPool", "run_rl", "greedy_accuracy", "inputs_fingerprint", "check_resume_inputs"]
 
 
 class PromptPool:
@@ -109,13 +108,19 @@ def _save(path: Path, payload: dict) -> None:
 def inputs_fingerprint(problems: Sequence, demonstrations: Sequence[tuple[str, str]] = ()) -> str:
     """A short hash of what an RL run trains from: its problems (id, question, answer, in order) and its
     demonstrations (prompt, completion). A checkpoint records it, so a resume on other inputs is refused."""
-    h = hashlib.sha256()
-    for p in problems:
-        h.update(f"{p.id}\x00{p.question}\x00{p.answer}\x01".encode())
-    h.update(b"\x02")
-    for prompt, completion in demonstrations:
-        h.update(f"{prompt}\x00{completion}\x01".encode())
-    return h.hexdigest()[:16]
+    from roadmap.core.io import json_fingerprint
+
+    return json_fingerprint([[(p.id, p.question, p.answer) for p in problems], [list(d) for d in demonstrations]])
+
+
+def check_resume_inputs(state: dict, fingerprint: str, ckpt: Path) -> None:
+    """Refuse to resume the checkpoint ``state`` (read from ``ckpt``) on inputs other than those it was started on;
+    a checkpoint from before inputs were recorded resumes as before."""
+    saved = state.get("inputs")
+    if saved is not None and saved != fingerprint:
+        raise StaleOutputError(
+            f"{ckpt} was trained on other problems or demonstrations (inputs {saved}, this run's {fingerprint}); "
+            "resume with the inputs it was started on, or give an empty checkpoint folder")
 
 
 def encode_demonstrations(policy, demonstrations: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
@@ -171,11 +176,7 @@ def run_rl(model, tokenizer, task, problems: Sequence, config, reward_fns, rewar
         if state.get("mode") == "async":
             raise ConfigError(f"{ckpt} was written by the asynchronous loop (async_sampler: true); resume it with "
                              "async_sampler: true, or give an empty checkpoint folder")
-        saved = state.get("inputs")  # None: a checkpoint from before inputs were recorded
-        if saved is not None and saved != fingerprint:
-            raise StaleOutputError(
-                f"{ckpt} was trained on other problems or demonstrations (inputs {saved}, this run's {fingerprint}); "
-                "resume with the inputs it was started on, or give an empty checkpoint folder")
+        check_resume_inputs(state, fingerprint, ckpt)
         model.load_state_dict(state["model"])
         learner.optimizer.load_state_dict(state["optimizer"])
         sampler.load_weights(state["sampler"], state["sampler_version"])

@@ -7,7 +7,7 @@ import pytest
 
 from roadmap.app.cli import main
 from roadmap.app.cli_config import expand_config
-from roadmap.app.cli_fields import COMMAND_CONFIGS, config_fields, config_values
+from roadmap.app.cli_fields import COMMAND_CONFIGS, config_fields, config_values, field_dest
 from roadmap.app.cli_parser import build_parser
 
 #: the flags a command has for its run, not for its config (folders, problems, loading, scale out, lengths)
@@ -40,8 +40,7 @@ def _dests(command: str) -> set[str]:
 
 def _field_dests(command: str) -> set[str]:
     """The attributes the config's flags parse to (a field's flag may have another name: --label-type)."""
-    spec = COMMAND_CONFIGS[command]
-    return {spec.flags[n][0][2:].replace("-", "_") if n in spec.flags else n for n in config_fields(command)}
+    return {field_dest(command, n) for n in config_fields(command)}
 
 
 @pytest.mark.parametrize("command", sorted(COMMAND_CONFIGS))

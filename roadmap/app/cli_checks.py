@@ -20,12 +20,14 @@ from roadmap.core import ranges
 from roadmap.core.errors import ConfigError, RoadmapError
 from roadmap.core.io import folder_fingerprint, require_local_path
 
-__all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction", "probability", "int_list",
+__all__ = ["number_type", "positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction", "probability", "int_list",
            "max_steps", "parse_task_args", "prompt_format_from_args", "check_inputs", "input_fingerprints",
            "checked_problems", "model_tokenizer", "input_error_line", "BUG_NOTE"]
 
 
-def _number(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
+def number_type(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
+    """An argparse type: ``cast`` of the text, refused naming ``rule`` unless ``ok`` (a ``roadmap.core.ranges.Rule``'s
+    test); argparse then prints the flag's name beside it."""
     def parse(text: str):
         try:
             value = cast(text)
@@ -40,13 +42,13 @@ def _number(cast: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) ->
 
 
 # the ranges of roadmap.core.ranges, which the recipe keys of the same settings are checked against
-positive_int = _number(int, ranges.POSITIVE_INT.ok, ranges.POSITIVE_INT.text)
-nonnegative_int = _number(int, ranges.NONNEGATIVE_INT.ok, ranges.NONNEGATIVE_INT.text)
-positive_float = _number(float, ranges.POSITIVE.ok, ranges.POSITIVE.text)
-nonnegative_float = _number(float, ranges.NONNEGATIVE.ok, ranges.NONNEGATIVE.text)
-fraction = _number(float, ranges.FRACTION.ok, ranges.FRACTION.text)
-probability = _number(float, ranges.PROBABILITY.ok, ranges.PROBABILITY.text)
-max_steps = _number(int, lambda v: v == -1 or v >= 1, "-1 (no step limit) or an integer >= 1")
+positive_int = number_type(int, ranges.POSITIVE_INT.ok, ranges.POSITIVE_INT.text)
+nonnegative_int = number_type(int, ranges.NONNEGATIVE_INT.ok, ranges.NONNEGATIVE_INT.text)
+positive_float = number_type(float, ranges.POSITIVE.ok, ranges.POSITIVE.text)
+nonnegative_float = number_type(float, ranges.NONNEGATIVE.ok, ranges.NONNEGATIVE.text)
+fraction = number_type(float, ranges.FRACTION.ok, ranges.FRACTION.text)
+probability = number_type(float, ranges.PROBABILITY.ok, ranges.PROBABILITY.text)
+max_steps = number_type(int, lambda v: v == -1 or v >= 1, "-1 (no step limit) or an integer >= 1")
 
 
 def int_list(minimum: int | None = None) -> Callable[[str], tuple[int, ...]]:

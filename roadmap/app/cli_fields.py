@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any
 
-from roadmap.app.cli_checks import max_steps
+from roadmap.app.cli_checks import max_steps, number_type
 
-__all__ = ["ConfigFlags", "COMMAND_CONFIGS", "config_options", "config_values", "config_fields"]
+__all__ = ["ConfigFlags", "COMMAND_CONFIGS", "config_options", "config_values", "config_fields", "field_dest"]
 
 #: fields every command sets from its own flags (--out, --overwrite), never from a field flag
 _SET_BY_COMMAND = frozenset({"output_dir", "overwrite"})
@@ -96,20 +96,7 @@ def _rule_type(name: str, kind: type) -> Callable[[str], Any]:
     from roadmap.core.ranges import FIELD_RULES
 
     rule = FIELD_RULES.get(name)
-    if rule is None:
-        return kind
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if not rule.ok(value):
-            raise argparse.ArgumentTypeError(f"{text} must be {rule.text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
+    return kind if rule is None else number_type(kind, rule.ok, rule.text)
 
 
 def config_fields(command: str) -> dict[str, Field]:
@@ -121,9 +108,10 @@ def config_fields(command: str) -> dict[str, Field]:
             if _scalar(hints[f.name]) is not None and f.name not in _SET_BY_COMMAND | spec.skip}
 
 
-def _dest(spec: ConfigFlags, name: str) -> str:
-    """The attribute a field's flag parses to: its first flag's name (``labels`` -> ``--label-type`` ->
-    ``label_type``, never the ``--labels`` folder's)."""
+def field_dest(command: str, name: str) -> str:
+    """The attribute the flag of ``command``'s config field ``name`` parses to: its first flag's name (``labels`` ->
+    ``--label-type`` -> ``label_type``, never the ``--labels`` folder's)."""
+    spec = COMMAND_CONFIGS[command]
     return spec.flags[name][0][2:].replace("-", "_") if name in spec.flags else name
 
 
@@ -154,10 +142,10 @@ def config_options(p: argparse.ArgumentParser, command: str, choices: Mapping[st
         text = f.metadata.get("help", "").strip().replace("%", "%%")  # argparse formats help with %
         allowed = (choices or {}).get(name) or (_resolve(spec.choices[name]) if name in spec.choices else None)
         if kind is bool:
-            g.add_argument(*flags, dest=_dest(spec, name), action=argparse.BooleanOptionalAction, default=None,
+            g.add_argument(*flags, dest=field_dest(command, name), action=argparse.BooleanOptionalAction, default=None,
                            help=f"{text} Default: {'on' if default else 'off'}.")
             continue
-        g.add_argument(*flags, dest=_dest(spec, name), default=None, choices=allowed,
+        g.add_argument(*flags, dest=field_dest(command, name), default=None, choices=allowed,
                        type=spec.types.get(name) or (_rule_type(name, kind) if kind in (int, float) else str),
                        metavar=None if allowed else name.upper(),
                        help=f"{text} Default: {default}.")
@@ -167,6 +155,6 @@ def config_values(args: argparse.Namespace, command: str) -> dict[str, Any]:
     """The config fields ``args`` set for ``command`` (given flags, and this command's own defaults); the
     config's defaults hold for the others."""
     spec = COMMAND_CONFIGS[command]
-    given = {name: getattr(args, _dest(spec, name), None) for name in config_fields(command)}
+    given = {name: getattr(args, field_dest(command, name), None) for name in config_fields(command)}
     out = {name: value for name, value in given.items() if value is not None}
     return {**{k: v for k, v in spec.defaults.items() if k not in out}, **out}

@@ -51,6 +51,15 @@ def _answer_only(problem):
     return replace(problem, steps=())
 
 
+def _steps_right(rows: list[dict]) -> int | None:
+    """How many kept rows the step checker calls right in every step; None when a row's task has no checker."""
+    return None if any(r["steps_right"] is None for r in rows) else sum(r["steps_right"] for r in rows)
+
+
+def _share(count: int | None, n: int) -> float | None:
+    return count / n if n and count is not None else None
+
+
 class _Ladder:
     def __init__(self, config: LadderConfig, run_dir: Path, say: Callable[[str], None]) -> None:
         from roadmap.core.tasks import get_task
@@ -198,8 +207,10 @@ class _Ladder:
                                        progress=True, overwrite=True)
                 rows = read_trees(folder / "trees.jsonl")
             tokens += summary["usage"]["generated_tokens"] + summary["usage"]["prefill_tokens"]
-            n_right: int | None = 0
             by_id = {p.id: p for p in problems}
+            # the step checker is read here only to analyse the kept data, never to choose it; a task without one
+            # (step_labels) leaves the figure unknown (None), not a crash
+            check = getattr(rung, "step_labels", None)
             for row in rows:
                 answers = [rung.extract_answer(t) for t in row["candidates"]]
                 text = select_solution(row["candidates"], row["candidate_correct"], answers, c.selection)
@@ -207,17 +218,14 @@ class _Ladder:
                     continue
                 problem = by_id[row["problem_id"]]
                 answer_right = rung.is_correct(problem, text)
-                # the step checker is read here only to analyse the kept data, never to choose it; a task
-                # without one (step_labels) leaves the figure unknown (None), not a crash
-                check = getattr(rung, "step_labels", None)
                 steps_right = (answer_right and all(check(problem, text))) if check is not None else None
-                n_right = None if steps_right is None or n_right is None else n_right + steps_right
                 prompt, completion = rung.training_text(row["prompt"], text)
                 kept.append({"prompt": prompt, "completion": completion, "id": row["problem_id"], "level": lv,
                              "source": f"iter_{k}", "answer_right": answer_right,
                              "steps_right": steps_right})
-            n_kept = sum(r["level"] == lv for r in kept)
-            per_level[lv] = {"searched": len(rows), "kept": n_kept, "steps_right": n_right,
+            level_rows = [r for r in kept if r["level"] == lv]
+            n_kept = len(level_rows)
+            per_level[lv] = {"searched": len(rows), "kept": n_kept, "steps_right": _steps_right(level_rows),
                              "search_accuracy": summary.get("accuracy"), "any_correct": summary.get("any_correct")}
             if n_kept == 0:
                 logger.warning("iteration %d: level %s gave no kept solution in %d problems; it is skipped", k, lv,
@@ -226,9 +234,8 @@ class _Ladder:
         atomic_write_text(self.dir / f"iter_{k}" / "data.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
         n = len(kept)
         return {"levels": _by_name(per_level), "kept": n, "data_tokens": tokens,
-                "kept_steps_right": (sum(r["steps_right"] for r in kept) / n
-                                     if n and all(r["steps_right"] is not None for r in kept) else None),
-                "kept_answer_right": sum(r["answer_right"] for r in kept) / n if n else None}
+                "kept_steps_right": _share(_steps_right(kept), n),
+                "kept_answer_right": _share(sum(r["answer_right"] for r in kept), n)}
 
     def lifted_search(self, policy, rung, level: int, problems, folder: Path, config) -> tuple[dict, list[dict]]:
         """``search.lift`` on ``problems`` in shards of the search's ``shard_size``: rows shaped as ``trees.jsonl``'s
