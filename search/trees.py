@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from roadmap.core.errors import DataError, MissingPathError
+from roadmap.core.tasks.base import selection_correct
 from roadmap.core.types import Problem, SearchResult, Tree, Usage
 
 __all__ = ["result_row", "write_trees", "read_trees", "trees_dataset", "row_tree", "row_result"]
@@ -32,7 +33,7 @@ def result_row(task, problem: Problem, result: SearchResult, method: str = "") -
         "prompt": task.prompt(problem),
         "method": method,
         "answer": result.answer,
-        "correct": result.answer is not None and bool(task.answers_match(result.answer, problem.answer)),
+        "correct": selection_correct(task, problem, result.answer, result.candidates),
         "candidates": list(result.candidates),
         "candidate_correct": correct,
         "scores": [float(s) for s in result.scores],

@@ -29,6 +29,7 @@ from roadmap.core.io import atomic_write_text, format_table, json_fingerprint, s
 from roadmap.core.lengths import Lengths
 from roadmap.core.outputs import claim_output_dir, holds_only
 from roadmap.core.stats import wilson_interval
+from roadmap.core.tasks.base import selection_correct
 from roadmap.core.types import Problem
 from search.registry import test_time_method, test_time_method_names
 
@@ -123,7 +124,7 @@ def _sampled_cells(policy, task, problems, scorer, budget: int, seed: int, confi
     for method in wanted:
         if method not in picks:
             continue
-        correct = [a is not None and task.answers_match(a, p.answer) for a, p in zip(picks[method], problems)]
+        correct = [selection_correct(task, p, a, r.candidates) for a, p, r in zip(picks[method], problems, results)]
         cells.append(_cell(method, budget, seed, correct, usage, wall + (scoring if method != "majority" else 0.0),
                            outputs, truncated))
     return cells

@@ -20,6 +20,7 @@ from typing import Any
 from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
+from roadmap.core.tasks.base import selection_correct
 from roadmap.core.types import Problem, Usage
 from search.registry import test_time_method_names
 
@@ -126,7 +127,7 @@ def evaluate(
             for problem, comps in zip(chunk, outs):
                 answers = [task.extract_answer(c.text) for c in comps]
                 answer = majority_vote(answers)
-                ok = answer is not None and task.answers_match(answer, problem.answer)
+                ok = selection_correct(task, problem, answer, [c.text for c in comps])
                 flexible = majority_vote([_flexible_reader(task)(c.text) for c in comps])
                 records.append(
                     {
@@ -233,7 +234,7 @@ def evaluate_search(
             cut_before = dict(cut) if cut is not None else {}
             for problem, res in zip(part, run_search(policy, task, part, method, budget, scorer, seed=seed + start,
                                                                 width=width, temperature=temperature, lengths=lengths)):
-                ok = res.answer is not None and task.answers_match(res.answer, problem.answer)
+                ok = selection_correct(task, problem, res.answer, res.candidates)
                 solution = res.candidates[0] if res.candidates else ""
                 # the search chose by the strict reading; the flexible one reads its chosen solution when that gave none
                 flexible = res.answer if res.answer is not None else _flexible_reader(task)(solution)

@@ -32,6 +32,7 @@ from roadmap.core.tasks.base import (
     check_split,
     collect_rows,
     hash_split,
+    selection_correct,
     stable_hash,
 )
 from roadmap.core.tasks.countdown import CountdownConfig, CountdownTask
@@ -50,6 +51,7 @@ __all__ = [
     "check_split",
     "collect_rows",
     "hash_split",
+    "selection_correct",
     "stable_hash",
     "ArithConfig",
     "ArithTask",

@@ -23,6 +23,24 @@ SPLITS = ("train", "test")
 BAD_ROW_POLICIES = ("raise", "skip")
 
 
+def selection_correct(task, problem: Problem, answer: str | None, candidates: Sequence[str]) -> bool:
+    """Whether what a selection chose is right: ``task.is_correct`` on the first of ``candidates`` (best first, as
+    a ``SearchResult`` holds them) whose final answer is ``answer``.
+
+    Votes choose an answer and best-of-N and search a solution carrying one; the task's whole check then judges
+    that solution. For a task whose check is the final answer alone this is ``answers_match(answer, reference)``;
+    countdown's check also walks the moves, so a chosen "Answer: <target>" (which every attempt writes, the target
+    being in the prompt) over illegal moves is wrong. ``answer`` None is wrong; with no candidate carrying
+    ``answer`` the answer alone is compared."""
+    if answer is None:
+        return False
+    for text in candidates:
+        got = task.extract_answer(text or "")
+        if got is not None and task.answers_match(got, answer):
+            return bool(task.is_correct(problem, text))
+    return bool(task.answers_match(answer, problem.answer))
+
+
 def stable_hash(text: str) -> int:
     """A process-independent 64-bit hash of ``text`` (Python's ``hash`` is salted)."""
     return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big")
