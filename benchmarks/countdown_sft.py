@@ -20,7 +20,12 @@ Every stage is one CLI command whose output is its marker, so a rerun skips what
 ``W/countdown_sft.json`` (and ``.md``) holds per arm: steps, measured training tokens and seconds, greedy accuracy
 with its 95% interval, generated and truncated outputs, and ``countdown_traces.search_metrics`` of the model's
 own outputs (backtracks per trace, share of solved problems with a backtrack, solved problems whose first
-branch was a dead end, illegal lines), with every command and the commit. ``--quick`` runs toy sizes to check
+branch was a dead end, illegal lines), with every command and the commit.
+
+``--star`` then adds two rows from the trace arm: ``star``, one STaR round (``roadmap run
+recipes/countdown_star.yaml``: 4 samples of its own traces per fresh train problem, one verified trace kept per
+problem, expert iteration on them; its sampled tokens are in the table), and ``trace_more``, the control that
+spends the same optimizer steps on more SFT on the solver's search traces. ``--quick`` runs toy sizes to check
 the plumbing (about a minute); its numbers mean nothing. No measurement at full size has been made yet.
 """
 
@@ -90,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: roadmap sft's)")
     ap.add_argument("--seed", type=int, default=0, help="model initialisation and data seed")
     ap.add_argument("--test-seed", type=int, default=918273, help="seed of the held-out test problems")
+    ap.add_argument("--star", action="store_true",
+                    help="then one STaR iteration from the trace arm (recipes/countdown_star.yaml) and its control: "
+                         "the same optimizer steps of more trace SFT")
     ap.add_argument("--quick", action="store_true", help="toy sizes, to check the plumbing")
     args = ap.parse_args(argv)
     arms = [a for a in args.arms.split(",") if a]
@@ -139,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 prov, f"eval_{arm}")
         prov_path.write_text(json.dumps(prov, indent=1))
         rows.append(arm_row(arm, d, size, args))
+    if args.star:
+        rows += star_rows(d, size, args, prov, prov_path)
     result = {"level": args.level, "size": size, "seed": args.seed, "test_seed": args.test_seed,
               "mean_row_tokens": means, "arms": rows, "provenance": prov, "quick": args.quick,
               "commit": commit_id()}
@@ -148,18 +158,79 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def arm_row(arm: str, d: Path, size: dict, args) -> dict:
+def star_recipe(d: Path, size: dict, args) -> Path:
+    """``recipes/countdown_star.yaml`` at this run's level, length cap and seed (toy sizes under ``--quick``)."""
+    import yaml
+
+    recipe = yaml.safe_load((ROOT / "recipes" / "countdown_star.yaml").read_text())
+    cap = size["trace_max_chars"]
+    recipe["task_args"] = {**recipe["task_args"], "min_numbers": args.level, "max_numbers": args.level,
+                           "trace_max_chars": cap}
+    recipe["lengths"] = {"max_solution_tokens": cap + 16, "rollout_tokens": cap + 16, "train_max_length": cap + 64}
+    recipe["eval_problems"] = size["eval_n"]
+    recipe["seed"] = args.seed
+    if args.quick:
+        recipe.update(train_problems=8, batch_size=4)
+        recipe["search"] = {**recipe["search"], "shard_size": 4}
+    path = d / "star_recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def star_rows(d: Path, size: dict, args, prov: dict, prov_path: Path) -> list[dict]:
+    """STaR (one expert-iteration round on the trace model's own verified traces, ``roadmap run``) and its control,
+    the same optimizer steps of more SFT on the search traces from the trace model, both evaluated like the arms."""
+    star = d / "star"
+    if not (star / "metrics.json").exists():
+        run(roadmap_command("run", str(star_recipe(d, size, args)), "--policy", str(d / "sft_trace"),
+                            "--out", str(star)), prov, "star")
+    it = json.loads((star / "metrics.json").read_text())["iterations"][-1]
+    lr = yaml_learning_rate(d / "star_recipe.yaml")
+    policies = {"star": star / f"iter_{it['iteration']}" / "policy", "trace_more": d / "sft_trace_more"}
+    if not (policies["trace_more"] / "sft_result.json").exists():
+        run(roadmap_command("sft", "--policy", str(d / "sft_trace"), *task_args(size, args.level, "trace"),
+                            "--out", str(policies["trace_more"]), "--problems", str(size["problems"]),
+                            "--max-steps", str(max(1, it["learn_steps"] or 1)),
+                            "--batch-size", str(size["batch_size"]), "--max-length", str(size["trace_max_chars"] + 64),
+                            "--lr", str(lr), "--seed", str(args.seed + 1)), prov, "sft_trace_more")
+    rows = []
+    for name, policy in policies.items():
+        report = d / f"eval_{name}.json"
+        if not report.exists():
+            run(roadmap_command("eval", "--policy", str(policy), *task_args(size, args.level), "--split", "test",
+                                "--n", str(size["eval_n"]), "--seed", str(args.test_seed),
+                                "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report)),
+                prov, f"eval_{name}")
+        prov_path.write_text(json.dumps(prov, indent=1))
+        if name == "star":
+            trained = {"steps": it["learn_steps"], "train_tokens": it["learn_tokens"], "wall_seconds": None,
+                       "data_tokens": it["data_tokens"], "search_accuracy": it["search_accuracy"]}
+        else:
+            trained = json.loads((policy / "sft_result.json").read_text())
+        rows.append(arm_row(name, d, size, args, trained=trained))
+    return rows
+
+
+def yaml_learning_rate(path: Path) -> float:
+    import yaml
+
+    return float(yaml.safe_load(path.read_text())["learn"]["learning_rate"])
+
+
+def arm_row(arm: str, d: Path, size: dict, args, trained: dict | None = None) -> dict:
     from roadmap.core.tasks import get_task
     from roadmap.core.tasks.countdown_traces import search_metrics
 
-    trained = json.loads((d / f"sft_{arm}" / "sft_result.json").read_text())
+    if trained is None:
+        trained = json.loads((d / f"sft_{arm}" / "sft_result.json").read_text())
     report = json.loads((d / f"eval_{arm}.json").read_text())
     task = get_task("countdown", min_numbers=args.level, max_numbers=args.level,
                     trace_max_chars=size["trace_max_chars"])
     problems = task.problems("test", n=size["eval_n"], seed=args.test_seed)
     metrics = search_metrics(task, problems, [r["solution"] for r in report["records"]])
     return {"arm": arm, "steps": trained["steps"], "train_tokens": trained["train_tokens"],
-            "train_seconds": trained["wall_seconds"], "accuracy": report["accuracy"], "ci95": report["ci95"],
+            "train_seconds": trained["wall_seconds"], "data_tokens": trained.get("data_tokens"),
+            "search_accuracy": trained.get("search_accuracy"), "accuracy": report["accuracy"], "ci95": report["ci95"],
             "n": report["n"], "generated_tokens": report["generated_tokens"], "truncated": report["truncated"],
             "eval_seconds": report["wall_seconds"], "search": metrics}
 
@@ -171,12 +242,16 @@ def _pct(x) -> str:
 def markdown(result: dict) -> str:
     lines = [f"Countdown level {result['level']} (numbers per problem), {result['size']}, seed {result['seed']}, "
              f"test seed {result['test_seed']}{' (QUICK: plumbing only)' if result['quick'] else ''}", "",
-             "| arm | SFT steps | train tokens | greedy | 95% CI | generated tokens | truncated | solved with a "
-             "backtrack | solved after a dead first branch | backtracks / trace | illegal lines |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| arm | SFT steps | train tokens | train s | sampled for training | greedy | 95% CI | generated tokens "
+             "| truncated | solved with a backtrack | solved after a dead first branch | backtracks / trace "
+             "| illegal lines |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["arms"]:
         s = r["search"]
-        lines.append(f"| {r['arm']} | {r['steps']:,} | {r['train_tokens']:,} | {_pct(r['accuracy'])} | "
+        secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:,.0f}"
+        sampled = "-" if not r.get("data_tokens") else f"{r['data_tokens']:,}"
+        lines.append(f"| {r['arm']} | {r['steps']:,} | {r['train_tokens']:,} | {secs} | {sampled} | "
+                     f"{_pct(r['accuracy'])} | "
                      f"{_pct(r['ci95'][0])}-{_pct(r['ci95'][1])} | {r['generated_tokens']:,} | {r['truncated']} | "
                      f"{_pct(s['solved_with_backtrack'])} | {s['solved_after_dead_first_branch']} | "
                      f"{s['backtracks_per_trace'] or 0:.2f} | {s['illegal_lines']} |")

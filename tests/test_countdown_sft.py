@@ -106,3 +106,58 @@ def test_the_comparison_script_matches_the_path_arm_to_the_trace_arms_tokens(tmp
     assert steps == {"sft_trace": 10, "sft_path": 150}  # 10 x 600 tokens = 150 x 40 tokens per row
     assert all("min_numbers=3" in cmd and "max_numbers=3" in cmd for cmd in sft.values())
     assert "solution_format=trace" in sft["sft_trace"] and "solution_format=path" in sft["sft_path"]
+
+
+def test_star_runs_the_recipe_at_this_runs_level_and_its_control_spends_the_same_steps(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from roadmap.app.loop_config import load_recipe
+
+    bench = _benchmark()
+    calls = []
+
+    def fake_run(cmd, prov, name):
+        calls.append((name, cmd))
+        if name == "star":  # what `roadmap run` leaves: the run's metrics, one row per iteration
+            out = Path(cmd[cmd.index("--out") + 1])
+            out.mkdir(parents=True)
+            rows = [{"iteration": 0}, {"iteration": 1, "learn_steps": 37, "learn_tokens": 9000, "data_tokens": 50_000,
+                                       "search_accuracy": 0.4}]
+            (out / "metrics.json").write_text(json.dumps({"iterations": rows}))
+        if name == "sft_trace_more":
+            out = Path(cmd[cmd.index("--out") + 1])
+            out.mkdir(parents=True)
+            (out / "sft_result.json").write_text(json.dumps({"steps": 37}))
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    monkeypatch.setattr(bench, "mean_row_tokens", lambda *a: {"path": 40.0, "trace": 600.0})
+    monkeypatch.setattr(bench, "arm_row", lambda *a, **k: {"trained": k.get("trained")})
+    monkeypatch.setattr(bench, "markdown", lambda result: "")
+    w = tmp_path / "w"
+    bench.main(["--out", str(w), "--steps", "10", "--level", "4", "--trace-max-chars", "512", "--star"])
+    named = dict(calls)
+    recipe = load_recipe(w / "star_recipe.yaml", policy=str(w / "sft_trace"))
+    assert recipe.task == "countdown" and recipe.task_args["solution_format"] == "trace"
+    assert (recipe.task_args["min_numbers"], recipe.task_args["max_numbers"], recipe.task_args["trace_max_chars"]) \
+        == (4, 4, 512)
+    assert recipe.lengths_config.max_solution_tokens == 528 and recipe.lengths_config.train_max_length == 576
+    assert named["star"][named["star"].index("--policy") + 1] == str(w / "sft_trace")
+    control = named["sft_trace_more"]
+    assert control[control.index("--policy") + 1] == str(w / "sft_trace")
+    assert int(control[control.index("--max-steps") + 1]) == 37 and "solution_format=trace" in control
+    assert float(control[control.index("--lr") + 1]) == recipe.learn_config.learning_rate
+    assert {"eval_star", "eval_trace_more"} <= set(named)
+    result = json.loads((w / "countdown_sft.json").read_text())
+    assert result["arms"][-2]["trained"]["data_tokens"] == 50_000  # STaR's row carries its sampled tokens
+
+
+def test_the_countdown_star_recipe_loads():
+    from pathlib import Path
+
+    from roadmap.app.loop_config import load_recipe
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "countdown_star.yaml"
+    config = load_recipe(recipe, policy="somewhere")
+    task = get_task(config.task, **config.task_args)
+    assert config.lengths_config.max_solution_tokens >= task.config.trace_max_chars + 16
+    assert config.learner.name == "expert_iteration" and config.guide == "verifier"
