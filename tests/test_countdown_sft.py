@@ -161,3 +161,28 @@ def test_the_countdown_star_recipe_loads():
     task = get_task(config.task, **config.task_args)
     assert config.lengths_config.max_solution_tokens >= task.config.trace_max_chars + 16
     assert config.learner.name == "expert_iteration" and config.guide == "verifier"
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_parallel_curve_counts_a_problem_solved_once_any_of_its_first_n_samples_checks():
+    rows = [{"correct": [False, False, True, False], "tokens": [10, 20, 30, 40], "truncated": [False] * 4},
+            {"correct": [True, False, False, False], "tokens": [5, 5, 5, 5], "truncated": [False, True, False, False]}]
+    got = _script("countdown_test_time").curve(rows, 4)
+    assert [c["N"] for c in got] == [1, 2, 4]
+    assert [c["solved"] for c in got] == [0.5, 0.5, 1.0]
+    assert [c["tokens_per_problem"] for c in got] == [7.5, 20.0, 60.0] and [c["truncated"] for c in got] == [0, 1, 1]
+
+
+def test_the_test_time_script_refuses_a_folder_without_a_comparison(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        _script("countdown_test_time").main(["--run", str(tmp_path)])
+    assert stop.value.code == 2 and "countdown_sft.json" in capsys.readouterr().err
