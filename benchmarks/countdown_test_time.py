@@ -46,10 +46,10 @@ def sample_arm(run: Path, arm: str, task, problems, samples: int, temperature: f
             return rows[1:]
     from roadmap.core.hf_policy import HFPolicy
 
-    policy = HFPolicy.from_pretrained(policy_dir(run, arm), batch_size=64)
+    policy = HFPolicy.from_pretrained(policy_dir(run, arm), batch_size=256)
     t0 = time.perf_counter()
     rows = []
-    per_call = max(1, 64 // samples)
+    per_call = max(1, 256 // samples)
     for start in range(0, len(problems), per_call):
         part = problems[start : start + per_call]
         outs = policy.sample([task.prompt(p) for p in part], samples, max_new_tokens=max_new_tokens,
