@@ -42,7 +42,8 @@ def sample_arm(run: Path, arm: str, task, problems, samples: int, temperature: f
                 "n": len(problems)}
     if out.exists():
         rows = [json.loads(x) for x in out.read_text().splitlines()]
-        if rows and rows[0].get("settings") == settings and len(rows) == len(problems) + 1:
+        saved = {k: v for k, v in rows[0].get("settings", {}).items() if k != "seconds"} if rows else None
+        if saved == settings and len(rows) == len(problems) + 1:
             return rows[1:]
     from roadmap.core.hf_policy import HFPolicy
 
@@ -73,7 +74,7 @@ def curve(rows: list[dict], samples: int) -> list[dict]:
     out, n = [], 1
     while n <= samples:
         solved = sum(any(r["correct"][:n]) for r in rows)
-        out.append({"N": n, "solved": solved / len(rows), "ci95": list(wilson_interval(solved, len(rows))),
+        out.append({"N": n, "accuracy": solved / len(rows), "ci95": list(wilson_interval(solved, len(rows))),
                     "tokens_per_problem": sum(sum(r["tokens"][:n]) for r in rows) / len(rows),
                     "truncated": sum(sum(r["truncated"][:n]) for r in rows)})
         n *= 2
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         g = r["greedy"]
         lines.append(f"| {arm} | greedy (one sample) | {g['accuracy']:.1%} | {g['ci95'][0]:.1%}-{g['ci95'][1]:.1%} | "
                      f"{g['tokens_per_problem']:.0f} |")
-        lines += [f"| {arm} | first verified of {c['N']} | {c['solved']:.1%} | {c['ci95'][0]:.1%}-{c['ci95'][1]:.1%} "
+        lines += [f"| {arm} | first verified of {c['N']} | {c['accuracy']:.1%} | {c['ci95'][0]:.1%}-{c['ci95'][1]:.1%} "
                   f"| {c['tokens_per_problem']:.0f} |" for c in r["checked"]]
     (args.run / "test_time.md").write_text("\n".join(lines) + "\n")
     plot(result, args.run / "test_time.png")
@@ -138,7 +139,7 @@ def plot(result: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for arm, r in result["arms"].items():
         xs = [c["tokens_per_problem"] for c in r["checked"]]
-        line, = ax.plot(xs, [c["solved"] for c in r["checked"]], marker="o", label=f"{arm}: first verified of N")
+        line, = ax.plot(xs, [c["accuracy"] for c in r["checked"]], marker="o", label=f"{arm}: first verified of N")
         ax.scatter([r["greedy"]["tokens_per_problem"]], [r["greedy"]["accuracy"]], marker="*", s=150,
                    color=line.get_color(), label=f"{arm}: greedy")
     ax.set_xscale("log")

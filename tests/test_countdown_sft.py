@@ -178,7 +178,7 @@ def test_the_parallel_curve_counts_a_problem_solved_once_any_of_its_first_n_samp
             {"correct": [True, False, False, False], "tokens": [5, 5, 5, 5], "truncated": [False, True, False, False]}]
     got = _script("countdown_test_time").curve(rows, 4)
     assert [c["N"] for c in got] == [1, 2, 4]
-    assert [c["solved"] for c in got] == [0.5, 0.5, 1.0]
+    assert [c["accuracy"] for c in got] == [0.5, 0.5, 1.0]
     assert [c["tokens_per_problem"] for c in got] == [7.5, 20.0, 60.0] and [c["truncated"] for c in got] == [0, 1, 1]
 
 
@@ -186,3 +186,15 @@ def test_the_test_time_script_refuses_a_folder_without_a_comparison(tmp_path, ca
     with pytest.raises(SystemExit) as stop:
         _script("countdown_test_time").main(["--run", str(tmp_path)])
     assert stop.value.code == 2 and "countdown_sft.json" in capsys.readouterr().err
+
+
+def test_the_test_time_script_reuses_its_stored_samples(tmp_path, monkeypatch):
+    bench = _script("countdown_test_time")
+    problems = [type("P", (), {"id": f"p{i}"})() for i in range(2)]
+    rows = [{"id": p.id, "correct": [True], "tokens": [3], "truncated": [False]} for p in problems]
+    stored = {"settings": {"samples": 1, "temperature": 0.7, "max_new_tokens": 32, "seed": 1, "n": 2, "seconds": 9.0}}
+    (tmp_path / "test_time").mkdir()
+    (tmp_path / "test_time" / "path.jsonl").write_text("\n".join(json.dumps(r) for r in [stored, *rows]) + "\n")
+    monkeypatch.setattr("roadmap.core.hf_policy.HFPolicy.from_pretrained",
+                        lambda *a, **k: pytest.fail("stored samples were drawn again"))
+    assert bench.sample_arm(tmp_path, "path", None, problems, 1, 0.7, 32, 1) == rows
