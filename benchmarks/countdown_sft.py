@@ -134,17 +134,13 @@ def main(argv: list[str] | None = None) -> int:
              "path": max(1, round(size["steps"] * means["trace"] / means["path"]))}
     rows = []
     for arm in arms:
-        policy, report = d / f"sft_{arm}", d / f"eval_{arm}.json"
+        policy = d / f"sft_{arm}"
         if not (policy / "sft_result.json").exists():
             run(roadmap_command("sft", "--policy", str(tiny), *task_args(size, args.level, arm), "--out", str(policy),
                          "--problems", str(size["problems"]), "--max-steps", str(steps[arm]),
                          "--batch-size", str(size["batch_size"]), "--max-length", str(positions),
                          "--seed", str(args.seed), *(["--lr", str(args.lr)] if args.lr else [])), prov, f"sft_{arm}")
-        if not report.exists():
-            run(roadmap_command("eval", "--policy", str(policy), *task_args(size, args.level), "--split", "test",
-                         "--n", str(size["eval_n"]), "--seed", str(args.test_seed),
-                         "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report)),
-                prov, f"eval_{arm}")
+        evaluate_arm(arm, policy, d, size, args, prov)
         prov_path.write_text(json.dumps(prov, indent=1))
         rows.append(arm_row(arm, d, size, args))
     if args.star:
@@ -158,8 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def star_recipe(d: Path, size: dict, args) -> Path:
-    """``recipes/countdown_star.yaml`` at this run's level, length cap and seed (toy sizes under ``--quick``)."""
+def evaluate_arm(name: str, policy: Path, d: Path, size: dict, args, prov: dict) -> None:
+    """``roadmap eval`` greedy of ``policy`` on the test problems into ``d/eval_<name>.json``, unless it is there."""
+    report = d / f"eval_{name}.json"
+    if not report.exists():
+        run(roadmap_command("eval", "--policy", str(policy), *task_args(size, args.level), "--split", "test",
+                            "--n", str(size["eval_n"]), "--seed", str(args.test_seed),
+                            "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report)),
+            prov, f"eval_{name}")
+
+
+def star_recipe(d: Path, size: dict, args) -> tuple[Path, dict]:
+    """``recipes/countdown_star.yaml`` at this run's level, length cap and seed (toy sizes under ``--quick``),
+    written to ``d/star_recipe.yaml``; returns the file and the recipe."""
     import yaml
 
     recipe = yaml.safe_load((ROOT / "recipes" / "countdown_star.yaml").read_text())
@@ -174,33 +181,28 @@ def star_recipe(d: Path, size: dict, args) -> Path:
         recipe["search"] = {**recipe["search"], "shard_size": 4}
     path = d / "star_recipe.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    return path
+    return path, recipe
 
 
 def star_rows(d: Path, size: dict, args, prov: dict, prov_path: Path) -> list[dict]:
     """STaR (one expert-iteration round on the trace model's own verified traces, ``roadmap run``) and its control,
     the same optimizer steps of more SFT on the search traces from the trace model, both evaluated like the arms."""
     star = d / "star"
+    recipe_path, recipe = star_recipe(d, size, args)
     if not (star / "metrics.json").exists():
-        run(roadmap_command("run", str(star_recipe(d, size, args)), "--policy", str(d / "sft_trace"),
-                            "--out", str(star)), prov, "star")
+        run(roadmap_command("run", str(recipe_path), "--policy", str(d / "sft_trace"), "--out", str(star)), prov, "star")
     it = json.loads((star / "metrics.json").read_text())["iterations"][-1]
-    lr = yaml_learning_rate(d / "star_recipe.yaml")
     policies = {"star": star / f"iter_{it['iteration']}" / "policy", "trace_more": d / "sft_trace_more"}
     if not (policies["trace_more"] / "sft_result.json").exists():
         run(roadmap_command("sft", "--policy", str(d / "sft_trace"), *task_args(size, args.level, "trace"),
                             "--out", str(policies["trace_more"]), "--problems", str(size["problems"]),
-                            "--max-steps", str(max(1, it["learn_steps"] or 1)),
+                            "--max-steps", str(it["learn_steps"] or 1),
                             "--batch-size", str(size["batch_size"]), "--max-length", str(size["trace_max_chars"] + 64),
-                            "--lr", str(lr), "--seed", str(args.seed + 1)), prov, "sft_trace_more")
+                            "--lr", str(recipe["learn"]["learning_rate"]), "--seed", str(args.seed + 1)),
+            prov, "sft_trace_more")
     rows = []
     for name, policy in policies.items():
-        report = d / f"eval_{name}.json"
-        if not report.exists():
-            run(roadmap_command("eval", "--policy", str(policy), *task_args(size, args.level), "--split", "test",
-                                "--n", str(size["eval_n"]), "--seed", str(args.test_seed),
-                                "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report)),
-                prov, f"eval_{name}")
+        evaluate_arm(name, policy, d, size, args, prov)
         prov_path.write_text(json.dumps(prov, indent=1))
         if name == "star":
             trained = {"steps": it["learn_steps"], "train_tokens": it["learn_tokens"], "wall_seconds": None,
@@ -209,12 +211,6 @@ def star_rows(d: Path, size: dict, args, prov: dict, prov_path: Path) -> list[di
             trained = json.loads((policy / "sft_result.json").read_text())
         rows.append(arm_row(name, d, size, args, trained=trained))
     return rows
-
-
-def yaml_learning_rate(path: Path) -> float:
-    import yaml
-
-    return float(yaml.safe_load(path.read_text())["learn"]["learning_rate"])
 
 
 def arm_row(arm: str, d: Path, size: dict, args, trained: dict | None = None) -> dict:

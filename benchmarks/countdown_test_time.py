@@ -29,6 +29,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from headline import commit_id  # noqa: E402
 
+#: sequences sampled together (a tiny model's per-token overhead dominates at 64)
+BATCH = 256
+
 
 def policy_dir(run: Path, arm: str) -> Path:
     return run / "star" / "iter_1" / "policy" if arm == "star" else run / f"sft_{arm}"
@@ -46,11 +49,12 @@ def sample_arm(run: Path, arm: str, task, problems, samples: int, temperature: f
         if saved == settings and len(rows) == len(problems) + 1:
             return rows[1:]
     from roadmap.core.hf_policy import HFPolicy
+    from roadmap.core.io import atomic_write_text
 
-    policy = HFPolicy.from_pretrained(policy_dir(run, arm), batch_size=256)
+    policy = HFPolicy.from_pretrained(policy_dir(run, arm), batch_size=BATCH)
     t0 = time.perf_counter()
     rows = []
-    per_call = max(1, 256 // samples)
+    per_call = max(1, BATCH // samples)
     for start in range(0, len(problems), per_call):
         part = problems[start : start + per_call]
         outs = policy.sample([task.prompt(p) for p in part], samples, max_new_tokens=max_new_tokens,
@@ -61,9 +65,7 @@ def sample_arm(run: Path, arm: str, task, problems, samples: int, temperature: f
         print(f"{arm}: {len(rows)}/{len(problems)} problems", flush=True)
     settings["seconds"] = round(time.perf_counter() - t0, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text("\n".join(json.dumps(r) for r in [{"settings": settings}, *rows]) + "\n")
-    tmp.replace(out)
+    atomic_write_text(out, "\n".join(json.dumps(r) for r in [{"settings": settings}, *rows]) + "\n")
     return rows
 
 
