@@ -1,4 +1,5 @@
-"""PRM quality and best-of-N selection on arith, with automatic labels only.
+"""PRM quality and best-of-N selection, with automatic labels only (arith by default; any task with exact step
+labels, e.g. ``--task countdown``).
 
 1. Sample solutions of train problems with the warm-started policy.
 2. Label their steps automatically: Monte Carlo (soft and hard labels from the same rollouts)
@@ -6,9 +7,15 @@
    stronger one: ``--completer``). No ground truth is used: only the final-answer verifier.
 3. Train one PRM per label kind, and an ORM on the same solutions' verified outcomes.
 4. On held-out problems, sample 16 solutions each; measure each PRM's step ROC-AUC against the
-   arith step checker, and best-of-16 accuracy by PRM (min, last), ORM and majority vote.
+   task's exact step checker (``task.step_labels``: arith's step arithmetic, countdown's solvability of every
+   state by brute force), and best-of-16 accuracy by PRM (min, last), ORM and majority vote. Every selection is
+   judged by the task's whole check on the solution it chose (``task.is_correct``).
+5. The labels themselves against the exact step checker: how often the completer's rollouts label a step as
+   the checker does (``label_check``).
 
     python benchmarks/rewards_quality.py --policy ~/.cache/o1-roadmap/quickstart-<key>/policy
+    python benchmarks/rewards_quality.py --policy P --task countdown --task-arg min_numbers=3 \
+        --task-arg max_numbers=3 --task-arg solution_format=path ...
 
 Writes ``--out``/rewards_quality.json and .md; docs/benchmarks/rewards.md quotes the table.
 """
@@ -24,6 +31,8 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policy", required=True, help="warm-started policy folder")
+    ap.add_argument("--task", default="arith", help="a registered task whose step_labels are exact")
+    ap.add_argument("--task-arg", action="append", default=[], help="KEY=VALUE option of --task (repeatable)")
     ap.add_argument("--out", default="benchmarks/results/rewards")
     ap.add_argument("--n-train", type=int, default=600, help="train problems whose samples get labelled")
     ap.add_argument("--train-samples", type=int, default=4)
@@ -65,15 +74,16 @@ def main() -> None:
         train_orm,
         train_prm,
     )
+    from roadmap.app.cli_checks import parse_task_args
     from roadmap.core import HFPolicy
     from roadmap.core.io import atomic_write_text, format_table, write_json
     from roadmap.core.stats import roc_auc, wilson_interval
-    from roadmap.core.tasks import ArithTask
-    from search.best_of_n import best_answer, majority_vote
+    from roadmap.core.tasks import get_task, selection_correct
+    from search.best_of_n import majority_vote
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    task = ArithTask()
+    task = get_task(args.task, **parse_task_args(args.task_arg))
     policy = HFPolicy.from_pretrained(args.policy, batch_size=256)
     completer = HFPolicy.from_pretrained(args.completer, batch_size=256) if args.completer else policy
     t0 = time.perf_counter()
@@ -96,6 +106,7 @@ def main() -> None:
         labels[method] = ds
         label_cost[method] = {**rollout_summary(ds), "seconds": time.perf_counter() - t}
     (out / "label_cost.json").write_text(json.dumps(label_cost, indent=1))
+    label_check = {m: check_labels(task, train, ds) for m, ds in labels.items()}
 
     models = {}
 
@@ -125,8 +136,10 @@ def main() -> None:
     flat_sols = [s for row in cands for s in row]
 
     def accuracy_row(name: str, picks: list[int | None], answers: list[str | None] | None = None) -> dict:
+        """Accuracy of a selection: of the picked solutions (indices), or of chosen answers, each judged on the
+        first solution carrying it (``selection_correct``)."""
         if answers is not None:
-            ok = sum(a is not None and task.answers_match(a, p.answer) for a, p in zip(answers, test))
+            ok = sum(selection_correct(task, p, a, row) for a, p, row in zip(answers, test, cands))
         else:
             ok = sum(c[i] for c, i in zip(correct, picks) if i is not None)
         lo, hi = wilson_interval(ok, len(test))
@@ -162,21 +175,57 @@ def main() -> None:
         answers = [[task.extract_answer(s) for s in row] for row in cands]
         for how in (("min", "last") if name != "orm" else ("last",)):
             agg = [[aggregate(sol, how) for sol in prob] for prob in scores]
-            picks = [best_answer(a, s) for a, s in zip(answers, agg)]
-            rows.append(accuracy_row(f"{name} {how}" if name != "orm" else "orm", [], picks))
+            picks = [best_index(a, s) for a, s in zip(answers, agg)]
+            rows.append(accuracy_row(f"{name} {how}" if name != "orm" else "orm", picks))
         del rm
-    result = {"args": vars(args), "label_cost": label_cost, "auc": auc_rows, "best_of_n": rows,
+    result = {"args": vars(args), "label_cost": label_cost, "label_check": label_check, "auc": auc_rows,
+              "best_of_n": rows,
               "models": {k: {kk: vv for kk, vv in v.items() if kk != "losses"} for k, v in models.items()},
               "wall_seconds": time.perf_counter() - t0}
     write_json(out / f"rewards_quality{args.tag}.json", result)
-    md = "### Step ROC-AUC against the arith step checker\n\n"
+    md = f"### Step ROC-AUC against the {task.name} step checker\n\n"
     md += format_table(auc_rows, ["prm", "steps_scored", "positives", "auc", "rollouts", "train_seconds"],
                        markdown=True)
+    md += f"\n\n### The labels against the {task.name} step checker\n\n"
+    md += format_table([{"labels": m, **v} for m, v in label_check.items()],
+                       ["labels", "steps", "agreement", "false_negative_steps", "false_positive_steps",
+                        "soft_label_auc"], markdown=True)
     md += f"\n\n### Best-of-{args.n_best} on {len(test)} held-out problems\n\n"
     md += format_table(rows, ["selector", "n", "accuracy", "ci95"], markdown=True)
     atomic_write_text(out / f"rewards_quality{args.tag}.md", md + "\n")
     print(md)
     print(json.dumps(label_cost, indent=1))
+
+
+def best_index(answers, scores) -> int | None:
+    """The highest-scoring solution that states an answer (ties to the first); None when none does."""
+    return max((i for i, a in enumerate(answers) if a is not None), key=lambda i: scores[i], default=None)
+
+
+def check_labels(task, problems, ds) -> dict:
+    """How the automatic labels of ``ds`` agree with the task's exact step checker, over the labelled steps of
+    ``problems``: agreement of the hard labels, their false negatives and positives, and the ROC-AUC of the soft
+    labels (Monte Carlo fractions; None when the exact labels hold one class)."""
+    from roadmap.core.stats import roc_auc
+
+    by_id = {p.id: p for p in problems}
+    agree = fn = fp = 0
+    soft, truth = [], []
+    for r in ds:
+        p = by_id.get(r["problem_id"])
+        if p is None:
+            continue
+        exact = task.step_labels(p, task.step_delimiter.join(r["steps"]))
+        for h, s, t in zip(r["hard_labels"], r["soft_labels"], exact):
+            agree += (h > 0.5) == bool(t)
+            fn += bool(t) and h <= 0.5
+            fp += (not t) and h > 0.5
+            soft.append(s)
+            truth.append(bool(t))
+    n = len(truth)
+    return {"steps": n, "agreement": agree / n if n else None, "false_negative_steps": fn,
+            "false_positive_steps": fp, "exact_positive_share": sum(truth) / n if n else None,
+            "soft_label_auc": roc_auc(soft, truth) if 0 < sum(truth) < n else None}
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.tasks.base import Task
 from roadmap.core.types import Problem
 
-__all__ = ["verified_solutions", "sft_rows", "solution_pairs", "step_pairs", "grpo_rows"]
+__all__ = ["verified_solutions", "sft_rows", "solution_pairs", "step_pairs", "exact_value", "grpo_rows"]
 
 
 def _check(rows: Sequence[dict[str, Any]]) -> None:
@@ -123,27 +123,62 @@ def solution_pairs(rows: Sequence[dict[str, Any]], max_pairs_per_problem: int = 
     return Dataset.from_dict(out)
 
 
-def _finish(tree, node) -> str | None:
-    """Text from ``node``'s step down its best-valued path to a terminal node, or None."""
+def _q_value(tree, node) -> float:
+    """A node's mean value in its search tree (MCTS's Q)."""
+    return node.value
+
+
+def _finish(tree, node, value=_q_value) -> str | None:
+    """Text from ``node``'s step down its best-valued path to a terminal node (by ``value``, then Q, then
+    visits), or None."""
     text = node.step
     while not node.terminal:
         below = [c for c in tree.children(node.id) if c.visits > 0]
         if not below:
             return None
-        node = max(below, key=lambda c: (c.value, c.visits))
+        node = max(below, key=lambda c: (value(tree, c), c.value, c.visits))
         text += node.step
     return text
 
 
-def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visits: int = 1,
-               max_pairs_per_node: int = 1):
-    """Step-level DPO rows: under one prefix, the sibling with the higher Q against a lower one.
+def exact_value(task, problems: Sequence[Problem]):
+    """A node value for ``step_pairs`` from the task's exact step checker: 1.0 when the partial solution at the
+    node is right so far (its last ``task.step_labels`` label; countdown's: its state can still reach the target),
+    else 0.0. ``problems`` are those the trees were searched on, found by ``tree.problem_id``.
 
-    A pair is kept when both siblings were visited at least ``min_visits`` times and their mean
-    values (Q) differ by more than ``margin``. The prompt is the problem's prompt plus the shared
-    prefix. Chosen and rejected are the sibling's step followed by its best-valued path down to
-    a finished solution in the tree, so that both are complete solutions (TRL's DPOTrainer
-    ends them with EOS); siblings with no finished descendant are skipped.
+    Raises ``ConfigError`` for a task without exact step labels."""
+    labels = getattr(task, "step_labels", None)
+    if labels is None:
+        raise ConfigError(f"step_values='exact' needs a task with exact step labels (task.step_labels); "
+                          f"{type(task).__name__} has none: use step_values='q'")
+    by_id = {p.id: p for p in problems}
+    memo: dict[tuple[str, int], float] = {}
+
+    def value(tree, node) -> float:
+        key = (tree.problem_id, node.id)
+        if key not in memo:
+            problem = by_id.get(tree.problem_id)
+            if problem is None:
+                raise DataError(f"a search tree's problem {tree.problem_id!r} is not among the problems given "
+                                "for its exact values; pass the problems the trees were searched on")
+            got = labels(problem, tree.text(node.id))
+            memo[key] = float(bool(got and got[-1]))
+        return memo[key]
+
+    return value
+
+
+def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visits: int = 1,
+               max_pairs_per_node: int = 1, value=None):
+    """Step-level DPO rows: under one prefix, the sibling with the higher value against a lower one.
+
+    A pair is kept when both siblings were visited at least ``min_visits`` times and their values
+    differ by more than ``margin``. A node's value is its mean value in the tree (MCTS's Q, estimated
+    from rollouts), or ``value(tree, node)`` when given (``exact_value``: the task's exact step
+    checker). The prompt is the problem's prompt plus the shared prefix. Chosen and rejected are the
+    sibling's step followed by its best-valued path down to a finished solution in the tree, so that
+    both are complete solutions (TRL's DPOTrainer ends them with EOS); siblings with no finished
+    descendant are skipped.
     """
     from datasets import Dataset
 
@@ -151,6 +186,7 @@ def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visit
 
     if not 0 <= margin < 1:
         raise ConfigError(f"margin={margin} must lie in [0, 1)")
+    value = value or _q_value
     out: dict[str, list] = {"prompt": [], "chosen": [], "rejected": [], "id": [], "level": [], "margin": []}
     for r in rows:
         tree = row_tree(r)
@@ -158,18 +194,19 @@ def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visit
             continue
         for parent in range(len(tree.nodes)):
             sibs = sorted((n for n in tree.children(parent) if n.visits >= min_visits and n.step.strip()),
-                          key=lambda n: -n.value)
+                          key=lambda n: (-value(tree, n), -n.value))
             if len(sibs) < 2:
                 continue
             best = sibs[0]
-            chosen = _finish(tree, best)
+            chosen = _finish(tree, best, value)
             if chosen is None:
                 continue
             made = 0
             for n in sibs[::-1]:  # the clearest contrast first
-                if made >= max_pairs_per_node or best.value - n.value <= margin:
+                gap = value(tree, best) - value(tree, n)
+                if made >= max_pairs_per_node or gap <= margin:
                     break
-                rejected = _finish(tree, n)
+                rejected = _finish(tree, n, value)
                 if rejected is None or rejected == chosen:
                     continue
                 out["prompt"].append(tree.prompt + tree.text(parent))
@@ -177,7 +214,7 @@ def step_pairs(rows: Sequence[dict[str, Any]], margin: float = 0.3, *, min_visit
                 out["rejected"].append(rejected)
                 out["id"].append(r["problem_id"])
                 out["level"].append("step")
-                out["margin"].append(best.value - n.value)
+                out["margin"].append(gap)
                 made += 1
     return Dataset.from_dict(out)
 

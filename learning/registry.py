@@ -162,11 +162,12 @@ def _expert_iteration(inputs: LearnInputs, config: ExpertIterationConfig) -> dic
 def _tree_dpo(inputs: LearnInputs, config: TreeDPOConfig) -> dict[str, Any]:
     from datasets import concatenate_datasets
 
-    from learning.data import solution_pairs, step_pairs
+    from learning.data import exact_value, solution_pairs, step_pairs
     from learning.tree_dpo import tree_dpo_step
 
     rows = _rows(inputs)
-    sol, step = solution_pairs(rows), step_pairs(rows, config.margin)
+    value = exact_value(inputs.task, inputs.problems()) if config.step_values == "exact" else None
+    sol, step = solution_pairs(rows), step_pairs(rows, config.margin, value=value)
     pairs = concatenate_datasets([sol.remove_columns(["level"]),
                                   step.remove_columns(["level", "margin"])]) if len(step) else sol
     if len(pairs) == 0:

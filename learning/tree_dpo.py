@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from roadmap.core.errors import DataError
+from roadmap.core.errors import ConfigError, DataError
 from roadmap.core.lengths import Lengths
 from roadmap.core.precision import (
     accumulation_field,
@@ -23,7 +23,10 @@ from roadmap.core.precision import (
 )
 from roadmap.core.training import TrainResult, overwrite_field, time_cap_field
 
-__all__ = ["TreeDPOConfig", "DPOResult", "tree_dpo_step", "with_sampling_bos"]
+#: where step pairs' node values come from (``TreeDPOConfig.step_values``)
+STEP_VALUES = ("q", "exact")
+
+__all__ = ["STEP_VALUES", "TreeDPOConfig", "DPOResult", "tree_dpo_step", "with_sampling_bos"]
 
 
 @dataclass
@@ -45,6 +48,9 @@ class TreeDPOConfig:
     seed: int = field(default=0, metadata={"help": "Data order seed."})
     margin: float = field(default=0.3, metadata={
         "help": "Step pairs: siblings whose MCTS Q-values differ by more than this (learning.data.step_pairs)."})
+    step_values: str = field(default="q", metadata={
+        "help": "Step pairs' node values: 'q' (MCTS Q-values, estimated by rollouts) or 'exact' (the task's exact "
+                "step checker, task.step_labels: e.g. countdown's solvability by brute force; a check on Q)."})
     lengths: Lengths = field(default_factory=Lengths, metadata={
         "help": "Length limits; prompt + completion is cut at lengths.train_max_length (in a recipe: top-level lengths:)."})
     mixed_precision: str = mixed_precision_field()
@@ -53,6 +59,8 @@ class TreeDPOConfig:
 
     def __post_init__(self) -> None:
         check_memory_fields(self, self.batch_size)
+        if self.step_values not in STEP_VALUES:
+            raise ConfigError(f"step_values={self.step_values!r}: expected one of {', '.join(STEP_VALUES)}")
 
 
 @dataclass(kw_only=True)

@@ -198,3 +198,34 @@ def test_the_test_time_script_reuses_its_stored_samples(tmp_path, monkeypatch):
     monkeypatch.setattr("roadmap.core.hf_policy.HFPolicy.from_pretrained",
                         lambda *a, **k: pytest.fail("stored samples were drawn again"))
     assert bench.sample_arm(tmp_path, "path", None, problems, 1, 0.7, 32, 1) == rows
+
+
+def _tree_dpo_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "countdown_tree_dpo", Path(__file__).resolve().parents[1] / "benchmarks" / "countdown_tree_dpo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_q_step_pairs_are_checked_against_the_exact_values():
+    task = get_task("countdown", min_numbers=3, max_numbers=3, solution_format="path")
+    p = task.problems("train", n=1, seed=0)[0]  # 11 11 19 -> 20: 11/11=1, 19+1=20
+    pairs = [
+        {"id": p.id, "prompt": task.prompt(p), "chosen": "11/11=1\n19+1=20\nAnswer: 20",
+         "rejected": "11+11=22\n22-19=3\nAnswer: 3"},                      # ordered as the solver orders them
+        {"id": p.id, "prompt": task.prompt(p) + "11/11=1\n", "chosen": "19-1=18\nAnswer: 18",
+         "rejected": "19+1=20\nAnswer: 20"},                               # a Q-value that had it backwards
+    ]
+    got = _tree_dpo_benchmark().q_pair_check(task, [p], pairs)
+    assert got == {"pairs": 2, "exactly_ordered": 0.5, "chosen_right": 0.5, "rejected_wrong": 0.5}
+
+
+@pytest.mark.parametrize("flags, named", [(["--arms", "q,tree"], "tree"), ([], "no countdown_sft.json")])
+def test_the_tree_dpo_script_refuses_bad_settings_before_searching(tmp_path, capsys, flags, named):
+    with pytest.raises(SystemExit) as stop:
+        _tree_dpo_benchmark().main(["--run", str(tmp_path / "w"), *flags])
+    assert stop.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "w").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from learning.data import grpo_rows, sft_rows, solution_pairs, step_pairs
+from learning.data import exact_value, grpo_rows, sft_rows, solution_pairs, step_pairs
 from roadmap.core import StepScorer, Tree
 
 
@@ -48,6 +48,31 @@ def test_step_pairs_from_mcts_q_values():
     assert pair["rejected"] == "1+2=4\n4+4=8\nAnswer: 8"
     assert pair["margin"] == pytest.approx(0.8)
     assert len(step_pairs([_row(_mcts_tree())], margin=0.85)) == 0
+
+
+def test_exact_step_pairs_overrule_misleading_q_values():
+    from roadmap.core.errors import ConfigError, DataError
+    from roadmap.core.tasks import get_task
+
+    task = get_task("countdown", min_numbers=3, max_numbers=3, solution_format="path")
+    p = task.problems("train", n=1, seed=0)[0]  # 11 11 19 -> 20
+    t = Tree(p.id, task.prompt(p))
+    t.add(-1, "")
+    good = t.add(0, "11/11=1\n", visits=4, value_sum=0.8)     # Q 0.2: rollouts happened to fail
+    bad = t.add(0, "11+11=22\n", visits=4, value_sum=3.6)     # Q 0.9, yet 22 19 cannot make 20
+    t.add(good.id, "19+1=20\nAnswer: 20", visits=1, value_sum=1.0, terminal=True, answer="20")
+    t.add(bad.id, "22-19=3\nAnswer: 3", visits=1, value_sum=0.0, terminal=True, answer="3")
+    rows = [_row(t, pid=p.id)]
+    by_q = step_pairs(rows, margin=0.3)
+    assert len(by_q) == 1 and by_q[0]["chosen"].startswith("11+11=22")
+    exact = step_pairs(rows, margin=0.3, value=exact_value(task, [p]))
+    assert len(exact) == 1 and exact[0]["margin"] == 1.0
+    assert exact[0]["chosen"] == "11/11=1\n19+1=20\nAnswer: 20"
+    assert exact[0]["rejected"].startswith("11+11=22")
+    with pytest.raises(DataError, match="not among the problems"):
+        step_pairs(rows, margin=0.3, value=exact_value(task, []))
+    with pytest.raises(ConfigError, match="exact step labels"):
+        exact_value(object(), [p])
 
 
 def test_grpo_rows_carry_answers_questions_and_ids(arith_task):

@@ -1,10 +1,11 @@
-"""roadmap.core.stats against known values: the Wilson interval and ROC-AUC (Mann-Whitney, ties as one half)."""
+"""roadmap.core.stats against known values: the Wilson interval, ROC-AUC (Mann-Whitney, ties as one half) and the
+exact McNemar test."""
 
 from __future__ import annotations
 
 import pytest
 
-from roadmap.core.stats import roc_auc, wilson_interval
+from roadmap.core.stats import mcnemar_exact, roc_auc, wilson_interval
 
 
 @pytest.mark.parametrize(("correct", "n", "low", "high"), [
@@ -56,3 +57,12 @@ def test_within_group_auc_sees_what_a_global_auc_hides():
     assert within_group_auc([0.2, 0.9], [False, True], ["a", "b"]) == (None, 0)  # no problem with both classes
     with pytest.raises(ValueError, match="one each"):
         within_group_auc([0.1], [True, False], ["a"])
+
+
+def test_mcnemar_exact_matches_the_binomial_tail():
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(5, 5) == 1.0
+    assert mcnemar_exact(6, 0) == pytest.approx(2 / 64)      # 6 coin flips all one way
+    assert mcnemar_exact(26, 11) == mcnemar_exact(11, 26)
+    assert mcnemar_exact(26, 11) == pytest.approx(0.0197, abs=5e-4)  # docs/benchmarks/countdown.md's STaR split
+    with pytest.raises(ValueError, match="non-negative"):
+        mcnemar_exact(-1, 3)

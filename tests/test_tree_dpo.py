@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fakes import arith_rows, likelihood_margin
 
 from learning import TreeDPOConfig, solution_pairs, tree_dpo_step
@@ -39,3 +40,11 @@ def test_dpo_prompts_keep_the_bos_that_sampling_puts_first(tiny_dir):
     kept = with_sampling_bos(Dataset.from_dict({"prompt": [text], "chosen": ["2"], "rejected": ["3"]}), chat)
     assert kept["prompt"] == [text]
     assert chat(text, add_special_tokens=False).input_ids.count(chat.bos_token_id) == 1
+
+
+def test_step_values_other_than_q_or_exact_are_refused():
+    from roadmap.core.errors import ConfigError
+
+    assert TreeDPOConfig(step_values="exact").step_values == "exact"
+    with pytest.raises(ConfigError, match="step_values='value'.*q, exact"):
+        TreeDPOConfig(step_values="value")

@@ -63,7 +63,8 @@ DPO_DEFAULTS: dict[str, Any] = {"beta": 0.1, "loss_type": "sigmoid", "sft_weight
 DPO_SET_BY_LADDER = {"output_dir": "iter_k/policy", "overwrite": "the ladder's phases own their folders",
                      "epochs": "the ladder's learn_steps (the pairs are cycled to fill them)",
                      "seed": "the ladder's seed", "lengths": "the top-level lengths:",
-                     "margin": "the ladder's pairs are solution-level; step pairs need MCTS Q-values"}
+                     "margin": "the ladder's pairs are solution-level; step pairs need MCTS Q-values",
+                     "step_values": "the ladder's pairs are solution-level; step pairs need a search tree"}
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["wilson_interval", "roc_auc", "within_group_auc"]
+__all__ = ["wilson_interval", "roc_auc", "within_group_auc", "mcnemar_exact"]
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -64,3 +64,18 @@ def within_group_auc(scores: Sequence[float], labels: Sequence[bool | int | floa
         entry[1].append(bool(y))
     aucs = [roc_auc(s, y) for s, y in by_group.values() if 0 < sum(y) < len(y)]
     return (sum(aucs) / len(aucs) if aucs else None), len(aucs)
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value of a paired comparison on the same problems: ``only_a`` problems solved
+    by A alone, ``only_b`` by B alone (the problems both or neither solve carry no evidence). Under no difference
+    each discordant problem is a fair coin, so p is twice the smaller binomial tail, capped at 1."""
+    import math
+
+    if only_a < 0 or only_b < 0:
+        raise ValueError(f"discordant counts must be non-negative, got {only_a} and {only_b}")
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
