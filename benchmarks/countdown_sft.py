@@ -61,16 +61,12 @@ def mean_row_tokens(tiny: Path, size: dict, level: int, seed: int, max_length: i
     ``roadmap sft`` draws."""
     from transformers import AutoTokenizer
 
+    from roadmap.app.sos import mean_row_tokens as row_tokens
     from roadmap.core.tasks import get_task
 
-    tok = AutoTokenizer.from_pretrained(tiny)
     task = get_task("countdown", min_numbers=level, max_numbers=level, trace_max_chars=size["trace_max_chars"])
     problems = task.problems("train", n=size["problems"], seed=seed)
-    out = {}
-    for arm in ARMS:
-        rows = [task.prompt(p) + task.solution_text(p, arm) for p in problems]
-        out[arm] = sum(min(len(tok(r)["input_ids"]) + 1, max_length) for r in rows) / len(rows)
-    return out
+    return row_tokens(AutoTokenizer.from_pretrained(tiny), task, problems, ARMS, max_length)
 
 
 def run(cmd: list[str], prov: dict, name: str) -> None:
@@ -236,21 +232,20 @@ def _pct(x) -> str:
 
 
 def markdown(result: dict) -> str:
+    from roadmap.app.sos import BEHAVIOUR_COLUMNS, behaviour_cells
+
     lines = [f"Countdown level {result['level']} (numbers per problem), {result['size']}, seed {result['seed']}, "
              f"test seed {result['test_seed']}{' (QUICK: plumbing only)' if result['quick'] else ''}", "",
              "| arm | SFT steps | train tokens | train s | sampled for training | greedy | 95% CI | generated tokens "
-             "| truncated | solved with a backtrack | solved after a dead first branch | backtracks / trace "
-             "| illegal lines |",
+             f"| truncated | {BEHAVIOUR_COLUMNS} |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["arms"]:
-        s = r["search"]
         secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:,.0f}"
         sampled = "-" if not r.get("data_tokens") else f"{r['data_tokens']:,}"
         lines.append(f"| {r['arm']} | {r['steps']:,} | {r['train_tokens']:,} | {secs} | {sampled} | "
                      f"{_pct(r['accuracy'])} | "
                      f"{_pct(r['ci95'][0])}-{_pct(r['ci95'][1])} | {r['generated_tokens']:,} | {r['truncated']} | "
-                     f"{_pct(s['solved_with_backtrack'])} | {s['solved_after_dead_first_branch']} | "
-                     f"{s['backtracks_per_trace'] or 0:.2f} | {s['illegal_lines']} |")
+                     f"{behaviour_cells(r['search'])} |")
     return "\n".join(lines) + "\n"
 
 

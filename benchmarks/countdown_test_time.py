@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,48 +38,12 @@ def policy_dir(run: Path, arm: str) -> Path:
 
 def sample_arm(run: Path, arm: str, task, problems, samples: int, temperature: float, max_new_tokens: int,
                seed: int) -> list[dict]:
-    """Per problem: each sample's exact verdict, generated tokens and whether a length limit cut it."""
-    out = run / "test_time" / f"{arm}.jsonl"
-    settings = {"samples": samples, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed,
-                "n": len(problems)}
-    if out.exists():
-        rows = [json.loads(x) for x in out.read_text().splitlines()]
-        saved = {k: v for k, v in rows[0].get("settings", {}).items() if k != "seconds"} if rows else None
-        if saved == settings and len(rows) == len(problems) + 1:
-            return rows[1:]
-    from roadmap.core.hf_policy import HFPolicy
-    from roadmap.core.io import atomic_write_text
+    """Per problem: each sample's exact verdict, generated tokens and whether a length limit cut it, stored in
+    ``W/test_time/<arm>.jsonl`` and reused by a rerun with the same settings (``roadmap.app.sos.checked_samples``)."""
+    from roadmap.app.sos import checked_samples
 
-    policy = HFPolicy.from_pretrained(policy_dir(run, arm), batch_size=BATCH)
-    t0 = time.perf_counter()
-    rows = []
-    per_call = max(1, BATCH // samples)
-    for start in range(0, len(problems), per_call):
-        part = problems[start : start + per_call]
-        outs = policy.sample([task.prompt(p) for p in part], samples, max_new_tokens=max_new_tokens,
-                             temperature=temperature, seed=seed + start)
-        for p, comps in zip(part, outs):
-            rows.append({"id": p.id, "correct": [bool(task.is_correct(p, c.text)) for c in comps],
-                         "tokens": [c.num_tokens for c in comps], "truncated": [bool(c.truncated) for c in comps]})
-        print(f"{arm}: {len(rows)}/{len(problems)} problems", flush=True)
-    settings["seconds"] = round(time.perf_counter() - t0, 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, "\n".join(json.dumps(r) for r in [{"settings": settings}, *rows]) + "\n")
-    return rows
-
-
-def curve(rows: list[dict], samples: int) -> list[dict]:
-    """Solved by checking the first N samples (N = 1, 2, 4 ... samples), with the mean tokens they cost."""
-    from roadmap.core.stats import wilson_interval
-
-    out, n = [], 1
-    while n <= samples:
-        solved = sum(any(r["correct"][:n]) for r in rows)
-        out.append({"N": n, "accuracy": solved / len(rows), "ci95": list(wilson_interval(solved, len(rows))),
-                    "tokens_per_problem": sum(sum(r["tokens"][:n]) for r in rows) / len(rows),
-                    "truncated": sum(sum(r["truncated"][:n]) for r in rows)})
-        n *= 2
-    return out
+    return checked_samples(policy_dir(run, arm), task, problems, samples, temperature, max_new_tokens, seed,
+                           run / "test_time" / f"{arm}.jsonl", batch=BATCH)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [a for a in arms if not (policy_dir(args.run, a) / "config.json").exists()]
     if missing:
         ap.error(f"--arms {args.arms}: no trained policy for {missing} in {args.run}")
+    from roadmap.app.sos import checked_curve
     from roadmap.core.tasks import get_task
 
     run = json.loads(summary_path.read_text())
@@ -113,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         greedy = json.loads((args.run / f"eval_{arm}.json").read_text())
         result["arms"][arm] = {"greedy": {"accuracy": greedy["accuracy"], "ci95": greedy["ci95"],
                                           "tokens_per_problem": greedy["generated_tokens"] / greedy["n"]},
-                               "checked": curve(rows, args.samples)}
+                               "checked": checked_curve(rows, args.samples)}
     (args.run / "test_time.json").write_text(json.dumps(result, indent=1))
     lines = [f"Countdown level {result['level']}, {len(problems)} test problems (seed {result['test_seed']}); "
              f"samples at temperature {args.temperature}, each checked by the exact checker", "",

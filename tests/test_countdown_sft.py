@@ -176,7 +176,9 @@ def _script(name):
 def test_the_parallel_curve_counts_a_problem_solved_once_any_of_its_first_n_samples_checks():
     rows = [{"correct": [False, False, True, False], "tokens": [10, 20, 30, 40], "truncated": [False] * 4},
             {"correct": [True, False, False, False], "tokens": [5, 5, 5, 5], "truncated": [False, True, False, False]}]
-    got = _script("countdown_test_time").curve(rows, 4)
+    from roadmap.app.sos import checked_curve
+
+    got = checked_curve(rows, 4)
     assert [c["N"] for c in got] == [1, 2, 4]
     assert [c["accuracy"] for c in got] == [0.5, 0.5, 1.0]
     assert [c["tokens_per_problem"] for c in got] == [7.5, 20.0, 60.0] and [c["truncated"] for c in got] == [0, 1, 1]

@@ -414,10 +414,11 @@ def test_the_benchmark_shares_a_warm_start_into_a_folder_the_ladder_then_resumes
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml")))
 def test_every_shipped_recipe_loads(name, tmp_path):
-    """Each recipe in recipes/ passes the checks `roadmap run` makes before any work (a ladder recipe, or a loop's,
-    given the policy folder a user passes with --policy)."""
+    """Each recipe in recipes/ passes the checks `roadmap run` makes before any work (a ladder or Stream of Search
+    recipe, or a loop's, given the policy folder a user passes with --policy)."""
     from roadmap.app.ladder import is_ladder_recipe, load_ladder_recipe
     from roadmap.app.loop_config import load_recipe
+    from roadmap.app.sos import is_sos_recipe, load_sos_recipe
     from roadmap.core.errors import PRMFormatError
 
     path = Path(__file__).resolve().parents[1] / "recipes" / name
@@ -426,6 +427,9 @@ def test_every_shipped_recipe_loads(name, tmp_path):
     if 'prm_dir: ""' in path.read_text():  # its keys pass; only the empty folder given as the PRM is refused
         with pytest.raises(PRMFormatError, match="not a reward model folder"):
             load_recipe(path, prm_dir=str(tmp_path), **given)
+        return
+    if is_sos_recipe(path):
+        load_sos_recipe(path)
         return
     config = load_ladder_recipe(path) if is_ladder_recipe(path) else load_recipe(path, **given)
     if name == "ladder.yaml":

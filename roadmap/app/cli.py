@@ -309,9 +309,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from roadmap.app.ladder import is_ladder_recipe
     from roadmap.app.loop import load_recipe, run_loop
+    from roadmap.app.sos import is_sos_recipe
 
     if is_ladder_recipe(args.recipe):
         return _run_ladder(args)
+    if is_sos_recipe(args.recipe):
+        return _run_sos(args)
     config = load_recipe(args.recipe, policy=args.policy, iterations=args.iterations, prm_dir=args.prm_dir)
     result = run_loop(config, args.out)
     print(format_table(result["iterations"], ["iteration", "accuracy", "ci95", "search_accuracy", "learn_tokens",
@@ -332,6 +335,20 @@ def _run_ladder(args: argparse.Namespace) -> int:
             for r in result["iterations"]]
     print(format_table(rows, list(rows[0])))
     print(f"wrote {args.out}/report.md")
+    return 0
+
+
+def _run_sos(args: argparse.Namespace) -> int:
+    from roadmap.app.sos import load_sos_recipe, run_sos
+
+    for flag, value in (("--prm-dir", args.prm_dir), ("--policy", args.policy)):
+        if value:
+            raise ConfigError(f"{flag} does not apply to the Stream of Search recipe {args.recipe} (it builds its own "
+                              "tiny model); leave it out")
+    result = run_sos(load_sos_recipe(args.recipe, iterations=args.iterations), args.out)
+    print(format_table([{k: r[k] for k in ("arm", "stage", "accuracy", "tokens_per_problem", "learn_tokens")}
+                        for r in result["rows"]], ["arm", "stage", "accuracy", "tokens_per_problem", "learn_tokens"]))
+    print(f"wrote {args.out}/report.md and accuracy_vs_tokens.png")
     return 0
 
 

@@ -8,7 +8,8 @@ carry a worked solution. The run folder::
       config.yaml                     the recipe as run
       tiny/                           the embedded tiny model (policy: tiny)
       seed.jsonl                      the seed set's worked solutions (the only demonstrations)
-      iter_0/policy/ eval.json        the warm start on the seed set, evaluated per level
+      iter_0/policy/ eval.json        the warm start on the seed set, evaluated per level (eval_solutions.json:
+                                      its greedy outputs, in the test problems' order)
       iter_k/probe.done.json          pass rate per level on answer-only train problems
       iter_k/search/L<level>/         train-time search (roadmap.app.train_search) at each chosen level
       iter_k/rl_state/                learner: rl (roadmap.app.ladder_rl), in place of search: checkpoint, retired ids
@@ -29,15 +30,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from roadmap.app.ladder_config import LadderConfig, choose_levels, mix_rows, next_rung, select_solution
 from roadmap.app.ladder_learners import learn_long_cot, learn_tree_dpo
 from roadmap.app.ladder_rl import learn_rl, probe_window, rl_levels
-from roadmap.app.loop_config import RecipeError
-from roadmap.core.io import atomic_write_text, run_lock, write_json
+from roadmap.core.io import atomic_write_text, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -277,12 +277,16 @@ class _Ladder:
     def evaluate(self, k: int) -> dict:
         from roadmap.app.evaluate import evaluate
 
-        policy, out = self.policy(k), {}
+        policy, out, solutions = self.policy(k), {}, {}
         for lv, rung in self.rungs.items():
             problems = rung.problems("test", n=self.c.eval_problems, seed=self.c.eval_seed)
             rep = evaluate(policy, rung, problems, method="greedy", progress=False, lengths=self.lengths)
-            out[lv] = {"accuracy": rep.accuracy, "ci95": list(rep.ci95), "n": rep.n, "truncated": rep.truncated}
+            out[lv] = {"accuracy": rep.accuracy, "ci95": list(rep.ci95), "n": rep.n, "truncated": rep.truncated,
+                       "generated_tokens": rep.generated_tokens}
+            solutions[str(lv)] = [r["solution"] for r in rep.records]
         write_json(self.dir / f"iter_{k}" / "eval.json", out)
+        # the greedy outputs themselves, in the test problems' order, for behaviour measures (roadmap.app.sos)
+        write_json(self.dir / f"iter_{k}" / "eval_solutions.json", solutions)
         self.say(f"iteration {k}: greedy by level {_pct({lv: r['accuracy'] for lv, r in out.items()})}")
         return {"levels": _by_name(out)}
 
@@ -359,13 +363,9 @@ def _pct(d: dict) -> str:
 
 def is_ladder_recipe(path: str | Path) -> bool:
     """Whether the YAML recipe at ``path`` is a ladder recipe (``ladder: true``)."""
-    import yaml
+    from roadmap.app.loop_config import marked_recipe
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False  # load_recipe gives the precise error
-    return isinstance(data, dict) and data.get("ladder") is True
+    return marked_recipe(path, "ladder")
 
 
 def load_ladder_recipe(path: str | Path, **overrides) -> LadderConfig:
@@ -377,27 +377,11 @@ def load_ladder_recipe(path: str | Path, **overrides) -> LadderConfig:
 
 def run_ladder(config: LadderConfig, run_dir: str | Path, say: Callable[[str], None] = print) -> dict:
     """Run (or resume) the ladder of ``config`` in ``run_dir``; a folder of another recipe is refused."""
-    import yaml
-
-    from roadmap.app.loop import legacy_run_dir, saved_recipe
-    from roadmap.core.integrity import sealed_text
-    from roadmap.core.outputs import check_overlap, check_writable, claim_output_dir
+    from roadmap.app.loop import recipe_folder
+    from roadmap.core.outputs import check_overlap, check_writable
 
     out = Path(run_dir)
     check_overlap({"run folder": out}, {"policy": None if config.policy == "tiny" else config.policy})
     check_writable(out, "run folder")
-    with run_lock(out):
-        # the same kind as the loop's folders: both are `roadmap run` output; their recipes tell them apart
-        claim_output_dir(out, "run", legacy=legacy_run_dir)
-        mine = yaml.safe_dump(asdict(config), sort_keys=True)
-        text = saved_recipe(out)
-        if text is not None:
-            # keys added since the run began count at their defaults, so older runs still resume
-            theirs = {**asdict(LadderConfig()), **(yaml.safe_load(text) or {})}
-            differ = sorted(k for k, v in yaml.safe_load(mine).items() if k != "iterations" and theirs.get(k) != v)
-            if differ:
-                raise RecipeError(f"{out} holds a ladder run of another recipe (it differs in {differ}); resume it "
-                                  "with its own recipe, or use a new --out")
-        if text != mine:
-            atomic_write_text(out / "config.yaml", sealed_text(mine))
+    with recipe_folder(out, config, "ladder"):
         return _Ladder(config, out, say).run()

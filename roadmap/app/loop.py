@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
@@ -368,6 +369,32 @@ def _run_locked(config: LoopConfig, out: Path, say: Callable[[str], None]) -> di
     if text != mine:  # written once (and when the iterations change), so it is never the file a kill cuts
         atomic_write_text(saved, sealed_text(mine))
     return _Run(config, out, say).run()
+
+
+@contextmanager
+def recipe_folder(out: Path, config, name: str) -> Iterator[None]:
+    """Hold ``out`` as the run folder of ``config`` (a ladder's or a Stream of Search recipe, a dataclass) while
+    the body runs: locked, claimed as ``roadmap run`` output, refused when it was started by another recipe (keys
+    added since it began count at their defaults, so older runs resume; ``iterations`` may change), and this
+    recipe sealed in its ``config.yaml``."""
+    import yaml
+
+    from roadmap.core.outputs import claim_output_dir
+
+    with run_lock(out):
+        # the same kind as the loop's folders: all are `roadmap run` output; their recipes tell them apart
+        claim_output_dir(out, "run", legacy=legacy_run_dir)
+        mine = yaml.safe_dump(asdict(config), sort_keys=True)
+        text = saved_recipe(out)
+        if text is not None:
+            theirs = {**asdict(type(config)()), **(yaml.safe_load(text) or {})}
+            differ = sorted(k for k, v in yaml.safe_load(mine).items() if k != "iterations" and theirs.get(k) != v)
+            if differ:
+                raise RecipeError(f"{out} holds a {name} run of another recipe (it differs in {differ}); resume it "
+                                  "with its own recipe, or use a new --out")
+        if text != mine:
+            atomic_write_text(out / "config.yaml", sealed_text(mine))
+        yield
 
 
 def saved_recipe(out: Path) -> str | None:

@@ -357,6 +357,18 @@ def read_recipe(path: str | Path) -> dict:
     return data
 
 
+def marked_recipe(path: str | Path, key: str) -> bool:
+    """Whether the YAML recipe at ``path`` is marked ``key: true`` (``ladder``, ``sos``: which runner
+    ``roadmap run`` hands it to). An unreadable file is not marked: loading it gives the precise error."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get(key) is True
+
+
 def build_recipe(cls: type, data: dict, path: str | Path, overrides: dict):
     """``cls(**data)`` with ``overrides`` that are not None applied and every top-level key checked; errors name
     the recipe ``path`` (the one entry of the loop's and the ladder's recipes)."""
