@@ -251,14 +251,30 @@ class _SoS:
         samples = checked_samples(self.dir / "path" / "iter_0" / "policy", self.task, problems, c.test_samples,
                                   c.test_temperature, cap, c.seed + 1, self.dir / "test_time" / "path.jsonl",
                                   say=self.say)
+        sampled = json.loads((self.dir / "test_time" / "path.jsonl").read_text().splitlines()[0])["settings"]
+        seconds = {arm: round(phase_seconds(self.dir / arm), 1) for arm in ARMS}
+        seconds["test_time"] = sampled.get("seconds")
         result = {"config": asdict(c), "path_steps": path_steps, "mean_row_tokens": means, "rows": rows,
-                  "parallel": {"arm": "path (warm start)", "checked": checked_curve(samples, c.test_samples)}}
+                  "parallel": {"arm": "path (warm start)", "checked": checked_curve(samples, c.test_samples)},
+                  "seconds": seconds}
         from roadmap.core.io import atomic_write_text, write_json
 
         write_json(self.dir / "sos.json", result)
         atomic_write_text(self.dir / "report.md", report_markdown(result))
         plot_sos(result, self.dir / "accuracy_vs_tokens.png")
         return result
+
+
+def phase_seconds(run_dir: Path) -> float:
+    """Seconds the finished phases of a ladder run took, as their markers recorded them (a resumed phase keeps
+    the time of the run that did it)."""
+    from roadmap.core.integrity import read_sealed_json
+
+    total = 0.0
+    for marker in run_dir.glob("iter_*/*.done.json"):
+        metrics, _ = read_sealed_json(marker)
+        total += float((metrics or {}).get("phase_seconds", 0.0))
+    return total
 
 
 def _pct(x) -> str:
@@ -283,6 +299,8 @@ def report_markdown(result: dict) -> str:
              f"trace arm's {c['warm_start_steps']} SFT steps and the path arm's {result['path_steps']} train on the same "
              f"tokens (rows of {result['mean_row_tokens']['trace']:.0f} and {result['mean_row_tokens']['path']:.0f} "
              "tokens).", "",
+             "Seconds of the finished phases: " + ", ".join(
+                 f"{k} {v:,.0f}" for k, v in result.get("seconds", {}).items() if v is not None) + ".", "",
              "| arm | stage | verified kept | learn tokens | sampled tokens | greedy | 95% CI | tokens / problem "
              f"| truncated | {BEHAVIOUR_COLUMNS} |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -309,7 +327,7 @@ def plot_sos(result: dict, path: Path) -> None:
 
     from roadmap.core.io import save_figure
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
     par = result["parallel"]["checked"]
     ax.plot([x["tokens_per_problem"] for x in par], [x["accuracy"] for x in par], marker="o", color="tab:blue",
             label="path: first verified of N (parallel)")
@@ -321,10 +339,16 @@ def plot_sos(result: dict, path: Path) -> None:
         ax.scatter([max(r["tokens_per_problem"], 1e-9)], [r["accuracy"]], marker=markers[r["arm"]], s=90,
                    label=f"{r['arm']}, {r['stage']}: greedy (sequential)")
     ax.set_xscale("log")
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 20, 50, 100, 200 ...
+    ax.xaxis.set_major_formatter(ScalarFormatter())  # 100, not 10^2; the minor ticks unlabelled
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("generated tokens per problem")
     ax.set_ylabel("test problems solved")
     ax.set_title(f"countdown level {result['config']['level']}: sequential vs parallel compute")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
     save_figure(fig, path)
 
 
