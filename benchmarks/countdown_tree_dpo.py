@@ -10,7 +10,8 @@ side) from the same start:
 
 - ``solution``: solution pairs only (a verified solution against a wrong one of the same problem);
 - ``q``: the solution pairs plus step pairs of siblings whose MCTS Q-values (estimated by rollouts) differ by more
-  than ``--margin``, what ``recipes/tree_dpo.yaml`` trains on;
+  than ``--margin``, what ``recipes/tree_dpo.yaml`` trains on (a pair needs both siblings searched down to a finished
+  solution, so a small ``--budget`` makes few);
 - ``exact``: the solution pairs plus step pairs whose values come from countdown's brute-force solver (a sibling is
   1 when its state can still reach the target: ``learning.data.exact_value``).
 
@@ -18,7 +19,8 @@ Before learning, every Q step pair is checked against the exact values: the shar
 right and whose rejected step is exactly wrong. Then greedy accuracy on the test problems (``roadmap eval``, the
 test seed of ``W``) and on a dev seed (where the learning rate was chosen), with 95% intervals and an exact
 McNemar test against the start (``W/eval_path.json``'s problems). Stages are skipped when their output is there.
-Writes ``W/tree_dpo/tree_dpo.json`` and ``.md``. Measured: docs/benchmarks/countdown.md.
+Everything goes to ``W/tree_dpo/b<budget>w<width>/`` (one folder per search, shared by ``--tag`` runs at other
+learning rates): ``tree_dpo<tag>.json`` and ``.md``. Measured: docs/benchmarks/countdown.md.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0, help="seed of the searched train problems and of the search")
     ap.add_argument("--dev-seed", type=int, default=1, help="seed of the dev problems the learning rate was tuned on")
-    ap.add_argument("--tag", default="", help="suffix of the arms' folders (a second learning rate, say)")
+    ap.add_argument("--tag", default="", help="suffix of the arms' folders and the result files (another learning "
+                    "rate, say, on the same trees)")
     ap.add_argument("--quick", action="store_true", help="toy sizes, to check the plumbing")
     args = ap.parse_args(argv)
 
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         size[key] = getattr(args, key) or size[key]
     level, test_seed = sft["level"], sft["test_seed"]
     start = args.run / "sft_path"
-    d = args.run / "tree_dpo"
+    d = args.run / "tree_dpo" / f"b{size['budget']}w{size['width']}"  # one folder per search; --tag per learning rate
     d.mkdir(parents=True, exist_ok=True)
     prov_path = d / "provenance.json"
     prov = json.loads(prov_path.read_text()) if prov_path.exists() else {}
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     base = json.loads((args.run / "eval_path.json").read_text())
     base_ok = {r["id"]: r["correct"] for r in base["records"]}
     table = [{"arm": "start (sft_path)", "solution_pairs": 0, "step_pairs": 0, "steps": 0, "train_seconds": 0.0,
-              "dev": evaluate(f"dev_start{args.tag}", start, args.dev_seed)["accuracy"],
+              "dev": evaluate("dev_start", start, args.dev_seed)["accuracy"],
               "test": base["accuracy"], "ci95": base["ci95"], "only_start": 0, "only_arm": 0, "mcnemar_p": None}]
     for arm in arms:
         pairs = sol.remove_columns(["level"])
