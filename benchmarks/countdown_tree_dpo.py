@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     base = json.loads((args.run / "eval_path.json").read_text())
     base_ok = {r["id"]: r["correct"] for r in base["records"]}
     table = [{"arm": "start (sft_path)", "solution_pairs": 0, "step_pairs": 0, "steps": 0, "train_seconds": 0.0,
-              "dev": evaluate("dev_start", start, args.dev_seed)["accuracy"],
-              "test": base["accuracy"], "ci95": base["ci95"], "only_start": 0, "only_arm": 0, "mcnemar_p": None}]
+              "dev_accuracy": evaluate("dev_start", start, args.dev_seed)["accuracy"],
+              "accuracy": base["accuracy"], "ci95": base["ci95"], "only_start": 0, "only_arm": 0, "mcnemar_p": None}]
     for arm in arms:
         pairs = sol.remove_columns(["level"])
         if arm != "solution" and len(steps[arm]):
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         only_arm = sum(ok[i] and not base_ok[i] for i in ok)
         table.append({"arm": f"{arm}{args.tag}", "solution_pairs": len(sol),
                       "step_pairs": len(steps[arm]) if arm != "solution" else 0, "steps": res.get("steps"),
-                      "train_seconds": res.get("wall_seconds"), "dev": dev["accuracy"], "test": test["accuracy"],
+                      "train_seconds": res.get("wall_seconds"), "dev_accuracy": dev["accuracy"], "accuracy": test["accuracy"],
                       "ci95": list(wilson_interval(test["correct"], test["n"])), "only_start": only_start,
                       "only_arm": only_arm, "mcnemar_p": mcnemar_exact(only_start, only_arm)})
     summary = json.loads((search_dir / "summary.json").read_text())
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     md = (f"Q step pairs against the exact values: {check['pairs']} pairs, {_pct(check['exactly_ordered'])} "
           f"exactly ordered (chosen right {_pct(check['chosen_right'])}, rejected wrong "
           f"{_pct(check['rejected_wrong'])}).\n\n")
-    md += format_table([{**r, "dev": _pct(r.get("dev")), "test": _pct(r.get("test")),
+    md += format_table([{**r, "dev": _pct(r.get("dev_accuracy")), "test": _pct(r.get("accuracy")),
                          "ci95": f"{_pct(r['ci95'][0])}-{_pct(r['ci95'][1])}" if "ci95" in r else "no pairs"}
                         for r in table],
                        ["arm", "solution_pairs", "step_pairs", "steps", "train_seconds", "dev", "test", "ci95",
