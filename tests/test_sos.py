@@ -34,6 +34,16 @@ def test_the_shipped_recipe_loads_and_each_arm_is_a_ladder_at_its_format():
     assert control.control == "more_sft" and trace.control == "none" and trace.selection == "verified"
 
 
+def test_run_seed_overrides_the_recipe_seed_of_every_arm(tmp_path):
+    from pathlib import Path
+
+    from roadmap.app.cli import build_parser
+
+    args = build_parser().parse_args(["run", "recipes/countdown_sos.yaml", "--out", str(tmp_path), "--seed", "2"])
+    config = load_sos_recipe(Path(__file__).resolve().parents[1] / "recipes" / "countdown_sos.yaml", seed=args.seed)
+    assert config.seed == 2 and config.ladder_config("path", policy="tiny", warm_start_steps=1).seed == 2
+
+
 @pytest.mark.parametrize("change, named", [
     ({"task_args": {"solution_format": "path"}}, "solution_format"),
     ({"task": "arith"}, "countdown"),

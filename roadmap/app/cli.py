@@ -315,7 +315,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _run_ladder(args)
     if is_sos_recipe(args.recipe):
         return _run_sos(args)
-    config = load_recipe(args.recipe, policy=args.policy, iterations=args.iterations, prm_dir=args.prm_dir)
+    config = load_recipe(args.recipe, policy=args.policy, iterations=args.iterations, prm_dir=args.prm_dir,
+                         seed=args.seed)
     result = run_loop(config, args.out)
     print(format_table(result["iterations"], ["iteration", "accuracy", "ci95", "search_accuracy", "learn_tokens",
                                               "train_compute"]))
@@ -328,7 +329,7 @@ def _run_ladder(args: argparse.Namespace) -> int:
 
     if args.prm_dir:
         raise ConfigError(f"--prm-dir does not apply to the ladder recipe {args.recipe}; leave it out")
-    config = load_ladder_recipe(args.recipe, policy=args.policy, iterations=args.iterations)
+    config = load_ladder_recipe(args.recipe, policy=args.policy, iterations=args.iterations, seed=args.seed)
     result = run_ladder(config, args.out)
     rows = [{"iteration": r["iteration"], **{f"L{lv}": r["levels"][str(lv)]["accuracy"] for lv in config.levels},
              "compute": r["train_compute"]}
@@ -345,7 +346,7 @@ def _run_sos(args: argparse.Namespace) -> int:
         if value:
             raise ConfigError(f"{flag} does not apply to the Stream of Search recipe {args.recipe} (it builds its own "
                               "tiny model); leave it out")
-    result = run_sos(load_sos_recipe(args.recipe, iterations=args.iterations), args.out)
+    result = run_sos(load_sos_recipe(args.recipe, iterations=args.iterations, seed=args.seed), args.out)
     print(format_table([{k: r[k] for k in ("arm", "stage", "accuracy", "tokens_per_problem", "learn_tokens")}
                         for r in result["rows"]], ["arm", "stage", "accuracy", "tokens_per_problem", "learn_tokens"]))
     print(f"wrote {args.out}/report.md and accuracy_vs_tokens.png")
