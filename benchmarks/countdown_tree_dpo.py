@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--run {args.run}: no {', '.join(missing)}; run benchmarks/countdown_sft.py --out {args.run} "
                  "(with the path arm) first")
     sft = json.loads((args.run / "countdown_sft.json").read_text())
-    size = {**(QUICK if args.quick else FULL), "trace_max_chars": sft["size"]["trace_max_chars"]}
+    # the run's own cap and test problems: the start's evaluation (eval_path.json) is the paired baseline
+    size = {**(QUICK if args.quick else FULL), "trace_max_chars": sft["size"]["trace_max_chars"],
+            "eval_n": sft["size"]["eval_n"]}
     for key in ("problems", "budget", "width"):
         size[key] = getattr(args, key) or size[key]
     level, test_seed = sft["level"], sft["test_seed"]
@@ -110,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     prov_path = d / "provenance.json"
     prov = json.loads(prov_path.read_text()) if prov_path.exists() else {}
     path_args = task_args(size, level, "path")
+    searched = {"problems": size["problems"], "temperature": args.temperature, "seed": args.seed}
+    if prov.setdefault("search_settings", searched) != searched:  # the folder names only budget and width
+        ap.error(f"{d} holds trees searched with {prov['search_settings']}, not {searched}; pass another --run "
+                 "copy or move that folder aside")
+    learned = {"lr": args.lr, "beta": args.beta, "epochs": args.epochs, "batch_size": args.batch_size,
+               "margin": args.margin, "dev_seed": args.dev_seed}
+    for arm in arms:  # an arm's model and evaluations are reused only for the settings that made them
+        recorded = prov.get(f"dpo_{arm}{args.tag}", {}).get("settings")
+        if recorded is not None and recorded != learned:
+            ap.error(f"{d / (arm + args.tag)} was trained with {recorded}, not {learned}; pass another --tag")
 
     search_dir = d / "search"
     if not (search_dir / "summary.json").exists():
@@ -118,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                             "--width", str(size["width"]), "--mcts-evaluation", "rollout",
                             "--temperature", str(args.temperature), "--shard-size", str(size["shard_size"]),
                             "--seed", str(args.seed), "--out", str(search_dir)), prov, "search")
-        prov_path.write_text(json.dumps(prov, indent=1))
+        write_json(prov_path, prov)
     task = get_task("countdown", min_numbers=level, max_numbers=level, trace_max_chars=size["trace_max_chars"],
                     solution_format="path")
     rows = read_trees(search_dir / "trees.jsonl")
@@ -135,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "--n", str(size["eval_n"]), "--seed", str(seed),
                                 "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report)),
                 prov, name)
-            prov_path.write_text(json.dumps(prov, indent=1))
+            write_json(prov_path, prov)
         return json.loads(report.read_text())
 
     base = json.loads((args.run / "eval_path.json").read_text())
@@ -160,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             else tree_dpo_step(start, pairs, cfg).to_dict()
         prov.setdefault(f"dpo_{arm}{args.tag}", {"seconds": round(time.perf_counter() - t0, 1), "commit": commit_id(),
                                                  "lr": args.lr, "epochs": args.epochs, "pairs": len(pairs)})
-        prov_path.write_text(json.dumps(prov, indent=1))
+        prov[f"dpo_{arm}{args.tag}"].setdefault("settings", learned)
+        write_json(prov_path, prov)
         dev = evaluate(f"dev_{arm}{args.tag}", out, args.dev_seed)
         test = evaluate(f"eval_{arm}{args.tag}", out, test_seed)
         ok = {r["id"]: r["correct"] for r in test["records"]}

@@ -152,16 +152,17 @@ def exact_value(task, problems: Sequence[Problem]):
         raise ConfigError(f"step_values='exact' needs a task with exact step labels (task.step_labels); "
                           f"{type(task).__name__} has none: use step_values='q'")
     by_id = {p.id: p for p in problems}
-    memo: dict[tuple[str, int], float] = {}
+    memo: dict[tuple[str, str], float] = {}
 
     def value(tree, node) -> float:
-        key = (tree.problem_id, node.id)
+        text = tree.text(node.id)
+        key = (tree.problem_id, text)  # the partial solution itself: two trees of one problem share nothing else
         if key not in memo:
             problem = by_id.get(tree.problem_id)
             if problem is None:
                 raise DataError(f"a search tree's problem {tree.problem_id!r} is not among the problems given "
                                 "for its exact values; pass the problems the trees were searched on")
-            got = labels(problem, tree.text(node.id))
+            got = labels(problem, text)
             memo[key] = float(bool(got and got[-1]))
         return memo[key]
 

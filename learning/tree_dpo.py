@@ -47,7 +47,8 @@ class TreeDPOConfig:
     batch_size: int = field(default=32, metadata={"help": "Pairs per optimizer step."})
     seed: int = field(default=0, metadata={"help": "Data order seed."})
     margin: float = field(default=0.3, metadata={
-        "help": "Step pairs: siblings whose MCTS Q-values differ by more than this (learning.data.step_pairs)."})
+        "help": "Step pairs: siblings whose values (MCTS Q-values, or exact values under step_values: exact) differ "
+                "by more than this (learning.data.step_pairs)."})
     step_values: str = field(default="q", metadata={
         "help": "Step pairs' node values: 'q' (MCTS Q-values, estimated by rollouts) or 'exact' (the task's exact "
                 "step checker, task.step_labels: e.g. countdown's solvability by brute force; a check on Q)."})

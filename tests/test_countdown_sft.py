@@ -191,15 +191,23 @@ def test_the_test_time_script_refuses_a_folder_without_a_comparison(tmp_path, ca
 
 
 def test_the_test_time_script_reuses_its_stored_samples(tmp_path, monkeypatch):
+    from roadmap.app.sos import sample_settings
+
     bench = _script("countdown_test_time")
     problems = [type("P", (), {"id": f"p{i}"})() for i in range(2)]
     rows = [{"id": p.id, "correct": [True], "tokens": [3], "truncated": [False]} for p in problems]
-    stored = {"settings": {"samples": 1, "temperature": 0.7, "max_new_tokens": 32, "seed": 1, "n": 2, "seconds": 9.0}}
+    (tmp_path / "sft_path").mkdir()
+    (tmp_path / "sft_path" / "config.json").write_text("{}")
+    stored = {"settings": {**sample_settings(tmp_path / "sft_path", problems, 1, 0.7, 32, 1), "seconds": 9.0}}
     (tmp_path / "test_time").mkdir()
     (tmp_path / "test_time" / "path.jsonl").write_text("\n".join(json.dumps(r) for r in [stored, *rows]) + "\n")
     monkeypatch.setattr("roadmap.core.hf_policy.HFPolicy.from_pretrained",
                         lambda *a, **k: pytest.fail("stored samples were drawn again"))
     assert bench.sample_arm(tmp_path, "path", None, problems, 1, 0.7, 32, 1) == rows
+    # other weights in the policy folder: the stored samples are not theirs, so they are drawn again
+    (tmp_path / "sft_path" / "config.json").write_text('{"hidden_size": 2}')
+    with pytest.raises(pytest.fail.Exception, match="drawn again"):
+        bench.sample_arm(tmp_path, "path", None, problems, 1, 0.7, 32, 1)
 
 
 def _tree_dpo_benchmark():
@@ -231,3 +239,23 @@ def test_the_tree_dpo_script_refuses_bad_settings_before_searching(tmp_path, cap
     with pytest.raises(SystemExit) as stop:
         _tree_dpo_benchmark().main(["--run", str(tmp_path / "w"), *flags])
     assert stop.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "w").exists()
+
+
+def test_the_tree_dpo_script_refuses_trees_or_models_made_with_other_settings(tmp_path, capsys):
+    w = tmp_path / "w"
+    (w / "sft_path").mkdir(parents=True)
+    (w / "countdown_sft.json").write_text(json.dumps({"size": {"trace_max_chars": 256, "eval_n": 3}, "level": 3,
+                                                      "test_seed": 918273}))
+    (w / "eval_path.json").write_text("{}")
+    d = w / "tree_dpo" / "b8w4"
+    d.mkdir(parents=True)
+    (d / "provenance.json").write_text(json.dumps({"search_settings": {"problems": 1024, "temperature": 0.7,
+                                                                       "seed": 0}}))
+    with pytest.raises(SystemExit) as stop:
+        _tree_dpo_benchmark().main(["--run", str(w), "--budget", "8", "--temperature", "1.0"])
+    assert stop.value.code == 2 and "searched with" in capsys.readouterr().err
+    learned = {"lr": 1e-4, "beta": 0.1, "epochs": 2.0, "batch_size": 16, "margin": 0.3, "dev_seed": 1}
+    (d / "provenance.json").write_text(json.dumps({"dpo_q": {"settings": learned}}))
+    with pytest.raises(SystemExit) as stop:
+        _tree_dpo_benchmark().main(["--run", str(w), "--budget", "8", "--lr", "1e-5"])
+    assert stop.value.code == 2 and "pass another --tag" in capsys.readouterr().err

@@ -137,6 +137,12 @@ def test_margin_under_tree_dpo_chooses_the_step_pairs(tmp_path, monkeypatch):
     assert seen[0.0]["step_pairs"] > seen[0.9]["step_pairs"]  # these trees have Q-gaps between the two margins
 
 
+def test_exact_step_values_need_a_task_with_exact_step_labels():
+    assert LoopConfig(policy="p", task="countdown", learn={"algorithm": "tree_dpo", "step_values": "exact"})
+    with pytest.raises(RecipeError, match="step_values: exact needs a task with exact step labels.*gsm_symbolic"):
+        LoopConfig(policy="p", task="gsm_symbolic", learn={"algorithm": "tree_dpo", "step_values": "exact"})
+
+
 def test_a_finished_run_with_an_old_config_yaml_resumes(tmp_path):
     """A run folder whose config.yaml predates fields (here prm_dir, batch_size) and typed sections resumes."""
     policy = tmp_path / "policy"

@@ -34,14 +34,22 @@ def test_the_shipped_recipe_loads_and_each_arm_is_a_ladder_at_its_format():
     assert control.control == "more_sft" and trace.control == "none" and trace.selection == "verified"
 
 
-def test_run_seed_overrides_the_recipe_seed_of_every_arm(tmp_path):
+def test_run_seed_reaches_the_recipe_and_every_arm(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from roadmap.app.cli import build_parser
+    seen = {}
 
-    args = build_parser().parse_args(["run", "recipes/countdown_sos.yaml", "--out", str(tmp_path), "--seed", "2"])
-    config = load_sos_recipe(Path(__file__).resolve().parents[1] / "recipes" / "countdown_sos.yaml", seed=args.seed)
-    assert config.seed == 2 and config.ladder_config("path", policy="tiny", warm_start_steps=1).seed == 2
+    def fake_run(config, out, say=print):
+        seen["config"] = config
+        return {"rows": []}
+
+    monkeypatch.setattr("roadmap.app.sos.run_sos", fake_run)
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "countdown_sos.yaml"
+    assert main(["run", str(recipe), "--out", str(tmp_path / "run"), "--seed", "2"]) == 0
+    config = seen["config"]
+    assert config.seed == 2 and load_sos_recipe(recipe).seed == 0
+    assert {config.ladder_config(arm, policy="tiny", warm_start_steps=1).seed for arm in ("trace", "path",
+                                                                                         "trace_more")} == {2}
 
 
 @pytest.mark.parametrize("change, named", [
@@ -79,6 +87,9 @@ def test_the_sos_recipe_runs_every_arm_and_reports_them(tmp_path, capsys):
     before = (out / "report.md").read_text()
     assert main(["run", str(recipe), "--out", str(out)]) == 0
     assert (out / "report.md").read_text() == before
+    # the same recipe at another seed is another run
+    assert main(["run", str(recipe), "--out", str(out), "--seed", "1"]) == 2
+    assert "differs in ['seed']" in capsys.readouterr().err
     # another recipe in the same folder is refused, naming what differs
     recipe.write_text(yaml.safe_dump({**QUICK, "learn_steps": 3}))
     assert main(["run", str(recipe), "--out", str(out)]) == 2

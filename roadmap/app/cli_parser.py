@@ -249,8 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=positive_int, default=None, help="iterations K (overrides the recipe's)")
     p.add_argument("--prm-dir", default=None, help="a trained PRM folder (overrides the recipe's prm_dir)")
     p.add_argument("--seed", type=nonnegative_int, default=None,
-                   help="the recipe's seed (overrides its seed:; a ladder or Stream of Search recipe draws its tiny "
-                        "model's initialisation from it), e.g. 0, 1, 2 for three initialisation seeds")
+                   help="the recipe's seed (overrides its seed:). A ladder or Stream of Search recipe draws its "
+                        "tiny model's initialisation and its data from it and keeps its eval_seed's test problems, "
+                        "so 0, 1, 2 are three initialisation seeds; a loop recipe also draws its eval problems "
+                        "from it")
 
     p = sub.add_parser("fit", help="ScaleRL sigmoid (and power-law) fit of accuracy against compute")
     p.add_argument("points", help="JSON list of {compute, accuracy} (or a run's metrics.json) or CSV")

@@ -302,6 +302,12 @@ class LoopConfig:
                                                        "lengths": _LENGTHS_REASON,
                                                        **(_NO_DEMONSTRATIONS if cls.__name__ == "RLConfig" else {})},
                                           elsewhere=elsewhere)
+        if getattr(self.learn_config, "step_values", "q") == "exact":
+            from roadmap.core.tasks import get_task
+
+            if getattr(get_task(self.task, **self.task_args), "step_labels", None) is None:
+                raise RecipeError(f"learn.step_values: exact needs a task with exact step labels (task.step_labels); "
+                                  f"task {self.task!r} has none: use step_values: q")
         needs = self.learner.scorer_field(self.learn_config)
         if needs and not (self.prm_dir or self.guide == "prm"):
             raise RecipeError(f"learn.{needs} needs a PRM: set prm_dir, or guide: prm")

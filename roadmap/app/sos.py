@@ -33,7 +33,8 @@ from pathlib import Path
 
 from roadmap.app.loop_config import RecipeError, check_types
 
-__all__ = ["SoSConfig", "is_sos_recipe", "load_sos_recipe", "run_sos", "checked_samples", "checked_curve"]
+__all__ = ["SoSConfig", "is_sos_recipe", "load_sos_recipe", "run_sos", "checked_samples", "checked_curve",
+           "sample_settings"]
 
 #: the ladder keys a SoS recipe passes through to every arm's ladder run (roadmap.app.ladder_config.LadderConfig)
 _LADDER_KEYS = ("task_args", "tiny", "seed_problems", "warm_start_steps", "warm_start_learning_rate", "iterations",
@@ -135,6 +136,17 @@ def mean_row_tokens(tokenizer, task, problems, formats, max_length: int) -> dict
     return out
 
 
+def sample_settings(policy_dir: Path, problems, samples: int, temperature: float, max_new_tokens: int,
+                    seed: int) -> dict:
+    """What ``checked_samples`` depend on (their file's first line): a rerun with other problems or another
+    model's weights samples again."""
+    from roadmap.core.io import folder_fingerprint, json_fingerprint
+
+    return {"samples": samples, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed,
+            "n": len(problems), "problems": json_fingerprint([p.id for p in problems]),
+            "policy": folder_fingerprint(policy_dir)}
+
+
 def checked_samples(policy_dir: Path, task, problems, samples: int, temperature: float, max_new_tokens: int,
                     seed: int, out: Path, batch: int = 256, say: Callable[[str], None] = print) -> list[dict]:
     """Per problem: ``samples`` sampled solutions' exact verdicts, generated tokens and whether a length limit cut
@@ -142,8 +154,7 @@ def checked_samples(policy_dir: Path, task, problems, samples: int, temperature:
     from roadmap.core.hf_policy import HFPolicy
     from roadmap.core.io import atomic_write_text
 
-    settings = {"samples": samples, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed,
-                "n": len(problems)}
+    settings = sample_settings(policy_dir, problems, samples, temperature, max_new_tokens, seed)
     if out.exists():
         rows = [json.loads(x) for x in out.read_text().splitlines()]
         saved = {k: v for k, v in rows[0].get("settings", {}).items() if k != "seconds"} if rows else None
@@ -168,16 +179,16 @@ def checked_samples(policy_dir: Path, task, problems, samples: int, temperature:
 
 
 def checked_curve(rows: list[dict], samples: int) -> list[dict]:
-    """Solved by checking the first N samples (N = 1, 2, 4 ... samples), with the mean tokens they cost."""
+    """Solved by checking the first N samples (N = 1, 2, 4 ... and ``samples`` itself), with the mean tokens they
+    cost."""
     from roadmap.core.stats import wilson_interval
 
-    out, n = [], 1
-    while n <= samples:
+    out = []
+    for n in sorted({*(2 ** k for k in range(samples.bit_length()) if 2 ** k <= samples), samples}):
         solved = sum(any(r["correct"][:n]) for r in rows)
         out.append({"N": n, "accuracy": solved / len(rows), "ci95": list(wilson_interval(solved, len(rows))),
                     "tokens_per_problem": sum(sum(r["tokens"][:n]) for r in rows) / len(rows),
                     "truncated": sum(sum(r["truncated"][:n]) for r in rows)})
-        n *= 2
     return out
 
 
@@ -206,7 +217,7 @@ class _SoS:
         # the rows the ladder's warm start cycles through: the seed set (roadmap.app.ladder's seed_rows)
         problems = self.task.problems("train", n=c.seed_problems, seed=1000 + c.seed)
         means = mean_row_tokens(AutoTokenizer.from_pretrained(tiny), self.task, problems, ("path", "trace"),
-                                int(c.lengths.get("train_max_length", 10**9)))
+                                c.ladder_config("trace", "tiny", 0).lengths_config.train_max_length)
         return max(1, round(c.warm_start_steps * means["trace"] / means["path"])), means
 
     def arm(self, arm: str, policy: Path, steps: int) -> dict:
@@ -215,8 +226,9 @@ class _SoS:
         def say(message: str) -> None:
             self.say(f"{arm}: {message}")
 
-        return run_ladder(self.c.ladder_config(arm, policy=str(policy), warm_start_steps=steps), self.dir / arm,
-                          say=say)
+        # absolute: the same run resumed as RUN or /abs/RUN is the same recipe
+        return run_ladder(self.c.ladder_config(arm, policy=str(policy.resolve()), warm_start_steps=steps),
+                          self.dir / arm, say=say)
 
     def stage_rows(self, arm: str, result: dict) -> list[dict]:
         """One row per ladder iteration of ``arm``: training, sampling and the greedy test figures."""
@@ -247,7 +259,7 @@ class _SoS:
                    "trace_more": self.arm("trace_more", self.dir / "trace" / "iter_0" / "policy", 0)}
         rows = [r for arm in ARMS for r in self.stage_rows(arm, results[arm])]
         problems = self.task.problems("test", n=c.eval_problems, seed=c.eval_seed)
-        cap = int(c.lengths.get("max_solution_tokens", 528))
+        cap = c.ladder_config("path", "tiny", 0).lengths_config.max_solution_tokens  # the ladders' own lengths
         samples = checked_samples(self.dir / "path" / "iter_0" / "policy", self.task, problems, c.test_samples,
                                   c.test_temperature, cap, c.seed + 1, self.dir / "test_time" / "path.jsonl",
                                   say=self.say)
