@@ -150,14 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def eval_command(policy: Path, size: dict, level: int, seed: int, report: Path) -> list[str]:
+    """``roadmap eval`` greedy of ``policy`` on ``size["eval_n"]`` test problems of ``seed`` into ``report``, with
+    room for a whole trace."""
+    return roadmap_command("eval", "--policy", str(policy), *task_args(size, level), "--split", "test",
+                           "--n", str(size["eval_n"]), "--seed", str(seed),
+                           "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report))
+
+
 def evaluate_arm(name: str, policy: Path, d: Path, size: dict, args, prov: dict) -> None:
     """``roadmap eval`` greedy of ``policy`` on the test problems into ``d/eval_<name>.json``, unless it is there."""
     report = d / f"eval_{name}.json"
     if not report.exists():
-        run(roadmap_command("eval", "--policy", str(policy), *task_args(size, args.level), "--split", "test",
-                            "--n", str(size["eval_n"]), "--seed", str(args.test_seed),
-                            "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report)),
-            prov, f"eval_{name}")
+        run(eval_command(policy, size, args.level, args.test_seed, report), prov, f"eval_{name}")
 
 
 def star_recipe(d: Path, size: dict, args) -> tuple[Path, dict]:

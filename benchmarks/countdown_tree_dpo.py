@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from countdown_sft import run, task_args  # noqa: E402  (one CLI runner, one spelling of the task's options)
+from countdown_sft import eval_command, run, task_args  # noqa: E402  (one CLI runner, one eval command)
 from headline import commit_id, roadmap_command  # noqa: E402
 
 ARMS = ("solution", "q", "exact")
@@ -143,10 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     def evaluate(name: str, policy: Path, seed: int) -> dict:
         report = d / f"{name}.json"
         if not report.exists():
-            run(roadmap_command("eval", "--policy", str(policy), *task_args(size, level), "--split", "test",
-                                "--n", str(size["eval_n"]), "--seed", str(seed),
-                                "--max-new-tokens", str(size["trace_max_chars"] + 16), "--out", str(report)),
-                prov, name)
+            run(eval_command(policy, size, level, seed, report), prov, name)
             write_json(prov_path, prov)
         return json.loads(report.read_text())
 

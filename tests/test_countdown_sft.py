@@ -73,28 +73,17 @@ def test_a_tiny_countdown_ladder_warm_starts_on_traces_and_climbs_the_number_cou
     assert len(result["iterations"]) == 2  # iteration 0 (the warm start) and one ladder iteration
 
 
-def _benchmark():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "countdown_sft", Path(__file__).resolve().parents[1] / "benchmarks" / "countdown_sft.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("flags, named", [(["--level", "9"], "countdown level 9"), (["--arms", "path,tree"], "tree"),
                                           (["--steps", "0"], "--steps 0"),
                                           (["--trace-max-chars", "10"], "trace_max_chars=10")])
 def test_the_comparison_script_refuses_bad_settings_before_building_anything(tmp_path, capsys, flags, named):
     with pytest.raises(SystemExit) as stop:
-        _benchmark().main(["--out", str(tmp_path / "w"), *flags])
+        _script("countdown_sft").main(["--out", str(tmp_path / "w"), *flags])
     assert stop.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "w").exists()
 
 
 def test_the_comparison_script_matches_the_path_arm_to_the_trace_arms_tokens(tmp_path, monkeypatch):
-    bench = _benchmark()
+    bench = _script("countdown_sft")
     calls = []
     monkeypatch.setattr(bench, "run", lambda cmd, prov, name: calls.append((name, cmd)))
     monkeypatch.setattr(bench, "mean_row_tokens", lambda *a: {"path": 40.0, "trace": 600.0})
@@ -113,7 +102,7 @@ def test_star_runs_the_recipe_at_this_runs_level_and_its_control_spends_the_same
 
     from roadmap.app.loop_config import load_recipe
 
-    bench = _benchmark()
+    bench = _script("countdown_sft")
     calls = []
 
     def fake_run(cmd, prov, name):
@@ -210,17 +199,6 @@ def test_the_test_time_script_reuses_its_stored_samples(tmp_path, monkeypatch):
         bench.sample_arm(tmp_path, "path", None, problems, 1, 0.7, 32, 1)
 
 
-def _tree_dpo_benchmark():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "countdown_tree_dpo", Path(__file__).resolve().parents[1] / "benchmarks" / "countdown_tree_dpo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_q_step_pairs_are_checked_against_the_exact_values():
     task = get_task("countdown", min_numbers=3, max_numbers=3, solution_format="path")
     p = task.problems("train", n=1, seed=0)[0]  # 11 11 19 -> 20: 11/11=1, 19+1=20
@@ -230,14 +208,14 @@ def test_q_step_pairs_are_checked_against_the_exact_values():
         {"id": p.id, "prompt": task.prompt(p) + "11/11=1\n", "chosen": "19-1=18\nAnswer: 18",
          "rejected": "19+1=20\nAnswer: 20"},                               # a Q-value that had it backwards
     ]
-    got = _tree_dpo_benchmark().q_pair_check(task, [p], pairs)
+    got = _script("countdown_tree_dpo").q_pair_check(task, [p], pairs)
     assert got == {"pairs": 2, "exactly_ordered": 0.5, "chosen_right": 0.5, "rejected_wrong": 0.5}
 
 
 @pytest.mark.parametrize("flags, named", [(["--arms", "q,tree"], "tree"), ([], "no countdown_sft.json")])
 def test_the_tree_dpo_script_refuses_bad_settings_before_searching(tmp_path, capsys, flags, named):
     with pytest.raises(SystemExit) as stop:
-        _tree_dpo_benchmark().main(["--run", str(tmp_path / "w"), *flags])
+        _script("countdown_tree_dpo").main(["--run", str(tmp_path / "w"), *flags])
     assert stop.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "w").exists()
 
 
@@ -252,10 +230,10 @@ def test_the_tree_dpo_script_refuses_trees_or_models_made_with_other_settings(tm
     (d / "provenance.json").write_text(json.dumps({"search_settings": {"problems": 1024, "temperature": 0.7,
                                                                        "seed": 0}}))
     with pytest.raises(SystemExit) as stop:
-        _tree_dpo_benchmark().main(["--run", str(w), "--budget", "8", "--temperature", "1.0"])
+        _script("countdown_tree_dpo").main(["--run", str(w), "--budget", "8", "--temperature", "1.0"])
     assert stop.value.code == 2 and "searched with" in capsys.readouterr().err
     learned = {"lr": 1e-4, "beta": 0.1, "epochs": 2.0, "batch_size": 16, "margin": 0.3, "dev_seed": 1}
     (d / "provenance.json").write_text(json.dumps({"dpo_q": {"settings": learned}}))
     with pytest.raises(SystemExit) as stop:
-        _tree_dpo_benchmark().main(["--run", str(w), "--budget", "8", "--lr", "1e-5"])
+        _script("countdown_tree_dpo").main(["--run", str(w), "--budget", "8", "--lr", "1e-5"])
     assert stop.value.code == 2 and "pass another --tag" in capsys.readouterr().err

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from roadmap.app.loop_config import RecipeError, check_types
+from roadmap.core.lengths import Lengths
 
 __all__ = ["SoSConfig", "is_sos_recipe", "load_sos_recipe", "run_sos", "checked_samples", "checked_curve",
            "sample_settings"]
@@ -199,6 +200,7 @@ class _SoS:
         self.c, self.dir, self.say = config, run_dir, say
         args = {**config.task_args, "min_numbers": config.level, "max_numbers": config.level}
         self.task = get_task("countdown", **args)
+        self.lengths = Lengths(**config.lengths)  # checked by every arm's LadderConfig in SoSConfig.__post_init__
         self.trace_task = get_task("countdown", **{**args, "solution_format": "trace"})
 
     def tiny(self) -> Path:
@@ -217,7 +219,7 @@ class _SoS:
         # the rows the ladder's warm start cycles through: the seed set (roadmap.app.ladder's seed_rows)
         problems = self.task.problems("train", n=c.seed_problems, seed=1000 + c.seed)
         means = mean_row_tokens(AutoTokenizer.from_pretrained(tiny), self.task, problems, ("path", "trace"),
-                                c.ladder_config("trace", "tiny", 0).lengths_config.train_max_length)
+                                self.lengths.train_max_length)
         return max(1, round(c.warm_start_steps * means["trace"] / means["path"])), means
 
     def arm(self, arm: str, policy: Path, steps: int) -> dict:
@@ -259,7 +261,7 @@ class _SoS:
                    "trace_more": self.arm("trace_more", self.dir / "trace" / "iter_0" / "policy", 0)}
         rows = [r for arm in ARMS for r in self.stage_rows(arm, results[arm])]
         problems = self.task.problems("test", n=c.eval_problems, seed=c.eval_seed)
-        cap = c.ladder_config("path", "tiny", 0).lengths_config.max_solution_tokens  # the ladders' own lengths
+        cap = self.lengths.max_solution_tokens  # the ladders' own lengths
         samples = checked_samples(self.dir / "path" / "iter_0" / "policy", self.task, problems, c.test_samples,
                                   c.test_temperature, cap, c.seed + 1, self.dir / "test_time" / "path.jsonl",
                                   say=self.say)
