@@ -76,27 +76,24 @@ def readback_cases() -> list[Case]:
              "1,2", "--seeds", "0", "--n", "2"]
     run = ["run", "tiny_run.yaml", "--out", "run_t"]
     gsm = ["eval", "--policy", "P", "--max-new-tokens", "4", "--task", "gsm8k", "--task-arg"]
-    shard = "srch2/shards/00000.jsonl"
-    record = "srch2/shards/00001.provenance.json"
+    shard = "srch2/shards/00000.json"
     good = "policy: P\niterations: 1\n"
     return [
-        # what the library reads back: search shards and their records
+        # what the library reads back: search shards (sealed JSON, their provenance inside)
         Case("search: first run (setup of the read-back cases)", search, "", expect="run"),
         Case("search: a finished shard emptied (2 of 3 problems covered, silently, before)", search,
-             "00000.jsonl is empty", expect="warn", setup=_damage(shard, "empty")),
-        Case("search: a finished shard cut in half", search, "00000.jsonl is truncated", expect="warn",
+             "00000.json is empty", expect="warn", setup=_damage(shard, "empty")),
+        Case("search: a finished shard cut in half", search, "00000.json is not valid JSON", expect="warn",
              setup=_damage(shard, "cut")),
         Case("search: a finished shard garbled into other valid JSON (trusted before)", search,
-             "00000.jsonl does not match the sha256", expect="warn", setup=_damage(shard, "garble")),
-        Case("search: a finished shard with bytes that are not UTF-8", search, "00000.jsonl does not match",
+             "00000.json does not match the sha256", expect="warn", setup=_damage(shard, "garble")),
+        Case("search: a finished shard with bytes that are not UTF-8", search, "00000.json is not UTF-8",
              expect="warn",
              setup=_damage(shard, "bytes")),
-        Case("search: a shard's provenance record emptied", search, "00001.provenance.json is empty", expect="warn",
-             setup=_damage(record, "empty")),
-        Case("search: a shard's provenance record garbled", search, "00001.provenance.json does not match",
-             expect="warn", setup=_damage(record, "garble")),
-        Case("search: a shard's provenance record cut", search, "00001.provenance.json is not valid JSON",
-             expect="warn", setup=_damage(record, "cut")),
+        Case("search: shards of the layout before 2026-12-07 (NNNNN.jsonl beside NNNNN.provenance.json)", search,
+             "in the layout before 2026-12-07", expect="warn",
+             setup=lambda ws: ((ws / "srch2/shards/00007.jsonl").write_text("{}\n"),
+                               (ws / "srch2/shards/00007.provenance.json").write_text("{}"))),
         # bench cells
         Case("bench: first run (setup of the cell cases)", bench, "", expect="run"),
         Case("bench: a cell in the middle garbled into other valid JSON (trusted before)", bench,
@@ -115,8 +112,8 @@ def readback_cases() -> list[Case]:
              "search.done.json does not match", expect="warn", setup=_damage("run_t/iter_1/search.done.json", "garble")),
         Case("run: the baseline's marker cut", run, "iter_0/eval.done.json is not valid JSON", expect="warn",
              setup=_damage("run_t/iter_0/eval.done.json", "cut")),
-        Case("run: a search shard emptied under an unfinished search phase", run, "00001.jsonl is empty",
-             expect="warn", setup=_damage("run_t/iter_1/search/shards/00001.jsonl", "empty",
+        Case("run: a search shard emptied under an unfinished search phase", run, "00001.json is empty",
+             expect="warn", setup=_damage("run_t/iter_1/search/shards/00001.json", "empty",
                                           ("run_t/iter_1/search.done.json",))),
         Case("run: the recipe as run cut, with phases finished ('different recipe' before)", run,
              "config.yaml does not match the sha256", setup=_recipe_as_run(lambda t: t[: len(t) // 2])),

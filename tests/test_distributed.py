@@ -59,7 +59,8 @@ def _cli(*argv: str) -> int:
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.jsonl"))}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.json*"))
+            if p.name != "summary.json" and not p.name.startswith(".")}
 
 
 @needs_ray
@@ -109,8 +110,8 @@ def test_a_killed_worker_loses_nothing_and_a_rerun_redoes_only_its_shard(ray_ses
     task = KillingTask(problems[3].id, str(tmp_path / "killed.flag"))
     with pytest.raises(ShardError, match=r"shard 1: its worker died.*finished before it are kept"):
         _search(task, tiny_dir, tmp_path / "run", (2, 0), problems)
-    assert (tmp_path / "run/shards/00000.jsonl").read_bytes() == (tmp_path / "ref/shards/00000.jsonl").read_bytes()
-    assert not (tmp_path / "run/shards/00001.jsonl").exists()
+    assert (tmp_path / "run/shards/00000.json").read_bytes() == (tmp_path / "ref/shards/00000.json").read_bytes()
+    assert not (tmp_path / "run/shards/00001.json").exists()
     again = _search(task, tiny_dir, tmp_path / "run", (2, 0), problems)
     assert again["searched_now"] == 2  # shard 1 only
     assert _files(tmp_path / "run") == _files(tmp_path / "ref")
@@ -128,7 +129,7 @@ def test_a_worker_that_raises_names_the_shard_and_the_cause(ray_session, tiny_di
     with pytest.raises(ShardError, match=rf"shard 1 failed on a worker: ValueError: scripted failure on problem "
                                          rf"{problems[2].id}"):
         _search(task, tiny_dir, tmp_path / "run", (2, 0), problems)
-    assert (tmp_path / "run/shards/00000.jsonl").exists()  # the other shard finished and was kept
+    assert (tmp_path / "run/shards/00000.json").exists()  # the other shard finished and was kept
 
 
 @needs_ray
@@ -137,7 +138,7 @@ def test_unreachable_ray_address_is_refused_naming_it(ray_session, tiny_dir, tmp
                 "--ray-address", "127.0.0.1:9")
     err = capsys.readouterr().err
     assert code == 2 and "--ray-address '127.0.0.1:9' is unreachable" in err and "ray start --head" in err
-    assert not (tmp_path / "s" / "shards" / "00000.jsonl").exists()
+    assert not (tmp_path / "s" / "shards" / "00000.json").exists()
 
 
 def test_workers_zero_is_refused_by_the_parser(tiny_dir, tmp_path, capsys):

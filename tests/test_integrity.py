@@ -85,7 +85,7 @@ def test_a_damaged_json_shard_is_named_and_run_again(tmp_path, caplog, how):
     assert f"{path} " in caplog.text and "that shard is run again" in caplog.text
 
 
-@pytest.mark.parametrize("how", ["empty", "cut_one_line", "garble"])
+@pytest.mark.parametrize("how", ["empty", "cut", "garble"])
 def test_a_damaged_search_shard_is_searched_again_to_the_same_trees(tmp_path, caplog, how):
     from roadmap.app.train_search import TrainSearchConfig, search_train
 
@@ -99,18 +99,15 @@ def test_a_damaged_search_shard_is_searched_again_to_the_same_trees(tmp_path, ca
     clean = run(tmp_path / "clean")
     out = tmp_path / "damaged"
     run(out)
-    shard = out / "shards" / "00001.jsonl"
-    lines = shard.read_text().splitlines(keepends=True)
-    shard.write_text({"empty": "", "cut_one_line": lines[0], "garble": _garble("".join(lines))}[how])
+    shard = out / "shards" / "00001.json"
+    text = shard.read_text()
+    shard.write_text({"empty": "", "cut": text[: len(text) // 2], "garble": _garble(text)}[how])
     again = run(out)
     assert again["searched_now"] == 2, "only the damaged shard is searched again"
-    assert f"{shard} " in caplog.text and "that shard is searched again" in caplog.text
+    assert f"{shard} " in caplog.text and "that shard is run again" in caplog.text
     assert (out / "trees.jsonl").read_bytes() == (tmp_path / "clean" / "trees.jsonl").read_bytes()
     assert {k: v for k, v in again.items() if k not in ("wall_seconds", "searched_now")} == \
         {k: v for k, v in clean.items() if k not in ("wall_seconds", "searched_now")}
-    record = out / "shards" / "00000.provenance.json"  # a garbled record: its shard is not trusted either
-    record.write_text(_garble(record.read_text()))
-    assert run(out)["searched_now"] == 2 and f"{record} does not match" in caplog.text
 
 
 def test_a_damaged_phase_marker_reruns_the_phase(tmp_path, caplog):

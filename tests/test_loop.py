@@ -55,16 +55,16 @@ def test_loop_resumes_after_sigkill_in_search_and_in_training(tiny_dir, tmp_path
 
     # 1. killed in the middle of search: one shard is on disk, the search is not finished
     proc = _start(recipe, run, tiny_dir)
-    _kill_when(proc, lambda: (it / "search" / "shards" / "00000.jsonl").exists())
+    _kill_when(proc, lambda: (it / "search" / "shards" / "00000.json").exists())
     assert not (it / "search.done.json").exists()
     baseline = (run / "iter_0" / "eval.done.json").stat().st_mtime_ns
-    shard0 = (it / "search" / "shards" / "00000.jsonl").stat().st_mtime_ns
+    shard0 = (it / "search" / "shards" / "00000.json").stat().st_mtime_ns
 
     # 2. resumed, then killed in the middle of training
     proc = _start(recipe, run, tiny_dir)
     _kill_when(proc, lambda: any(it.glob(".policy.tmp-*")))
     assert (it / "search.done.json").exists() and not (it / "learn.done.json").exists()
-    assert (it / "search" / "shards" / "00000.jsonl").stat().st_mtime_ns == shard0, "a finished shard was redone"
+    assert (it / "search" / "shards" / "00000.json").stat().st_mtime_ns == shard0, "a finished shard was redone"
     search_done = (it / "search.done.json").stat().st_mtime_ns
     assert json.loads((it / "search.done.json").read_text())["searched_now"] < 4
 

@@ -12,6 +12,7 @@ from rewards import VerifierScorer
 from roadmap.app.train_search import TrainSearchConfig, search_train
 from roadmap.core import HFPolicy
 from roadmap.core.errors import StaleOutputError
+from roadmap.core.integrity import read_sealed_json, write_sealed_json
 from roadmap.core.types import Tree
 from search import BeamConfig, MCTSConfig, beam_search, mcts
 from search.trees import read_trees, row_result, trees_dataset
@@ -35,7 +36,7 @@ def test_search_train_writes_trees_and_resumes_by_shard(tiny_dir, arith_task, tm
     assert len(ds) == 5 and Tree.from_dict(json.loads(ds[0]["tree"])).problem_id == problems[0].id
 
     # a killed run: shard 1 and the joined file are missing; only shard 1 is searched again
-    (tmp_path / "shards" / "00001.jsonl").unlink()
+    (tmp_path / "shards" / "00001.json").unlink()
     (tmp_path / "trees.jsonl").unlink()
     again = search_train(policy, arith_task, problems, tmp_path, config, verifier=verifier, progress=False)
     assert again["searched_now"] == 2
@@ -74,20 +75,36 @@ def test_search_train_refuses_shards_of_other_settings(tmp_path):
                             inputs=inputs or {"policy": "abc"}, overwrite=overwrite)
 
     assert run()["searched_now"] == 3
-    record = json.loads((tmp_path / "shards" / "00000.provenance.json").read_text())
-    assert record["budget"] == 2 and record["policy"] == "abc" and record["problems"] == 2
+    shard, why = read_sealed_json(tmp_path / "shards" / "00000.json")
+    record = shard["provenance"]
+    assert why is None and record["budget"] == 2 and record["policy"] == "abc" and record["start"] == 0
+    assert [r["problem_id"] for r in shard["rows"]] == [p.id for p in problems[:2]]
     assert run()["searched_now"] == 0, "a matching rerun reuses every shard"
     calls = policy.calls
-    with pytest.raises(StaleOutputError, match=r"00000.jsonl was made with other settings: budget=2 on disk, 4 now"):
+    with pytest.raises(StaleOutputError, match=r"00000.json was made with other settings: budget=2 on disk, 4 now"):
         run(budget=4)
     with pytest.raises(StaleOutputError, match=r"policy='abc' on disk, 'other' now"):
         run(inputs={"policy": "other"})
     assert policy.calls == calls, "refused before any search"
     assert run(budget=4, overwrite=True)["searched_now"] == 3
-    # a shard from an older version (no record beside it) is not trusted either
-    (tmp_path / "shards" / "00001.provenance.json").unlink()
-    with pytest.raises(StaleOutputError, match="00001.jsonl records no provenance"):
+    # a shard from an older version (no provenance in it) is not trusted either
+    old = tmp_path / "shards" / "00001.json"
+    write_sealed_json(old, {"rows": read_sealed_json(old)[0]["rows"]})
+    with pytest.raises(StaleOutputError, match="00001.json records no provenance"):
         run(budget=4)
+
+
+def test_shards_of_the_old_layout_are_named_kept_and_searched_again(tmp_path, caplog):
+    task, policy, scorer = BanditTask("LLL"), BanditPolicy(depth=3), PathScorer("LLL")
+    problems = [task.problem(i) for i in range(3)]
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "00000.jsonl").write_text("{}\n")  # NNNNN.jsonl beside NNNNN.provenance.json: before 2026-12-07
+    (shards / "00000.provenance.json").write_text("{}")
+    config = TrainSearchConfig(method="bon", budget=2, shard_size=2)
+    summary = search_train(policy, task, problems, tmp_path, config, scorer=scorer, progress=False)
+    assert summary["searched_now"] == 3 and "1 shard(s) in the layout before 2026-12-07" in caplog.text
+    assert (shards / "00000.jsonl").read_text() == "{}\n", "kept, not deleted"
 
 
 @pytest.mark.parametrize("damage", [b"", b'{"problem_id": "x", "tre', b"\xff\xfe not utf-8\n"])
@@ -100,11 +117,11 @@ def test_a_damaged_shard_is_named_and_searched_again_not_dropped(tmp_path, caplo
         return search_train(policy, task, problems, tmp_path, config, scorer=scorer, progress=False)
 
     first = run()
-    (tmp_path / "shards" / "00000.jsonl").write_bytes(damage)  # emptied, cut or garbled after it was written
+    (tmp_path / "shards" / "00000.json").write_bytes(damage)  # emptied, cut or garbled after it was written
     again = run()
     assert again["searched_now"] == 2 and again["problems"] == first["problems"] == 3
     assert [r["problem_id"] for r in read_trees(tmp_path / "trees.jsonl")] == [p.id for p in problems]
-    assert "00000.jsonl" in caplog.text and "searched again" in caplog.text
+    assert "00000.json" in caplog.text and "run again" in caplog.text
 
 
 def test_a_garbled_trees_file_is_named():

@@ -1,9 +1,9 @@
 """Train-time search: run a search method over training problems and persist its trees for learning.
 
-Problems are searched in shards; each shard is written atomically to ``shards/NNNNN.jsonl`` as
-soon as it finishes, beside a record of the settings and inputs that made it, and a rerun skips
-the shards on disk whose record matches (and refuses stale ones), so a killed search resumes
-where it stopped. When all shards exist they are joined into ``trees.jsonl`` (one row per
+Problems are searched in shards (``roadmap.core.distributed.ShardedJob``); each shard is written atomically to
+``shards/NNNNN.json`` as soon as it finishes, sealed, with a record of the settings and inputs that made it, and a
+rerun skips the shards on disk whose record matches (and refuses stale ones), so a killed search resumes where it
+stopped. When all shards exist they are joined into ``trees.jsonl`` (one row per
 problem, see ``search.trees.result_row``) and ``summary.json`` records accuracy, compute and the
 candidates a length limit cut (``TrainSearchConfig.lengths``).
 """
@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmap.core.errors import ConfigError, DataError, StaleOutputError
-from roadmap.core.integrity import damage, digest, read_sealed_json, write_sealed_json
-from roadmap.core.io import json_fingerprint, write_json
+from roadmap.core.errors import ConfigError
+from roadmap.core.io import write_json
 from roadmap.core.lengths import Lengths
 from roadmap.core.outputs import claim_output_dir, holds_only
 from roadmap.core.types import Problem, Usage
@@ -30,8 +29,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
 
 TREES_FILE = "trees.jsonl"
-#: the key of a shard's provenance record that holds the size and sha256 of the shard as written
-WRITTEN = "written"
 
 
 @dataclass
@@ -88,12 +85,13 @@ def search_train(
             ``workers.provides`` says whether a "scorer" exists). The shards, their seeds and so their
             bytes do not depend on the number of workers.
 
-    Each shard ``shards/NNNNN.jsonl`` has a ``NNNNN.provenance.json`` beside it (written first):
-    the config, the task, a fingerprint of the shard's problems and the inputs. A rerun reuses a
-    shard only when its provenance matches; otherwise ``StaleOutputError`` names the setting.
+    Each finished shard is a sealed JSON file ``shards/NNNNN.json`` (``roadmap.core.distributed.ShardedJob``): its
+    rows beside its provenance (the config, the task, the shard's seed, a fingerprint of its problems and the
+    inputs). A rerun reuses a shard only when its provenance matches; otherwise ``StaleOutputError`` names the
+    setting. A shard that is not what was written (emptied, cut, garbled) is named in a warning and searched again.
     """
-    from roadmap.core.distributed import Shard, Workers, run_shards
-    from search.trees import read_trees, write_trees
+    from roadmap.core.distributed import ShardedJob, Workers
+    from search.trees import write_trees
 
     config = config or TrainSearchConfig()
     workers = workers or Workers()
@@ -103,39 +101,28 @@ def search_train(
         raise ConfigError(f"out_dir {str(out)!r} is a file; pass a folder for shards/ and trees.jsonl")
     if not problems:
         raise ConfigError("problems is empty; train-time search needs at least one problem (n >= 1)")
-    claim_output_dir(out, "search", legacy=legacy_search_dir)
-    shard_dir = out / "shards"
-    shard_dir.mkdir(parents=True, exist_ok=True)
     if not has_scorer and verifier is None and not (config.method == "mcts" and config.mcts_evaluation == "rollout"):
         raise ConfigError(f"method={config.method!r} needs a scorer or a verifier to guide it; pass one")
-    n_shards = (len(problems) + config.shard_size - 1) // config.shard_size
-    shards = [list(problems[s * config.shard_size : (s + 1) * config.shard_size]) for s in range(n_shards)]
-    base = {"task": task.name, **asdict(config), **dict(inputs or {}),
-            "scorer": dict(scorer_inputs or {}) if has_scorer else None}
-    wanted = [{**base, "shard": s, "problems": len(part),
-               "problems_fingerprint": json_fingerprint([(p.id, p.question, p.answer) for p in part])}
-              for s, part in enumerate(shards)]
-    reuse = [_reusable(shard_dir, s, wanted[s], overwrite) for s in range(n_shards)]  # all checked before work
-    t0 = time.perf_counter()
-    todo = [Shard(s, (task, shards[s], config.method, config.budget_for(config.seed + s * config.shard_size),
-                      verifier), len(shards[s])) for s in range(n_shards) if not reuse[s]]
-    if todo and scorer is not None:
+    claim_output_dir(out, "search", legacy=legacy_search_dir)
+    shard_dir = out / "shards"
+    _warn_old_shards(shard_dir)
+    if scorer is not None:
         from roadmap.app.evaluate import check_scorer_context
 
         check_scorer_context(scorer, problems, config.method, config.lengths)
-    for shard in todo:  # first: a shard on disk always has its record
-        write_sealed_json(_provenance_path(shard_dir, shard.key), wanted[shard.key])
-
-    def write(s: int, rows: list[dict]) -> None:
-        path = write_trees(rows, shard_dir / f"{s:05d}.jsonl")
-        # the shard's size and sha256 go into its record, so a rerun can tell it is still what was written
-        write_sealed_json(_provenance_path(shard_dir, s), {**wanted[s], WRITTEN: digest(path)})
-
-    run_shards(todo, search_shard, workers, local={"policy": policy, "scorer": scorer}, on_result=write,
-               desc=f"search {config.method}@{config.budget}", progress=progress,
-               initial=len(problems) - sum(x.weight for x in todo), total=len(problems))
-    done = sum(x.weight for x in todo)
-    rows = [row for s in range(n_shards) for row in read_trees(shard_dir / f"{s:05d}.jsonl")]
+    base = {"task": task.name, **asdict(config), **dict(inputs or {}),
+            "scorer": dict(scorer_inputs or {}) if has_scorer else None}
+    job = ShardedJob(search_shard, base, folder=shard_dir, overwrite=overwrite,
+                     desc=f"search {config.method}@{config.budget}")
+    t0 = time.perf_counter()
+    ran: list[int] = []
+    shards = job.run(problems, config.shard_size,
+                     lambda start, part: SearchShardJob(task, part, config.method,
+                                                        config.budget_for(config.seed + start), verifier),
+                     workers, local={"policy": policy, "scorer": scorer},
+                     extra=lambda start: {"shard_seed": config.seed + start}, progress=progress, ran=ran)
+    done = sum(len(shards[s]["rows"]) for s in ran)
+    rows = [row for shard in shards for row in shard["rows"]]
     write_trees(rows, out / TREES_FILE)
     usage = Usage()
     for r in rows:
@@ -155,58 +142,34 @@ def search_train(
     return summary
 
 
-def search_shard(resources: dict[str, Any], payload) -> list[dict[str, Any]]:
-    """Search one shard (``run_shards`` job): its ``result_row`` rows."""
+@dataclass(frozen=True)
+class SearchShardJob:
+    """What one shard of ``search_train`` searches, and how."""
+
+    task: Any
+    problems: Sequence[Problem]
+    method: str
+    budget: Any  # search.SearchBudget, with the shard's seed
+    verifier: Any = None
+
+
+def search_shard(resources: dict[str, Any], job: SearchShardJob) -> dict[str, Any]:
+    """Search one shard (a ``ShardedJob`` function): its ``result_row`` rows."""
     from search.registry import get_search
     from search.trees import result_row
 
-    task, part, method, budget, verifier = payload
-    results = get_search(method)(resources["policy"], task, part, resources.get("scorer"), budget, verifier=verifier)
-    return [result_row(task, p, r, method) for p, r in zip(part, results)]
+    results = get_search(job.method)(resources["policy"], job.task, job.problems, resources.get("scorer"), job.budget,
+                                     verifier=job.verifier)
+    return {"rows": [result_row(job.task, p, r, job.method) for p, r in zip(job.problems, results)]}
 
 
-def _provenance_path(shard_dir: Path, s: int) -> Path:
-    return shard_dir / f"{s:05d}.provenance.json"
-
-
-def _reusable(shard_dir: Path, s: int, wanted: dict, overwrite: bool) -> bool:
-    """Whether shard ``s`` on disk was made by these settings and is what was written; a stale one is refused
-    (or, with ``overwrite``, left to be redone), a damaged one is named in a warning and searched again."""
-    shard = shard_dir / f"{s:05d}.jsonl"
-    if not shard.exists():
-        return False
-    record = _provenance_path(shard_dir, s)
-    recorded, why = read_sealed_json(record) if record.exists() else (None, None)
-    if why is not None:  # a damaged record: its shard cannot be trusted
-        logger.warning("%s %s; its shard is searched again", record, why)
-        return False
-    written = (recorded or {}).pop(WRITTEN, None)
-    if recorded == wanted:
-        why = damage(shard, written) if written else None
-        if why is not None:
-            logger.warning("%s %s; that shard is searched again", shard, why)
-            return False
-        return _whole(shard, wanted["problems"])
-    if not overwrite:
-        raise StaleOutputError.mismatch(f"{shard}", recorded, wanted)
-    return False
-
-
-def _whole(path: Path, problems: int) -> bool:
-    """Whether the finished shard ``path`` holds one readable row per problem (the check of a shard written
-    before its record held a digest); if not, say so: it is searched again rather than silently covering fewer."""
-    from search.trees import read_trees
-
-    try:
-        rows = len(read_trees(path))
-    except (DataError, OSError) as err:
-        logger.warning("%s; that shard is searched again", err)
-        return False
-    if rows != problems:
-        logger.warning("%s holds %d of its %d rows (emptied or truncated); that shard is searched again", path, rows,
-                       problems)
-        return False
-    return True
+def _warn_old_shards(shard_dir: Path) -> None:
+    """Name the shards an older version left (``NNNNN.jsonl`` beside ``NNNNN.provenance.json``): they are kept, but
+    not reused, so their problems are searched again."""
+    old = sorted(shard_dir.glob("*.provenance.json")) if shard_dir.is_dir() else []
+    if old:
+        logger.warning("%s holds %d shard(s) in the layout before 2026-12-07 (NNNNN.jsonl); they are kept but not "
+                       "reused, so their problems are searched again", shard_dir, len(old))
 
 
 def legacy_search_dir(folder: Path) -> bool:

@@ -5,7 +5,7 @@ bench) are independent over problems. They cut their problems into shards whose 
 seeds depend on the problems alone (a shard's seed is derived from the global index of its first
 problem), never on how many workers run them, so one worker and N workers give the same bytes.
 ``run_shards`` is the one engine they share, and ``ShardedJob`` the resumable phase over it whose finished shards
-are sealed JSON files (evaluation, labelling):
+are sealed JSON files (train-time search, labelling, evaluation):
 
 * ``Workers(n=1)``: every shard runs here, in order, on the models the caller already holds;
 * ``Workers(n=N)`` starts a local Ray (``ray.init(num_cpus=N)``), ``Workers(address=ADDR)`` joins
@@ -199,10 +199,10 @@ class ShardedJob:
 
     def run(self, problems: Sequence[Any], size: int, payload: Callable[[int, list], Any], workers: Workers, *,
             local: dict[str, Any] | None = None, extra: Callable[[int], dict[str, Any]] | None = None,
-            progress: bool = True) -> list[dict[str, Any]]:
+            progress: bool = True, ran: list[int] | None = None) -> list[dict[str, Any]]:
         """Cut ``problems`` into shards of ``size``, reuse the finished ones, run the rest (``payload(start, part)``
         is what ``fn`` gets) and return every shard's row in order, in its JSON form: a resumed phase returns the
-        bytes an uninterrupted one does."""
+        bytes an uninterrupted one does. ``ran``, when given, receives the indices of the shards this call ran."""
         import json
         from pathlib import Path
 
@@ -222,11 +222,13 @@ class ShardedJob:
                 rows[s] = recorded
             else:
                 todo.append(Shard(s, payload(start, part), len(part)))
+        if ran is not None:
+            ran.extend(shard.key for shard in todo)
 
         def write(s: int, result: dict[str, Any]) -> None:
             rows[s] = json.loads(json.dumps({"provenance": wanted_of[s], **result}))
-            if folder is not None:
-                write_sealed_json(folder / f"{s:05d}.json", rows[s])
+            if folder is not None:  # on one line: a search shard of 512 trees is megabytes
+                write_sealed_json(folder / f"{s:05d}.json", rows[s], compact=True)
 
         run_shards(todo, self.fn, workers, local=local, on_result=write, desc=self.desc, progress=progress,
                    initial=len(problems) - sum(x.weight for x in todo), total=len(problems))

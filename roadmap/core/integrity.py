@@ -7,8 +7,8 @@ named and redone, never trusted and never silently dropped. One check serves eve
 
 * a JSON object carries its own seal, ``"sha256"`` over its canonical JSON (``seal`` / ``unseal``);
   a JSONL file seals each line, so one bad line is found and only its item is redone;
-* a file written whole records its size and sha256 elsewhere (``digest`` / ``damage``), e.g. a
-  search shard in its provenance record;
+* a file written whole can record its size and sha256 elsewhere (``digest`` / ``damage``; the fault-injection
+  benchmark uses them to tell what it damaged);
 * a text file (the recipe as run) starts with a header line holding the digest of what follows
   (``sealed_text`` / ``read_sealed_text``).
 
@@ -113,11 +113,15 @@ def read_sealed_json(path: str | Path) -> tuple[dict[str, Any] | None, str | Non
     return (None, why) if why else unseal(obj)
 
 
-def write_sealed_json(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` sealed, as indented JSON, atomically (``roadmap.core.io.write_json``)."""
-    from roadmap.core.io import _jsonable, write_json
+def write_sealed_json(path: str | Path, payload: dict[str, Any], compact: bool = False) -> Path:
+    """Write ``payload`` sealed, as indented JSON (``compact``: on one line, for large shards), atomically
+    (``roadmap.core.io.write_json``). The seal covers the canonical JSON, so either layout reads back."""
+    from roadmap.core.io import _jsonable, atomic_write_text, is_main_process, write_json
 
-    return write_json(path, seal(json.loads(json.dumps(payload, default=_jsonable))))  # sealed as it reads back
+    sealed = seal(json.loads(json.dumps(payload, default=_jsonable)))  # sealed as it reads back
+    if not compact:
+        return write_json(path, sealed)
+    return atomic_write_text(path, json.dumps(sealed) + "\n") if is_main_process() else Path(path)
 
 
 def sealed_line(payload: dict[str, Any]) -> str:
