@@ -16,7 +16,7 @@ RUN_FLAGS = {
     "max_length", "max_new_tokens", "rollout_tokens", "max_step_tokens", "max_solution_steps", "backend", "dtype",
     "device", "device_map", "attn_implementation", "trust_remote_code", "workers", "ray_address", "batch_size",
     "seed", "n", "samples", "completer", "shard_size", "labels", "init", "split", "prm", "prm_format",
-    "aggregation", "help", "config", "debug",
+    "aggregation", "help", "config", "debug", "which", "problem_seed",
 }
 #: the minimal command line of each command
 MINIMAL = {
@@ -25,6 +25,7 @@ MINIMAL = {
     "train-prm": ["train-prm", "--labels", "l", "--init", "p", "--out", "o"],
     "train-orm": ["train-orm", "--labels", "l", "--init", "p", "--out", "o"],
     "search": ["search", "--policy", "p", "--out", "o"],
+    "bench": ["bench", "test-time", "--policy", "p", "--out", "o"],
 }
 
 
@@ -96,9 +97,13 @@ def test_a_config_file_sets_bool_fields_both_ways(tmp_path):
 @pytest.mark.parametrize("argv, named", [
     (MINIMAL["sft"] + ["--warmup-fraction", "1.5"], "--warmup-fraction"),  # FIELD_RULES: a fraction in [0, 1)
     (MINIMAL["sft"] + ["--lr", "0"], "--lr"),
+    (MINIMAL["sft"] + ["--problems", "0"], "--problems: '0' is not an integer >= 1"),  # by argparse, before any load
     (MINIMAL["train-prm"] + ["--readout", "nope"], "--readout"),
     (MINIMAL["search"] + ["--budget", "0"], "--budget"),
     (MINIMAL["label"] + ["--rollouts", "x"], "--rollouts"),
+    (MINIMAL["bench"] + ["--budgets", "4,0"], "--budgets"),
+    (MINIMAL["bench"] + ["--thinking-unit", "0"], "--thinking-unit"),
+    (MINIMAL["bench"] + ["--methods", ","], "--methods"),
 ])
 def test_a_bad_field_value_is_refused_in_one_line_naming_the_flag(argv, named, capsys):
     with pytest.raises(SystemExit) as e:

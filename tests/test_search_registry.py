@@ -7,6 +7,7 @@ from fakes import BanditPolicy, BanditTask, PathScorer
 
 from roadmap.app.bench import TestTimeConfig, bench_methods, bench_test_time
 from roadmap.app.cli import build_parser
+from roadmap.app.cli_fields import config_values
 from roadmap.app.evaluate import run_search
 from roadmap.app.train_search import TrainSearchConfig, search_train
 from search import SEARCH_METHODS, SearchBudget, get_search, register_search, search_method_names
@@ -34,7 +35,10 @@ def test_a_registered_method_reaches_cli_bench_and_train_time_search(toy_method,
     parser = build_parser()
     assert parser.parse_args(["eval", "--policy", "p", "--method", "toy"]).method == "toy"
     assert parser.parse_args(["search", "--policy", "p", "--out", "o", "--method", "toy"]).method == "toy"
-    assert "toy" in parser.parse_args(["bench", "test-time", "--policy", "p", "--out", "o"]).methods.split(",")
+    bench_args = parser.parse_args(["bench", "test-time", "--policy", "p", "--out", "o"])
+    assert "toy" in TestTimeConfig(**config_values(bench_args, "bench")).methods  # the default grid takes it
+    assert parser.parse_args(["bench", "test-time", "--policy", "p", "--out", "o", "--methods", "greedy,toy"]).methods \
+        == ("greedy", "toy")
     with pytest.raises(SystemExit):
         parser.parse_args(["search", "--policy", "p", "--out", "o", "--method", "nosuch"])
 

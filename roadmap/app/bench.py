@@ -61,12 +61,14 @@ class TestTimeConfig:
 
     __test__ = False  # not a pytest class
 
-    methods: tuple[str, ...] = field(default_factory=bench_methods, metadata={"help": "Methods to run."})
-    budgets: tuple[int, ...] = field(default=(1, 4, 16, 64), metadata={"help": "Sampled sequences per problem."})
-    seeds: tuple[int, ...] = field(default=(0, 1), metadata={"help": "Seeds; cells are averaged over them."})
+    methods: tuple[str, ...] = field(default_factory=bench_methods, metadata={
+        "help": "Methods to run, comma-separated (also: sequential, budget forcing at N x --thinking-unit tokens)."})
+    budgets: tuple[int, ...] = field(default=(1, 4, 16, 64), metadata={
+        "help": "Sampled sequences per problem (N), comma-separated."})
+    seeds: tuple[int, ...] = field(default=(0, 1), metadata={"help": "Seeds, comma-separated; cells are averaged over them."})
     width: int = field(default=4, metadata={"help": "Beam width M and MCTS children per expansion."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of every sampled method."})
-    chunk: int = field(default=50, metadata={"help": "Problems searched together."})
+    chunk: int = field(default=50, metadata={"help": "Problems searched together (stepwise methods)."})
     lengths: Lengths = field(default_factory=Lengths, metadata={"help": "Length limits of every method."})
     thinking_unit: int = field(default=32, metadata={
         "help": "Thinking tokens per budget unit of 'sequential' (one greedy chain of thought under budget forcing, "

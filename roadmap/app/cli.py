@@ -288,9 +288,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from roadmap.app.bench import TestTimeConfig, bench_test_time
 
     task = _task(args, args.policy)
-    config = TestTimeConfig(methods=tuple(args.methods.split(",")), budgets=args.budgets, seeds=args.seeds,
-                            width=args.width, temperature=args.temperature, lengths=lengths_from_args(args),
-                            thinking_unit=args.thinking_unit)
+    config = TestTimeConfig(lengths=lengths_from_args(args), **config_values(args, "bench"))
     problems = checked_problems(task, "test", args.n, args.problem_seed)
     inputs, scorer_inputs = input_fingerprints(args)
     _bind_prompt(args, task, args.policy, problems)

@@ -68,6 +68,17 @@ def int_list(minimum: int | None = None) -> Callable[[str], tuple[int, ...]]:
     return parse
 
 
+def str_list(text: str) -> tuple[str, ...]:
+    """An argparse type for "greedy,majority": a tuple of the non-empty names, in order."""
+    values = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of names (e.g. greedy,majority)")
+    return values
+
+
+str_list.__name__ = "list"
+
+
 def parse_task_args(pairs: Sequence[str]) -> dict[str, Any]:
     """Turn ["min_operands=3", "source=data.jsonl"] into keyword arguments (numbers parsed)."""
     out: dict[str, Any] = {}

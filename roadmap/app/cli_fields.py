@@ -1,8 +1,9 @@
 """Command flags made from config dataclasses, in the manner of transformers' ``HfArgumentParser``.
 
 A command that builds a config (``roadmap sft`` -> ``SFTWarmStartConfig``, ``train-prm``/``train-orm`` ->
-``RewardModelConfig``, ``label`` -> ``LabelConfig``, ``search`` -> ``TrainSearchConfig``) gets one flag per
-scalar field of that config: ``--learning-rate`` for ``learning_rate``, typed from the field's annotation and
+``RewardModelConfig``, ``label`` -> ``LabelConfig``, ``search`` -> ``TrainSearchConfig``, ``bench test-time`` ->
+``TestTimeConfig``) gets one flag per scalar field of that config, and per tuple field given a list type
+(``--budgets 1,4,16``): ``--learning-rate`` for ``learning_rate``, typed from the field's annotation and
 ``roadmap.core.ranges.FIELD_RULES``, its help the field's own, its default the config's. So a flag cannot exist
 without a config field, nor a scalar field without a flag, and a default cannot drift between the two. The short
 names the commands had (``--lr``, ``--minutes``, ``--problems``, ``--label-type``) stay as aliases.
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any
 
-from roadmap.app.cli_checks import max_steps, number_type
+from roadmap.app.cli_checks import int_list, max_steps, number_type, str_list
 
 __all__ = ["ConfigFlags", "COMMAND_CONFIGS", "config_options", "config_values", "config_fields", "field_dest"]
 
@@ -80,6 +81,9 @@ COMMAND_CONFIGS: dict[str, ConfigFlags] = {
     # --method's choices are the search registry's, plugins included (set by the parser)
     "search": ConfigFlags("roadmap.app.train_search:TrainSearchConfig",
                           choices={"mcts_evaluation": "search.registry:MCTS_EVALUATIONS"}, skip=frozenset({"seed"})),
+    # the grid's tuple fields are comma-separated lists (TestTimeConfig names an unknown method)
+    "bench": ConfigFlags("roadmap.app.bench:TestTimeConfig",
+                         types={"methods": str_list, "budgets": int_list(1), "seeds": int_list()}),
 }
 
 
@@ -100,12 +104,13 @@ def _rule_type(name: str, kind: type) -> Callable[[str], Any]:
 
 
 def config_fields(command: str) -> dict[str, Field]:
-    """The fields of ``command``'s config that have a flag: its scalar fields, less the command's own and skips."""
+    """The fields of ``command``'s config that have a flag: its scalar fields and those with their own argparse type
+    (a tuple field's list), less the command's own and skips."""
     spec = COMMAND_CONFIGS[command]
     cls = spec.config_class()
     hints = typing.get_type_hints(cls)
-    return {f.name: f for f in fields(cls)
-            if _scalar(hints[f.name]) is not None and f.name not in _SET_BY_COMMAND | spec.skip}
+    return {f.name: f for f in fields(cls) if (_scalar(hints[f.name]) is not None or f.name in spec.types)
+            and f.name not in _SET_BY_COMMAND | spec.skip}
 
 
 def field_dest(command: str, name: str) -> str:
@@ -145,10 +150,11 @@ def config_options(p: argparse.ArgumentParser, command: str, choices: Mapping[st
             g.add_argument(*flags, dest=field_dest(command, name), action=argparse.BooleanOptionalAction, default=None,
                            help=f"{text} Default: {'on' if default else 'off'}.")
             continue
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
         g.add_argument(*flags, dest=field_dest(command, name), default=None, choices=allowed,
                        type=spec.types.get(name) or (_rule_type(name, kind) if kind in (int, float) else str),
                        metavar=None if allowed else name.upper(),
-                       help=f"{text} Default: {default}.")
+                       help=f"{text} Default: {shown}.")
 
 
 def config_values(args: argparse.Namespace, command: str) -> dict[str, Any]:

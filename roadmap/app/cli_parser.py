@@ -11,7 +11,6 @@ import argparse
 
 from roadmap.app.cli_checks import (
     fraction,
-    int_list,
     nonnegative_float,
     nonnegative_int,
     positive_float,
@@ -72,7 +71,6 @@ def worker_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``roadmap`` parser; ``args.command`` names the sub-command to run."""
-    from roadmap.app.bench import bench_methods  # greedy, majority and the search registry's methods
     from search.registry import search_method_names, test_time_method_names
 
     parser = argparse.ArgumentParser(prog="roadmap", description="o1-roadmap: search and learning for reasoning.")
@@ -225,14 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     prompt_options(p)
     p.add_argument("--out", required=True, help="folder for cells.jsonl (resumable), test_time.json/.md/.png")
     p.add_argument("--n", type=positive_int, default=200, help="held-out problems")
-    p.add_argument("--methods", default=",".join(bench_methods()),
-                   help="comma-separated methods (also: sequential, budget forcing at N x --thinking-unit tokens)")
-    p.add_argument("--budgets", type=int_list(1), default=(1, 4, 16, 64), help="comma-separated N")
-    p.add_argument("--thinking-unit", type=positive_int, default=32,
-                   help="thinking tokens per budget unit of the sequential method (budget forcing)")
-    p.add_argument("--seeds", type=int_list(), default=(0, 1), help="comma-separated seeds")
-    p.add_argument("--width", type=positive_int, default=4)
-    p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of every sampled method")
+    config_options(p, "bench")
     p.add_argument("--prm", default=None, help="reward model folder for bon, weighted, beam, dvts, mcts")
     p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"])

@@ -44,7 +44,8 @@ FIELD_RULES: dict[str, Rule] = {
     "warmup_fraction": FRACTION, "eval_fraction": FRACTION, "margin": FRACTION, "decay_fraction": UNIT,
     "negative_weight": PROBABILITY, "retire_pass_rate": PROBABILITY, "min_step_score": PROBABILITY,
     "batch_size": POSITIVE_INT, "budget": POSITIVE_INT, "width": POSITIVE_INT, "samples": POSITIVE_INT,
-    "rollouts": POSITIVE_INT, "shard_size": POSITIVE_INT, "problems": POSITIVE_INT, "reference_mix": NONNEGATIVE_INT,
+    "rollouts": POSITIVE_INT, "shard_size": POSITIVE_INT, "problems": POSITIVE_INT, "num_problems": POSITIVE_INT,
+    "reference_mix": NONNEGATIVE_INT, "thinking_unit": POSITIVE_INT, "chunk": POSITIVE_INT,
 }
 
 
