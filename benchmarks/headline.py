@@ -12,7 +12,13 @@ For each model-initialisation seed it builds, by step budgets (never a wall-time
 5. ``test_time``: greedy, majority, best-of-N, weighted, beam, DVTS and MCTS at N = 4, 16, 64 with generated
    tokens, on the test seed, with that PRM (``roadmap bench test-time``);
 6. ``expert_iteration``: ``recipes/expert_iteration_mcts.yaml`` from the warm start; its evaluation uses the
-   recipe's ``seed``, set to the test seed here (``roadmap run``).
+   recipe's ``seed``, set to the test seed here (``roadmap run``);
+7. ``sft_control``: the control for 6, the same learn steps spent on more SFT: from the same warm start, as many
+   SFT steps as expert iteration's learn phases took in all, at the recipe's batch size and learning rate and
+   expert iteration's 5% warm-up, in one schedule over perfect worked solutions of fresh problems drawn from the
+   same seed (one epoch, so about twice the distinct problems of expert iteration's two epochs over its kept
+   solutions), then greedy on the test seed (``roadmap sft``, ``eval``). Search tokens are not matched: the
+   control spends none.
 
 Every stage is a CLI command whose output folder is its marker: a rerun skips finished stages and resumes the
 others (each command resumes itself). Per seed, ``W/s<seed>/provenance.json`` records each stage's command,
@@ -40,7 +46,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("tiny", "policy", "greedy", "rewards", "test_time", "expert_iteration")
+STAGES = ("tiny", "policy", "greedy", "rewards", "test_time", "expert_iteration", "sft_control")
 #: stage sizes; QUICK only checks that every stage runs and every figure is read back
 FULL = {"sft_steps": 1500, "eval_n": 500, "label_n": 1500, "label_samples": 4, "rollouts": 4, "prm_epochs": 4.0,
         "n_best": 16, "tt_n": 500, "tt_budgets": "4,16,64", "ei_iterations": 3, "ei_train_problems": 8192}
@@ -82,6 +88,21 @@ def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int
         path.write_text(yaml.safe_dump(recipe, sort_keys=False))
         return [roadmap_command("run", str(path), "--policy", policy, "--iterations", str(size["ei_iterations"]),
                          "--out", str(d / "expert_iteration"))]
+    if stage == "sft_control":
+        metrics = d / "expert_iteration" / "metrics.json"
+        if not metrics.exists():
+            raise SystemExit(f"seed {seed}: sft_control needs the expert_iteration stage first ({metrics} is missing)")
+        steps = sum(row.get("learn_steps") or 0 for row in json.loads(metrics.read_text())["iterations"])
+        if steps == 0:  # nothing to match (a --quick run whose search kept nothing): no control
+            return []
+        recipe = yaml.safe_load((d / "expert_iteration.yaml").read_text())
+        learn = recipe["learn"]
+        return [roadmap_command("sft", "--policy", policy, "--task", "arith", "--out", str(d / "sft_control"),
+                                "--problems", str(steps * learn["batch_size"]), "--max-steps", str(steps),
+                                "--batch-size", str(learn["batch_size"]), "--lr", str(learn["learning_rate"]),
+                                "--warmup-fraction", "0.05", "--seed", str(recipe["seed"])),
+                roadmap_command("eval", "--policy", str(d / "sft_control"), "--task", "arith",
+                                "--n", str(size["eval_n"]), "--seed", str(test_seed), "--out", str(d / "sft_control.json"))]
     raise ValueError(f"unknown stage {stage!r}")
 
 
@@ -90,7 +111,8 @@ def stage_done(stage: str, d: Path) -> bool:
     return {"tiny": d / "tiny" / "config.json", "policy": d / "policy" / "sft_result.json",
             "greedy": d / "greedy.json", "rewards": d / "rewards" / "rewards_quality.json",
             "test_time": d / "test_time" / "test_time.json",
-            "expert_iteration": d / "expert_iteration" / "metrics.json"}[stage].exists()
+            "expert_iteration": d / "expert_iteration" / "metrics.json",
+            "sft_control": d / "sft_control.json"}[stage].exists()
 
 
 def commit_id() -> str:
@@ -111,6 +133,9 @@ def run_seed(d: Path, seed: int, args, size: dict) -> None:
             print(f"seed {seed}: {stage} done, skipped", flush=True)
             continue
         cmds = stage_commands(stage, d, seed, args.test_seed, args.dev_seed, size)
+        if not cmds:
+            print(f"seed {seed}: {stage}: nothing to run (expert iteration learned no step to match)", flush=True)
+            continue
         print(f"seed {seed}: {stage}: {' '.join(cmds[0][1:])}", flush=True)
         t0 = time.perf_counter()
         for cmd in cmds:
@@ -147,6 +172,9 @@ def read_figures(d: Path) -> dict[str, dict]:
     if ei.exists():
         for row in json.loads(ei.read_text())["iterations"]:
             figs[f"expert_iteration/iter{row['iteration']}"] = _figure(row["accuracy"], row.get("ci95"))
+    if (d / "sft_control.json").exists():
+        r = json.loads((d / "sft_control.json").read_text())
+        figs["sft_control"] = _figure(r["accuracy"], r.get("ci95"))
     return figs
 
 

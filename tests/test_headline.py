@@ -20,6 +20,10 @@ _spec.loader.exec_module(headline)
 def test_every_stage_command_parses_with_todays_cli(stage, tmp_path):
     from roadmap.app.cli_parser import build_parser
 
+    if stage == "sft_control":  # sized from the expert iteration it controls for
+        headline.stage_commands("expert_iteration", tmp_path / "s0", 0, 918273, 1, headline.QUICK)
+        _write(tmp_path / "s0" / "expert_iteration" / "metrics.json",
+               {"iterations": [{"iteration": 0}, {"iteration": 1, "learn_steps": 5}, {"iteration": 2, "learn_steps": 7}]})
     for cmd in headline.stage_commands(stage, tmp_path / "s0", 0, 918273, 1, headline.QUICK):
         if cmd[1:3] == ["-m", "roadmap.app.cli"]:
             args = build_parser().parse_args(cmd[3:])  # argparse exits on an unknown or missing flag
@@ -28,6 +32,10 @@ def test_every_stage_command_parses_with_todays_cli(stage, tmp_path):
             text = Path(cmd[1]).read_text()
             for flag in (a for a in cmd[2:] if a.startswith("--")):
                 assert f'"{flag}"' in text, flag
+    if stage == "sft_control":  # as many steps of 64 rows as expert iteration learned, at its learning rate
+        sft = build_parser().parse_args(headline.stage_commands(stage, tmp_path / "s0", 0, 918273, 1, headline.QUICK)[0][3:])
+        assert (sft.num_problems, sft.max_steps, sft.batch_size, sft.learning_rate, sft.warmup_fraction) == \
+            (12 * 64, 12, 64, 0.0005, 0.05)
     if stage == "expert_iteration":
         from roadmap.app.loop_config import read_recipe
 
@@ -49,6 +57,7 @@ def _seed_folder(d: Path, greedy: float, beam: float) -> None:
                          "tokens_per_problem": 900.0}]})
     _write(d / "expert_iteration" / "metrics.json",
            {"iterations": [{"iteration": 0, "accuracy": greedy, "ci95": [0.1, 0.9]}]})
+    _write(d / "sft_control.json", {"accuracy": greedy + 0.01, "ci95": [0.2, 0.8]})
 
 
 def test_the_table_reads_every_figure_and_its_spread_over_seeds(tmp_path):
@@ -57,7 +66,7 @@ def test_the_table_reads_every_figure_and_its_spread_over_seeds(tmp_path):
     per_seed = {s: headline.read_figures(tmp_path / f"s{s}") for s in (0, 1)}
     rows = {r["figure"]: r for r in headline.summarise(per_seed)}
     assert set(rows) == {"greedy", "prm_auc/binary", "select/majority@16", "test_time/beam@16", "tokens/beam@16",
-                         "expert_iteration/iter0"}
+                         "expert_iteration/iter0", "sft_control"}
     assert rows["greedy"]["mean"] == pytest.approx(0.62) and rows["greedy"]["spread"] == pytest.approx(0.04)
     assert rows["test_time/beam@16"]["seeds"]["1"]["ci95"] == pytest.approx([0.66, 0.86])
     table = headline.markdown(list(rows.values()), [0, 1])
@@ -71,3 +80,10 @@ def test_a_stage_not_run_gives_no_figure_and_a_dev_seed_equal_to_the_test_seed_i
     with pytest.raises(SystemExit):
         headline.main(["--out", str(tmp_path), "--test-seed", "1", "--dev-seed", "1"])
     assert "no tuning touched" in capsys.readouterr().err
+
+
+def test_the_control_is_skipped_when_expert_iteration_learned_nothing(tmp_path):
+    headline.stage_commands("expert_iteration", tmp_path / "s0", 0, 918273, 1, headline.QUICK)
+    _write(tmp_path / "s0" / "expert_iteration" / "metrics.json",
+           {"iterations": [{"iteration": 0}, {"iteration": 1, "learn_steps": 0}, {"iteration": 2, "learn_steps": None}]})
+    assert headline.stage_commands("sft_control", tmp_path / "s0", 0, 918273, 1, headline.QUICK) == []
