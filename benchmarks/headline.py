@@ -150,7 +150,13 @@ def _figure(value: float, ci95=None) -> dict:
 
 
 def read_figures(d: Path) -> dict[str, dict]:
-    """Every headline figure one seed's folder holds, by name (a stage not run gives none)."""
+    """Every headline figure one seed's folder holds, by name (a stage not run gives none). Expert iteration's
+    ``iter_k_steps_right`` is the share of its answer-verified search candidates that the arith step checker calls
+    right in every step (``roadmap.app.train_search.verified_steps_right``), read from its trees."""
+    from roadmap.app.train_search import verified_steps_right
+    from roadmap.core.tasks import get_task
+    from search.trees import read_trees
+
     figs: dict[str, dict] = {}
     if (d / "greedy.json").exists():
         r = json.loads((d / "greedy.json").read_text())
@@ -172,6 +178,10 @@ def read_figures(d: Path) -> dict[str, dict]:
     if ei.exists():
         for row in json.loads(ei.read_text())["iterations"]:
             figs[f"expert_iteration/iter{row['iteration']}"] = _figure(row["accuracy"], row.get("ci95"))
+        for trees in sorted((d / "expert_iteration").glob("iter_*/search/trees.jsonl")):  # how sound its data was
+            share = verified_steps_right(get_task("arith"), read_trees(trees))
+            if share is not None:
+                figs[f"expert_iteration/{trees.parts[-3]}_steps_right"] = _figure(share)
     if (d / "sft_control.json").exists():
         r = json.loads((d / "sft_control.json").read_text())
         figs["sft_control"] = _figure(r["accuracy"], r.get("ci95"))

@@ -135,3 +135,16 @@ def test_a_garbled_trees_file_is_named():
         path.write_bytes(b'{"a": 1}\n\xff\xfe\n')
         with pytest.raises(DataError, match=r"trees.jsonl is not UTF-8 text"):
             read_trees(path)
+
+
+def test_verified_steps_right_counts_answer_verified_candidates_whose_errors_cancel_as_unsound(arith_task):
+    from roadmap.app.train_search import verified_steps_right
+
+    row = {"problem_id": "p", "question": "72+49-18-84", "reference": "19",
+           "candidates": ["72+49=121\n121-18=103\n103-84=19\nAnswer: 19",   # sound
+                          "72+49=122\n122-18=103\n103-84=19\nAnswer: 19",   # two slips that cancel: right answer
+                          "72+49=121\n121-18=103\n103-84=20\nAnswer: 20"],  # wrong answer: not verified
+           "candidate_correct": [True, True, False]}
+    assert verified_steps_right(arith_task, [row]) == 0.5
+    assert verified_steps_right(arith_task, [{**row, "candidate_correct": [False] * 3}]) is None
+    assert verified_steps_right(BanditTask("LLL"), [row]) is None  # a task without a step checker

@@ -227,7 +227,8 @@ class _Run:
             ev = self.phase(k, "eval", lambda k=k: self.evaluate(k))
             total += data_tokens + learn["train_tokens"]
             rows.append({"iteration": k, **ev, "search_accuracy": search.get("accuracy"),
-                         "search_any_correct": search.get("any_correct"), "learn_steps": learn.get("steps"),
+                         "search_any_correct": search.get("any_correct"),
+                         "search_steps_right": search.get("verified_steps_right"), "learn_steps": learn.get("steps"),
                          "learn_tokens": learn["train_tokens"], "data_tokens": data_tokens, "train_compute": total,
                          **({"rl_steps": learn["rl_steps"]} if "rl_steps" in learn else {})})  # RL: compute per step
             self.say(f"iteration {k}: greedy accuracy {ev['accuracy']:.3f}")
@@ -236,8 +237,8 @@ class _Run:
 
     def write_report(self, rows: list[dict]) -> None:
         write_json(self.dir / "metrics.json", {"config": asdict(self.config), "iterations": rows})
-        cols = ["iteration", "accuracy", "ci95", "search_accuracy", "search_any_correct", "learn_steps",
-                "learn_tokens", "data_tokens", "train_compute"]
+        cols = ["iteration", "accuracy", "ci95", "search_accuracy", "search_any_correct", "search_steps_right",
+                "learn_steps", "learn_tokens", "data_tokens", "train_compute"]
         if any(r.get("self_check_accuracy") is not None for r in rows):  # the policy checks its steps
             cols += list(_BEHAVIOUR)
         args = f" {self.config.task_args}" if self.config.task_args else ""

@@ -26,7 +26,7 @@ from roadmap.core.types import Problem, Usage
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainSearchConfig", "search_train", "TREES_FILE"]
+__all__ = ["TrainSearchConfig", "search_train", "verified_steps_right", "TREES_FILE"]
 
 TREES_FILE = "trees.jsonl"
 
@@ -134,12 +134,31 @@ def search_train(
         "accuracy": sum(r["correct"] for r in rows) / n if n else 0.0,
         "any_correct": sum(any(r["candidate_correct"]) for r in rows) / n if n else 0.0,
         "verified_candidates": sum(sum(r["candidate_correct"]) for r in rows),
+        "verified_steps_right": verified_steps_right(task, rows),
         "candidates": candidates, "truncated": truncated, "truncated_rate": truncated / candidates if candidates else 0.0,
         "usage": usage.to_dict(), "searched_now": done, "wall_seconds": time.perf_counter() - t0,
         "config": asdict(config),
     }
     write_json(out / "summary.json", summary)
     return summary
+
+
+def verified_steps_right(task, rows: Sequence[dict[str, Any]]) -> float | None:
+    """The share of answer-verified candidates in ``rows`` (``trees.jsonl``'s) whose every step the task's step
+    checker (``task.step_labels``) calls right: how much of what answer-filtered learning would train on is sound
+    work rather than errors that cancel. None for a task without a step checker, or with no verified candidate.
+    The checker only measures the data here; it never chooses it."""
+    check = getattr(task, "step_labels", None)
+    if check is None:
+        return None
+    right = total = 0
+    for r in rows:
+        problem = Problem(id=r["problem_id"], question=r["question"], answer=r["reference"])
+        for text, ok in zip(r["candidates"], r["candidate_correct"]):
+            if ok:
+                total += 1
+                right += all(check(problem, text))
+    return right / total if total else None
 
 
 @dataclass(frozen=True)
