@@ -152,8 +152,10 @@ def _figure(value: float, ci95=None) -> dict:
 def read_figures(d: Path) -> dict[str, dict]:
     """Every headline figure one seed's folder holds, by name (a stage not run gives none). Expert iteration's
     ``iter_k_steps_right`` is the share of its answer-verified search candidates that the arith step checker calls
-    right in every step (``roadmap.app.train_search.verified_steps_right``), read from its trees."""
+    right in every step (``roadmap.app.train_search.verified_steps_right``), read from its trees; ``paired/*`` count
+    the test problems only expert iteration's last policy or only the SFT control solves, with the exact McNemar p."""
     from roadmap.app.train_search import verified_steps_right
+    from roadmap.core.stats import mcnemar_exact
     from roadmap.core.tasks import get_task
     from search.trees import read_trees
 
@@ -185,6 +187,15 @@ def read_figures(d: Path) -> dict[str, dict]:
     if (d / "sft_control.json").exists():
         r = json.loads((d / "sft_control.json").read_text())
         figs["sft_control"] = _figure(r["accuracy"], r.get("ci95"))
+        evals = sorted((d / "expert_iteration").glob("iter_*/eval.json"), key=lambda p: int(p.parent.name[5:]))
+        if evals and len(evals) > 1:  # paired on the same test problems: expert iteration's last policy vs the control
+            last = {x["id"]: x["correct"] for x in json.loads(evals[-1].read_text())["records"]}
+            ctl = {x["id"]: x["correct"] for x in r["records"]}
+            only_ei = sum(ok and not ctl[i] for i, ok in last.items())
+            only_ctl = sum(ctl[i] and not ok for i, ok in last.items())
+            figs["paired/only_expert_iteration"] = _figure(only_ei)
+            figs["paired/only_sft_control"] = _figure(only_ctl)
+            figs["paired/mcnemar_p"] = _figure(mcnemar_exact(only_ei, only_ctl))
     return figs
 
 

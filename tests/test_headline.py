@@ -57,7 +57,11 @@ def _seed_folder(d: Path, greedy: float, beam: float) -> None:
                          "tokens_per_problem": 900.0}]})
     _write(d / "expert_iteration" / "metrics.json",
            {"iterations": [{"iteration": 0, "accuracy": greedy, "ci95": [0.1, 0.9]}]})
-    _write(d / "sft_control.json", {"accuracy": greedy + 0.01, "ci95": [0.2, 0.8]})
+    _write(d / "sft_control.json", {"accuracy": greedy + 0.01, "ci95": [0.2, 0.8],
+                                    "records": [{"id": "a", "correct": True}, {"id": "b", "correct": True}]})
+    for k, right in ((0, [False, False]), (1, [True, False])):
+        _write(d / "expert_iteration" / f"iter_{k}" / "eval.json",
+               {"records": [{"id": i, "correct": ok} for i, ok in zip("ab", right)]})
     trees = d / "expert_iteration" / "iter_1" / "search" / "trees.jsonl"
     trees.parent.mkdir(parents=True)
     trees.write_text(json.dumps({"problem_id": "p", "question": "2+3-1", "reference": "4", "candidate_correct": [True, True],
@@ -70,7 +74,9 @@ def test_the_table_reads_every_figure_and_its_spread_over_seeds(tmp_path):
     per_seed = {s: headline.read_figures(tmp_path / f"s{s}") for s in (0, 1)}
     rows = {r["figure"]: r for r in headline.summarise(per_seed)}
     assert set(rows) == {"greedy", "prm_auc/binary", "select/majority@16", "test_time/beam@16", "tokens/beam@16",
-                         "expert_iteration/iter0", "expert_iteration/iter_1_steps_right", "sft_control"}
+                         "expert_iteration/iter0", "expert_iteration/iter_1_steps_right", "sft_control",
+                         "paired/only_expert_iteration", "paired/only_sft_control", "paired/mcnemar_p"}
+    assert (rows["paired/only_expert_iteration"]["mean"], rows["paired/only_sft_control"]["mean"]) == (0, 1)  # iter_1
     assert rows["expert_iteration/iter_1_steps_right"]["mean"] == 0.5  # the second candidate's slip is counted
     assert rows["greedy"]["mean"] == pytest.approx(0.62) and rows["greedy"]["spread"] == pytest.approx(0.04)
     assert rows["test_time/beam@16"]["seeds"]["1"]["ci95"] == pytest.approx([0.66, 0.86])
