@@ -116,10 +116,11 @@ def stage_done(stage: str, d: Path) -> bool:
 
 
 def commit_id() -> str:
-    """The checked-out commit, with ``+dirty`` when tracked files differ from it (a figure's provenance)."""
+    """The checked-out commit, with ``+dirty`` when tracked files other than stored results (``benchmarks/results/``,
+    which this script itself rewrites) differ from it: a figure's provenance."""
     out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)benchmarks/results"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
