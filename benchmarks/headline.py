@@ -28,8 +28,9 @@ seconds and commit. At the end ``W/headline.json`` (and ``headline.md``) gives e
 plumbing (a few minutes); its numbers mean nothing.
 
 Cost on the project's 2-core CPU, per seed at full size (measured per stage in provenance.json): the warm start
-is 1,500 SFT steps (about 12 minutes), the labels and the PRM tens of minutes, and the test-time table at
-N = 64 on 500 problems is the largest part; three seeds take several hours. Use ``--only`` to run some stages.
+is 1,500 SFT steps (525-666 s), the labels and the PRM 184-254 s, and the test-time table at N = 64 on 500
+problems is the largest part (820-1,175 s); expert iteration's three iterations took 463-582 s and its control
+149-269 s: about 40 minutes per seed, two hours for three. Use ``--only`` to run some stages.
 """
 
 from __future__ import annotations
