@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from learning.data import exact_value, solution_pairs, step_pairs
     from roadmap.core.io import atomic_write_text, format_table, write_json
     from roadmap.core.lengths import Lengths
-    from roadmap.core.stats import mcnemar_exact, wilson_interval
+    from roadmap.core.stats import discordant, mcnemar_exact, wilson_interval
     from roadmap.core.tasks import get_task
     from search import read_trees
 
@@ -174,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         dev = evaluate(f"dev_{arm}{args.tag}", out, args.dev_seed)
         test = evaluate(f"eval_{arm}{args.tag}", out, test_seed)
         ok = {r["id"]: r["correct"] for r in test["records"]}
-        only_start = sum(base_ok[i] and not ok[i] for i in ok)
-        only_arm = sum(ok[i] and not base_ok[i] for i in ok)
+        only_arm, only_start = discordant(ok, base_ok)
         table.append({"arm": f"{arm}{args.tag}", "solution_pairs": len(sol),
                       "step_pairs": len(steps[arm]) if arm != "solution" else 0, "steps": res.get("steps"),
                       "train_seconds": res.get("wall_seconds"), "dev_accuracy": dev["accuracy"], "accuracy": test["accuracy"],

@@ -157,7 +157,7 @@ def read_figures(d: Path) -> dict[str, dict]:
     right in every step (``roadmap.app.train_search.verified_steps_right``), read from its trees; ``paired/*`` count
     the test problems only expert iteration's last policy or only the SFT control solves, with the exact McNemar p."""
     from roadmap.app.train_search import verified_steps_right
-    from roadmap.core.stats import mcnemar_exact
+    from roadmap.core.stats import discordant, mcnemar_exact
     from roadmap.core.tasks import get_task
     from search.trees import read_trees
 
@@ -190,11 +190,9 @@ def read_figures(d: Path) -> dict[str, dict]:
         r = json.loads((d / "sft_control.json").read_text())
         figs["sft_control"] = _figure(r["accuracy"], r.get("ci95"))
         evals = sorted((d / "expert_iteration").glob("iter_*/eval.json"), key=lambda p: int(p.parent.name[5:]))
-        if evals and len(evals) > 1:  # paired on the same test problems: expert iteration's last policy vs the control
-            last = {x["id"]: x["correct"] for x in json.loads(evals[-1].read_text())["records"]}
-            ctl = {x["id"]: x["correct"] for x in r["records"]}
-            only_ei = sum(ok and not ctl[i] for i, ok in last.items())
-            only_ctl = sum(ctl[i] and not ok for i, ok in last.items())
+        if len(evals) > 1:  # paired on the same test problems: expert iteration's last policy vs the control
+            only_ei, only_ctl = discordant({x["id"]: x["correct"] for x in json.loads(evals[-1].read_text())["records"]},
+                                           {x["id"]: x["correct"] for x in r["records"]})
             figs["paired/only_expert_iteration"] = _figure(only_ei)
             figs["paired/only_sft_control"] = _figure(only_ctl)
             figs["paired/mcnemar_p"] = _figure(mcnemar_exact(only_ei, only_ctl))

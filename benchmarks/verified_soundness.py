@@ -8,7 +8,8 @@ each one sound (every step right) or lucky (a right answer through wrong steps, 
 ``--prm`` a process reward model scores each candidate (its weakest step, the ``min`` aggregation the loop's
 ``min_step_score`` filter uses), and the report gives:
 
-* ``sound_share``: the share of verified candidates that are sound (``roadmap.app.train_search.verified_steps_right``);
+* ``sound_share``: the share of verified candidates that are sound (what ``roadmap.app.train_search``'s
+  ``verified_steps_right`` reports in a search's summary);
 * ``auc``: the PRM's ROC-AUC at telling sound from lucky verified candidates (0.5: it cannot);
 * ``kept``: at ``--threshold`` (the filter's floor), the share of sound and of lucky candidates it keeps;
 * ``picked``: per problem with a verified candidate, how often the one learned is sound: the search's first
@@ -32,7 +33,6 @@ sys.path.insert(0, str(ROOT))
 def soundness(task, rows, scorer=None, threshold: float = 0.5, thresholds: tuple[float, ...] = ()) -> dict:
     """The report of the module docstring for ``rows`` (``trees.jsonl``'s), scored by ``scorer`` when given; with
     ``thresholds`` also ``curve``, what each floor would keep and pick."""
-    from roadmap.app.train_search import verified_steps_right
     from roadmap.core.stats import roc_auc, wilson_interval
     from roadmap.core.types import Problem
 
@@ -47,7 +47,7 @@ def soundness(task, rows, scorer=None, threshold: float = 0.5, thresholds: tuple
     flat = [x for xs in sound for x in xs]
     n_sound = sum(flat)
     out = {"rows": len(rows), "problems_with_verified": len(problems), "verified": len(flat),
-           "sound_share": verified_steps_right(task, rows), "sound": n_sound, "lucky": len(flat) - n_sound,
+           "sound_share": n_sound / len(flat) if flat else None, "sound": n_sound, "lucky": len(flat) - n_sound,
            "picked": {"first": {"sound": sum(s[0] for s in sound), "of": len(sound),
                                 "ci95": list(wilson_interval(sum(s[0] for s in sound), len(sound)))}}}
     if scorer is None:

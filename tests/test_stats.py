@@ -66,3 +66,11 @@ def test_mcnemar_exact_matches_the_binomial_tail():
     assert mcnemar_exact(26, 11) == pytest.approx(0.0197, abs=5e-4)  # docs/benchmarks/countdown.md's STaR split
     with pytest.raises(ValueError, match="non-negative"):
         mcnemar_exact(-1, 3)
+
+
+def test_discordant_counts_the_problems_only_one_side_solves():
+    from roadmap.core.stats import discordant
+
+    a = {"p": True, "q": True, "r": False, "s": False}
+    b = {"p": True, "q": False, "r": True, "s": True}
+    assert discordant(a, b) == (1, 2) and discordant(b, a) == (2, 1)

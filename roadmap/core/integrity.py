@@ -116,12 +116,10 @@ def read_sealed_json(path: str | Path) -> tuple[dict[str, Any] | None, str | Non
 def write_sealed_json(path: str | Path, payload: dict[str, Any], compact: bool = False) -> Path:
     """Write ``payload`` sealed, as indented JSON (``compact``: on one line, for large shards), atomically
     (``roadmap.core.io.write_json``). The seal covers the canonical JSON, so either layout reads back."""
-    from roadmap.core.io import _jsonable, atomic_write_text, is_main_process, write_json
+    from roadmap.core.io import _jsonable, write_json
 
     sealed = seal(json.loads(json.dumps(payload, default=_jsonable)))  # sealed as it reads back
-    if not compact:
-        return write_json(path, sealed)
-    return atomic_write_text(path, json.dumps(sealed) + "\n") if is_main_process() else Path(path)
+    return write_json(path, sealed, indent=None if compact else 2)
 
 
 def sealed_line(payload: dict[str, Any]) -> str:

@@ -194,14 +194,15 @@ def _provenance(obj: Any) -> Any:
         return repr(obj)
 
 
-def write_json(path: str | Path, payload: Any) -> Path:
-    """Write ``payload`` as indented JSON, atomically (results, paths and sets are converted).
+def write_json(path: str | Path, payload: Any, indent: int | None = 2) -> Path:
+    """Write ``payload`` as indented JSON (``indent=None``: on one line), atomically (results, paths and sets are
+    converted).
 
     Under ``accelerate launch`` only the main process writes (``is_main_process``); the others return the path.
     """
     if not is_main_process():
         return Path(path)
-    return atomic_write_text(path, json.dumps(payload, indent=2, default=_jsonable) + "\n")
+    return atomic_write_text(path, json.dumps(payload, indent=indent, default=_jsonable) + "\n")
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["wilson_interval", "roc_auc", "within_group_auc", "mcnemar_exact"]
+__all__ = ["wilson_interval", "roc_auc", "within_group_auc", "mcnemar_exact", "discordant"]
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -64,6 +65,12 @@ def within_group_auc(scores: Sequence[float], labels: Sequence[bool | int | floa
         entry[1].append(bool(y))
     aucs = [roc_auc(s, y) for s, y in by_group.values() if 0 < sum(y) < len(y)]
     return (sum(aucs) / len(aucs) if aucs else None), len(aucs)
+
+
+def discordant(a: Mapping[Any, bool], b: Mapping[Any, bool]) -> tuple[int, int]:
+    """The problems only ``a`` solves and only ``b`` solves, of two per-problem correctness maps over the same
+    problems (the counts ``mcnemar_exact`` takes)."""
+    return sum(ok and not b[i] for i, ok in a.items()), sum(b[i] and not ok for i, ok in a.items())
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
