@@ -19,6 +19,10 @@ For each model-initialisation seed it builds, by step budgets (never a wall-time
    same seed (one epoch, so about twice the distinct problems of expert iteration's two epochs over its kept
    solutions), then greedy on the test seed (``roadmap sft``, ``eval``). Search tokens are not matched: the
    control spends none.
+8. ``weak_policy``: a shorter warm start of the same init, ``weak_steps`` (300) SFT steps: a weaker model;
+9. ``strong_prm``: test-time search on the weak policy guided by the PRM of stage 4, which the stronger 1,500-step
+   policy made from its own rollouts (a PRM from a stronger model, the setting of the older rows S1-S3): greedy,
+   majority and the PRM-guided methods at N = 16 on the test seed (``roadmap bench test-time``).
 
 Every stage is a CLI command whose output folder is its marker: a rerun skips finished stages and resumes the
 others (each command resumes itself). Per seed, ``W/s<seed>/provenance.json`` records each stage's command,
@@ -47,12 +51,15 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("tiny", "policy", "greedy", "rewards", "test_time", "expert_iteration", "sft_control")
+STAGES = ("tiny", "policy", "greedy", "rewards", "test_time", "expert_iteration", "sft_control", "weak_policy",
+          "strong_prm")
 #: stage sizes; QUICK only checks that every stage runs and every figure is read back
 FULL = {"sft_steps": 1500, "eval_n": 500, "label_n": 1500, "label_samples": 4, "rollouts": 4, "prm_epochs": 4.0,
-        "n_best": 16, "tt_n": 500, "tt_budgets": "4,16,64", "ei_iterations": 3, "ei_train_problems": 8192}
+        "n_best": 16, "tt_n": 500, "tt_budgets": "4,16,64", "ei_iterations": 3, "ei_train_problems": 8192,
+        "weak_steps": 300, "sp_budgets": "16"}
 QUICK = {"sft_steps": 20, "eval_n": 16, "label_n": 8, "label_samples": 2, "rollouts": 2, "prm_epochs": 1.0,
-         "n_best": 4, "tt_n": 4, "tt_budgets": "4", "ei_iterations": 1, "ei_train_problems": 16}
+         "n_best": 4, "tt_n": 4, "tt_budgets": "4", "ei_iterations": 1, "ei_train_problems": 16,
+         "weak_steps": 5, "sp_budgets": "4"}
 
 
 def roadmap_command(*args: str) -> list[str]:
@@ -104,6 +111,15 @@ def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int
                                 "--warmup-fraction", "0.05", "--seed", str(recipe["seed"])),
                 roadmap_command("eval", "--policy", str(d / "sft_control"), "--task", "arith",
                                 "--n", str(size["eval_n"]), "--seed", str(test_seed), "--out", str(d / "sft_control.json"))]
+    if stage == "weak_policy":
+        return [roadmap_command("sft", "--policy", str(d / "tiny"), "--task", "arith", "--out", str(d / "weak_policy"),
+                                "--problems", str(size["weak_steps"] * 64), "--batch-size", "64", "--seed", str(seed))]
+    if stage == "strong_prm":
+        if not (d / "weak_policy" / "sft_result.json").exists() or not (d / "rewards" / "prm_binary").exists():
+            raise SystemExit(f"seed {seed}: strong_prm needs the weak_policy and rewards stages first")
+        return [roadmap_command("bench", "test-time", "--policy", str(d / "weak_policy"), "--prm", prm, "--task",
+                                "arith", "--n", str(size["tt_n"]), "--budgets", size["sp_budgets"], "--seeds",
+                                str(seed), "--problem-seed", str(test_seed), "--out", str(d / "strong_prm"))]
     raise ValueError(f"unknown stage {stage!r}")
 
 
@@ -113,7 +129,8 @@ def stage_done(stage: str, d: Path) -> bool:
             "greedy": d / "greedy.json", "rewards": d / "rewards" / "rewards_quality.json",
             "test_time": d / "test_time" / "test_time.json",
             "expert_iteration": d / "expert_iteration" / "metrics.json",
-            "sft_control": d / "sft_control.json"}[stage].exists()
+            "sft_control": d / "sft_control.json", "weak_policy": d / "weak_policy" / "sft_result.json",
+            "strong_prm": d / "strong_prm" / "test_time.json"}[stage].exists()
 
 
 def commit_id() -> str:
@@ -173,11 +190,12 @@ def read_figures(d: Path) -> dict[str, dict]:
                 figs[f"prm_auc/{row['prm']}"] = _figure(row["auc"])
         for row in r["best_of_n"]:
             figs[f"select/{row['selector']}"] = _figure(row["accuracy"], row["ci95"])
-    tt = d / "test_time" / "test_time.json"
-    if tt.exists():
-        for row in json.loads(tt.read_text())["summary"]:
-            figs[f"test_time/{row['method']}@{row['budget']}"] = _figure(row["accuracy"], row["ci95_pooled"])
-            figs[f"tokens/{row['method']}@{row['budget']}"] = _figure(row["tokens_per_problem"])
+    for stage, tokens in (("test_time", "tokens"), ("strong_prm", "strong_prm_tokens")):
+        tt = d / stage / "test_time.json"
+        if tt.exists():
+            for row in json.loads(tt.read_text())["summary"]:
+                figs[f"{stage}/{row['method']}@{row['budget']}"] = _figure(row["accuracy"], row["ci95_pooled"])
+                figs[f"{tokens}/{row['method']}@{row['budget']}"] = _figure(row["tokens_per_problem"])
     ei = d / "expert_iteration" / "metrics.json"
     if ei.exists():
         for row in json.loads(ei.read_text())["iterations"]:

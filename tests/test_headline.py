@@ -24,6 +24,11 @@ def test_every_stage_command_parses_with_todays_cli(stage, tmp_path):
         headline.stage_commands("expert_iteration", tmp_path / "s0", 0, 918273, 1, headline.QUICK)
         _write(tmp_path / "s0" / "expert_iteration" / "metrics.json",
                {"iterations": [{"iteration": 0}, {"iteration": 1, "learn_steps": 5}, {"iteration": 2, "learn_steps": 7}]})
+    if stage == "strong_prm":  # needs the weak policy and the stronger policy's PRM on disk
+        with pytest.raises(SystemExit, match="weak_policy and rewards"):
+            headline.stage_commands(stage, tmp_path / "s0", 0, 918273, 1, headline.QUICK)
+        _write(tmp_path / "s0" / "weak_policy" / "sft_result.json", {})
+        (tmp_path / "s0" / "rewards" / "prm_binary").mkdir(parents=True)
     for cmd in headline.stage_commands(stage, tmp_path / "s0", 0, 918273, 1, headline.QUICK):
         if cmd[1:3] == ["-m", "roadmap.app.cli"]:
             args = build_parser().parse_args(cmd[3:])  # argparse exits on an unknown or missing flag
@@ -40,6 +45,9 @@ def test_every_stage_command_parses_with_todays_cli(stage, tmp_path):
         from roadmap.app.loop_config import read_recipe
 
         assert read_recipe(tmp_path / "s0" / "expert_iteration.yaml")["seed"] == 918273  # evaluates on the test seed
+    if stage == "strong_prm":  # the weak policy searched, guided by the stronger policy's PRM
+        bench = build_parser().parse_args(headline.stage_commands(stage, tmp_path / "s0", 0, 918273, 1, headline.QUICK)[0][3:])
+        assert (Path(bench.policy).name, Path(bench.prm).parent.name) == ("weak_policy", "rewards")
 
 
 def _write(path: Path, obj) -> None:
@@ -55,6 +63,9 @@ def _seed_folder(d: Path, greedy: float, beam: float) -> None:
     _write(d / "test_time" / "test_time.json",
            {"summary": [{"method": "beam", "budget": 16, "accuracy": beam, "ci95_pooled": [beam - 0.1, beam + 0.1],
                          "tokens_per_problem": 900.0}]})
+    _write(d / "strong_prm" / "test_time.json",
+           {"summary": [{"method": "dvts", "budget": 16, "accuracy": beam / 2, "ci95_pooled": [0.1, 0.5],
+                         "tokens_per_problem": 800.0}]})
     _write(d / "expert_iteration" / "metrics.json",
            {"iterations": [{"iteration": 0, "accuracy": greedy, "ci95": [0.1, 0.9]}]})
     _write(d / "sft_control.json", {"accuracy": greedy + 0.01, "ci95": [0.2, 0.8],
@@ -75,7 +86,9 @@ def test_the_table_reads_every_figure_and_its_spread_over_seeds(tmp_path):
     rows = {r["figure"]: r for r in headline.summarise(per_seed)}
     assert set(rows) == {"greedy", "prm_auc/binary", "select/majority@16", "test_time/beam@16", "tokens/beam@16",
                          "expert_iteration/iter0", "expert_iteration/iter_1_steps_right", "sft_control",
-                         "paired/only_expert_iteration", "paired/only_sft_control", "paired/mcnemar_p"}
+                         "paired/only_expert_iteration", "paired/only_sft_control", "paired/mcnemar_p",
+                         "strong_prm/dvts@16", "strong_prm_tokens/dvts@16"}
+    assert rows["strong_prm/dvts@16"]["mean"] == pytest.approx(0.365)  # the weak policy's own search, not test_time's
     assert (rows["paired/only_expert_iteration"]["mean"], rows["paired/only_sft_control"]["mean"]) == (0, 1)  # iter_1
     assert rows["expert_iteration/iter_1_steps_right"]["mean"] == 0.5  # the second candidate's slip is counted
     assert rows["greedy"]["mean"] == pytest.approx(0.62) and rows["greedy"]["spread"] == pytest.approx(0.04)
