@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from roadmap.core.errors import ConfigError
+from roadmap.core.ranges import check_ranges
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ __all__ = ["TinyConfig", "build_char_tokenizer", "build_bpe_tokenizer", "build_t
 
 #: tasks whose text is digits and operators, so ``tokenizer="auto"`` gives them the char tokenizer
 CHAR_TASKS = ("arith", "countdown")
+#: the tokenizers ``create_tiny`` builds: auto picks char for ``CHAR_TASKS``, else bpe
+TOKENIZERS = ("auto", "char", "bpe")
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
@@ -44,24 +47,29 @@ class TinyConfig:
         seed: seed of the weight initialisation.
     """
 
-    hidden_size: int = 192
-    num_layers: int = 4
-    num_heads: int = 6
-    intermediate_size: int = 512
-    max_position_embeddings: int = 256
-    tokenizer: str = "auto"
-    bpe_vocab_size: int = 2048
-    seed: int = 0
+    hidden_size: int = field(default=192, metadata={"help": "Width of the residual stream."})
+    num_layers: int = field(default=4, metadata={"help": "Transformer blocks."})
+    num_heads: int = field(default=6, metadata={"help": "Attention heads (they must divide hidden_size)."})
+    intermediate_size: int = field(default=512, metadata={"help": "Width of the SwiGLU MLP."})
+    max_position_embeddings: int = field(default=256, metadata={
+        "help": "Longest prompt + solution the model takes, in tokens; countdown search traces need "
+                "trace_max_chars + 64 under the char tokenizer."})
+    tokenizer: str = field(default="auto", metadata={
+        "help": "char (arith, countdown), bpe (word problems), or auto (char for the tasks in CHAR_TASKS, else bpe)."})
+    bpe_vocab_size: int = field(default=2048, metadata={"help": "Vocabulary size of a trained BPE tokenizer."})
+    seed: int = field(default=0, metadata={"help": "Seed of the weight initialisation."})
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_ranges({k: getattr(self, k) for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size",
+                                                   "max_position_embeddings", "bpe_vocab_size")})
         if self.hidden_size % self.num_heads:
             raise ConfigError(
                 f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}; "
                 "pick num_heads that divides hidden_size"
             )
-        if self.tokenizer not in ("auto", "char", "bpe"):
-            raise ConfigError(f"tokenizer={self.tokenizer!r} must be 'auto', 'char' or 'bpe'")
+        if self.tokenizer not in TOKENIZERS:
+            raise ConfigError(f"tokenizer={self.tokenizer!r} must be one of {TOKENIZERS}")
 
 
 def _wrap(tok, model_max_length: int):

@@ -26,6 +26,9 @@ MINIMAL = {
     "train-orm": ["train-orm", "--labels", "l", "--init", "p", "--out", "o"],
     "search": ["search", "--policy", "p", "--out", "o"],
     "bench": ["bench", "test-time", "--policy", "p", "--out", "o"],
+    "eval": ["eval", "--policy", "p"],
+    "tiny": ["tiny", "--out", "o"],
+    "quickstart": ["quickstart"],
 }
 
 
@@ -110,3 +113,20 @@ def test_a_bad_field_value_is_refused_in_one_line_naming_the_flag(argv, named, c
         main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and named in err[-1], err
+
+
+def test_eval_flags_build_its_config_and_the_config_refuses_what_the_flags_did():
+    from roadmap.app.evaluate import EvalConfig
+    from roadmap.core.errors import ConfigError
+
+    args = build_parser().parse_args(MINIMAL["eval"] + ["--n", "7", "--method", "majority", "--samples", "3",
+                                                        "--split", "train", "--thinking-budget", "40"])
+    config = EvalConfig(**config_values(args, "eval"))
+    assert (config.num_problems, config.method, config.samples, config.split, config.thinking_budget) == \
+        (7, "majority", 3, "train", 40)
+    with pytest.raises(ConfigError, match="--thinking-budget N"):  # sequential is greedy under a budget
+        EvalConfig(method="sequential")
+    with pytest.raises(ConfigError, match="num_problems=0"):
+        EvalConfig(num_problems=0)
+    with pytest.raises(ConfigError, match="budget_mode='later'"):
+        EvalConfig(budget_mode="later")

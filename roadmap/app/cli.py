@@ -107,53 +107,41 @@ def _workers(args: argparse.Namespace, task, *, prm: bool = True, completer: str
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from roadmap.app.evaluate import METHODS, evaluate, evaluate_search
+    from roadmap.app.evaluate import METHODS, EvalConfig, evaluate, evaluate_search
     from search.registry import test_time_method
 
     task = _task(args, args.policy)
-    if args.method == "sequential":
-        if args.thinking_budget is None:
-            raise ConfigError("--method sequential needs --thinking-budget N (thinking tokens per solution)")
-        args.method = "greedy"
-    if test_time_method(args.method).needs_scorer and not args.prm:
-        raise ConfigError(f"--method {args.method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
-    problems = checked_problems(task, args.split, args.n, args.seed)
+    config = EvalConfig(lengths=lengths_from_args(args), **config_values(args, "eval"))
+    method = "greedy" if config.method == "sequential" else config.method  # sequential: greedy under the budget
+    if test_time_method(method).needs_scorer and not args.prm:
+        raise ConfigError(f"--method {method} needs a scorer: pass --prm DIR (from `roadmap train-prm`)")
+    problems = checked_problems(task, config.split, config.num_problems, config.seed)
     _bind_prompt(args, task, args.policy, problems)
     workers = _workers(args, task)
     shards = None  # a sharded eval's finished shards, kept beside --out until its report is written
     if workers.remote:
         from roadmap.app.evaluate import eval_shards_dir, evaluate_sharded
 
-        if args.thinking_budget is not None:  # the sharded evaluation has no budget forcing
-            raise ConfigError(f"--thinking-budget {args.thinking_budget} runs in one process; drop --workers "
+        if config.thinking_budget is not None:  # the sharded evaluation has no budget forcing
+            raise ConfigError(f"--thinking-budget {config.thinking_budget} runs in one process; drop --workers "
                               f"{args.workers}/--ray-address for a budget-forced evaluation")
 
         inputs, scorer_inputs = input_fingerprints(args)  # a rerun on the same --out reuses its finished shards
         shards = eval_shards_dir(args.out) if args.out else None
-        report = evaluate_sharded(workers, task, problems, method=args.method, samples=args.samples,
-                                  budget=args.budget, temperature=args.temperature, lengths=lengths_from_args(args),
-                                  seed=args.seed, batch_size=args.batch_size, width=args.width,
+        report = evaluate_sharded(workers, task, problems, method=method, samples=config.samples,
+                                  budget=config.budget, temperature=config.temperature, lengths=config.lengths,
+                                  seed=config.seed, batch_size=args.batch_size, width=config.width,
                                   shards=shards,
-                                  inputs={**inputs, **(scorer_inputs if args.method not in METHODS else {})},
+                                  inputs={**inputs, **(scorer_inputs if method not in METHODS else {})},
                                   overwrite=args.overwrite)
-    elif args.method in METHODS:
-        report = evaluate(
-            _policy(args),
-            task,
-            problems,
-            method=args.method,
-            samples=args.samples,
-            temperature=args.temperature,
-            lengths=lengths_from_args(args),
-            seed=args.seed,
-            thinking_budget=args.thinking_budget,
-            budget_mode=args.budget_mode,
-        )
+    elif method in METHODS:
+        report = evaluate(_policy(args), task, problems, method=method, samples=config.samples,
+                          temperature=config.temperature, lengths=config.lengths, seed=config.seed,
+                          thinking_budget=config.thinking_budget, budget_mode=config.budget_mode)
     else:
-        report = evaluate_search(_policy(args), task, problems, method=args.method, budget=args.budget,
-                                 scorer=_scorer(args, task),
-                                 seed=args.seed, temperature=args.temperature, width=args.width,
-                                 lengths=lengths_from_args(args))
+        report = evaluate_search(_policy(args), task, problems, method=method, budget=config.budget,
+                                 scorer=_scorer(args, task), seed=config.seed, temperature=config.temperature,
+                                 width=config.width, lengths=config.lengths)
     row = report.to_dict(with_records=False)
     print(format_table([row], ["task", "method", "samples", "n", "accuracy", "ci95", "accuracy_flexible",
                                "generated_tokens", "truncated", "wall_seconds"]
@@ -176,8 +164,7 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
     from roadmap.core.tasks import get_task
 
     task = get_task(args.task, **parse_task_args(args.task_arg))
-    shape = {} if args.max_positions is None else {"max_position_embeddings": args.max_positions}
-    out = create_tiny(task, args.out, TinyConfig(tokenizer=args.tokenizer, seed=args.seed, **shape), overwrite=args.overwrite)
+    out = create_tiny(task, args.out, TinyConfig(**config_values(args, "tiny")), overwrite=args.overwrite)
     print(f"wrote a tiny {task.name} policy to {out}")
     return 0
 
@@ -404,8 +391,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from roadmap.app.quickstart import QuickstartConfig, run_quickstart
 
-    run_quickstart(QuickstartConfig(out=args.out, sft_steps=args.sft_steps, minutes=args.minutes, retrain=args.retrain,
-                                   n_eval=args.n_eval))
+    run_quickstart(QuickstartConfig(out=args.out, **config_values(args, "quickstart")))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 A command that builds a config (``roadmap sft`` -> ``SFTWarmStartConfig``, ``train-prm``/``train-orm`` ->
 ``RewardModelConfig``, ``label`` -> ``LabelConfig``, ``search`` -> ``TrainSearchConfig``, ``bench test-time`` ->
-``TestTimeConfig``) gets one flag per scalar field of that config, and per tuple field given a list type
+``TestTimeConfig``, ``eval`` -> ``EvalConfig``, ``tiny`` -> ``TinyConfig``, ``quickstart`` ->
+``QuickstartConfig``) gets one flag per scalar field of that config, and per tuple field given a list type
 (``--budgets 1,4,16``): ``--learning-rate`` for ``learning_rate``, typed from the field's annotation and
 ``roadmap.core.ranges.FIELD_RULES``, its help the field's own, its default the config's. So a flag cannot exist
 without a config field, nor a scalar field without a flag, and a default cannot drift between the two. The short
@@ -81,6 +82,14 @@ COMMAND_CONFIGS: dict[str, ConfigFlags] = {
     # --method's choices are the search registry's, plugins included (set by the parser)
     "search": ConfigFlags("roadmap.app.train_search:TrainSearchConfig",
                           choices={"mcts_evaluation": "search.registry:MCTS_EVALUATIONS"}, skip=frozenset({"seed"})),
+    "tiny": ConfigFlags("policy_init.tiny:TinyConfig",
+                        flags={"max_position_embeddings": ("--max-position-embeddings", "--max-positions")},
+                        choices={"tokenizer": "policy_init.tiny:TOKENIZERS"}),
+    # --out is the command's own flag (the quickstart folder); its help and default stay there
+    "quickstart": ConfigFlags("roadmap.app.quickstart:QuickstartConfig", skip=frozenset({"out"})),
+    # --n is the problem count, as in search and bench; --method's choices are the registry's (set by the parser)
+    "eval": ConfigFlags("roadmap.app.evaluate:EvalConfig", flags={"num_problems": ("--n",)},
+                        choices={"split": "roadmap.app.evaluate:SPLITS", "budget_mode": "search.budget_forcing:BUDGET_MODES"}),
     # the grid's tuple fields are comma-separated lists (TestTimeConfig names an unknown method)
     "bench": ConfigFlags("roadmap.app.bench:TestTimeConfig",
                          types={"methods": str_list, "budgets": int_list(1), "seeds": int_list()}),

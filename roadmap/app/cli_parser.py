@@ -11,7 +11,6 @@ import argparse
 
 from roadmap.app.cli_checks import (
     fraction,
-    nonnegative_float,
     nonnegative_int,
     positive_float,
     positive_int,
@@ -118,25 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True, help="checkpoint folder (save_pretrained layout)")
     task_options(p)
     prompt_options(p)
-    p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--n", type=positive_int, default=500, help="problems to evaluate")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", default="greedy", choices=test_time_method_names())
-    p.add_argument("--samples", type=positive_int, default=8, help="solutions per problem for --method majority")
-    p.add_argument("--budget", type=positive_int, default=16, help="sampled sequences per problem for search methods")
-    p.add_argument("--width", type=positive_int, default=4,
-                   help="search methods: beam width, or children per MCTS expansion")
+    config_options(p, "eval", choices={"method": tuple(test_time_method_names())})
     p.add_argument("--prm", default=None, help="reward model folder (roadmap train-prm/train-orm) for search")
     p.add_argument("--prm-format", default="auto", choices=PRM_FORMATS, help=PRM_FORMAT_HELP)
     p.add_argument("--aggregation", default="min", choices=["min", "prod", "last", "mean"],
                    help="how the PRM's step scores make one score")
-    p.add_argument("--temperature", type=nonnegative_float, default=1.0, help="sampling temperature of majority and every search method")
     length_options(p)
-    p.add_argument("--thinking-budget", type=positive_int, default=None,
-                   help="budget forcing: each solution thinks at most this many tokens, then answers "
-                        "(greedy, majority; --method sequential is greedy under this budget)")
-    p.add_argument("--budget-mode", default="force", choices=["force", "stop"],
-                   help="when the thinking budget runs out: force the answer line, or stop without one")
     p.add_argument("--batch-size", type=positive_int, default=64)
     model_options(p)
     p.add_argument("--out", default=None, help="write the report (with per-problem records) as JSON; with --workers "
@@ -146,12 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tiny", help="build a tiny from-scratch policy and its tokenizer")
     task_options(p)
-    p.add_argument("--out", required=True)
-    p.add_argument("--tokenizer", default="auto", choices=["auto", "char", "bpe"])
-    p.add_argument("--max-positions", type=positive_int, default=None, metavar="N",
-                   help="longest prompt + solution the model takes, in tokens (TinyConfig.max_position_embeddings, "
-                        "default 256); countdown search traces need trace_max_chars + 64 under the char tokenizer")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="policy folder to write (config, weights, tokenizer)")
+    config_options(p, "tiny")
 
     p = sub.add_parser("import-gguf", help="import a GGUF model file (llama.cpp) as a policy folder for --policy")
     p.add_argument("file", nargs="?", default=None,
@@ -258,11 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quickstart", help="tiny model -> SFT warm-start -> evaluation -> one search-and-learn iteration")
     p.add_argument("--out", default="quickstart", help="folder for the report, plots and JSON")
-    p.add_argument("--sft-steps", type=positive_int, default=1500, help="warm-start optimizer steps (the recipe's budget)")
-    p.add_argument("--minutes", type=positive_float, default=None,
-                   help="optional wall-time cap of the warm start; a run it cuts short is reported and not cached")
-    p.add_argument("--n-eval", type=positive_int, default=500, help="held-out problems to evaluate")
-    p.add_argument("--retrain", action="store_true", help="ignore the cached warm-started policy")
+    config_options(p, "quickstart")
     for name, p in sub.choices.items():
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--config", default=None, metavar="FILE.yaml",

@@ -24,11 +24,57 @@ from roadmap.core.tasks.base import selection_correct
 from roadmap.core.types import Problem, Usage
 from search.registry import test_time_method_names
 
-__all__ = ["EvalReport", "evaluate", "evaluate_search", "evaluate_sharded", "eval_shards_dir", "run_search",
+__all__ = ["EvalConfig", "EvalReport", "evaluate", "evaluate_search", "evaluate_sharded", "eval_shards_dir", "run_search",
            "check_scorer_context", "wilson_interval", "METHODS"]
 
 #: the evaluation methods of ``evaluate``: the ``sampling`` kind of ``search.registry.TEST_TIME_METHODS``
 METHODS = test_time_method_names("sampling")
+#: the problem splits an evaluation draws from
+SPLITS = ("train", "test")
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one evaluation: ``roadmap eval``'s flags and its ``--config`` keys (``roadmap.app.cli_fields``).
+
+    ``method`` is any test-time method of ``search.registry`` (plugins included): the sampling ones (greedy,
+    majority) run through ``evaluate``, ``sequential`` is greedy under ``thinking_budget``, and the search methods
+    run through ``evaluate_search`` with a scorer. ``lengths`` has its own flags (``--max-new-tokens`` ...).
+    """
+
+    method: str = field(default="greedy", metadata={
+        "help": "Test-time method: greedy, majority, sequential (greedy under --thinking-budget), or a search method "
+                "(with --prm)."})
+    split: str = field(default="test", metadata={"help": "Problem split to draw from."})
+    num_problems: int = field(default=500, metadata={"help": "Problems to evaluate."})
+    seed: int = field(default=0, metadata={"help": "Seed that draws the problems and the samples."})
+    samples: int = field(default=8, metadata={"help": "Solutions per problem for --method majority."})
+    budget: int = field(default=16, metadata={"help": "Sampled sequences per problem for search methods."})
+    width: int = field(default=4, metadata={"help": "Search methods: beam width, or children per MCTS expansion."})
+    temperature: float = field(default=1.0, metadata={
+        "help": "Sampling temperature of majority and every search method."})
+    thinking_budget: int | None = field(default=None, metadata={
+        "help": "Budget forcing: each solution thinks at most this many tokens, then answers (greedy, majority; "
+                "--method sequential is greedy under this budget)."})
+    budget_mode: str = field(default="force", metadata={
+        "help": "When the thinking budget runs out: force the answer line, or stop without one."})
+    lengths: Lengths = field(default_factory=Lengths, metadata={"help": "Length limits of every method."})
+
+    def __post_init__(self) -> None:
+        from roadmap.core.ranges import check_ranges
+        from search.budget_forcing import BUDGET_MODES
+
+        if self.method not in test_time_method_names():
+            raise ConfigError(f"method={self.method!r} is unknown; use one of {test_time_method_names()}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"split={self.split!r} is unknown; use one of {SPLITS}")
+        if self.budget_mode not in BUDGET_MODES:
+            raise ConfigError(f"budget_mode={self.budget_mode!r} is unknown; use one of {BUDGET_MODES}")
+        check_ranges({k: getattr(self, k) for k in ("num_problems", "samples", "budget", "width", "temperature",
+                                                   "thinking_budget")})
+        if self.method == "sequential" and self.thinking_budget is None:
+            raise ConfigError("method sequential needs a thinking budget: pass --thinking-budget N (thinking tokens "
+                              "per solution)")
 
 
 @dataclass

@@ -52,11 +52,11 @@ class QuickstartConfig:
     sft_steps: int = field(default=1500, metadata={"help": "Warm-start optimizer steps (64 fresh problems each)."})
     minutes: float | None = field(default=None, metadata={
         "help": "Optional wall-time cap of the warm start; a run it cuts short is reported and not cached."})
-    retrain: bool = False
-    n_eval: int = 500
-    majority_samples: int = 8
-    n_majority: int = 200
-    seed: int = 0
+    retrain: bool = field(default=False, metadata={"help": "Ignore the cached warm-started policy."})
+    n_eval: int = field(default=500, metadata={"help": "Held-out problems to evaluate."})
+    majority_samples: int = field(default=8, metadata={"help": "Samples per problem of the majority-vote evaluation."})
+    n_majority: int = field(default=200, metadata={"help": "Held-out problems of the majority-vote evaluation."})
+    seed: int = field(default=0, metadata={"help": "Seed of the tiny model's initialisation and of the problems."})
     loop_problems: int = field(default=2048, metadata={"help": "Training problems searched (0: no loop)."})
     loop_budget: int = field(default=2, metadata={"help": "MCTS simulations per problem."})
     loop_temperature: float = field(default=0.3, metadata={"help": "Sampling temperature of the search."})

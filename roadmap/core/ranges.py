@@ -46,6 +46,9 @@ FIELD_RULES: dict[str, Rule] = {
     "batch_size": POSITIVE_INT, "budget": POSITIVE_INT, "width": POSITIVE_INT, "samples": POSITIVE_INT,
     "rollouts": POSITIVE_INT, "shard_size": POSITIVE_INT, "problems": POSITIVE_INT, "num_problems": POSITIVE_INT,
     "reference_mix": NONNEGATIVE_INT, "thinking_unit": POSITIVE_INT, "chunk": POSITIVE_INT,
+    "thinking_budget": POSITIVE_INT, "hidden_size": POSITIVE_INT, "num_layers": POSITIVE_INT,
+    "num_heads": POSITIVE_INT, "intermediate_size": POSITIVE_INT, "max_position_embeddings": POSITIVE_INT,
+    "bpe_vocab_size": POSITIVE_INT,
 }
 
 
