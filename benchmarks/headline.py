@@ -26,7 +26,8 @@ For each model-initialisation seed it builds, by step budgets (never a wall-time
 
 Every stage is a CLI command whose output folder is its marker: a rerun skips finished stages and resumes the
 others (each command resumes itself). Per seed, ``W/s<seed>/provenance.json`` records each stage's command,
-seconds and commit. At the end ``W/headline.json`` (and ``headline.md``) gives every figure per seed with its
+seconds, commit and machine (CPU, vector instructions, threads, library versions: a rebuild on another CPU is
+not bitwise the same). At the end ``W/headline.json`` (and ``headline.md``) gives every figure per seed with its
 95% interval, and the mean and spread over seeds; ``--results DIR`` also copies them there
 (``benchmarks/results/headline/``). The quick mode (``--quick``) runs every stage at toy sizes to check the
 plumbing (a few minutes); its numbers mean nothing.
@@ -142,6 +143,29 @@ def commit_id() -> str:
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
+def machine() -> dict:
+    """What a stage ran on: the CPU, its vector instructions, torch's threads and the library versions. Training
+    is bitwise repeatable on one machine, but another CPU's kernels round differently, and over 1,500 steps that
+    can move a warm start's greedy accuracy by more than its interval (docs/benchmarks/search.md)."""
+    import importlib.metadata as md
+    import platform
+
+    import torch
+
+    cpu = platform.processor()
+    if Path("/proc/cpuinfo").exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    versions = {}
+    for dist in ("torch", "transformers", "trl", "accelerate", "peft"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            versions[dist] = None
+    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "python": platform.python_version(), **versions}
+
+
 def run_seed(d: Path, seed: int, args, size: dict) -> None:
     """Run the missing stages for one seed, recording each stage's command, seconds and commit."""
     d.mkdir(parents=True, exist_ok=True)
@@ -160,7 +184,7 @@ def run_seed(d: Path, seed: int, args, size: dict) -> None:
         for cmd in cmds:
             subprocess.run(cmd, cwd=ROOT, check=True)
         prov["stages"][stage] = {"commands": [c[1:] for c in cmds], "seconds": time.perf_counter() - t0,
-                                 "commit": commit_id(), "size": size}
+                                 "commit": commit_id(), "size": size, "machine": machine()}
         prov_path.write_text(json.dumps(prov, indent=1))
 
 

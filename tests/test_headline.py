@@ -111,3 +111,11 @@ def test_the_control_is_skipped_when_expert_iteration_learned_nothing(tmp_path):
     _write(tmp_path / "s0" / "expert_iteration" / "metrics.json",
            {"iterations": [{"iteration": 0}, {"iteration": 1, "learn_steps": 0}, {"iteration": 2, "learn_steps": None}]})
     assert headline.stage_commands("sft_control", tmp_path / "s0", 0, 918273, 1, headline.QUICK) == []
+
+
+def test_provenance_names_the_machine_a_stage_ran_on():
+    import torch
+
+    m = headline.machine()
+    assert m["torch"].startswith(torch.__version__.split("+")[0]) and m["transformers"]
+    assert m["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and m["threads"] >= 1
