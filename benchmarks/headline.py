@@ -22,7 +22,10 @@ For each model-initialisation seed it builds, by step budgets (never a wall-time
 8. ``weak_policy``: a shorter warm start of the same init, ``weak_steps`` (300) SFT steps: a weaker model;
 9. ``strong_prm``: test-time search on the weak policy guided by the PRM of stage 4, which the stronger 1,500-step
    policy made from its own rollouts (a PRM from a stronger model, the setting of the older rows S1-S3): greedy,
-   majority and the PRM-guided methods at N = 16 on the test seed (``roadmap bench test-time``).
+   majority and the PRM-guided methods at N = 16 on the test seed (``roadmap bench test-time``);
+10. ``cross_prm``: this seed's 1,500-step policy searched at N = 16 under the PRM of another init seed
+   (``--cross-prm-seed``, default 0; run that seed's ``rewards`` stage first): a PRM from a different, possibly
+   stronger model of the same size, the setting of S1-S3 with a policy that leaves room. Skipped for that seed.
 
 Every stage is a CLI command whose output folder is its marker: a rerun skips finished stages and resumes the
 others (each command resumes itself). Per seed, ``W/s<seed>/provenance.json`` records each stage's command,
@@ -53,7 +56,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("tiny", "policy", "greedy", "rewards", "test_time", "expert_iteration", "sft_control", "weak_policy",
-          "strong_prm")
+          "strong_prm", "cross_prm")
 #: stage sizes; QUICK only checks that every stage runs and every figure is read back
 FULL = {"sft_steps": 1500, "eval_n": 500, "label_n": 1500, "label_samples": 4, "rollouts": 4, "prm_epochs": 4.0,
         "n_best": 16, "tt_n": 500, "tt_budgets": "4,16,64", "ei_iterations": 3, "ei_train_problems": 8192,
@@ -67,8 +70,10 @@ def roadmap_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "roadmap.app.cli", *args]
 
 
-def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int, size: dict) -> list[list[str]]:
-    """The commands of one stage for one initialisation seed, whose folder is ``d``."""
+def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int, size: dict,
+                   cross_seed: int = 0) -> list[list[str]]:
+    """The commands of one stage for one initialisation seed, whose folder is ``d`` (``cross_prm`` reads the PRM of
+    init seed ``cross_seed``, in ``d``'s sibling folder)."""
     policy, prm = str(d / "policy"), str(d / "rewards" / "prm_binary")
     if stage == "tiny":
         return [roadmap_command("tiny", "--task", "arith", "--seed", str(seed), "--out", str(d / "tiny"))]
@@ -121,6 +126,15 @@ def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int
         return [roadmap_command("bench", "test-time", "--policy", str(d / "weak_policy"), "--prm", prm, "--task",
                                 "arith", "--n", str(size["tt_n"]), "--budgets", size["sp_budgets"], "--seeds",
                                 str(seed), "--problem-seed", str(test_seed), "--out", str(d / "strong_prm"))]
+    if stage == "cross_prm":
+        if seed == cross_seed:  # its own PRM: that is the test_time stage
+            return []
+        other = d.parent / f"s{cross_seed}" / "rewards" / "prm_binary"
+        if not other.exists():
+            raise SystemExit(f"seed {seed}: cross_prm needs init seed {cross_seed}'s rewards stage first ({other})")
+        return [roadmap_command("bench", "test-time", "--policy", policy, "--prm", str(other), "--task", "arith",
+                                "--n", str(size["tt_n"]), "--budgets", size["sp_budgets"], "--seeds", str(seed),
+                                "--problem-seed", str(test_seed), "--out", str(d / "cross_prm"))]
     raise ValueError(f"unknown stage {stage!r}")
 
 
@@ -131,7 +145,8 @@ def stage_done(stage: str, d: Path) -> bool:
             "test_time": d / "test_time" / "test_time.json",
             "expert_iteration": d / "expert_iteration" / "metrics.json",
             "sft_control": d / "sft_control.json", "weak_policy": d / "weak_policy" / "sft_result.json",
-            "strong_prm": d / "strong_prm" / "test_time.json"}[stage].exists()
+            "strong_prm": d / "strong_prm" / "test_time.json",
+            "cross_prm": d / "cross_prm" / "test_time.json"}[stage].exists()
 
 
 def commit_id() -> str:
@@ -175,9 +190,10 @@ def run_seed(d: Path, seed: int, args, size: dict) -> None:
         if stage_done(stage, d):
             print(f"seed {seed}: {stage} done, skipped", flush=True)
             continue
-        cmds = stage_commands(stage, d, seed, args.test_seed, args.dev_seed, size)
+        cmds = stage_commands(stage, d, seed, args.test_seed, args.dev_seed, size, args.cross_prm_seed)
         if not cmds:
-            print(f"seed {seed}: {stage}: nothing to run (expert iteration learned no step to match)", flush=True)
+            why = ("its PRM is its own" if stage == "cross_prm" else "expert iteration learned no step to match")
+            print(f"seed {seed}: {stage}: nothing to run ({why})", flush=True)
             continue
         print(f"seed {seed}: {stage}: {' '.join(cmds[0][1:])}", flush=True)
         t0 = time.perf_counter()
@@ -214,7 +230,7 @@ def read_figures(d: Path) -> dict[str, dict]:
                 figs[f"prm_auc/{row['prm']}"] = _figure(row["auc"])
         for row in r["best_of_n"]:
             figs[f"select/{row['selector']}"] = _figure(row["accuracy"], row["ci95"])
-    for stage, tokens in (("test_time", "tokens"), ("strong_prm", "strong_prm_tokens")):
+    for stage, tokens in (("test_time", "tokens"), ("strong_prm", "strong_prm_tokens"), ("cross_prm", "cross_prm_tokens")):
         tt = d / stage / "test_time.json"
         if tt.exists():
             for row in json.loads(tt.read_text())["summary"]:
@@ -283,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="toy sizes: checks the plumbing, figures mean nothing")
     ap.add_argument("--only", default="", help=f"comma-separated stages to run, of {','.join(STAGES)}")
     ap.add_argument("--results", default=None, help="also copy headline.json/.md here")
+    ap.add_argument("--cross-prm-seed", type=int, default=0,
+                    help="cross_prm: every other seed's policy is searched under this init seed's PRM")
     args = ap.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s]
     unknown = sorted(set(args.only) - set(STAGES))

@@ -119,3 +119,16 @@ def test_provenance_names_the_machine_a_stage_ran_on():
     m = headline.machine()
     assert m["torch"].startswith(torch.__version__.split("+")[0]) and m["transformers"]
     assert m["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and m["threads"] >= 1
+
+
+def test_cross_prm_searches_one_seeds_policy_under_another_seeds_prm(tmp_path):
+    from roadmap.app.cli_parser import build_parser
+
+    assert headline.stage_commands("cross_prm", tmp_path / "s0", 0, 918273, 1, headline.QUICK, cross_seed=0) == []
+    with pytest.raises(SystemExit, match="init seed 0's rewards stage first"):
+        headline.stage_commands("cross_prm", tmp_path / "s1", 1, 918273, 1, headline.QUICK, cross_seed=0)
+    (tmp_path / "s0" / "rewards" / "prm_binary").mkdir(parents=True)
+    cmd = headline.stage_commands("cross_prm", tmp_path / "s1", 1, 918273, 1, headline.QUICK, cross_seed=0)[0]
+    bench = build_parser().parse_args(cmd[3:])
+    assert (Path(bench.policy), Path(bench.prm)) == (tmp_path / "s1" / "policy", tmp_path / "s0" / "rewards" / "prm_binary")
+    assert Path(bench.out) == tmp_path / "s1" / "cross_prm"
