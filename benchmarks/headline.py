@@ -70,6 +70,13 @@ def roadmap_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "roadmap.app.cli", *args]
 
 
+def bench_command(policy: str, prm: str, budgets: str, seed: int, test_seed: int, n: int, out: Path) -> list[str]:
+    """``roadmap bench test-time`` of ``policy`` under ``prm`` on ``n`` test-seed problems (stages test_time,
+    strong_prm and cross_prm)."""
+    return roadmap_command("bench", "test-time", "--policy", policy, "--prm", prm, "--task", "arith", "--n", str(n),
+                           "--budgets", budgets, "--seeds", str(seed), "--problem-seed", str(test_seed), "--out", str(out))
+
+
 def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int, size: dict,
                    cross_seed: int = 0) -> list[list[str]]:
     """The commands of one stage for one initialisation seed, whose folder is ``d`` (``cross_prm`` reads the PRM of
@@ -91,9 +98,7 @@ def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int
                  "--minutes", "100000", "--n-test", str(size["eval_n"]), "--n-best", str(size["n_best"]),
                  "--seed", str(dev_seed), "--test-seed", str(test_seed)]]
     if stage == "test_time":
-        return [roadmap_command("bench", "test-time", "--policy", policy, "--prm", prm, "--task", "arith",
-                         "--n", str(size["tt_n"]), "--budgets", size["tt_budgets"], "--seeds", str(seed),
-                         "--problem-seed", str(test_seed), "--out", str(d / "test_time"))]
+        return [bench_command(policy, prm, size["tt_budgets"], seed, test_seed, size["tt_n"], d / "test_time")]
     if stage == "expert_iteration":
         recipe = yaml.safe_load((ROOT / "recipes" / "expert_iteration_mcts.yaml").read_text())
         recipe.update(train_problems=size["ei_train_problems"], eval_problems=size["eval_n"], seed=test_seed)
@@ -123,18 +128,15 @@ def stage_commands(stage: str, d: Path, seed: int, test_seed: int, dev_seed: int
     if stage == "strong_prm":
         if not (d / "weak_policy" / "sft_result.json").exists() or not (d / "rewards" / "prm_binary").exists():
             raise SystemExit(f"seed {seed}: strong_prm needs the weak_policy and rewards stages first")
-        return [roadmap_command("bench", "test-time", "--policy", str(d / "weak_policy"), "--prm", prm, "--task",
-                                "arith", "--n", str(size["tt_n"]), "--budgets", size["sp_budgets"], "--seeds",
-                                str(seed), "--problem-seed", str(test_seed), "--out", str(d / "strong_prm"))]
+        return [bench_command(str(d / "weak_policy"), prm, size["sp_budgets"], seed, test_seed, size["tt_n"],
+                              d / "strong_prm")]
     if stage == "cross_prm":
         if seed == cross_seed:  # its own PRM: that is the test_time stage
             return []
         other = d.parent / f"s{cross_seed}" / "rewards" / "prm_binary"
         if not other.exists():
             raise SystemExit(f"seed {seed}: cross_prm needs init seed {cross_seed}'s rewards stage first ({other})")
-        return [roadmap_command("bench", "test-time", "--policy", policy, "--prm", str(other), "--task", "arith",
-                                "--n", str(size["tt_n"]), "--budgets", size["sp_budgets"], "--seeds", str(seed),
-                                "--problem-seed", str(test_seed), "--out", str(d / "cross_prm"))]
+        return [bench_command(policy, str(other), size["sp_budgets"], seed, test_seed, size["tt_n"], d / "cross_prm")]
     raise ValueError(f"unknown stage {stage!r}")
 
 

@@ -25,16 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any
 
-from roadmap.app.cli_checks import (
-    int_list,
-    max_steps,
-    nonnegative_float,
-    nonnegative_int,
-    number_type,
-    positive_float,
-    positive_int,
-    str_list,
-)
+from roadmap.app.cli_checks import int_list, max_steps, number_type, str_list
 
 __all__ = ["ConfigFlags", "COMMAND_CONFIGS", "config_options", "config_values", "config_fields", "field_dest"]
 
@@ -95,14 +86,10 @@ COMMAND_CONFIGS: dict[str, ConfigFlags] = {
                         flags={"max_position_embeddings": ("--max-position-embeddings", "--max-positions")},
                         choices={"tokenizer": "policy_init.tiny:TOKENIZERS"}),
     # --out is the command's own flag (the quickstart folder); its help and default stay there
-    "quickstart": ConfigFlags("roadmap.app.quickstart:QuickstartConfig", skip=frozenset({"out"}),
-                              types={**dict.fromkeys(("sft_steps", "n_eval", "majority_samples", "n_majority",
-                                                      "loop_budget"), positive_int),
-                                     "loop_problems": nonnegative_int, "loop_temperature": nonnegative_float,
-                                     **dict.fromkeys(("minutes", "loop_learning_rate", "loop_epochs"), positive_float)}),
+    "quickstart": ConfigFlags("roadmap.app.quickstart:QuickstartConfig", skip=frozenset({"out"})),
     # --n is the problem count, as in search and bench; --method's choices are the registry's (set by the parser)
     "eval": ConfigFlags("roadmap.app.evaluate:EvalConfig", flags={"num_problems": ("--n",)},
-                        choices={"split": "roadmap.app.evaluate:SPLITS", "budget_mode": "search.budget_forcing:BUDGET_MODES"}),
+                        choices={"split": "roadmap.core.tasks.base:SPLITS", "budget_mode": "search.budget_forcing:BUDGET_MODES"}),
     # the grid's tuple fields are comma-separated lists (TestTimeConfig names an unknown method)
     "bench": ConfigFlags("roadmap.app.bench:TestTimeConfig",
                          types={"methods": str_list, "budgets": int_list(1), "seeds": int_list()}),

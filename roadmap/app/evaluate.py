@@ -20,7 +20,7 @@ from typing import Any
 from roadmap.core.errors import ConfigError
 from roadmap.core.lengths import Lengths
 from roadmap.core.stats import wilson_interval
-from roadmap.core.tasks.base import selection_correct
+from roadmap.core.tasks.base import check_split, selection_correct
 from roadmap.core.types import Problem, Usage
 from search.registry import test_time_method_names
 
@@ -29,8 +29,6 @@ __all__ = ["EvalConfig", "EvalReport", "evaluate", "evaluate_search", "evaluate_
 
 #: the evaluation methods of ``evaluate``: the ``sampling`` kind of ``search.registry.TEST_TIME_METHODS``
 METHODS = test_time_method_names("sampling")
-#: the problem splits an evaluation draws from
-SPLITS = ("train", "test")
 
 
 @dataclass
@@ -66,8 +64,7 @@ class EvalConfig:
 
         if self.method not in test_time_method_names():
             raise ConfigError(f"method={self.method!r} is unknown; use one of {test_time_method_names()}")
-        if self.split not in SPLITS:
-            raise ConfigError(f"split={self.split!r} is unknown; use one of {SPLITS}")
+        check_split(self.split)
         if self.budget_mode not in BUDGET_MODES:
             raise ConfigError(f"budget_mode={self.budget_mode!r} is unknown; use one of {BUDGET_MODES}")
         check_ranges({k: getattr(self, k) for k in ("num_problems", "samples", "budget", "width", "temperature",

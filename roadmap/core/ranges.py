@@ -49,6 +49,10 @@ FIELD_RULES: dict[str, Rule] = {
     "thinking_budget": POSITIVE_INT, "hidden_size": POSITIVE_INT, "num_layers": POSITIVE_INT,
     "num_heads": POSITIVE_INT, "intermediate_size": POSITIVE_INT, "max_position_embeddings": POSITIVE_INT,
     "bpe_vocab_size": POSITIVE_INT,
+    # roadmap.app.quickstart.QuickstartConfig
+    "sft_steps": POSITIVE_INT, "n_eval": POSITIVE_INT, "majority_samples": POSITIVE_INT, "n_majority": POSITIVE_INT,
+    "loop_budget": POSITIVE_INT, "loop_problems": NONNEGATIVE_INT, "loop_temperature": NONNEGATIVE,
+    "minutes": POSITIVE, "loop_learning_rate": POSITIVE, "loop_epochs": POSITIVE,
 }
 
 
